@@ -1,0 +1,1 @@
+"""Building blocks shared by inference, preprocessing and training."""

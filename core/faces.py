@@ -1,0 +1,117 @@
+"""Find faces with MTCNN and cut them out of full-resolution frames.
+
+Coordinates everywhere are full-resolution pixels of the frame: a box is
+(x1, y1, x2, y2) with x to the right and y down, as MTCNN returns it, and
+landmarks are five (x, y) points: left eye, right eye, nose, left and right
+mouth corner (left/right as seen in the image).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from facenet_pytorch import MTCNN
+from facenet_pytorch.models.utils.detect_face import detect_face
+
+CROP_MARGIN = 1 / 3  # of the box size, added on every side
+INFERENCE_THRESHOLDS = (0.7, 0.8, 0.8)
+
+
+@dataclass
+class Face:
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: np.ndarray  # shape (5, 2)
+
+    def to_json(self) -> dict:
+        return {
+            "box": [round(float(v), 1) for v in self.box],
+            "score": round(float(self.score), 4),
+            "landmarks": np.round(self.landmarks.astype(np.float64), 1).tolist(),
+        }
+
+
+def detection_scale(width: int, height: int) -> float:
+    """How much to resize a frame before detection, chosen from its wider side.
+
+    Small videos are upscaled so that small faces reach MTCNN's minimum face
+    size; large ones are downscaled because faces there are large and the
+    detector's cost grows with the pixel count.
+    """
+    side = max(width, height)
+    if side < 300:
+        return 2.0
+    if side <= 1000:
+        return 1.0
+    if side <= 1900:
+        return 0.5
+    return 0.33
+
+
+def margin_box(box: Sequence[float], frame_width: int, frame_height: int, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
+    """The box grown by `margin` of its width/height on every side, in whole pixels, clipped to the frame."""
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    pad_x = int((x2 - x1) * margin)
+    pad_y = int((y2 - y1) * margin)
+    return (
+        max(x1 - pad_x, 0),
+        max(y1 - pad_y, 0),
+        min(x2 + pad_x, frame_width),
+        min(y2 + pad_y, frame_height),
+    )
+
+
+def crop_face(frame: np.ndarray, box: Sequence[float], margin: float = CROP_MARGIN) -> np.ndarray | None:
+    """The face with its margin, or None when the clipped box is empty."""
+    height, width = frame.shape[:2]
+    x1, y1, x2, y2 = margin_box(box, width, height, margin)
+    if x2 <= x1 or y2 <= y1:
+        return None
+    return frame[y1:y2, x1:x2]
+
+
+class FaceDetector:
+    """Batched MTCNN on frames of one size, returning faces in full-resolution coordinates."""
+
+    def __init__(
+        self,
+        device: torch.device | str = "cpu",
+        thresholds: Sequence[float] = INFERENCE_THRESHOLDS,
+        min_face_size: int = 20,
+        batch_size: int = 16,
+    ):
+        self.device = torch.device(device)
+        self.mtcnn = MTCNN(thresholds=list(thresholds), min_face_size=min_face_size, device=self.device, keep_all=True).eval()
+        self.batch_size = batch_size
+
+    def detect(self, frames: Sequence[np.ndarray], scale: float | None = None) -> list[list[Face]]:
+        """Faces of each RGB frame, best score first. All frames must share one size."""
+        if not len(frames):
+            return []
+        height, width = frames[0].shape[:2]
+        if scale is None:
+            scale = detection_scale(width, height)
+        results: list[list[Face]] = []
+        for start in range(0, len(frames), self.batch_size):
+            chunk = frames[start : start + self.batch_size]
+            if scale != 1.0:
+                size = (max(int(round(width * scale)), 1), max(int(round(height * scale)), 1))
+                interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+                chunk = [cv2.resize(frame, size, interpolation=interpolation) for frame in chunk]
+            batch = np.ascontiguousarray(np.stack(chunk))
+            with torch.inference_mode():
+                boxes, points = detect_face(
+                    batch, self.mtcnn.min_face_size, self.mtcnn.pnet, self.mtcnn.rnet, self.mtcnn.onet,
+                    self.mtcnn.thresholds, self.mtcnn.factor, self.device,
+                )
+            for frame_boxes, frame_points in zip(boxes, points, strict=False):
+                faces = [
+                    Face(tuple(float(v) / scale for v in box[:4]), float(box[4]), np.asarray(landmarks, dtype=np.float32) / scale)
+                    for box, landmarks in zip(frame_boxes, frame_points, strict=False)
+                ]
+                faces.sort(key=lambda face: -face.score)
+                results.append(faces)
+        return results

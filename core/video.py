@@ -1,0 +1,109 @@
+"""Read a few evenly spaced frames of a video in one sequential decoding pass."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+class VideoReadError(Exception):
+    """The video cannot be opened or yields no frame at all."""
+
+
+@dataclass
+class SampledFrames:
+    frames: list[np.ndarray]  # RGB uint8, full resolution
+    indices: list[int]  # position of each frame in the video
+    frame_count: int  # frames the container claims (or counted, when it claims none)
+    requested: list[int] = field(default_factory=list)
+    note: str | None = None  # why fewer frames than requested came back
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the frames."""
+        height, width = self.frames[0].shape[:2]
+        return width, height
+
+
+def sample_frame_indices(frame_count: int, num_frames: int, jitter: int = 0, seed: int | None = None) -> list[int]:
+    """Evenly spaced frame positions over the whole video, optionally jittered by up to ±`jitter` frames."""
+    if frame_count <= 0 or num_frames <= 0:
+        return []
+    indices = np.linspace(0, frame_count - 1, min(num_frames, frame_count)).round().astype(np.int64)
+    if jitter > 0:
+        offsets = np.random.default_rng(seed).integers(-jitter, jitter + 1, len(indices))
+        indices = np.clip(indices + offsets, 0, frame_count - 1)
+    return sorted(set(indices.tolist()))
+
+
+def _open(path: str | Path) -> cv2.VideoCapture:
+    path = Path(path)
+    if not path.is_file():
+        raise VideoReadError(f"no such file: {path}")
+    if path.stat().st_size == 0:
+        raise VideoReadError("empty file (0 bytes)")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        capture.release()
+        raise VideoReadError("cannot open video (unreadable or unsupported format)")
+    return capture
+
+
+def _count_by_decoding(path: str | Path) -> int:
+    capture = _open(path)
+    count = 0
+    while capture.grab():
+        count += 1
+    capture.release()
+    return count
+
+
+def iterate_frames(path: str | Path, wanted: set[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (index, RGB frame) for the wanted positions (all when None), decoding the video once.
+
+    Frames that are not wanted are only grabbed, never converted, which is the
+    cheap way to skip through a compressed stream.
+    """
+    capture = _open(path)
+    try:
+        last = max(wanted) if wanted else None
+        index = 0
+        while last is None or index <= last:
+            if not capture.grab():
+                break
+            if wanted is None or index in wanted:
+                ok, frame = capture.retrieve()
+                if ok and frame is not None:
+                    yield index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            index += 1
+    finally:
+        capture.release()
+
+
+def read_sampled_frames(path: str | Path, num_frames: int = 32, jitter: int = 0, seed: int | None = None) -> SampledFrames:
+    """Read `num_frames` evenly spaced frames; fewer when the video is short or ends early.
+
+    Raises VideoReadError when the file cannot be opened or yields no frame.
+    """
+    capture = _open(path)
+    frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    capture.release()
+    if frame_count <= 0:
+        # Some containers do not store a frame count: count by decoding, then sample.
+        frame_count = _count_by_decoding(path)
+        if frame_count == 0:
+            raise VideoReadError("video has no decodable frames")
+    requested = sample_frame_indices(frame_count, num_frames, jitter, seed)
+    frames, indices = [], []
+    for index, frame in iterate_frames(path, set(requested)):
+        frames.append(frame)
+        indices.append(index)
+    if not frames:
+        raise VideoReadError("video has no decodable frames")
+    note = None
+    if len(frames) < len(requested):
+        note = f"decoded {len(frames)} of {len(requested)} requested frames (the stream ends at or after frame {indices[-1]})"
+    return SampledFrames(frames, indices, frame_count, requested, note)

@@ -1,0 +1,1 @@
+"""Scoring videos as real or fake with an ensemble of face classifiers."""

@@ -1,0 +1,175 @@
+"""Score many videos: find them, reuse finished work, decode ahead, write the CSV and diagnostics atomically."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from core.atomic import write_json_atomic, write_text_atomic
+from core.video import SampledFrames, VideoReadError
+from inference.predictor import NEUTRAL_LABEL, VideoPredictor, VideoResult
+from inference.strategy import STRATEGIES
+
+log = logging.getLogger("dfdc.predict")
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
+
+
+class InputError(Exception):
+    """Bad command-line input: a missing folder, weights file, or no video to score."""
+
+
+def find_videos(inputs: Sequence[str | os.PathLike]) -> list[Path]:
+    """Videos named directly, plus the video files directly inside named folders; sorted by file name."""
+    videos: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            videos.extend(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+        elif item.is_file():
+            videos.append(item)
+        else:
+            raise InputError(f"no such file or folder: {item}")
+    names = [video.name for video in videos]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise InputError(f"several inputs share the file name {duplicates[0]!r}; the CSV is keyed by file name")
+    if not videos:
+        raise InputError(f"no video files ({', '.join(sorted(VIDEO_SUFFIXES))}) in {', '.join(map(str, inputs))}")
+    return sorted(videos, key=lambda p: p.name)
+
+
+def diagnostics_path(output: str | os.PathLike) -> Path:
+    output = Path(output)
+    return output.with_name(output.stem + ".diagnostics.json")
+
+
+def progress_path(output: str | os.PathLike) -> Path:
+    output = Path(output)
+    return output.with_name(output.stem + ".progress.jsonl")
+
+
+def settings_key(weights: Sequence[Path], predictor: VideoPredictor) -> str:
+    """What the per-face scores depend on; finished videos are reused only while it stays the same."""
+    parts = [f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}" for p in weights]
+    parts += [f"frames={predictor.num_frames}", f"size={predictor.input_size}", f"jitter={predictor.jitter}:{predictor.seed}"]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def load_finished(output: Path, key: str) -> dict[str, dict]:
+    """Results of an earlier run with the same settings: its diagnostics JSON, then its progress log."""
+    finished: dict[str, dict] = {}
+    diagnostics = diagnostics_path(output)
+    if diagnostics.is_file():
+        try:
+            data = json.loads(diagnostics.read_text())
+            if data.get("settings_key") == key:
+                finished.update(data.get("videos", {}))
+        except (json.JSONDecodeError, AttributeError):
+            log.warning("ignoring unreadable %s", diagnostics)
+    progress = progress_path(output)
+    if progress.is_file():
+        for line in progress.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # the last line of an interrupted run may be cut short
+            if record.get("settings_key") == key:
+                finished[record["video"]] = record["result"]
+    return finished
+
+
+def _read_ahead(predictor: VideoPredictor, videos: list[Path], workers: int) -> Iterable[tuple[Path, SampledFrames | VideoReadError | None]]:
+    """Decode up to `workers` videos ahead of the one being scored (OpenCV releases the GIL while decoding)."""
+    if workers <= 0:
+        for video in videos:
+            yield video, None
+        return
+
+    def read(video: Path) -> SampledFrames | VideoReadError:
+        try:
+            return predictor.read(video)
+        except VideoReadError as error:
+            return error
+
+    with ThreadPoolExecutor(workers) as pool:
+        pending: list[tuple[Path, Future]] = []
+        queue = iter(videos)
+        for video in queue:
+            pending.append((video, pool.submit(read, video)))
+            if len(pending) > workers:
+                done_video, future = pending.pop(0)
+                yield done_video, future.result()
+        for done_video, future in pending:
+            yield done_video, future.result()
+
+
+def predict_videos(
+    predictor: VideoPredictor,
+    videos: list[Path],
+    output: str | os.PathLike,
+    weights: Sequence[Path],
+    workers: int = 1,
+    strategy_name: str = "confident",
+) -> dict[str, VideoResult | dict]:
+    """Score every video, skipping those an earlier run with the same settings finished; write CSV + JSON."""
+    output = Path(output)
+    key = settings_key(weights, predictor)
+    finished = load_finished(output, key)
+    todo = [video for video in videos if video.name not in finished]
+    results: dict[str, dict] = {video.name: finished[video.name] for video in videos if video.name in finished}
+    if results:
+        log.info("reusing %d finished videos from an earlier run", len(results))
+    progress = progress_path(output)
+    progress.parent.mkdir(parents=True, exist_ok=True)
+    with progress.open("a") as progress_log:
+        for video, sampled in tqdm(_read_ahead(predictor, todo, workers), total=len(todo), desc="videos", unit="video"):
+            if isinstance(sampled, VideoReadError):
+                result = VideoResult(NEUTRAL_LABEL, fallback=str(sampled))
+            else:
+                try:
+                    result = predictor.predict(video, sampled)
+                except Exception as error:  # one bad video must not stop the run; the reason is recorded
+                    result = VideoResult(NEUTRAL_LABEL, fallback=f"prediction failed: {type(error).__name__}: {error}")
+            if result.fallback:
+                tqdm.write(f"warning: {video.name}: {result.fallback}; scored {NEUTRAL_LABEL}")
+            record = result.to_json()
+            results[video.name] = record
+            progress_log.write(json.dumps({"settings_key": key, "video": video.name, "result": record}) + "\n")
+            progress_log.flush()
+    rescore_with_strategy(results, strategy_name)
+    write_outputs(output, results, key, weights, predictor, strategy_name)
+    progress.unlink(missing_ok=True)
+    return results
+
+
+def rescore_with_strategy(results: dict[str, dict], strategy_name: str) -> None:
+    """Recompute labels from stored per-face scores, so reused videos follow this run's strategy."""
+    strategy = STRATEGIES[strategy_name]
+    for record in results.values():
+        if record.get("scores"):
+            record["model_labels"] = {name: strategy(values) for name, values in record["scores"].items()}
+            record["label"] = float(np.mean(list(record["model_labels"].values())))
+
+
+def write_outputs(output: Path, results: dict[str, dict], key: str, weights: Sequence[Path], predictor: VideoPredictor, strategy_name: str) -> None:
+    lines = ["filename,label"] + [f"{name},{results[name]['label']:.6f}" for name in sorted(results)]
+    write_text_atomic(output, "\n".join(lines) + "\n")
+    write_json_atomic(
+        diagnostics_path(output),
+        {
+            "settings_key": key,
+            "models": [w.name for w in weights],
+            "strategy": strategy_name,
+            "frames": predictor.num_frames,
+            "input_size": predictor.input_size,
+            "videos": {name: results[name] for name in sorted(results)},
+        },
+        indent=None,
+    )

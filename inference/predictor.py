@@ -1,0 +1,145 @@
+"""Score one video: sample frames, find faces, classify every face with every model, combine."""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.checkpoints import CheckpointError, load_checkpoint, load_weights, parse_checkpoint_name
+from core.faces import Face, FaceDetector, crop_face
+from core.images import face_to_model_input, normalize_batch
+from core.video import SampledFrames, VideoReadError, read_sampled_frames
+from inference.optimize import fold_batchnorm
+from inference.strategy import STRATEGIES
+from training.zoo.classifiers import NETWORKS
+
+NEUTRAL_LABEL = 0.5  # what a video gets when it cannot be scored: the log-loss-minimising guess
+
+
+def load_classifier(path: str | os.PathLike, device: torch.device, fp16: bool = False) -> nn.Module:
+    """Build the network named by the checkpoint's file name, load its weights strictly, prepare it for inference."""
+    network, encoder = parse_checkpoint_name(path)
+    checkpoint = load_checkpoint(path)
+    model = NETWORKS[network](encoder=encoder)
+    load_weights(model, checkpoint["state_dict"], source=Path(path).name)
+    model.eval()
+    fold_batchnorm(model.encoder)
+    model.to(device, memory_format=torch.channels_last)
+    if fp16:
+        if device.type != "cuda":
+            raise CheckpointError("fp16 inference is only supported on CUDA")
+        model.half()
+    return model
+
+
+@dataclass
+class VideoResult:
+    label: float
+    frames_read: int = 0
+    frame_count: int = 0
+    faces: list[dict] = field(default_factory=list)  # one entry per classified face: frame index + detection
+    scores: dict[str, list[float]] = field(default_factory=dict)  # per model, aligned with `faces`
+    model_labels: dict[str, float] = field(default_factory=dict)
+    fallback: str | None = None  # why the video got the neutral label
+    note: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def faces_found(self) -> int:
+        return len(self.faces)
+
+    def to_json(self) -> dict:
+        return {
+            "label": self.label,
+            "frames_read": self.frames_read,
+            "frame_count": self.frame_count,
+            "faces_found": self.faces_found,
+            "frames_with_faces": len({face["frame"] for face in self.faces}),
+            "faces": self.faces,
+            "scores": self.scores,
+            "model_labels": self.model_labels,
+            "fallback": self.fallback,
+            "note": self.note,
+            "seconds": self.seconds,
+        }
+
+
+class VideoPredictor:
+    def __init__(
+        self,
+        models: dict[str, nn.Module],
+        detector: FaceDetector,
+        device: torch.device,
+        num_frames: int = 32,
+        input_size: int = 380,
+        batch_size: int = 4,
+        strategy: str | Callable[[Sequence[float]], float] = "confident",
+        jitter: int = 0,
+        seed: int | None = None,
+    ):
+        if not models:
+            raise ValueError("at least one model is needed")
+        self.models = models
+        self.detector = detector
+        self.device = device
+        self.num_frames = num_frames
+        self.input_size = input_size
+        self.batch_size = batch_size
+        self.strategy = STRATEGIES[strategy] if isinstance(strategy, str) else strategy
+        self.jitter = jitter
+        self.seed = seed
+        self.dtype = next(iter(models.values())).fc.weight.dtype
+
+    def read(self, path: str | os.PathLike) -> SampledFrames:
+        return read_sampled_frames(path, self.num_frames, self.jitter, self.seed)
+
+    def find_faces(self, sampled: SampledFrames) -> tuple[list[dict], list[np.ndarray]]:
+        """Detected faces (with their frame index) and their model-ready square crops."""
+        faces, inputs = [], []
+        detections: list[list[Face]] = self.detector.detect(sampled.frames)
+        for frame, frame_index, frame_faces in zip(sampled.frames, sampled.indices, detections, strict=False):
+            for face in frame_faces:
+                crop = crop_face(frame, face.box)
+                if crop is None:
+                    continue
+                faces.append({"frame": frame_index, **face.to_json()})
+                inputs.append(face_to_model_input(crop, self.input_size))
+        return faces, inputs
+
+    @torch.inference_mode()
+    def classify(self, inputs: Sequence[np.ndarray]) -> dict[str, list[float]]:
+        """Fake probability of every face under every model."""
+        scores: dict[str, list[float]] = {name: [] for name in self.models}
+        for start in range(0, len(inputs), self.batch_size):
+            batch = normalize_batch(inputs[start : start + self.batch_size], self.device, self.dtype)
+            for name, model in self.models.items():
+                scores[name].extend(torch.sigmoid(model(batch).float()).flatten().cpu().tolist())
+        return scores
+
+    def predict(self, path: str | os.PathLike, sampled: SampledFrames | None = None) -> VideoResult:
+        """Score a video; never raises for a bad video, which gets the neutral label and a reason."""
+        started = time.perf_counter()
+        try:
+            if sampled is None:
+                sampled = self.read(path)
+        except VideoReadError as error:
+            return VideoResult(NEUTRAL_LABEL, fallback=str(error))
+        decoded = time.perf_counter()
+        result = VideoResult(NEUTRAL_LABEL, frames_read=len(sampled.frames), frame_count=sampled.frame_count, note=sampled.note)
+        result.faces, inputs = self.find_faces(sampled)
+        detected = time.perf_counter()
+        result.seconds = {"decode": round(decoded - started, 3), "detect": round(detected - decoded, 3)}
+        if not inputs:
+            result.fallback = f"no face found in {len(sampled.frames)} sampled frames"
+            return result
+        result.scores = {name: [round(s, 6) for s in values] for name, values in self.classify(inputs).items()}
+        result.seconds["classify"] = round(time.perf_counter() - detected, 3)
+        result.model_labels = {name: self.strategy(values) for name, values in result.scores.items()}
+        result.label = float(np.mean(list(result.model_labels.values())))
+        return result

@@ -1,0 +1,78 @@
+"""Score videos as real (0) or fake (1) with an ensemble of DFDC classifiers; write `filename,label` CSV."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from core.checkpoints import CheckpointError, parse_checkpoint_name
+from core.device import DEVICE_CHOICES, DeviceUnavailableError, resolve_device
+from core.faces import FaceDetector
+from inference.folder import InputError, diagnostics_path, find_videos, predict_videos
+from inference.predictor import VideoPredictor, load_classifier
+from inference.strategy import STRATEGIES
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="Per-video diagnostics (frames read, faces, per-face scores per model, fallback reasons) "
+        "go to <output stem>.diagnostics.json beside the CSV. A rerun with the same weights and "
+        "settings reuses the videos already scored.",
+    )
+    parser.add_argument("--weights-dir", default="weights", help="folder holding the checkpoint files named by --models")
+    parser.add_argument(
+        "--models", nargs="+", required=True,
+        help="checkpoint file names in --weights-dir; the architecture is read from the name "
+        "(<prefix><Network>_<encoder>_<fold>_<epoch>, as the released files and train_classifier.py write them)",
+    )
+    parser.add_argument("--test-dir", nargs="+", required=True, help="a folder of videos, or one or more video files")
+    parser.add_argument("--output", default="submission.csv", help="CSV to write (filename,label), sorted by filename")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run detection and the classifiers")
+    parser.add_argument("--frames", type=int, default=32, help="evenly spaced frames sampled per video")
+    parser.add_argument("--input-size", type=int, default=380, help="side of the square face image the classifiers take")
+    parser.add_argument("--batch-size", type=int, default=None, help="faces per classifier forward pass (default: 32 on CUDA, 2 on CPU)")
+    parser.add_argument("--workers", type=int, default=1, help="videos decoded ahead in background threads (0: decode in line)")
+    parser.add_argument("--strategy", choices=sorted(STRATEGIES), default="confident", help="how one model's face scores become a video score")
+    parser.add_argument("--jitter", type=int, default=0, help="shift each sampled frame by up to this many frames at random")
+    parser.add_argument("--seed", type=int, default=None, help="random seed for --jitter")
+    parser.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None, help="half precision classifiers (CUDA only; default: on for CUDA)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        device = resolve_device(args.device)
+        fp16 = device.type == "cuda" if args.fp16 is None else args.fp16
+        if fp16 and device.type != "cuda":
+            raise InputError("--fp16 needs --device cuda")
+        weights_dir = Path(args.weights_dir)
+        if not weights_dir.is_dir():
+            raise InputError(f"weights folder not found: {weights_dir} (download_weights.sh fetches the released ones)")
+        weights = [weights_dir / name for name in args.models]
+        for path in weights:
+            if not path.is_file():
+                raise InputError(f"weights file not found: {path}")
+            parse_checkpoint_name(path)
+        videos = find_videos(args.test_dir)
+        models = {path.name: load_classifier(path, device, fp16) for path in weights}
+    except (InputError, CheckpointError, DeviceUnavailableError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    batch_size = args.batch_size or (32 if device.type == "cuda" else 2)
+    predictor = VideoPredictor(
+        models, FaceDetector(device), device, num_frames=args.frames, input_size=args.input_size,
+        batch_size=batch_size, strategy=args.strategy, jitter=args.jitter, seed=args.seed,
+    )
+    results = predict_videos(predictor, videos, args.output, weights, workers=args.workers, strategy_name=args.strategy)
+    failed = sum(1 for record in results.values() if record["fallback"])
+    print(f"wrote {args.output} ({len(results)} videos, {failed} scored 0.5 by fallback) and {diagnostics_path(args.output)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

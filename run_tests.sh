@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up .venv from the repo's requirements (when missing or changed), lint, and run the test suite.
+# Extra arguments go to pytest, e.g. `bash run_tests.sh -k strategy`.
+set -euo pipefail
+cd "$(dirname "$0")"
+source setup_env.sh requirements-dev.txt
+set -euo pipefail
+ruff check .
+python -m pytest "$@"
