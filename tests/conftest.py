@@ -1,0 +1,74 @@
+"""Shared fixtures: the real videos of ../shared/data, a detector, and small real checkpoints."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("DFDC_TEST_DATA", REPO.parent / "shared" / "data"))
+
+
+
+def shared_video(relative: str) -> Path:
+    path = DATA_DIR / relative
+    if not path.is_file():
+        pytest.skip(f"test data not found: {path} (set DFDC_TEST_DATA to the shared data folder)")
+    return path
+
+
+REAL_VIDEOS = {
+    "dfdc_portrait_1080x1920": "dfdc/dfdc_train_part_0/brtujopkby.mp4",
+    "dfdc_1920x1080": "dfdc/dfdc_train_part_10/widuwuoiur.mp4",
+    "dfdc_portrait_720x1280": "dfdc/dfdc_train_part_10/yhffcuhhjy.mp4",
+    "dfdc_real_1920x1080": "dfdc_real/lynaeydofd.mp4",
+    "ffpp_original_004": "ffpp/original_sequences/youtube/c23/videos/004.mp4",
+    "ffpp_original_519": "ffpp/original_sequences/youtube/c23/videos/519.mp4",
+    "ffpp_original_634": "ffpp/original_sequences/youtube/c23/videos/634.mp4",
+    "ffpp_deepfakes_519_515": "ffpp/manipulated_sequences/Deepfakes/c23/videos/519_515.mp4",
+    "ffpp_faceswap_634_660": "ffpp/manipulated_sequences/FaceSwap/c23/videos/634_660.mp4",
+    "ffpp_neuraltextures_004_982": "ffpp/manipulated_sequences/NeuralTextures/c23/videos/004_982.mp4",
+    "ffpp_face2face_750_743": "ffpp/manipulated_sequences/Face2Face/c23/videos/750_743.mp4",
+}
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: float = 25.0) -> Path:
+    """Write RGB frames as an mp4 that OpenCV reads back."""
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="session")
+def detector():
+    from core.faces import FaceDetector
+
+    return FaceDetector("cpu")
+
+
+@pytest.fixture(scope="session")
+def faceless_video(tmp_path_factory) -> Path:
+    """A smooth moving gradient: decodable, but with nothing a face detector should take for a face."""
+    ramp = np.linspace(0, 255, 320, dtype=np.float32)
+    frames = [np.dstack([np.roll(ramp, 8 * i)[None, :].repeat(240, 0)] * 3).astype(np.uint8) for i in range(40)]
+    return write_video(tmp_path_factory.mktemp("faceless") / "no_face.mp4", frames)
+
+
+@pytest.fixture(scope="session")
+def small_checkpoint(tmp_path_factory) -> Path:
+    """A randomly initialised EfficientNet-B0 classifier saved in the released checkpoint format."""
+    from core.checkpoints import save_checkpoint
+    from training.zoo.classifiers import DeepFakeClassifier
+
+    torch.manual_seed(0)
+    model = DeepFakeClassifier("tf_efficientnet_b0_ns")
+    path = tmp_path_factory.mktemp("weights") / "test_DeepFakeClassifier_tf_efficientnet_b0_ns_0_1"
+    save_checkpoint(path, model, epoch=1, bce_best=np.float64(0.25))
+    return path

@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+
+from core.faces import crop_face, detection_scale, margin_box
+from core.video import read_sampled_frames
+from tests.conftest import REAL_VIDEOS, shared_video
+
+
+@pytest.mark.parametrize(
+    "width, height, scale",
+    [(160, 120, 2.0), (299, 200, 2.0), (300, 200, 1.0), (640, 480, 1.0), (1000, 720, 1.0), (720, 1000, 1.0),
+     (1001, 600, 0.5), (1280, 720, 0.5), (720, 1280, 0.5), (1900, 1000, 0.5), (1920, 1080, 0.33), (1080, 1920, 0.33)],
+)
+def test_detection_scale_follows_the_wider_side(width, height, scale):
+    assert detection_scale(width, height) == scale
+
+
+def test_margin_is_a_third_of_the_box_on_every_side():
+    # box 90 x 120 -> 30 px left/right, 40 px top/bottom
+    assert margin_box((100, 200, 190, 320), 1000, 1000) == (70, 160, 220, 360)
+
+
+def test_margin_is_clipped_to_the_frame():
+    assert margin_box((10, 5, 100, 125), 120, 140) == (0, 0, 120, 140)
+    assert margin_box((-8, -4, 52, 56), 640, 480) == (0, 0, 72, 76)
+
+
+def test_crop_of_a_box_outside_the_frame_is_none():
+    frame = np.zeros((100, 100, 3), dtype=np.uint8)
+    assert crop_face(frame, (150, 150, 180, 190)) is None
+    # box 30 x 60 -> margins 10 and 20, clipped at the top-left corner: x 0..50, y 0..90
+    assert crop_face(frame, (10, 10, 40, 70)).shape == (90, 50, 3)
+
+
+@pytest.fixture(scope="module")
+def detections(detector):
+    results = {}
+    for name, relative in REAL_VIDEOS.items():
+        sampled = read_sampled_frames(shared_video(relative), 32)
+        results[name] = (sampled, detector.detect(sampled.frames))
+    return results
+
+
+@pytest.mark.parametrize("name", sorted(REAL_VIDEOS))
+def test_faces_are_found_in_nearly_every_sampled_frame(detections, name):
+    sampled, faces = detections[name]
+    assert len(sampled.frames) == 32
+    with_face = sum(1 for frame_faces in faces if frame_faces)
+    assert with_face >= 0.9 * len(sampled.frames), f"{name}: faces in only {with_face} of {len(sampled.frames)} frames"
+    width, height = sampled.size
+    for frame_faces in faces:
+        for face in frame_faces:
+            x1, y1, x2, y2 = face.box
+            # full-resolution coordinates: inside the frame (up to MTCNN's small overshoot) and a plausible size
+            assert -0.1 * width < x1 < x2 < 1.1 * width and -0.1 * height < y1 < y2 < 1.1 * height
+            assert face.landmarks.shape == (5, 2) and 0.7 <= face.score <= 1.0
+            assert (face.landmarks[:, 0] > x1 - 5).all() and (face.landmarks[:, 0] < x2 + 5).all()
+
+
+@pytest.mark.parametrize("name", ["dfdc_portrait_1080x1920", "dfdc_real_1920x1080", "ffpp_original_519"])
+def test_crops_hold_the_face_with_its_margin(detections, detector, name):
+    sampled, faces = detections[name]
+    width, height = sampled.size
+    frame, face = next((f, ff[0]) for f, ff in zip(sampled.frames, faces, strict=True) if ff)
+    x1, y1, x2, y2 = margin_box(face.box, width, height)
+    crop = crop_face(frame, face.box)
+    assert crop.shape == (y2 - y1, x2 - x1, 3)
+    assert np.array_equal(crop, frame[y1:y2, x1:x2])
+    # the crop is about 5/3 of the box on each axis unless clipped by the frame
+    box_w, box_h = face.box[2] - face.box[0], face.box[3] - face.box[1]
+    if x1 > 0 and x2 < width:
+        assert abs(crop.shape[1] - 5 / 3 * box_w) <= 3
+    if y1 > 0 and y2 < height:
+        assert abs(crop.shape[0] - 5 / 3 * box_h) <= 3
+    # and the detector finds the same face again inside the crop
+    again = detector.detect([crop], scale=1.0 if max(crop.shape[:2]) < 1000 else 0.5)[0]
+    assert again, "no face found inside the crop"
+    ax1, ay1, ax2, ay2 = again[0].box
+    shifted = (ax1 + x1, ay1 + y1, ax2 + x1, ay2 + y1)
+    inter_w = max(0.0, min(shifted[2], face.box[2]) - max(shifted[0], face.box[0]))
+    inter_h = max(0.0, min(shifted[3], face.box[3]) - max(shifted[1], face.box[1]))
+    inter = inter_w * inter_h
+    union = box_w * box_h + (ax2 - ax1) * (ay2 - ay1) - inter
+    assert inter / union > 0.6

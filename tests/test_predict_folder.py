@@ -1,0 +1,112 @@
+import csv
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import REPO, shared_video
+
+
+def run_predict(*args):
+    return subprocess.run([sys.executable, "predict_folder.py", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=900)
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def test_dir(tmp_path_factory, faceless_video):
+    folder = tmp_path_factory.mktemp("videos")
+    shutil.copy(shared_video("dfdc/dfdc_train_part_0/brtujopkby.mp4"), folder / "portrait.mp4")
+    shutil.copy(shared_video("ffpp/original_sequences/youtube/c23/videos/519.mp4"), folder / "ffpp_519.mp4")
+    shutil.copy(faceless_video, folder / "no_face.mp4")
+    (folder / "empty.mp4").write_bytes(b"")
+    (folder / "corrupt.mp4").write_bytes(shared_video("dfdc_real/lynaeydofd.mp4").read_bytes()[:50_000])
+    (folder / "notes.txt").write_text("not a video")
+    return folder
+
+
+def test_scores_a_folder_with_bad_files_among_good_ones(tmp_path, test_dir, small_checkpoint):
+    output = tmp_path / "out" / "submission.csv"
+    args = ["--weights-dir", small_checkpoint.parent, "--models", small_checkpoint.name, "--test-dir", test_dir,
+            "--output", output, "--device", "cpu", "--frames", 8, "--input-size", 224]
+    done = run_predict(*args)
+    assert done.returncode == 0, done.stderr
+    rows = read_csv(output)
+    assert [row["filename"] for row in rows] == ["corrupt.mp4", "empty.mp4", "ffpp_519.mp4", "no_face.mp4", "portrait.mp4"]
+    labels = {row["filename"]: float(row["label"]) for row in rows}
+    assert all(0.0 <= label <= 1.0 for label in labels.values())
+    for bad in ("corrupt.mp4", "empty.mp4", "no_face.mp4"):
+        assert labels[bad] == 0.5
+        assert f"warning: {bad}:" in done.stderr + done.stdout
+
+    diagnostics = json.loads(output.with_name("submission.diagnostics.json").read_text())
+    videos = diagnostics["videos"]
+    assert "cannot open video" in videos["corrupt.mp4"]["fallback"]
+    assert "empty file" in videos["empty.mp4"]["fallback"]
+    assert "no face" in videos["no_face.mp4"]["fallback"] and videos["no_face.mp4"]["frames_read"] == 8
+    for good in ("ffpp_519.mp4", "portrait.mp4"):
+        record = videos[good]
+        assert record["fallback"] is None and record["frames_read"] == 8
+        assert record["frames_with_faces"] >= 7 and record["faces_found"] == len(record["faces"])
+        scores = record["scores"][small_checkpoint.name]
+        assert len(scores) == record["faces_found"] and all(0 <= s <= 1 for s in scores)
+        assert labels[good] == pytest.approx(record["label"], abs=1e-6)
+        assert set(record["seconds"]) == {"decode", "detect", "classify"}
+    assert not output.with_name("submission.progress.jsonl").exists()
+
+    # a rerun with the same settings reuses every video, and a new strategy is applied to the stored scores
+    again = run_predict(*args, "--strategy", "mean")
+    assert again.returncode == 0, again.stderr
+    assert "reusing 5 finished videos" in again.stderr
+    rerun = json.loads(output.with_name("submission.diagnostics.json").read_text())["videos"]
+    for good in ("ffpp_519.mp4", "portrait.mp4"):
+        assert rerun[good]["label"] == pytest.approx(np.mean(videos[good]["scores"][small_checkpoint.name]))
+
+
+def test_single_files_can_be_scored(tmp_path, small_checkpoint):
+    video = shared_video("ffpp/manipulated_sequences/FaceSwap/c23/videos/634_660.mp4")
+    output = tmp_path / "one.csv"
+    done = run_predict("--weights-dir", small_checkpoint.parent, "--models", small_checkpoint.name, "--test-dir", video,
+                       "--output", output, "--device", "cpu", "--frames", 4, "--input-size", 128, "--workers", 0)
+    assert done.returncode == 0, done.stderr
+    assert [row["filename"] for row in read_csv(output)] == ["634_660.mp4"]
+
+
+@pytest.mark.parametrize("problem", ["missing weights file", "missing weights folder", "missing videos"])
+def test_bad_input_is_a_one_line_error(tmp_path, small_checkpoint, problem):
+    args = {"--weights-dir": small_checkpoint.parent, "--models": small_checkpoint.name, "--test-dir": tmp_path}
+    if problem == "missing weights file":
+        args["--models"] = "final_1_DeepFakeClassifier_tf_efficientnet_b7_ns_0_1"
+    elif problem == "missing weights folder":
+        args["--weights-dir"] = tmp_path / "nowhere"
+    else:
+        args["--test-dir"] = tmp_path / "no_such_folder"
+    done = run_predict(*[str(item) for pair in args.items() for item in pair], "--output", tmp_path / "x.csv")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_b7_scores_a_real_video(tmp_path):
+    """The full-size architecture of the released ensemble, through the same command."""
+    from core.checkpoints import save_checkpoint
+    from training.zoo.classifiers import DeepFakeClassifier
+
+    torch.manual_seed(0)
+    weights = tmp_path / "weights"
+    name = "final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36"
+    save_checkpoint(weights / name, DeepFakeClassifier("tf_efficientnet_b7_ns"), epoch=36, bce_best=np.float64(0.2))
+    output = tmp_path / "b7.csv"
+    done = run_predict("--weights-dir", weights, "--models", name, "--test-dir", shared_video("dfdc_real/lynaeydofd.mp4"),
+                       "--output", output, "--device", "cpu", "--frames", 6)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(output.with_name("b7.diagnostics.json").read_text())["videos"]["lynaeydofd.mp4"]
+    assert record["fallback"] is None and record["faces_found"] >= 6
+    assert 0 <= float(read_csv(output)[0]["label"]) <= 1

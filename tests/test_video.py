@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from core.video import VideoReadError, iterate_frames, read_sampled_frames, sample_frame_indices
+from tests.conftest import shared_video, write_video
+
+
+def test_indices_are_evenly_spaced_over_the_whole_video():
+    assert sample_frame_indices(300, 4) == [0, 100, 199, 299]
+    assert sample_frame_indices(10, 32) == list(range(10))
+    assert sample_frame_indices(0, 32) == []
+
+
+def test_jitter_is_seeded_and_bounded():
+    base = sample_frame_indices(300, 32)
+    first = sample_frame_indices(300, 32, jitter=3, seed=7)
+    assert first == sample_frame_indices(300, 32, jitter=3, seed=7)
+    assert first != base
+    assert all(0 <= i < 300 for i in first)
+    assert all(min(abs(i - b) for b in base) <= 3 for i in first)
+
+
+def test_reads_the_sampled_frames_of_a_portrait_video():
+    sampled = read_sampled_frames(shared_video("dfdc/dfdc_train_part_0/brtujopkby.mp4"), 32)
+    assert sampled.frame_count == 300
+    assert sampled.indices == sample_frame_indices(300, 32)
+    assert sampled.size == (1080, 1920)  # width, height: portrait
+    assert sampled.frames[0].shape == (1920, 1080, 3) and sampled.note is None
+
+
+def test_sampled_frames_match_a_full_decode(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = [np.full((64, 80, 3), 10 * i, dtype=np.uint8) + rng.integers(0, 3, (64, 80, 3), dtype=np.uint8) for i in range(20)]
+    path = write_video(tmp_path / "ramp.mp4", frames)
+    sampled = read_sampled_frames(path, 5)
+    everything = dict(iterate_frames(path))
+    assert sampled.indices == [0, 5, 10, 14, 19]
+    for index, frame in zip(sampled.indices, sampled.frames, strict=True):
+        assert np.array_equal(frame, everything[index])
+        assert abs(float(frame.mean()) - 10 * index) < 4  # the right frame, not a neighbour
+
+
+def test_short_video_yields_the_frames_it_has(tmp_path):
+    frames = [np.full((48, 48, 3), 20 * i, dtype=np.uint8) for i in range(7)]
+    sampled = read_sampled_frames(write_video(tmp_path / "short.mp4", frames), 32)
+    assert sampled.indices == list(range(7))
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [(b"", "empty file"), (b"\x00\x01not a video" * 100, "cannot open video")],
+)
+def test_unreadable_files_raise_a_clear_error(tmp_path, content, reason):
+    path = tmp_path / "bad.mp4"
+    path.write_bytes(content)
+    with pytest.raises(VideoReadError, match=reason):
+        read_sampled_frames(path)
+
+
+def test_missing_file_raises(tmp_path):
+    with pytest.raises(VideoReadError, match="no such file"):
+        read_sampled_frames(tmp_path / "absent.mp4")
