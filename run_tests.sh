@@ -3,7 +3,7 @@
 # Extra arguments go to pytest, e.g. `bash run_tests.sh -k strategy`.
 set -euo pipefail
 cd "$(dirname "$0")"
-source setup_env.sh requirements-dev.txt
+DFDC_REQUIREMENTS=requirements-dev.txt source setup_env.sh
 set -euo pipefail
 ruff check .
 python -m pytest "$@"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Source this to get a ready .venv: it is created when missing and (re)installed when a requirements file changed.
-# Usage: source setup_env.sh [requirements file]   (default: requirements.txt)
+# Usage: source setup_env.sh   (installs requirements.txt; set DFDC_REQUIREMENTS=requirements-dev.txt for the test tools)
 set -e
+if [ -n "${DFDC_NO_VENV:-}" ]; then set +e; return 0; fi  # e.g. in the Docker image, where packages are installed globally
 _dfdc_root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-_dfdc_requirements="${1:-requirements.txt}"
+_dfdc_requirements="${DFDC_REQUIREMENTS:-requirements.txt}"
 _dfdc_python="${PYTHON:-python3.11}"
 command -v "$_dfdc_python" >/dev/null 2>&1 || _dfdc_python=python3
 if [ ! -x "$_dfdc_root/.venv/bin/python" ]; then

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
-from facenet_pytorch import MTCNN
-from facenet_pytorch.models.utils.detect_face import detect_face
+
+from core.mtcnn import MTCNNCascade
 
 CROP_MARGIN = 1 / 3  # of the box size, added on every side
 INFERENCE_THRESHOLDS = (0.7, 0.8, 0.8)
@@ -81,10 +81,9 @@ class FaceDetector:
         device: torch.device | str = "cpu",
         thresholds: Sequence[float] = INFERENCE_THRESHOLDS,
         min_face_size: int = 20,
-        batch_size: int = 16,
+        batch_size: int = 32,
     ):
-        self.device = torch.device(device)
-        self.mtcnn = MTCNN(thresholds=list(thresholds), min_face_size=min_face_size, device=self.device, keep_all=True).eval()
+        self.cascade = MTCNNCascade(thresholds, min_face_size, device=device)
         self.batch_size = batch_size
 
     def detect(self, frames: Sequence[np.ndarray], scale: float | None = None) -> list[list[Face]]:
@@ -101,13 +100,8 @@ class FaceDetector:
                 size = (max(int(round(width * scale)), 1), max(int(round(height * scale)), 1))
                 interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
                 chunk = [cv2.resize(frame, size, interpolation=interpolation) for frame in chunk]
-            batch = np.ascontiguousarray(np.stack(chunk))
-            with torch.inference_mode():
-                boxes, points = detect_face(
-                    batch, self.mtcnn.min_face_size, self.mtcnn.pnet, self.mtcnn.rnet, self.mtcnn.onet,
-                    self.mtcnn.thresholds, self.mtcnn.factor, self.device,
-                )
-            for frame_boxes, frame_points in zip(boxes, points, strict=False):
+            boxes, points = self.cascade(np.stack(chunk))
+            for frame_boxes, frame_points in zip(boxes, points, strict=True):
                 faces = [
                     Face(tuple(float(v) / scale for v in box[:4]), float(box[4]), np.asarray(landmarks, dtype=np.float32) / scale)
                     for box, landmarks in zip(frame_boxes, frame_points, strict=False)

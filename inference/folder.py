@@ -1,20 +1,21 @@
-"""Score many videos: find them, reuse finished work, decode ahead, write the CSV and diagnostics atomically."""
+"""Score many videos: find them, reuse finished work, prepare the next videos in the background, write the CSV and diagnostics atomically."""
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from core.atomic import write_json_atomic, write_text_atomic
-from core.video import SampledFrames, VideoReadError
-from inference.predictor import NEUTRAL_LABEL, VideoPredictor, VideoResult
+from inference.predictor import NEUTRAL_LABEL, PreparedVideo, VideoPredictor, VideoResult
 from inference.strategy import STRATEGIES
 
 log = logging.getLogger("dfdc.predict")
@@ -85,26 +86,23 @@ def load_finished(output: Path, key: str) -> dict[str, dict]:
     return finished
 
 
-def _read_ahead(predictor: VideoPredictor, videos: list[Path], workers: int) -> Iterable[tuple[Path, SampledFrames | VideoReadError | None]]:
-    """Decode up to `workers` videos ahead of the one being scored (OpenCV releases the GIL while decoding)."""
+def prepare_ahead(predictor: VideoPredictor, videos: list[Path], workers: int) -> Iterator[tuple[Path, PreparedVideo]]:
+    """Decode and detect up to `workers` videos ahead of the one being classified.
+
+    The background threads run their torch ops on one core each: classification
+    in the main thread does not use both cores fully, and the read-ahead fills
+    the gaps instead of competing for them.
+    """
     if workers <= 0:
         for video in videos:
-            yield video, None
+            yield video, predictor.prepare(video)
         return
-
-    def read(video: Path) -> SampledFrames | VideoReadError:
-        try:
-            return predictor.read(video)
-        except VideoReadError as error:
-            return error
-
-    with ThreadPoolExecutor(workers) as pool:
-        pending: list[tuple[Path, Future]] = []
-        queue = iter(videos)
-        for video in queue:
-            pending.append((video, pool.submit(read, video)))
+    with ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        pending: deque[tuple[Path, Future]] = deque()
+        for video in videos:
+            pending.append((video, pool.submit(predictor.prepare, video)))
             if len(pending) > workers:
-                done_video, future = pending.pop(0)
+                done_video, future = pending.popleft()
                 yield done_video, future.result()
         for done_video, future in pending:
             yield done_video, future.result()
@@ -129,14 +127,11 @@ def predict_videos(
     progress = progress_path(output)
     progress.parent.mkdir(parents=True, exist_ok=True)
     with progress.open("a") as progress_log:
-        for video, sampled in tqdm(_read_ahead(predictor, todo, workers), total=len(todo), desc="videos", unit="video"):
-            if isinstance(sampled, VideoReadError):
-                result = VideoResult(NEUTRAL_LABEL, fallback=str(sampled))
-            else:
-                try:
-                    result = predictor.predict(video, sampled)
-                except Exception as error:  # one bad video must not stop the run; the reason is recorded
-                    result = VideoResult(NEUTRAL_LABEL, fallback=f"prediction failed: {type(error).__name__}: {error}")
+        for video, prepared in tqdm(prepare_ahead(predictor, todo, workers), total=len(todo), desc="videos", unit="video"):
+            try:
+                result = predictor.score(prepared)
+            except Exception as error:  # one bad video must not stop the run; the reason is recorded
+                result = VideoResult(NEUTRAL_LABEL, fallback=f"classification failed: {type(error).__name__}: {error}")
             if result.fallback:
                 tqdm.write(f"warning: {video.name}: {result.fallback}; scored {NEUTRAL_LABEL}")
             record = result.to_json()

@@ -70,6 +70,12 @@ class VideoResult:
         }
 
 
+@dataclass
+class PreparedVideo:
+    result: VideoResult  # decode and detection filled in, or a fallback reason
+    inputs: list[np.ndarray] = field(default_factory=list)  # model-ready face crops, aligned with result.faces
+
+
 class VideoPredictor:
     def __init__(
         self,
@@ -122,24 +128,40 @@ class VideoPredictor:
                 scores[name].extend(torch.sigmoid(model(batch).float()).flatten().cpu().tolist())
         return scores
 
-    def predict(self, path: str | os.PathLike, sampled: SampledFrames | None = None) -> VideoResult:
-        """Score a video; never raises for a bad video, which gets the neutral label and a reason."""
+    def prepare(self, path: str | os.PathLike) -> PreparedVideo:
+        """Decode, detect and crop: the part of scoring that needs no classifier.
+
+        Never raises for a bad video: it comes back with a fallback reason instead.
+        """
         started = time.perf_counter()
         try:
-            if sampled is None:
-                sampled = self.read(path)
+            sampled = self.read(path)
         except VideoReadError as error:
-            return VideoResult(NEUTRAL_LABEL, fallback=str(error))
+            return PreparedVideo(VideoResult(NEUTRAL_LABEL, fallback=str(error)))
         decoded = time.perf_counter()
         result = VideoResult(NEUTRAL_LABEL, frames_read=len(sampled.frames), frame_count=sampled.frame_count, note=sampled.note)
-        result.faces, inputs = self.find_faces(sampled)
-        detected = time.perf_counter()
-        result.seconds = {"decode": round(decoded - started, 3), "detect": round(detected - decoded, 3)}
+        try:
+            result.faces, inputs = self.find_faces(sampled)
+        except Exception as error:  # a detector failure on one video must not stop a folder run
+            result.fallback = f"face detection failed: {type(error).__name__}: {error}"
+            return PreparedVideo(result)
+        result.seconds = {"decode": round(decoded - started, 3), "detect": round(time.perf_counter() - decoded, 3)}
         if not inputs:
             result.fallback = f"no face found in {len(sampled.frames)} sampled frames"
+        return PreparedVideo(result, inputs)
+
+    def score(self, prepared: PreparedVideo) -> VideoResult:
+        """Classify the prepared faces with every model and combine the scores into the video's label."""
+        result = prepared.result
+        if result.fallback:
             return result
-        result.scores = {name: [round(s, 6) for s in values] for name, values in self.classify(inputs).items()}
-        result.seconds["classify"] = round(time.perf_counter() - detected, 3)
+        started = time.perf_counter()
+        result.scores = {name: [round(s, 6) for s in values] for name, values in self.classify(prepared.inputs).items()}
+        result.seconds["classify"] = round(time.perf_counter() - started, 3)
         result.model_labels = {name: self.strategy(values) for name, values in result.scores.items()}
         result.label = float(np.mean(list(result.model_labels.values())))
         return result
+
+    def predict(self, path: str | os.PathLike) -> VideoResult:
+        """Score one video; a bad video gets the neutral label and a reason, never an exception."""
+        return self.score(self.prepare(path))

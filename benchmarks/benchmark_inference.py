@@ -1,0 +1,99 @@
+"""Time the inference path per video, split into decode, detect and classify, and report peak memory.
+
+Run from the repo root, e.g.
+    python -m benchmarks.benchmark_inference --encoder tf_efficientnet_b7_ns --videos ../shared/data/dfdc_real ../shared/data/dfdc/dfdc_train_part_10/widuwuoiur.mp4
+
+Without --weights the classifier has random weights: the time and memory are
+the same as with trained ones, the scores are meaningless.
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from core.checkpoints import parse_checkpoint_name
+from core.device import DEVICE_CHOICES, resolve_device
+from core.faces import FaceDetector
+from inference.folder import find_videos, prepare_ahead
+from inference.optimize import fold_batchnorm
+from inference.predictor import VideoPredictor, load_classifier
+from training.zoo.classifiers import NETWORKS
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
+
+
+def build_model(args, device: torch.device) -> tuple[str, torch.nn.Module]:
+    if args.weights:
+        return Path(args.weights).name, load_classifier(args.weights, device, fp16=device.type == "cuda")
+    network, encoder = parse_checkpoint_name(f"x_{args.network}_{args.encoder}_0_0")
+    model = NETWORKS[network](encoder=encoder).eval()
+    fold_batchnorm(model.encoder)
+    model.to(device, memory_format=torch.channels_last)
+    if device.type == "cuda":
+        model.half()
+    return f"{network}_{encoder} (random weights)", model
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--videos", nargs="+", required=True, help="video files or folders of videos")
+    parser.add_argument("--weights", help="a checkpoint to time (default: a randomly initialised --encoder)")
+    parser.add_argument("--encoder", default="tf_efficientnet_b7_ns", help="encoder when no --weights is given")
+    parser.add_argument("--network", default="DeepFakeClassifier", choices=sorted(NETWORKS), help="network when no --weights is given")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run detection and classification")
+    parser.add_argument("--frames", type=int, default=32, help="frames sampled per video")
+    parser.add_argument("--input-size", type=int, default=380, help="classifier input size")
+    parser.add_argument("--batch-size", type=int, default=None, help="faces per forward pass (default: 32 on CUDA, 2 on CPU)")
+    parser.add_argument("--workers", type=int, default=1, help="also time a folder run with this many videos prepared ahead (0: skip)")
+    parser.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=True, help="score the first video once untimed")
+    args = parser.parse_args(argv)
+
+    device = resolve_device(args.device)
+    name, model = build_model(args, device)
+    batch_size = args.batch_size or (32 if device.type == "cuda" else 2)
+    predictor = VideoPredictor({name: model}, FaceDetector(device), device, args.frames, args.input_size, batch_size)
+    videos = find_videos(args.videos)
+    print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'})")
+    print(f"model: {name}, frames: {args.frames}, input: {args.input_size}, batch: {batch_size}")
+    if args.warmup:
+        predictor.predict(videos[0])
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    rows = []
+    for video in tqdm(videos, desc="videos", unit="video"):
+        started = time.perf_counter()
+        result = predictor.predict(video)
+        total = time.perf_counter() - started
+        seconds = result.seconds
+        rows.append(total)
+        per_face = seconds.get("classify", 0) / max(result.faces_found, 1)
+        tqdm.write(
+            f"{video.name:24s} frames {result.frames_read:3d} faces {result.faces_found:3d}  decode {seconds.get('decode', 0):6.2f}s  "
+            f"detect {seconds.get('detect', 0):6.2f}s  classify {seconds.get('classify', 0):6.2f}s "
+            f"({per_face:.3f}s/face)  total {total:6.2f}s" + (f"  fallback: {result.fallback}" if result.fallback else "")
+        )
+    print(f"one video at a time: mean {statistics.mean(rows):.2f}s per video over {len(rows)} videos")
+    if args.workers > 0:
+        started = time.perf_counter()
+        for _, prepared in tqdm(prepare_ahead(predictor, videos, args.workers), total=len(videos), desc="folder run", unit="video"):
+            predictor.score(prepared)
+        elapsed = time.perf_counter() - started
+        print(f"folder run with {args.workers} video(s) prepared ahead: {elapsed / len(videos):.2f}s per video over {len(videos)} videos")
+    print(f"peak RSS {peak_rss_gb():.2f} GB", end="")
+    if device.type == "cuda":
+        print(f"; peak CUDA memory {torch.cuda.max_memory_allocated(device) / 1024**3:.2f} GB", end="")
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

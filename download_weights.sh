@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Download the seven released EfficientNet-B7 checkpoints (release tag 0.0.1) into weights/.
+# Files already present and loadable are kept; partial downloads resume. Extra arguments go to the downloader.
+set -euo pipefail
+cd "$(dirname "$0")"
+source setup_env.sh
+set -euo pipefail
+python -m inference.released_weights "$@"
