@@ -4,5 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source setup_env.sh
-set -euo pipefail
 python -m inference.released_weights "$@"

@@ -11,6 +11,5 @@ output="$(realpath -m "$2")"
 shift 2
 cd "$(dirname "$0")"
 source setup_env.sh
-set -euo pipefail
 mapfile -t models < <(python -m inference.released_weights --names)
 python predict_folder.py --weights-dir weights --models "${models[@]}" --test-dir "$test_dir" --output "$output" "$@"

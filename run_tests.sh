@@ -4,6 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 DFDC_REQUIREMENTS=requirements-dev.txt source setup_env.sh
-set -euo pipefail
 ruff check .
 python -m pytest "$@"

@@ -51,6 +51,14 @@ def detection_scale(width: int, height: int) -> float:
     return 0.33
 
 
+def resize_for_detection(frame: np.ndarray, scale: float) -> np.ndarray:
+    if scale == 1.0:
+        return frame
+    height, width = frame.shape[:2]
+    size = (max(int(round(width * scale)), 1), max(int(round(height * scale)), 1))
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
 def margin_box(box: Sequence[float], frame_width: int, frame_height: int, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
     """The box grown by `margin` of its width/height on every side, in whole pixels, clipped to the frame."""
     x1, y1, x2, y2 = (int(round(v)) for v in box)
@@ -87,24 +95,23 @@ class FaceDetector:
         self.batch_size = batch_size
 
     def detect(self, frames: Sequence[np.ndarray], scale: float | None = None) -> list[list[Face]]:
-        """Faces of each RGB frame, best score first. All frames must share one size."""
+        """Faces of each full-resolution RGB frame, best score first. All frames must share one size."""
         if not len(frames):
             return []
         height, width = frames[0].shape[:2]
         if scale is None:
             scale = detection_scale(width, height)
+        return self.detect_resized([resize_for_detection(frame, scale) for frame in frames], scale)
+
+    def detect_resized(self, frames: Sequence[np.ndarray], scale: float) -> list[list[Face]]:
+        """Faces of frames already resized by `scale` (see resize_for_detection), in full-resolution coordinates."""
         results: list[list[Face]] = []
         for start in range(0, len(frames), self.batch_size):
-            chunk = frames[start : start + self.batch_size]
-            if scale != 1.0:
-                size = (max(int(round(width * scale)), 1), max(int(round(height * scale)), 1))
-                interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-                chunk = [cv2.resize(frame, size, interpolation=interpolation) for frame in chunk]
-            boxes, points = self.cascade(np.stack(chunk))
+            boxes, points = self.cascade(np.stack(frames[start : start + self.batch_size]))
             for frame_boxes, frame_points in zip(boxes, points, strict=True):
                 faces = [
                     Face(tuple(float(v) / scale for v in box[:4]), float(box[4]), np.asarray(landmarks, dtype=np.float32) / scale)
-                    for box, landmarks in zip(frame_boxes, frame_points, strict=False)
+                    for box, landmarks in zip(frame_boxes, frame_points, strict=True)
                 ]
                 faces.sort(key=lambda face: -face.score)
                 results.append(faces)

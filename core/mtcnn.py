@@ -104,7 +104,7 @@ class MTCNNCascade:
     @torch.inference_mode()
     def __call__(self, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Per frame of a uint8 NHWC RGB batch: boxes (k, 5: x1, y1, x2, y2, score) and landmarks (k, 5, 2)."""
-        count, height, width = frames.shape[:3]
+        count = len(frames)
         boxes, image_indices = self._propose(frames)
         if len(boxes):
             boxes, image_indices = self._refine(frames, boxes, image_indices)
@@ -138,7 +138,7 @@ class MTCNNCascade:
             candidates.append(found[keep])
             candidate_images.append(where[keep, 0])
         if not candidates:
-            return torch.zeros(0, 5), torch.zeros(0, dtype=torch.long)
+            return torch.zeros(0, 5, device=self.device), torch.zeros(0, dtype=torch.long, device=self.device)
         boxes, image_indices = torch.cat(candidates), torch.cat(candidate_images)
         keep = batched_nms(boxes[:, :4], boxes[:, 4], image_indices, 0.7)
         boxes, image_indices = boxes[keep], image_indices[keep]
@@ -151,7 +151,10 @@ class MTCNNCascade:
 
     def _refine(self, frames: np.ndarray, boxes: torch.Tensor, image_indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         crops, valid = _crops(frames, boxes, image_indices, 24)
-        boxes, image_indices = boxes[torch.from_numpy(valid)], image_indices[torch.from_numpy(valid)]
+        valid = torch.from_numpy(valid).to(boxes.device)
+        boxes, image_indices = boxes[valid], image_indices[valid]
+        if not len(crops):
+            return boxes, image_indices
         offsets, probabilities = self.rnet(_normalise(crops, self.device))
         passed = probabilities[:, 1] > self.thresholds[1]
         boxes = torch.cat([boxes[passed, :4], probabilities[passed, 1:2]], dim=1)
@@ -161,7 +164,10 @@ class MTCNNCascade:
 
     def _output(self, frames: np.ndarray, boxes: torch.Tensor, image_indices: torch.Tensor):
         crops, valid = _crops(frames, boxes, image_indices, 48)
-        boxes, image_indices = boxes[torch.from_numpy(valid)], image_indices[torch.from_numpy(valid)]
+        valid = torch.from_numpy(valid).to(boxes.device)
+        boxes, image_indices = boxes[valid], image_indices[valid]
+        if not len(crops):
+            return boxes, image_indices, torch.zeros(0, 5, 2, device=boxes.device)
         offsets, landmarks, probabilities = self.onet(_normalise(crops, self.device))
         passed = probabilities[:, 1] > self.thresholds[2]
         boxes = torch.cat([boxes[passed, :4], probabilities[passed, 1:2]], dim=1)

@@ -32,6 +32,14 @@ def test_crop_of_a_box_outside_the_frame_is_none():
     assert crop_face(frame, (10, 10, 40, 70)).shape == (90, 50, 3)
 
 
+def test_frames_without_faces_give_empty_lists(detector):
+    tiny = np.zeros((10, 10, 3), dtype=np.uint8)  # smaller than MTCNN's 12 px cell: no pyramid level at all
+    noise = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    assert detector.detect([tiny]) == [[]]
+    assert detector.detect([noise, noise]) == [[], []]
+    assert detector.detect([]) == []
+
+
 @pytest.fixture(scope="module")
 def detections(detector):
     results = {}

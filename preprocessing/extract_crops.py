@@ -1,0 +1,84 @@
+"""Step 2: face crops of every N-th frame of every video -> DATA_ROOT/crops/<video id>/<frame>_<face index>.png.
+
+A REAL video is cropped with its own boxes, a FAKE with its original's (they are
+frame-aligned), so a fake's crop and its original's crop show the same region.
+Each box is grown by a third of its size on every side and clipped to the frame.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from multiprocessing import Pool
+
+import cv2
+from tqdm import tqdm
+
+from core.faces import crop_face
+from core.video import VideoReadError, iterate_frames
+from preprocessing.dataset import Dataset, VideoEntry, load_dataset
+from preprocessing.steps import StepReport, add_common_arguments, atomic_directory, parse_shard, select_shard
+
+STEP = "extract_crops"
+
+
+def crop_video(dataset: Dataset, video: VideoEntry, every: int) -> tuple[str, str | None]:
+    """Write one video's crops; returns (video id, problem or None)."""
+    source = video.original if video.is_fake else video.video_id
+    if video.is_fake and (not source or source not in dataset.videos):
+        return video.video_id, f"original {source or '(none given)'} is not in the dataset"
+    boxes_file = dataset.boxes_file(source)
+    if not boxes_file.is_file():
+        return video.video_id, f"no face boxes for {source} (detect_original_faces has not processed it)"
+    boxes = json.loads(boxes_file.read_text())
+    wanted = {int(frame): frame_boxes for frame, frame_boxes in boxes.items() if int(frame) % every == 0 and frame_boxes}
+    written = 0
+    try:
+        with atomic_directory(dataset.crops_dir(video.video_id)) as out:
+            if wanted:
+                for index, frame in iterate_frames(video.path, set(wanted)):
+                    bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+                    for face_index, box in enumerate(wanted[index]):
+                        crop = crop_face(bgr, box)
+                        if crop is not None:
+                            cv2.imwrite(str(out / f"{index}_{face_index}.png"), crop)
+                            written += 1
+    except (VideoReadError, OSError) as error:
+        return video.video_id, str(error)
+    return video.video_id, None if written else "no face in the sampled frames"
+
+
+def _crop_job(job):
+    return crop_video(*job)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser)
+    parser.add_argument("--every", type=int, default=10, help="crop every N-th frame (0, N, 2N, ...)")
+    args = parser.parse_args(argv)
+    try:
+        shard = parse_shard(args.shard)
+        dataset = load_dataset(args.root_dir)
+    except (argparse.ArgumentTypeError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    report = StepReport(dataset.root, STEP, shard)
+    todo = []
+    for video in select_shard(list(dataset.videos.values()), shard, key=lambda v: v.video_id):
+        if dataset.crops_dir(video.video_id).is_dir():
+            report.already_done(video.video_id)
+        else:
+            todo.append((dataset, video, args.every))
+    with Pool(max(args.workers, 1)) as pool:
+        for video_id, problem in tqdm(pool.imap_unordered(_crop_job, todo), total=len(todo), desc=STEP, unit="video"):
+            if problem:
+                report.problem(video_id, problem)
+            else:
+                report.success(video_id)
+    print(report.write())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Step 4: where each FAKE crop differs from its original's -> DATA_ROOT/diffs/<fake id>/<frame>_<face index>_diff.png.
+
+The mask is 1 - SSIM (scikit-image structural_similarity, full map, averaged
+over the colour channels), clipped to [0, 1] and stored as 8-bit grayscale:
+bright where the fake was manipulated, dark where it equals the original.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from multiprocessing import Pool
+
+import cv2
+import numpy as np
+from skimage.metrics import structural_similarity
+from tqdm import tqdm
+
+from preprocessing.dataset import Dataset, VideoEntry, load_dataset
+from preprocessing.steps import StepReport, add_common_arguments, atomic_directory, parse_shard, select_shard
+
+STEP = "generate_diffs"
+
+
+def difference_mask(fake: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """uint8 map of 1 - SSIM between two same-size colour images."""
+    _, similarity = structural_similarity(fake, original, channel_axis=2, data_range=255, full=True)
+    return (np.clip(1.0 - similarity.mean(axis=2), 0.0, 1.0) * 255).round().astype(np.uint8)
+
+
+def diff_video(dataset: Dataset, fake: VideoEntry) -> tuple[str, str | None]:
+    original_dir = dataset.crops_dir(fake.original)
+    pairs = [(png, original_dir / png.name) for png in sorted(dataset.crops_dir(fake.video_id).glob("*.png"))]
+    written = 0
+    with atomic_directory(dataset.diffs_dir(fake.video_id)) as out:
+        for fake_png, original_png in pairs:
+            fake_image, original_image = cv2.imread(str(fake_png)), cv2.imread(str(original_png))
+            if fake_image is None or original_image is None or fake_image.shape != original_image.shape:
+                continue
+            cv2.imwrite(str(out / f"{fake_png.stem}_diff.png"), difference_mask(fake_image, original_image))
+            written += 1
+    return fake.video_id, None if written else f"no crop matches one of the original {fake.original}"
+
+
+def _diff_job(job):
+    return diff_video(*job)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        shard = parse_shard(args.shard)
+        dataset = load_dataset(args.root_dir)
+    except (argparse.ArgumentTypeError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    report = StepReport(dataset.root, STEP, shard)
+    todo = []
+    fakes = [v for v in dataset.videos.values() if v.is_fake]
+    for fake in select_shard(fakes, shard, key=lambda v: v.video_id):
+        if dataset.diffs_dir(fake.video_id).is_dir():
+            report.already_done(fake.video_id)
+        elif not dataset.crops_dir(fake.video_id).is_dir():
+            report.problem(fake.video_id, "no crops of the fake (extract_crops has not processed it)")
+        elif not fake.original or not dataset.crops_dir(fake.original).is_dir():
+            report.problem(fake.video_id, f"no crops of the original {fake.original or '(none given)'}")
+        else:
+            todo.append((dataset, fake))
+    with Pool(max(args.workers, 1)) as pool:
+        for video_id, problem in tqdm(pool.imap_unordered(_diff_job, todo), total=len(todo), desc=STEP, unit="video"):
+            if problem:
+                report.problem(video_id, problem)
+            else:
+                report.success(video_id)
+    print(report.write())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

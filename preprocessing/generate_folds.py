@@ -1,0 +1,83 @@
+"""Step 5: one row per crop with its fold -> folds.csv (video,file,label,original,frame,fold).
+
+DFDC parts (folders ending in _<number>) are whole folds: part N goes to fold
+N mod --n-splits, and a fake lives in its original's part. Folders without a
+part number are split by original video: an original and all its fakes get one
+fold. Either way no original/fake pair is split across folds; this is checked.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+import zlib
+from pathlib import Path
+
+from core.atomic import write_text_atomic
+from preprocessing.dataset import Dataset, VideoEntry, load_dataset
+
+COLUMNS = ("video", "file", "label", "original", "frame", "fold")
+
+
+class FoldLeakError(AssertionError):
+    pass
+
+
+def assign_fold(dataset: Dataset, video: VideoEntry, n_splits: int) -> int:
+    anchor = dataset.videos.get(video.original, video) if video.is_fake else video
+    if anchor.part_number is not None:
+        return anchor.part_number % n_splits
+    return zlib.crc32(anchor.video_id.encode()) % n_splits
+
+
+def fold_rows(dataset: Dataset, n_splits: int) -> list[dict]:
+    rows = []
+    for video_id in sorted(dataset.videos):
+        video = dataset.videos[video_id]
+        crop_dir = dataset.crops_dir(video_id)
+        if not crop_dir.is_dir():
+            continue
+        fold = assign_fold(dataset, video, n_splits)
+        for png in sorted(crop_dir.glob("*.png"), key=lambda p: tuple(int(v) for v in p.stem.split("_"))):
+            rows.append({
+                "video": video_id, "file": png.relative_to(dataset.root).as_posix(), "label": video.label,
+                "original": video.original or "", "frame": int(png.stem.split("_")[0]), "fold": fold,
+            })
+    check_no_leak(rows)
+    return rows
+
+
+def check_no_leak(rows: list[dict]) -> None:
+    """Every fake shares the fold of its original (where the original has crops)."""
+    folds = {row["video"]: row["fold"] for row in rows}
+    for row in rows:
+        if row["original"] and row["original"] in folds and folds[row["original"]] != row["fold"]:
+            raise FoldLeakError(f"{row['video']} is in fold {row['fold']} but its original {row['original']} in fold {folds[row['original']]}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root-dir", required=True, help="DATA_ROOT, after extract_crops")
+    parser.add_argument("--out", default="folds.csv", help="CSV to write; a relative path is taken inside --root-dir")
+    parser.add_argument("--n-splits", type=int, default=16, help="number of folds")
+    args = parser.parse_args(argv)
+    try:
+        dataset = load_dataset(args.root_dir)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    rows = fold_rows(dataset, args.n_splits)
+    out = Path(args.out) if Path(args.out).is_absolute() else dataset.root / args.out
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(out, buffer.getvalue())
+    videos = {row["video"] for row in rows}
+    print(f"generate_folds: {len(rows)} crops of {len(videos)} videos in {len({r['fold'] for r in rows})} folds -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Step 3: 5-point MTCNN landmarks of every REAL crop -> DATA_ROOT/landmarks/<video id>/<frame>_<face index>.npy.
+
+Each file is an int16 array of shape (5, 2): (x, y) of the left eye, right eye,
+nose, left and right mouth corner, in the crop's pixel coordinates. A crop in
+which MTCNN finds no face gets no file. Fakes share their original's
+landmarks (same frames, same crop boxes).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from core.device import resolve_device
+from core.faces import FaceDetector, detection_scale, resize_for_detection
+from preprocessing.dataset import load_dataset
+from preprocessing.steps import StepReport, add_common_arguments, atomic_directory, parse_shard, select_shard
+
+STEP = "generate_landmarks"
+THRESHOLDS = (0.65, 0.75, 0.75)
+
+
+class VideoCrops(Dataset):
+    """All crops of one video per item, read in worker processes."""
+
+    def __init__(self, crop_dirs: list[Path]):
+        self.crop_dirs = crop_dirs
+
+    def __len__(self) -> int:
+        return len(self.crop_dirs)
+
+    def __getitem__(self, index: int) -> tuple[Path, list[tuple[str, np.ndarray]]]:
+        crops = []
+        for png in sorted(self.crop_dirs[index].glob("*.png")):
+            image = cv2.imread(str(png))
+            if image is not None:
+                crops.append((png.stem, cv2.cvtColor(image, cv2.COLOR_BGR2RGB)))
+        return self.crop_dirs[index], crops
+
+
+def crop_landmarks(detector: FaceDetector, crop: np.ndarray) -> np.ndarray | None:
+    """Landmarks of the most confident face in the crop, in crop pixels."""
+    height, width = crop.shape[:2]
+    scale = detection_scale(width, height)
+    faces = detector.detect_resized([resize_for_detection(crop, scale)], scale)[0]
+    return faces[0].landmarks if faces else None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser, device=True)
+    args = parser.parse_args(argv)
+    try:
+        shard = parse_shard(args.shard)
+        dataset = load_dataset(args.root_dir)
+        device = resolve_device(args.device)
+    except (argparse.ArgumentTypeError, FileNotFoundError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    report = StepReport(dataset.root, STEP, shard)
+    todo = []
+    for video in select_shard(dataset.reals, shard, key=lambda v: v.video_id):
+        if dataset.landmarks_dir(video.video_id).is_dir():
+            report.already_done(video.video_id)
+        elif not dataset.crops_dir(video.video_id).is_dir():
+            report.problem(video.video_id, "no crops (extract_crops has not processed it)")
+        else:
+            todo.append(dataset.crops_dir(video.video_id))
+    detector = FaceDetector(device, THRESHOLDS)
+    loader = DataLoader(VideoCrops(todo), batch_size=None, num_workers=args.workers, collate_fn=lambda item: item)
+    for crop_dir, crops in tqdm(loader, total=len(todo), desc=STEP, unit="video"):
+        found = 0
+        with atomic_directory(dataset.landmarks_dir(crop_dir.name)) as out:
+            for name, crop in crops:
+                landmarks = crop_landmarks(detector, crop)
+                if landmarks is not None:
+                    np.save(out / f"{name}.npy", np.round(landmarks).astype(np.int16))
+                    found += 1
+        if crops and not found:
+            report.problem(crop_dir.name, f"no landmarks found in any of {len(crops)} crops")
+        else:
+            report.success(crop_dir.name)
+    print(report.write())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""What every preprocessing step shares: command-line options, sharding, finishing outputs atomically, the report."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from core.atomic import current_umask, write_json_atomic
+from core.device import DEVICE_CHOICES
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, device: bool = False) -> None:
+    parser.add_argument("--root-dir", required=True, help="DATA_ROOT: holds <part>/{*.mp4, metadata.json}; outputs go beside them")
+    parser.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 8), help="worker processes for decoding and image work")
+    parser.add_argument(
+        "--shard", default=None,
+        help="I/N: process only the I-th of N disjoint shares of the videos (0-based), so N machines can share "
+        "one DATA_ROOT; defaults to torchrun's RANK/WORLD_SIZE when set, else 0/1",
+    )
+    if device:
+        parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where face detection runs")
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    if text is None:
+        return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    try:
+        index, count = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard must look like I/N, got {text!r}") from None
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"--shard {text}: need 0 <= I < N")
+    return index, count
+
+
+def select_shard(items: Sequence, shard: tuple[int, int], key=lambda item: item) -> list:
+    """A disjoint, stable share of `items`: every N-th in sorted order, starting at I."""
+    index, count = shard
+    return sorted(items, key=key)[index::count]
+
+
+@contextmanager
+def atomic_directory(target: Path):
+    """Yield a temporary folder beside `target`; it becomes `target` only when the block finishes.
+
+    A rerun trusts a video's output folder only if it exists, so a killed run
+    leaves nothing it would mistake for finished work.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp.chmod(0o777 & ~current_umask())
+    try:
+        yield tmp
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+class StepReport:
+    """Counts of one step's run and the videos it could not use, kept across runs in DATA_ROOT/reports/.
+
+    A video stays in the report until a later run processes it successfully.
+    """
+
+    def __init__(self, root: Path, step: str, shard: tuple[int, int]):
+        suffix = "" if shard == (0, 1) else f".shard-{shard[0]}-of-{shard[1]}"
+        self.step = step
+        self.path = root / "reports" / f"{step}{suffix}.json"
+        self.problems: dict[str, str] = {}
+        if self.path.is_file():
+            try:
+                self.problems = json.loads(self.path.read_text()).get("problems", {})
+            except ValueError:
+                self.problems = {}
+        self.done = self.skipped = self.failed = 0
+
+    def success(self, video: str) -> None:
+        self.done += 1
+        self.problems.pop(video, None)
+
+    def already_done(self, video: str) -> None:
+        self.skipped += 1
+
+    def problem(self, video: str, reason: str, counts_as_failure: bool = True) -> None:
+        self.problems[video] = reason
+        self.failed += counts_as_failure
+
+    def write(self) -> str:
+        write_json_atomic(self.path, {
+            "step": self.step, "processed": self.done, "already_done": self.skipped, "failed": self.failed,
+            "problems": dict(sorted(self.problems.items())),
+        })
+        return (f"{self.step}: {self.done} processed, {self.skipped} already done, {self.failed} failed; "
+                f"{len(self.problems)} videos with problems listed in {self.path}")
