@@ -30,10 +30,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
-def current_umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()  # read once: os.umask can only be read by setting it, which races with other threads
+
+
+def current_umask() -> int:
+    return _UMASK
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

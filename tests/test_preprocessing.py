@@ -1,0 +1,185 @@
+"""preprocess_data.sh end to end on a DATA_ROOT built from the real FF++ and DFDC videos of ../shared/data."""
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from preprocessing.convert_dataset import main as convert_main
+from preprocessing.dataset import load_dataset
+from preprocessing.generate_folds import FoldLeakError, check_no_leak
+from preprocessing.steps import parse_shard, select_shard
+from tests.conftest import DATA_DIR, REPO, shared_video
+
+FFPP_PAIRS = {"Deepfakes_519_515": "519", "FaceSwap_634_660": "634", "NeuralTextures_004_982": "004"}
+ORIGINALS = ["004", "519", "634", "lynaeydofd"]
+
+
+def build_data_root(root):
+    shared_video("ffpp/original_sequences/youtube/c23/videos/004.mp4")  # skips when the shared data is absent
+    assert convert_main(["ffpp", "--src", str(DATA_DIR / "ffpp"), "--root-dir", str(root)]) == 0
+    for part in ("dfdc_train_part_0", "dfdc_train_part_10"):
+        (root / part).mkdir()
+        for item in (DATA_DIR / "dfdc" / part).iterdir():
+            (root / part / item.name).symlink_to(item)
+    part_1 = root / "dfdc_train_part_1"
+    part_1.mkdir()
+    metadata = json.loads((DATA_DIR / "dfdc" / "dfdc_train_part_1" / "metadata.json").read_text())
+    (part_1 / "lynaeydofd.mp4").symlink_to(shared_video("dfdc_real/lynaeydofd.mp4"))
+    (part_1 / "corrupt.mp4").write_bytes(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4").read_bytes()[:60_000])
+    metadata["lynaeydofd.mp4"] = {"label": "REAL", "split": "train", "original": None}
+    metadata["corrupt.mp4"] = {"label": "REAL", "split": "train", "original": None}
+    (part_1 / "metadata.json").write_text(json.dumps(metadata))
+    (root / "broken_part").mkdir()
+    (root / "broken_part" / "metadata.json").write_text("{not json")
+    return root
+
+
+def run_pipeline(root):
+    return subprocess.run(["bash", "preprocess_data.sh", str(root), "--device", "cpu", "--workers", "2"],
+                          cwd=REPO, capture_output=True, text=True, timeout=1200)
+
+
+def output_files(root):
+    return {p: p.stat().st_mtime_ns for folder in ("boxes", "crops", "landmarks", "diffs") for p in (root / folder).rglob("*")}
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = build_data_root(tmp_path_factory.mktemp("data_root"))
+    done = run_pipeline(root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root
+
+
+def report(root, step):
+    return json.loads((root / "reports" / f"{step}.json").read_text())
+
+
+def test_boxes_cover_every_frame_of_each_original(data_root):
+    for video_id in ORIGINALS:
+        boxes = json.loads((data_root / "boxes" / f"{video_id}.json").read_text())
+        capture = cv2.VideoCapture(str(load_dataset(data_root).videos[video_id].path))
+        frame_count, width, height = (int(capture.get(p)) for p in (cv2.CAP_PROP_FRAME_COUNT, cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
+        assert len(boxes) == frame_count
+        with_face = [b for b in boxes.values() if b]
+        assert len(with_face) >= 0.9 * frame_count
+        for x1, y1, x2, y2 in (box for frame in with_face for box in frame):
+            assert -0.1 * width < x1 < x2 < 1.1 * width and -0.1 * height < y1 < y2 < 1.1 * height
+    assert not (data_root / "boxes" / "Deepfakes_519_515.json").exists()  # fakes reuse their original's boxes
+
+
+def test_fakes_are_cropped_at_their_originals_frames_and_show_a_face(data_root, detector):
+    for fake, original in FFPP_PAIRS.items():
+        fake_crops = sorted(p.name for p in (data_root / "crops" / fake).glob("*.png"))
+        original_crops = sorted(p.name for p in (data_root / "crops" / original).glob("*.png"))
+        assert fake_crops and fake_crops == original_crops
+        assert all(int(name.split("_")[0]) % 10 == 0 for name in fake_crops)
+        for video in (fake, original):
+            crop = cv2.cvtColor(cv2.imread(str(data_root / "crops" / video / fake_crops[len(fake_crops) // 2])), cv2.COLOR_BGR2RGB)
+            assert detector.detect([crop], scale=1.0)[0], f"no face in a crop of {video}"
+            fake_image = cv2.imread(str(data_root / "crops" / fake / fake_crops[0]))
+            assert fake_image.shape == cv2.imread(str(data_root / "crops" / original / fake_crops[0])).shape
+
+
+def test_landmarks_lie_inside_their_crops(data_root):
+    for video_id in ORIGINALS:
+        files = sorted((data_root / "landmarks" / video_id).glob("*.npy"))
+        crops = list((data_root / "crops" / video_id).glob("*.png"))
+        assert len(files) >= 0.9 * len(crops)
+        for path in files:
+            landmarks = np.load(path)
+            assert landmarks.dtype == np.int16 and landmarks.shape == (5, 2)
+            height, width = cv2.imread(str(data_root / "crops" / video_id / f"{path.stem}.png")).shape[:2]
+            assert (landmarks >= 0).all() and (landmarks[:, 0] < width).all() and (landmarks[:, 1] < height).all()
+            left_eye, right_eye, nose, left_mouth, right_mouth = landmarks
+            assert left_eye[0] < right_eye[0] and max(left_eye[1], right_eye[1]) < min(left_mouth[1], right_mouth[1])
+
+
+def test_difference_masks_are_bright_on_the_face_and_dark_around_it(data_root):
+    for fake in FFPP_PAIRS:
+        masks = sorted((data_root / "diffs" / fake).glob("*_diff.png"))
+        assert len(masks) == len(list((data_root / "crops" / fake).glob("*.png")))
+        centre, background = [], []
+        for path in masks:
+            mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            assert mask.ndim == 2 and mask.dtype == np.uint8
+            height, width = mask.shape
+            # the face box fills the middle 3/5 of a crop; its centre is certainly face, the outer tenth background
+            centre.append(mask[int(height * 0.3) : int(height * 0.7), int(width * 0.3) : int(width * 0.7)].mean())
+            background.append(np.median(np.concatenate([mask[: height // 10].ravel(), mask[:, : width // 10].ravel(), mask[:, -width // 10 :].ravel()])))
+        assert np.median(background) < 0.15 * 255, fake
+        assert np.median(centre) > 2 * np.median(background), fake
+
+
+def test_folds_list_every_crop_once_without_leaks(data_root):
+    with open(data_root / "folds.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["video", "file", "label", "original", "frame", "fold"]
+    files = [row["file"] for row in rows]
+    assert len(files) == len(set(files)) == len(list((data_root / "crops").glob("*/*.png")))
+    folds = {row["video"]: row["fold"] for row in rows}
+    for row in rows:
+        assert (data_root / row["file"]).is_file() and row["label"] in ("0", "1")
+        if row["original"]:
+            assert folds[row["original"]] == row["fold"]
+    assert folds["lynaeydofd"] == str(1 % 16)  # DFDC part 1 -> fold 1
+    with pytest.raises(FoldLeakError):
+        check_no_leak([{"video": "a", "original": "", "fold": 0}, {"video": "b", "original": "a", "fold": 1}])
+
+
+def test_bad_input_is_reported_not_fatal(data_root):
+    detect = report(data_root, "detect_original_faces")["problems"]
+    assert "cannot open video" in detect["corrupt"]
+    assert "malformed metadata.json" in detect["broken_part/metadata.json"]
+    assert "missing on disk" in detect["awnfpubqmo"]  # listed in the partial DFDC metadata, not downloaded
+    crops = report(data_root, "extract_crops")
+    assert "original 750 is not in the dataset" in crops["problems"]["Face2Face_750_743"]
+    assert "original gnmmhlbzge" in crops["problems"]["brtujopkby"]
+    assert crops["failed"] >= 2
+
+
+def test_a_second_run_does_no_work(data_root):
+    before = output_files(data_root)
+    done = run_pipeline(data_root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert output_files(data_root) == before
+    for step in ("detect_original_faces", "extract_crops", "generate_landmarks", "generate_diffs"):
+        assert f"{step}: 0 processed" in done.stdout
+
+
+def test_a_killed_run_leaves_nothing_a_rerun_would_trust(tmp_path):
+    root = tmp_path / "root"
+    (root / "part").mkdir(parents=True)
+    for name in ("004.mp4", "634.mp4"):
+        shutil.copy(shared_video(f"ffpp/original_sequences/youtube/c23/videos/{name}"), root / "part" / name)
+    (root / "part" / "metadata.json").write_text(json.dumps({n: {"label": "REAL", "original": None} for n in ("004.mp4", "634.mp4")}))
+    command = [sys.executable, "-m", "preprocessing.detect_original_faces", "--root-dir", str(root), "--device", "cpu", "--workers", "0"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not list((root / "boxes").glob("*.json")) and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # mid-way through the second video
+    process.wait()
+    finished = list((root / "boxes").glob("*.json"))
+    assert len(finished) == 1, "expected the kill to land between the two videos"
+    json.loads(finished[0].read_text())  # what is there is complete
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "1 processed, 1 already done" in done.stdout
+    assert {p.name for p in (root / "boxes").glob("*.json")} == {"004.json", "634.json"}
+
+
+def test_shards_split_the_videos_disjointly(monkeypatch):
+    items = [f"v{i}" for i in range(10)]
+    shares = [select_shard(items, parse_shard(f"{i}/3")) for i in range(3)]
+    assert sorted(sum(shares, [])) == sorted(items) and not set(shares[0]) & set(shares[1])
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert parse_shard(None) == (1, 4)
