@@ -1,0 +1,65 @@
+"""Seconds per face of one classifier forward pass, in the original solution's setup and in this one's.
+
+    python -m benchmarks.benchmark_classifier --encoder tf_efficientnet_b7_ns --rounds 3
+
+Setups are timed in turns, round after round, and the minimum and median of
+each are printed: on a shared machine the minimum is the most repeatable figure.
+"original": batch norm as separate layers, channels-first, all of a video's
+faces in one batch (--original-batch). "folded": batch norm folded into the
+convolutions, channels-last, the given batch sizes.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import time
+
+import torch
+
+from core.device import DEVICE_CHOICES, resolve_device
+from inference.optimize import fold_batchnorm
+from training.zoo.classifiers import DeepFakeClassifier
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--encoder", default="tf_efficientnet_b7_ns", help="encoder of the DeepFakeClassifier to time")
+    parser.add_argument("--input-size", type=int, default=380, help="side of the square input")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4], help="batch sizes for the folded setup")
+    parser.add_argument("--original-batch", type=int, default=32, help="batch size of the original setup (0: skip it)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per setup")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="where to run")
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    torch.manual_seed(0)
+    original = DeepFakeClassifier(args.encoder).eval().to(device)
+    folded = copy.deepcopy(original)
+    fold_batchnorm(folded.encoder)
+    folded = folded.to(memory_format=torch.channels_last)
+    size = args.input_size
+    setups = {f"folded, channels-last, batch {b}": (folded, torch.randn(b, 3, size, size, device=device).contiguous(memory_format=torch.channels_last))
+              for b in args.batch_sizes}
+    if args.original_batch:
+        setups[f"original, batch {args.original_batch}"] = (original, torch.randn(args.original_batch, 3, size, size, device=device))
+    times: dict[str, list[float]] = {name: [] for name in setups}
+    with torch.inference_mode():
+        for model, batch in setups.values():
+            model(batch[:1])
+        for round_index in range(args.rounds):
+            for name, (model, batch) in setups.items():
+                started = time.perf_counter()
+                model(batch)
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                times[name].append((time.perf_counter() - started) / len(batch))
+            print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
+    print(f"{args.encoder} at {size}px on {device} ({torch.get_num_threads()} threads): seconds per face")
+    for name, values in times.items():
+        print(f"  {name:40s} min {min(values):.3f}  median {statistics.median(values):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
