@@ -15,11 +15,10 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from tqdm import tqdm
 
 from core.atomic import write_json_atomic
-from core.device import resolve_device
 from core.faces import FaceDetector, detection_scale, resize_for_detection
 from core.video import VideoReadError, iterate_frames
-from preprocessing.dataset import Dataset, VideoEntry, load_dataset
-from preprocessing.steps import StepReport, add_common_arguments, parse_shard, select_shard
+from preprocessing.dataset import Dataset, VideoEntry
+from preprocessing.steps import StepReport, add_common_arguments, select_shard, start_step
 
 STEP = "detect_original_faces"
 THRESHOLDS = (0.85, 0.95, 0.95)
@@ -92,15 +91,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser, device=True)
     parser.add_argument("--batch-size", type=int, default=32, help="frames per detector call")
-    args = parser.parse_args(argv)
-    try:
-        shard = parse_shard(args.shard)
-        dataset = load_dataset(args.root_dir)
-        device = resolve_device(args.device)
-    except (argparse.ArgumentTypeError, FileNotFoundError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    report = StepReport(dataset.root, STEP, shard)
+    args, dataset, shard, report, device = start_step(parser, STEP, argv)
     if shard[0] == 0:
         for video_id, reason in dataset.problems.items():
             report.problem(video_id, reason, counts_as_failure=False)

@@ -9,15 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from multiprocessing import Pool
 
 import cv2
-from tqdm import tqdm
 
 from core.faces import crop_face
 from core.video import VideoReadError, iterate_frames
-from preprocessing.dataset import Dataset, VideoEntry, load_dataset
-from preprocessing.steps import StepReport, add_common_arguments, atomic_directory, parse_shard, select_shard
+from preprocessing.dataset import Dataset, VideoEntry
+from preprocessing.steps import add_common_arguments, atomic_directory, run_in_pool, select_shard, start_step
 
 STEP = "extract_crops"
 
@@ -56,26 +54,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser)
     parser.add_argument("--every", type=int, default=10, help="crop every N-th frame (0, N, 2N, ...)")
-    args = parser.parse_args(argv)
-    try:
-        shard = parse_shard(args.shard)
-        dataset = load_dataset(args.root_dir)
-    except (argparse.ArgumentTypeError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    report = StepReport(dataset.root, STEP, shard)
+    args, dataset, shard, report, _ = start_step(parser, STEP, argv)
     todo = []
     for video in select_shard(list(dataset.videos.values()), shard, key=lambda v: v.video_id):
         if dataset.crops_dir(video.video_id).is_dir():
             report.already_done(video.video_id)
         else:
             todo.append((dataset, video, args.every))
-    with Pool(max(args.workers, 1)) as pool:
-        for video_id, problem in tqdm(pool.imap_unordered(_crop_job, todo), total=len(todo), desc=STEP, unit="video"):
-            if problem:
-                report.problem(video_id, problem)
-            else:
-                report.success(video_id)
+    run_in_pool(_crop_job, todo, len(todo), args.workers, report)
     print(report.write())
     return 0
 

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from multiprocessing import Pool
 
 import cv2
 import numpy as np
 from skimage.metrics import structural_similarity
-from tqdm import tqdm
 
-from preprocessing.dataset import Dataset, VideoEntry, load_dataset
-from preprocessing.steps import StepReport, add_common_arguments, atomic_directory, parse_shard, select_shard
+from preprocessing.dataset import Dataset, VideoEntry
+from preprocessing.steps import add_common_arguments, atomic_directory, run_in_pool, select_shard, start_step
 
 STEP = "generate_diffs"
 
@@ -48,14 +46,7 @@ def _diff_job(job):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        shard = parse_shard(args.shard)
-        dataset = load_dataset(args.root_dir)
-    except (argparse.ArgumentTypeError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    report = StepReport(dataset.root, STEP, shard)
+    args, dataset, shard, report, _ = start_step(parser, STEP, argv)
     todo = []
     fakes = [v for v in dataset.videos.values() if v.is_fake]
     for fake in select_shard(fakes, shard, key=lambda v: v.video_id):
@@ -67,12 +58,7 @@ def main(argv=None) -> int:
             report.problem(fake.video_id, f"no crops of the original {fake.original or '(none given)'}")
         else:
             todo.append((dataset, fake))
-    with Pool(max(args.workers, 1)) as pool:
-        for video_id, problem in tqdm(pool.imap_unordered(_diff_job, todo), total=len(todo), desc=STEP, unit="video"):
-            if problem:
-                report.problem(video_id, problem)
-            else:
-                report.success(video_id)
+    run_in_pool(_diff_job, todo, len(todo), args.workers, report)
     print(report.write())
     return 0
 

@@ -16,10 +16,8 @@ import numpy as np
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from core.device import resolve_device
 from core.faces import FaceDetector, detection_scale, resize_for_detection
-from preprocessing.dataset import load_dataset
-from preprocessing.steps import StepReport, add_common_arguments, atomic_directory, parse_shard, select_shard
+from preprocessing.steps import add_common_arguments, atomic_directory, select_shard, start_step
 
 STEP = "generate_landmarks"
 THRESHOLDS = (0.65, 0.75, 0.75)
@@ -54,15 +52,7 @@ def crop_landmarks(detector: FaceDetector, crop: np.ndarray) -> np.ndarray | Non
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser, device=True)
-    args = parser.parse_args(argv)
-    try:
-        shard = parse_shard(args.shard)
-        dataset = load_dataset(args.root_dir)
-        device = resolve_device(args.device)
-    except (argparse.ArgumentTypeError, FileNotFoundError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    report = StepReport(dataset.root, STEP, shard)
+    args, dataset, shard, report, device = start_step(parser, STEP, argv)
     todo = []
     for video in select_shard(dataset.reals, shard, key=lambda v: v.video_id):
         if dataset.landmarks_dir(video.video_id).is_dir():

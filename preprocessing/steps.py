@@ -6,12 +6,16 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
+from multiprocessing import Pool
 from pathlib import Path
 
+from tqdm import tqdm
+
 from core.atomic import current_umask, write_json_atomic
-from core.device import DEVICE_CHOICES
+from core.device import DEVICE_CHOICES, DeviceUnavailableError, resolve_device
+from preprocessing.dataset import load_dataset
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, device: bool = False) -> None:
@@ -100,3 +104,28 @@ class StepReport:
         })
         return (f"{self.step}: {self.done} processed, {self.skipped} already done, {self.failed} failed; "
                 f"{len(self.problems)} videos with problems listed in {self.path}")
+
+
+def start_step(parser: argparse.ArgumentParser, step: str, argv=None):
+    """Parse the options, load the dataset and the step's report; bad input ends the program with a one-line error.
+
+    Returns (args, dataset, shard, report), plus the torch device when the parser has --device.
+    """
+    args = parser.parse_args(argv)
+    try:
+        shard = parse_shard(args.shard)
+        dataset = load_dataset(args.root_dir)
+        device = resolve_device(args.device) if hasattr(args, "device") else None
+    except (argparse.ArgumentTypeError, FileNotFoundError, DeviceUnavailableError) as error:
+        parser.exit(2, f"error: {error}\n")
+    return args, dataset, shard, StepReport(dataset.root, step, shard), device
+
+
+def run_in_pool(job: Callable[[tuple], tuple[str, str | None]], jobs: Iterable[tuple], count: int, workers: int, report: StepReport) -> None:
+    """Run `job` over the jobs in worker processes; each returns (video id, problem or None) for the report."""
+    with Pool(max(workers, 1)) as pool:
+        for video_id, problem in tqdm(pool.imap_unordered(job, jobs), total=count, desc=report.step, unit="video"):
+            if problem:
+                report.problem(video_id, problem)
+            else:
+                report.success(video_id)
