@@ -1,0 +1,108 @@
+"""Black out parts of a face crop, so the classifier cannot rely on one region ("hardcore" augmentation).
+
+All functions take an RGB uint8 crop and return a new array; landmarks are the
+five int (x, y) points of preprocessing/generate_landmarks.py in crop pixels:
+left eye, right eye, nose, left and right mouth corner.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def _thick_line(image: np.ndarray, start, end, thickness: int) -> np.ndarray:
+    out = image.copy()
+    cv2.line(out, tuple(int(v) for v in start), tuple(int(v) for v in end), (0, 0, 0), max(int(thickness), 1))
+    return out
+
+
+def remove_eyes(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    left, right = landmarks[0], landmarks[1]
+    return _thick_line(image, left, right, np.linalg.norm(right - left) / 2)
+
+
+def remove_mouth(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    left, right = landmarks[3], landmarks[4]
+    return _thick_line(image, left, right, np.linalg.norm(right - left) / 1.5)
+
+
+def remove_nose(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    between_eyes = (landmarks[0] + landmarks[1]) / 2
+    width = np.linalg.norm(landmarks[1] - landmarks[0])
+    return _thick_line(image, between_eyes, landmarks[2], width / 2)
+
+
+def remove_landmark_part(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Eyes, mouth or nose, chosen at random (eyes half of the time, as in the original recipe)."""
+    if rng.random() < 0.5:
+        return remove_eyes(image, landmarks)
+    return remove_mouth(image, landmarks) if rng.random() < 0.5 else remove_nose(image, landmarks)
+
+
+def face_outline(shape: tuple[int, ...], landmarks: np.ndarray | None) -> np.ndarray:
+    """Boolean mask of the face: an ellipse around the landmarks, or the box a margin crop centres on.
+
+    Crops are the detector's box grown by a third on every side, so without
+    landmarks the face is taken as the ellipse in the middle 3/5 of the crop.
+    """
+    height, width = shape[:2]
+    mask = np.zeros((height, width), dtype=np.uint8)
+    if landmarks is not None:
+        centre = landmarks.mean(axis=0)
+        eye_span = max(np.linalg.norm(landmarks[1] - landmarks[0]), 1.0)
+        mouth_drop = max(landmarks[3:5, 1].mean() - landmarks[0:2, 1].mean(), 1.0)
+        axes = (int(eye_span * 1.2), int(mouth_drop * 1.6))
+    else:
+        centre = np.array([width / 2, height / 2])
+        axes = (int(width * 0.3), int(height * 0.3))
+    cv2.ellipse(mask, (int(centre[0]), int(centre[1])), axes, 0, 0, 360, 1, -1)
+    return mask.astype(bool)
+
+
+def blackout_half_face(image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """Black out one half of the face outline, split through its centroid vertically or horizontally."""
+    outline = face_outline(image.shape, landmarks)
+    ys, xs = np.nonzero(outline)
+    if not len(xs):
+        return image.copy()
+    grid_y, grid_x = np.mgrid[: image.shape[0], : image.shape[1]]
+    if rng.random() < 0.5:
+        side = grid_x < xs.mean() if rng.random() < 0.5 else grid_x >= xs.mean()
+    else:
+        side = grid_y < ys.mean() if rng.random() < 0.5 else grid_y >= ys.mean()
+    out = image.copy()
+    out[outline & side] = 0
+    return out
+
+
+def half_and_quarter_masks(height: int, width: int) -> list[np.ndarray]:
+    """The six regions to black out: left, right, top, bottom half; top-left and bottom-right quarter."""
+    masks = []
+    for rows, cols in (((0, 1), (0, 0.5)), ((0, 1), (0.5, 1)), ((0, 0.5), (0, 1)), ((0.5, 1), (0, 1)),
+                       ((0, 0.5), (0, 0.5)), ((0.5, 1), (0.5, 1))):
+        mask = np.zeros((height, width), dtype=bool)
+        mask[int(rows[0] * height) : int(rows[1] * height), int(cols[0] * width) : int(cols[1] * width)] = True
+        masks.append(mask)
+    return masks
+
+
+def blackout_region(image: np.ndarray, diff: np.ndarray | None, is_fake: bool, rng: np.random.Generator,
+                    min_visible: int = 100, threshold: int = 100) -> np.ndarray:
+    """Black out one of the six half/quarter regions; for a fake, only one that leaves manipulated pixels visible.
+
+    `diff` is the fake's 8-bit SSIM difference mask (bright = manipulated). A
+    fake without a mask, or with no region that keeps `min_visible` pixels
+    above `threshold` in view, is returned unchanged: blacking out the only
+    manipulated part would turn a fake into a picture of a real face.
+    """
+    masks = half_and_quarter_masks(*image.shape[:2])
+    order = rng.permutation(len(masks))
+    for index in order:
+        region = masks[index]
+        if is_fake:
+            if diff is None or diff.shape != region.shape or ((diff > threshold) & ~region).sum() < min_visible:
+                continue
+        out = image.copy()
+        out[region] = 0
+        return out
+    return image.copy()
