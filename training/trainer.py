@@ -1,0 +1,251 @@
+"""The training loop: one process per device under torchrun (DDP), or a single process."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from timm.layers import convert_sync_batchnorm
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from core.atomic import atomic_path, write_json_atomic
+from core.checkpoints import load_checkpoint, load_weights, save_checkpoint
+from core.device import resolve_device
+from training.augmentations import create_train_transforms, create_val_transforms
+from training.datasets import BalancedEpochSampler, FaceCrops, read_folds
+from training.losses import fake_real_bce
+from training.metrics import video_scores
+from training.zoo.classifiers import NETWORKS
+
+log = logging.getLogger("dfdc.train")
+
+
+@dataclass
+class TrainOptions:
+    config: dict
+    data_dir: Path
+    folds_csv: Path
+    fold: int = 0
+    seed: int = 111
+    prefix: str = ""
+    output_dir: Path = Path("weights")
+    log_dir: Path = Path("logs")
+    resume: Path | None = None
+    from_zero: bool = False
+    freeze_epochs: int = 0
+    test_every: int = 1
+    oversample: bool = True
+    hardcore: bool = True
+    label_smoothing: float = 0.01
+    workers: int = 4
+    device: str = "auto"
+
+
+class Distributed:
+    """Rank, world size and device of this process; torchrun's environment turns DDP on."""
+
+    def __init__(self, device_name: str):
+        self.world_size = int(os.environ.get("WORLD_SIZE", 1))
+        self.rank = int(os.environ.get("RANK", 0))
+        local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        device = resolve_device(device_name)
+        self.device = torch.device("cuda", local_rank) if device.type == "cuda" else device
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        if self.world_size > 1:
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.enabled:
+            dist.destroy_process_group()
+
+
+def poly_schedule(max_iter: int, power: float = 0.9):
+    return lambda step: max(0.0, 1 - step / max_iter) ** power
+
+
+def run_name(options: TrainOptions) -> str:
+    config = options.config
+    return f"{options.prefix}{config['network']}_{config['encoder']}_{options.fold}"
+
+
+def training_state_path(checkpoint: Path) -> Path:
+    return checkpoint.with_name(checkpoint.name + ".training_state")
+
+
+class Trainer:
+    def __init__(self, options: TrainOptions):
+        self.options = options
+        self.config = config = options.config
+        self.dist = Distributed(options.device)
+        torch.manual_seed(options.seed)
+        np.random.seed(options.seed)
+        model = NETWORKS[config["network"]](config["encoder"], config["dropout_rate"], config["pretrained"])
+        if self.dist.enabled and self.dist.device.type == "cuda":
+            model = convert_sync_batchnorm(model)
+        self.model = model.to(self.dist.device)
+        optimizer_config = config["optimizer"]
+        parameters = [p for p in self.model.parameters() if p.requires_grad]
+        if optimizer_config["type"] == "SGD":
+            self.optimizer = torch.optim.SGD(parameters, lr=optimizer_config["learning_rate"], momentum=optimizer_config["momentum"],
+                                             weight_decay=optimizer_config["weight_decay"], nesterov=optimizer_config["nesterov"])
+        else:
+            self.optimizer = torch.optim.AdamW(parameters, lr=optimizer_config["learning_rate"], weight_decay=optimizer_config["weight_decay"])
+        schedule = optimizer_config["schedule"]
+        factor = poly_schedule(schedule["params"]["max_iter"]) if schedule["type"] == "poly" else (lambda step: 1.0)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+        self.fp16 = bool(config["fp16"]) and self.dist.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.fp16)
+        self.epochs = schedule["epochs"]
+        self.start_epoch = 0
+        self.best_score = float("inf")
+        self.name = run_name(options)
+        if options.resume:
+            self._resume(Path(options.resume))
+        self._data()
+        if self.dist.main:
+            options.output_dir.mkdir(parents=True, exist_ok=True)
+            options.log_dir.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(options.output_dir / f"{self.name}.config.json", config)
+
+    def _resume(self, checkpoint_path: Path) -> None:
+        checkpoint = load_checkpoint(checkpoint_path)
+        load_weights(self.model, checkpoint["state_dict"], source=checkpoint_path.name)
+        if self.options.from_zero:
+            log.info("starting from the weights of %s at epoch 0", checkpoint_path)
+            return
+        state_file = training_state_path(checkpoint_path)
+        if not state_file.is_file():
+            raise FileNotFoundError(f"{state_file} is missing: resume from a _last checkpoint, or use --from-zero")
+        state = torch.load(state_file, map_location="cpu", weights_only=True)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.start_epoch = int(checkpoint["epoch"]) + 1
+        self.best_score = float(checkpoint.get("bce_best", float("inf")))
+        log.info("resuming %s at epoch %d", checkpoint_path, self.start_epoch)
+
+    def _data(self) -> None:
+        options, config = self.options, self.config
+        size = config["size"]
+        train_rows = read_folds(options.folds_csv, options.fold, train=True)
+        self.val_rows = read_folds(options.folds_csv, options.fold, train=False)
+        if not len(train_rows):
+            raise ValueError(f"no training rows in {options.folds_csv} outside fold {options.fold}")
+        self.train_set = FaceCrops(options.data_dir, train_rows, create_train_transforms(size), config["normalize"], train=True,
+                                   hardcore=options.hardcore, label_smoothing=options.label_smoothing, seed=options.seed)
+        self.val_set = FaceCrops(options.data_dir, self.val_rows, create_val_transforms(size), config["normalize"], train=False)
+        batch_size = config["optimizer"]["batch_size"]
+        self.sampler = BalancedEpochSampler(train_rows["label"].to_numpy(), options.seed, self.dist.rank, self.dist.world_size,
+                                            options.oversample, max_samples=config["batches_per_epoch"] * batch_size)
+        self.train_loader = DataLoader(self.train_set, batch_size=batch_size, sampler=self.sampler, num_workers=options.workers,
+                                       pin_memory=self.dist.device.type == "cuda", drop_last=len(self.sampler) >= batch_size)
+
+    def _wrapped(self, epoch: int):
+        """The model to train this epoch: encoder frozen during the first --freeze-epochs, DDP-wrapped under torchrun."""
+        frozen = epoch < self.options.freeze_epochs
+        for parameter in self.model.encoder.parameters():
+            parameter.requires_grad = not frozen
+        if not self.dist.enabled:
+            return self.model
+        device_ids = [self.dist.device.index] if self.dist.device.type == "cuda" else None
+        return DistributedDataParallel(self.model, device_ids=device_ids)
+
+    def train_epoch(self, epoch: int) -> dict:
+        self.sampler.set_epoch(epoch)
+        self.train_set.set_epoch(epoch)
+        model = self._wrapped(epoch)
+        model.train()
+        totals = {"loss": [], "fake_loss": [], "real_loss": []}
+        bar = tqdm(self.train_loader, desc=f"epoch {epoch}", unit="batch", disable=not self.dist.main)
+        for images, labels, _ in bar:
+            images = images.to(self.dist.device, non_blocking=True)
+            labels = labels.to(self.dist.device, non_blocking=True)
+            with torch.autocast(self.dist.device.type, dtype=torch.float16, enabled=self.fp16):
+                logits = model(images)
+            loss, fake_loss, real_loss = fake_real_bce(logits, labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            totals["loss"].append(loss.item())
+            for key, value in (("fake_loss", fake_loss), ("real_loss", real_loss)):
+                if value is not None:
+                    totals[key].append(value.item())
+            bar.set_postfix(lr=f"{self.scheduler.get_last_lr()[0]:.2e}", loss=f"{np.mean(totals['loss']):.4f}",
+                            fake=f"{np.mean(totals['fake_loss'] or [0]):.4f}", real=f"{np.mean(totals['real_loss'] or [0]):.4f}")
+        return {key: float(np.mean(values)) if values else None for key, values in totals.items()}
+
+    @torch.inference_mode()
+    def validate(self) -> dict:
+        self.model.eval()
+        loader = DataLoader(self.val_set, batch_size=self.config["optimizer"]["batch_size"], num_workers=self.options.workers)
+        probabilities = np.zeros(len(self.val_set), dtype=np.float64)
+        for images, _, indices in tqdm(loader, desc="validation", unit="batch"):
+            with torch.autocast(self.dist.device.type, dtype=torch.float16, enabled=self.fp16):
+                logits = self.model(images.to(self.dist.device))
+            probabilities[indices.numpy()] = torch.sigmoid(logits.float()).flatten().cpu().numpy()
+        return video_scores(self.val_rows["video"].to_numpy(), self.val_rows["label"].to_numpy(), probabilities)
+
+    def _save(self, path: Path, epoch: int) -> None:
+        save_checkpoint(path, self.model, epoch, self.best_score)
+
+    def _log(self, record: dict) -> None:
+        text = self.options.log_dir / f"{self.name}.log"
+        with text.open("a") as out:
+            parts = [f"epoch {record['epoch']}"] + [f"{key} {value:.6f}" for key, value in record.items()
+                                                      if key != "epoch" and isinstance(value, float)]
+            out.write(" ".join(parts) + "\n")
+        with (self.options.log_dir / f"{self.name}.jsonl").open("a") as out:
+            out.write(json.dumps(record) + "\n")
+
+    def run(self) -> float:
+        output = self.options.output_dir
+        try:
+            for epoch in range(self.start_epoch, self.epochs):
+                started = time.time()
+                train_losses = self.train_epoch(epoch)
+                if self.dist.main:
+                    record = {"epoch": epoch, "train_loss": train_losses["loss"], "seconds": time.time() - started}
+                    if len(self.val_set) and (epoch + 1) % self.options.test_every == 0:
+                        scores = self.validate()
+                        record.update(scores)
+                        log.info("epoch %d: fake_loss %.4f real_loss %.4f score %.4f auc %.4f", epoch,
+                                 scores["fake_loss"], scores["real_loss"], scores["score"], scores["auc"])
+                        if scores["score"] < self.best_score:
+                            self.best_score = scores["score"]
+                            self._save(output / f"{self.name}_best", epoch)
+                    self._save(output / f"{self.name}_{epoch}", epoch)
+                    last = output / f"{self.name}_last"
+                    self._save(last, epoch)
+                    with atomic_path(training_state_path(last)) as tmp:
+                        torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                                    "scaler": self.scaler.state_dict()}, tmp)
+                    self._log(record)
+                self.dist.barrier()
+        finally:
+            self.dist.close()
+        return self.best_score
