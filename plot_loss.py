@@ -16,6 +16,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 LINE = re.compile(r"^epoch (\d+)\b.*?\bfake_loss ([\d.eE+-]+|nan)\b.*?\breal_loss ([\d.eE+-]+|nan)\b")
 
@@ -57,6 +58,7 @@ def main(argv=None) -> int:
     axes.plot(epochs, [r for _, _, r in losses], label="real_loss", alpha=0.5)
     axes.plot(epochs, scores, label=f"({args.fake_weight:g}·fake + real) / 2", linewidth=2)
     axes.scatter([epochs[i] for i in best], [scores[i] for i in best], color="red", zorder=3, label=f"best {len(best)}")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
     axes.set_ylabel("validation log loss")
     axes.set_title(path.stem)

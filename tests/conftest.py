@@ -1,7 +1,9 @@
 """Shared fixtures: the real videos of ../shared/data, a detector, and small real checkpoints."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -72,3 +74,40 @@ def small_checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "test_DeepFakeClassifier_tf_efficientnet_b0_ns_0_1"
     save_checkpoint(path, model, epoch=1, bce_best=np.float64(0.25))
     return path
+
+
+def build_data_root(root: Path) -> Path:
+    """A DATA_ROOT from the shared FF++ pairs (via the converter) and DFDC parts, plus a corrupt video and broken metadata."""
+    from preprocessing.convert_dataset import main as convert_main
+
+    shared_video("ffpp/original_sequences/youtube/c23/videos/004.mp4")  # skips when the shared data is absent
+    assert convert_main(["ffpp", "--src", str(DATA_DIR / "ffpp"), "--root-dir", str(root)]) == 0
+    for part in ("dfdc_train_part_0", "dfdc_train_part_10"):
+        (root / part).mkdir()
+        for item in (DATA_DIR / "dfdc" / part).iterdir():
+            (root / part / item.name).symlink_to(item)
+    part_1 = root / "dfdc_train_part_1"
+    part_1.mkdir()
+    metadata = json.loads((DATA_DIR / "dfdc" / "dfdc_train_part_1" / "metadata.json").read_text())
+    (part_1 / "lynaeydofd.mp4").symlink_to(shared_video("dfdc_real/lynaeydofd.mp4"))
+    (part_1 / "corrupt.mp4").write_bytes(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4").read_bytes()[:60_000])
+    metadata["lynaeydofd.mp4"] = {"label": "REAL", "split": "train", "original": None}
+    metadata["corrupt.mp4"] = {"label": "REAL", "split": "train", "original": None}
+    (part_1 / "metadata.json").write_text(json.dumps(metadata))
+    (root / "broken_part").mkdir()
+    (root / "broken_part" / "metadata.json").write_text("{not json")
+    return root
+
+
+def run_pipeline(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "preprocess_data.sh", str(root), "--device", "cpu", "--workers", "2"],
+                          cwd=REPO, capture_output=True, text=True, timeout=1200)
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory) -> Path:
+    """That DATA_ROOT after preprocess_data.sh: shared by the preprocessing and training tests."""
+    root = build_data_root(tmp_path_factory.mktemp("data_root"))
+    done = run_pipeline(root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root

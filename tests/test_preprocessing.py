@@ -12,51 +12,17 @@ import cv2
 import numpy as np
 import pytest
 
-from preprocessing.convert_dataset import main as convert_main
 from preprocessing.dataset import load_dataset
 from preprocessing.generate_folds import FoldLeakError, check_no_leak
 from preprocessing.steps import parse_shard, select_shard
-from tests.conftest import DATA_DIR, REPO, shared_video
+from tests.conftest import REPO, run_pipeline, shared_video
 
 FFPP_PAIRS = {"Deepfakes_519_515": "519", "FaceSwap_634_660": "634", "NeuralTextures_004_982": "004"}
 ORIGINALS = ["004", "519", "634", "lynaeydofd"]
 
 
-def build_data_root(root):
-    shared_video("ffpp/original_sequences/youtube/c23/videos/004.mp4")  # skips when the shared data is absent
-    assert convert_main(["ffpp", "--src", str(DATA_DIR / "ffpp"), "--root-dir", str(root)]) == 0
-    for part in ("dfdc_train_part_0", "dfdc_train_part_10"):
-        (root / part).mkdir()
-        for item in (DATA_DIR / "dfdc" / part).iterdir():
-            (root / part / item.name).symlink_to(item)
-    part_1 = root / "dfdc_train_part_1"
-    part_1.mkdir()
-    metadata = json.loads((DATA_DIR / "dfdc" / "dfdc_train_part_1" / "metadata.json").read_text())
-    (part_1 / "lynaeydofd.mp4").symlink_to(shared_video("dfdc_real/lynaeydofd.mp4"))
-    (part_1 / "corrupt.mp4").write_bytes(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4").read_bytes()[:60_000])
-    metadata["lynaeydofd.mp4"] = {"label": "REAL", "split": "train", "original": None}
-    metadata["corrupt.mp4"] = {"label": "REAL", "split": "train", "original": None}
-    (part_1 / "metadata.json").write_text(json.dumps(metadata))
-    (root / "broken_part").mkdir()
-    (root / "broken_part" / "metadata.json").write_text("{not json")
-    return root
-
-
-def run_pipeline(root):
-    return subprocess.run(["bash", "preprocess_data.sh", str(root), "--device", "cpu", "--workers", "2"],
-                          cwd=REPO, capture_output=True, text=True, timeout=1200)
-
-
 def output_files(root):
     return {p: p.stat().st_mtime_ns for folder in ("boxes", "crops", "landmarks", "diffs") for p in (root / folder).rglob("*")}
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = build_data_root(tmp_path_factory.mktemp("data_root"))
-    done = run_pipeline(root)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return root
 
 
 def report(root, step):
