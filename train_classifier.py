@@ -57,7 +57,8 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     best = trainer.run()
-    print(f"done: best validation score {best:.4f}; checkpoints in {options.output_dir}")
+    if trainer.dist.main:
+        print(f"done: best validation score {best:.4f}; checkpoints in {options.output_dir}")
     return 0
 
 

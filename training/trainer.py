@@ -101,6 +101,9 @@ class Trainer:
         torch.manual_seed(options.seed)
         np.random.seed(options.seed)
         model = NETWORKS[config["network"]](config["encoder"], config["dropout_rate"], config["pretrained"])
+        # timm's ImageNet head stays in the model (the released checkpoints carry it) but takes no part in forward()
+        for parameter in model.encoder.get_classifier().parameters():
+            parameter.requires_grad = False
         if self.dist.enabled and self.dist.device.type == "cuda":
             model = convert_sync_batchnorm(model)
         self.model = model.to(self.dist.device)
@@ -138,6 +141,9 @@ class Trainer:
         if not state_file.is_file():
             raise FileNotFoundError(f"{state_file} is missing: resume from a _last checkpoint, or use --from-zero")
         state = torch.load(state_file, map_location="cpu", weights_only=True)
+        if state.get("epoch") != checkpoint["epoch"]:
+            raise ValueError(f"{state_file} is from epoch {state.get('epoch')} but {checkpoint_path.name} from epoch "
+                             f"{checkpoint['epoch']} (a run killed while saving); resume from {checkpoint_path.name} with --from-zero")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
@@ -164,8 +170,10 @@ class Trainer:
     def _wrapped(self, epoch: int):
         """The model to train this epoch: encoder frozen during the first --freeze-epochs, DDP-wrapped under torchrun."""
         frozen = epoch < self.options.freeze_epochs
+        head = {id(p) for p in self.model.encoder.get_classifier().parameters()}
         for parameter in self.model.encoder.parameters():
-            parameter.requires_grad = not frozen
+            if id(parameter) not in head:
+                parameter.requires_grad = not frozen
         if not self.dist.enabled:
             return self.model
         device_ids = [self.dist.device.index] if self.dist.device.type == "cuda" else None
@@ -242,7 +250,7 @@ class Trainer:
                     last = output / f"{self.name}_last"
                     self._save(last, epoch)
                     with atomic_path(training_state_path(last)) as tmp:
-                        torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                        torch.save({"epoch": epoch, "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                                     "scaler": self.scaler.state_dict()}, tmp)
                     self._log(record)
                 self.dist.barrier()
