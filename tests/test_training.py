@@ -1,8 +1,11 @@
 """Training on CPU: config checks, a 2-process gloo DDP run on real preprocessed crops, resume, a learnable task, plots."""
 import csv
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import cv2
 import numpy as np
@@ -149,3 +152,40 @@ def test_loss_falls_on_a_learnable_task(tmp_path):
     records = [json.loads(line) for line in next((tmp_path / "logs").glob("*.jsonl")).read_text().splitlines()]
     assert records[-1]["train_loss"] < 0.6 * records[0]["train_loss"]
     assert records[-1]["auc"] == 1.0  # the held-out videos are ranked perfectly
+
+
+def test_a_killed_run_resumes_where_it_stopped(data_root, tmp_path):
+    folds = pd.read_csv(data_root / "folds.csv", dtype={"video": str})
+    fold = int(folds.loc[folds.video == "519", "fold"].iloc[0])
+    config = write_config(tmp_path / "three.json", optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 3, "params": {"max_iter": 20}}})
+    command = [sys.executable, "train_classifier.py", "--config", str(config), "--data-dir", str(data_root),
+               "--folds-csv", str(data_root / "folds.csv"), "--fold", str(fold), "--prefix", "t_", "--output-dir", str(tmp_path / "w"),
+               "--logdir", str(tmp_path / "logs"), "--workers", "0", "--device", "cpu"]
+    log_file = tmp_path / "logs" / f"{NAME}_{fold}.log"
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not (log_file.is_file() and log_file.read_text().strip()) and time.time() < deadline:
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)  # during epoch 1
+    process.wait()
+    last = tmp_path / "w" / f"{NAME}_{fold}_last"
+    assert load_checkpoint(last)["epoch"] == 0
+    done = subprocess.run(command + ["--resume", str(last)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resuming" in done.stderr and "at epoch 1" in done.stderr
+    assert [line.split()[1] for line in log_file.read_text().splitlines()] == ["0", "1", "2"]
+
+
+def test_a_broken_crop_is_replaced_not_fatal(tmp_path, caplog):
+    from training.augmentations import create_val_transforms
+    from training.datasets import FaceCrops
+
+    (tmp_path / "crops" / "v").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "crops" / "v" / "0_0.png"), np.full((40, 30, 3), 90, dtype=np.uint8))
+    (tmp_path / "crops" / "v" / "10_0.png").write_bytes(b"not a png")
+    rows = pd.DataFrame([{"video": "v", "file": f"crops/v/{f}_0.png", "label": 0, "original": "", "frame": f, "fold": 0} for f in (0, 10)])
+    dataset = FaceCrops(tmp_path, rows, create_val_transforms(32), load_config(REPO / "configs" / "tiny.json")["normalize"], train=True)
+    with caplog.at_level("WARNING", logger="dfdc.train"):
+        image, label, index = dataset[1]
+    assert index == 0 and image.shape == (3, 32, 32) and label.item() == pytest.approx(0.01)
+    assert "cannot read crop" in caplog.text

@@ -185,8 +185,12 @@ class Trainer:
         model = self._wrapped(epoch)
         model.train()
         totals = {"loss": [], "fake_loss": [], "real_loss": []}
+        waited = 0.0  # seconds spent waiting for the data loader: large means the device starves
+        started = time.perf_counter()
         bar = tqdm(self.train_loader, desc=f"epoch {epoch}", unit="batch", disable=not self.dist.main)
+        ready = time.perf_counter()
         for images, labels, _ in bar:
+            waited += time.perf_counter() - ready
             images = images.to(self.dist.device, non_blocking=True)
             labels = labels.to(self.dist.device, non_blocking=True)
             with torch.autocast(self.dist.device.type, dtype=torch.float16, enabled=self.fp16):
@@ -205,7 +209,12 @@ class Trainer:
                     totals[key].append(value.item())
             bar.set_postfix(lr=f"{self.scheduler.get_last_lr()[0]:.2e}", loss=f"{np.mean(totals['loss']):.4f}",
                             fake=f"{np.mean(totals['fake_loss'] or [0]):.4f}", real=f"{np.mean(totals['real_loss'] or [0]):.4f}")
-        return {key: float(np.mean(values)) if values else None for key, values in totals.items()}
+            ready = time.perf_counter()
+        elapsed = time.perf_counter() - started
+        images_seen = len(totals["loss"]) * self.train_loader.batch_size * self.dist.world_size
+        summary = {key: float(np.mean(values)) if values else None for key, values in totals.items()}
+        summary.update(images_per_second=images_seen / elapsed, data_wait_fraction=waited / elapsed)
+        return summary
 
     @torch.inference_mode()
     def validate(self) -> dict:
@@ -237,7 +246,9 @@ class Trainer:
                 started = time.time()
                 train_losses = self.train_epoch(epoch)
                 if self.dist.main:
-                    record = {"epoch": epoch, "train_loss": train_losses["loss"], "seconds": time.time() - started}
+                    record = {"epoch": epoch, "train_loss": train_losses["loss"], "seconds": time.time() - started,
+                              "images_per_second": train_losses["images_per_second"],
+                              "data_wait_fraction": train_losses["data_wait_fraction"]}
                     if len(self.val_set) and (epoch + 1) % self.options.test_every == 0:
                         scores = self.validate()
                         record.update(scores)
