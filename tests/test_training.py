@@ -189,3 +189,9 @@ def test_a_broken_crop_is_replaced_not_fatal(tmp_path, caplog):
         image, label, index = dataset[1]
     assert index == 0 and image.shape == (3, 32, 32) and label.item() == pytest.approx(0.01)
     assert "cannot read crop" in caplog.text
+
+
+@pytest.mark.parametrize("script", ["train.sh", "preprocess_data.sh"])
+def test_shell_entry_points_explain_their_usage(script):
+    done = subprocess.run(["bash", script], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 2 and "usage:" in done.stderr
