@@ -1,6 +1,7 @@
 """The training loop: one process per device under torchrun (DDP), or a single process."""
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
@@ -61,7 +62,8 @@ class Distributed:
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         if self.world_size > 1:
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            # the other ranks wait at a barrier while rank 0 validates, which can outlast the default timeout
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo", timeout=datetime.timedelta(hours=3))
 
     @property
     def enabled(self) -> bool:
