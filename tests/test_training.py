@@ -128,21 +128,25 @@ def test_plot_loss_writes_a_png_from_a_training_log(ddp_run, tmp_path):
     assert "weighted loss" in done.stdout
 
 
-def test_loss_falls_on_a_learnable_task(tmp_path):
-    """Dark crops are real, bright ones fake: a model that trains at all separates them within a few epochs."""
+def make_bright_fakes_dataset(root):
+    """Dark crops are real, bright ones fake; videos 0-3 of each class in fold 0, 4-5 in fold 1."""
     rng = np.random.default_rng(0)
     rows = []
     for label in (0, 1):
         for v in range(6):
             video = f"{'fake' if label else 'real'}{v}"
-            (tmp_path / "crops" / video).mkdir(parents=True)
+            (root / "crops" / video).mkdir(parents=True)
             for frame in range(0, 40, 10):
-                base = 170 if label else 60
-                image = np.clip(rng.normal(base, 25, (72, 60, 3)), 0, 255).astype(np.uint8)
-                cv2.imwrite(str(tmp_path / "crops" / video / f"{frame}_0.png"), image)
+                image = np.clip(rng.normal(170 if label else 60, 25, (72, 60, 3)), 0, 255).astype(np.uint8)
+                cv2.imwrite(str(root / "crops" / video / f"{frame}_0.png"), image)
                 rows.append({"video": video, "file": f"crops/{video}/{frame}_0.png", "label": label,
                              "original": "", "frame": frame, "fold": 0 if v < 4 else 1})
-    pd.DataFrame(rows).to_csv(tmp_path / "folds.csv", index=False)
+    pd.DataFrame(rows).to_csv(root / "folds.csv", index=False)
+
+
+def test_loss_falls_on_a_learnable_task(tmp_path):
+    """A model that trains at all separates dark reals from bright fakes within a few epochs."""
+    make_bright_fakes_dataset(tmp_path)
     config = write_config(tmp_path / "learn.json", batches_per_epoch=4, optimizer={
         "batch_size": 8, "type": "AdamW", "learning_rate": 1e-3,
         "schedule": {"type": "constant", "mode": "step", "epochs": 4, "params": {"max_iter": 16}}})
@@ -195,3 +199,16 @@ def test_a_broken_crop_is_replaced_not_fatal(tmp_path, caplog):
 def test_shell_entry_points_explain_their_usage(script):
     done = subprocess.run(["bash", script], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 2 and "usage:" in done.stderr
+
+
+def test_freeze_epochs_train_only_the_head(tmp_path):
+    make_bright_fakes_dataset(tmp_path)
+    config = write_config(tmp_path / "one.json", optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 1, "params": {"max_iter": 4}}})
+    options = TrainOptions(config=load_config(config), data_dir=tmp_path, folds_csv=tmp_path / "folds.csv", fold=1,
+                           output_dir=tmp_path / "weights", log_dir=tmp_path / "logs", freeze_epochs=1, workers=0, device="cpu")
+    trainer = Trainer(options)
+    encoder_before = {k: v.clone() for k, v in trainer.model.encoder.named_parameters()}
+    head_before = trainer.model.fc.weight.clone()
+    trainer.run()
+    assert all(torch.equal(encoder_before[k], v) for k, v in trainer.model.encoder.named_parameters())
+    assert not torch.equal(head_before, trainer.model.fc.weight)
