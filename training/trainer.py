@@ -20,10 +20,10 @@ from tqdm import tqdm
 from core.atomic import atomic_path, write_json_atomic
 from core.checkpoints import load_checkpoint, load_weights, save_checkpoint
 from core.device import resolve_device
+from core.metrics import video_scores
 from training.augmentations import create_train_transforms, create_val_transforms
 from training.datasets import BalancedEpochSampler, FaceCrops, read_folds
 from training.losses import fake_real_bce
-from training.metrics import video_scores
 from training.zoo.classifiers import NETWORKS
 
 log = logging.getLogger("dfdc.train")

@@ -1,4 +1,4 @@
-"""Video-level validation metrics: log loss on fakes and on reals (their mean is the score), and ROC AUC."""
+"""Video-level metrics shared by validation and evaluate.py: log loss (the DFDC metric), ROC AUC, average precision."""
 from __future__ import annotations
 
 import numpy as np
@@ -32,3 +32,30 @@ def video_scores(videos: np.ndarray, labels: np.ndarray, probabilities: np.ndarr
     present = [loss for loss in (fake_loss, real_loss) if not np.isnan(loss)]
     return {"fake_loss": fake_loss, "real_loss": real_loss, "score": float(np.mean(present)) if present else float("nan"),
             "auc": roc_auc(frame.label.to_numpy(), frame.p.to_numpy()), "videos": int(len(frame))}
+
+
+def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the precision-recall curve as the mean precision at each fake, ranked by score (ties together)."""
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    positives = int((labels == 1).sum())
+    if not positives:
+        return float("nan")
+    order = np.argsort(-scores, kind="stable")
+    labels, scores = labels[order], scores[order]
+    # precision and recall at each distinct threshold
+    last_of_tie = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
+    true_positives = np.cumsum(labels == 1)[last_of_tie]
+    precision = true_positives / (last_of_tie + 1)
+    recall_gain = np.diff(np.r_[0, true_positives]) / positives
+    return float(np.sum(precision * recall_gain))
+
+
+def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(false positive rates, true positive rates) over all thresholds, from (0, 0) to (1, 1)."""
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-scores, kind="stable")
+    labels, scores = labels[order], scores[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
+    tps = np.cumsum(labels == 1)[last_of_tie]
+    fps = np.cumsum(labels == 0)[last_of_tie]
+    return np.r_[0, fps] / max(fps[-1], 1), np.r_[0, tps] / max(tps[-1], 1)
