@@ -10,7 +10,7 @@ from core.checkpoints import CheckpointError, parse_checkpoint_name
 from core.device import DEVICE_CHOICES, DeviceUnavailableError, resolve_device
 from core.faces import FaceDetector
 from inference.folder import InputError, diagnostics_path, find_videos, predict_videos
-from inference.predictor import VideoPredictor, load_classifier
+from inference.predictor import VideoPredictor, default_batch_size, load_classifier
 from inference.strategy import STRATEGIES
 
 
@@ -33,7 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run detection and the classifiers")
     parser.add_argument("--frames", type=int, default=32, help="evenly spaced frames sampled per video")
     parser.add_argument("--input-size", type=int, default=380, help="side of the square face image the classifiers take")
-    parser.add_argument("--batch-size", type=int, default=None, help="faces per classifier forward pass (default: 32 on CUDA, 2 on CPU)")
+    parser.add_argument("--batch-size", type=int, default=None, help="faces per classifier forward pass (default: 32 on CUDA, 1 on CPU)")
     parser.add_argument("--workers", type=int, default=1, help="videos decoded ahead in background threads (0: decode in line)")
     parser.add_argument("--strategy", choices=sorted(STRATEGIES), default="confident", help="how one model's face scores become a video score")
     parser.add_argument("--jitter", type=int, default=0, help="shift each sampled frame by up to this many frames at random")
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     except (InputError, CheckpointError, DeviceUnavailableError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    batch_size = args.batch_size or (32 if device.type == "cuda" else 2)
+    batch_size = args.batch_size or default_batch_size(device)
     predictor = VideoPredictor(
         models, FaceDetector(device), device, num_frames=args.frames, input_size=args.input_size,
         batch_size=batch_size, strategy=args.strategy, jitter=args.jitter, seed=args.seed,

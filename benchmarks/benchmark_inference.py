@@ -23,7 +23,7 @@ from core.device import DEVICE_CHOICES, resolve_device
 from core.faces import FaceDetector
 from inference.folder import find_videos, prepare_ahead
 from inference.optimize import fold_batchnorm
-from inference.predictor import VideoPredictor, load_classifier
+from inference.predictor import VideoPredictor, default_batch_size, load_classifier
 from training.zoo.classifiers import NETWORKS
 
 
@@ -52,14 +52,14 @@ def main(argv=None) -> int:
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run detection and classification")
     parser.add_argument("--frames", type=int, default=32, help="frames sampled per video")
     parser.add_argument("--input-size", type=int, default=380, help="classifier input size")
-    parser.add_argument("--batch-size", type=int, default=None, help="faces per forward pass (default: 32 on CUDA, 2 on CPU)")
+    parser.add_argument("--batch-size", type=int, default=None, help="faces per forward pass (default: 32 on CUDA, 1 on CPU)")
     parser.add_argument("--workers", type=int, default=1, help="also time a folder run with this many videos prepared ahead (0: skip)")
     parser.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=True, help="score the first video once untimed")
     args = parser.parse_args(argv)
 
     device = resolve_device(args.device)
     name, model = build_model(args, device)
-    batch_size = args.batch_size or (32 if device.type == "cuda" else 2)
+    batch_size = args.batch_size or default_batch_size(device)
     predictor = VideoPredictor({name: model}, FaceDetector(device), device, args.frames, args.input_size, batch_size)
     videos = find_videos(args.videos)
     print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'})")
