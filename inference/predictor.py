@@ -89,7 +89,7 @@ class VideoPredictor:
         device: torch.device,
         num_frames: int = 32,
         input_size: int = 380,
-        batch_size: int = 4,
+        batch_size: int | None = None,
         strategy: str | Callable[[Sequence[float]], float] = "confident",
         jitter: int = 0,
         seed: int | None = None,
@@ -101,7 +101,7 @@ class VideoPredictor:
         self.device = device
         self.num_frames = num_frames
         self.input_size = input_size
-        self.batch_size = batch_size
+        self.batch_size = batch_size or default_batch_size(device)
         self.strategy = STRATEGIES[strategy] if isinstance(strategy, str) else strategy
         self.jitter = jitter
         self.seed = seed
