@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import cv2
@@ -143,6 +142,3 @@ class BalancedEpochSampler(Sampler[int]):
     def __len__(self) -> int:
         return len(self.epoch_indices())
 
-
-def steps_per_epoch(sampler: BalancedEpochSampler, batch_size: int) -> int:
-    return math.ceil(len(sampler) / batch_size)
