@@ -19,7 +19,7 @@ import matplotlib
 import numpy as np
 
 from core.atomic import atomic_path
-from core.metrics import average_precision, log_loss, roc_auc, roc_curve
+from core.metrics import average_precision, fake_real_log_loss, log_loss, roc_auc, roc_curve
 from preprocessing.dataset import load_dataset
 
 matplotlib.use("Agg")
@@ -58,11 +58,10 @@ def evaluate(predictions: dict[str, float], labels: dict[str, float]) -> dict:
     common = sorted(set(predictions) & set(labels))
     y = np.array([labels[name] for name in common])
     p = np.array([predictions[name] for name in common])
-    fake_loss = log_loss(y[y == 1], p[y == 1]) if (y == 1).any() else float("nan")
-    real_loss = log_loss(y[y == 0], p[y == 0]) if (y == 0).any() else float("nan")
+    fake_loss, real_loss, balanced = fake_real_log_loss(y, p)
     return {
         "log_loss": log_loss(y, p),
-        "balanced_log_loss": float(np.nanmean([fake_loss, real_loss])) if len(common) else float("nan"),
+        "balanced_log_loss": balanced,
         "fake_log_loss": fake_loss,
         "real_log_loss": real_loss,
         "auc": roc_auc(y, p),

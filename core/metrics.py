@@ -24,13 +24,20 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
+def fake_real_log_loss(labels: np.ndarray, probabilities: np.ndarray) -> tuple[float, float, float]:
+    """(log loss on fakes, on reals, their mean); a class that is absent gives nan and is left out of the mean."""
+    labels, probabilities = np.asarray(labels), np.asarray(probabilities)
+    fake = log_loss(labels[labels == 1], probabilities[labels == 1])
+    real = log_loss(labels[labels == 0], probabilities[labels == 0])
+    present = [loss for loss in (fake, real) if not np.isnan(loss)]
+    return fake, real, float(np.mean(present)) if present else float("nan")
+
+
 def video_scores(videos: np.ndarray, labels: np.ndarray, probabilities: np.ndarray) -> dict:
     """Mean prediction per video, then log loss on fake videos, on real videos, their mean ('score'), and AUC."""
     frame = pd.DataFrame({"video": videos, "label": labels, "p": probabilities}).groupby("video").agg(label=("label", "first"), p=("p", "mean"))
-    fakes, reals = frame[frame.label == 1], frame[frame.label == 0]
-    fake_loss, real_loss = log_loss(fakes.label, fakes.p), log_loss(reals.label, reals.p)
-    present = [loss for loss in (fake_loss, real_loss) if not np.isnan(loss)]
-    return {"fake_loss": fake_loss, "real_loss": real_loss, "score": float(np.mean(present)) if present else float("nan"),
+    fake_loss, real_loss, score = fake_real_log_loss(frame.label.to_numpy(), frame.p.to_numpy())
+    return {"fake_loss": fake_loss, "real_loss": real_loss, "score": score,
             "auc": roc_auc(frame.label.to_numpy(), frame.p.to_numpy()), "videos": int(len(frame))}
 
 

@@ -10,13 +10,12 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from core.atomic import write_json_atomic, write_text_atomic
 from inference.predictor import NEUTRAL_LABEL, PreparedVideo, VideoPredictor, VideoResult
-from inference.strategy import STRATEGIES
+from inference.strategy import STRATEGIES, combine
 
 log = logging.getLogger("dfdc.predict")
 
@@ -150,8 +149,7 @@ def rescore_with_strategy(results: dict[str, dict], strategy_name: str) -> None:
     strategy = STRATEGIES[strategy_name]
     for record in results.values():
         if record.get("scores"):
-            record["model_labels"] = {name: strategy(values) for name, values in record["scores"].items()}
-            record["label"] = float(np.mean(list(record["model_labels"].values())))
+            record["model_labels"], record["label"] = combine(record["scores"], strategy)
 
 
 def write_outputs(output: Path, results: dict[str, dict], key: str, weights: Sequence[Path], predictor: VideoPredictor, strategy_name: str) -> None:

@@ -16,7 +16,7 @@ from core.faces import Face, FaceDetector, crop_face
 from core.images import face_to_model_input, normalize_batch
 from core.video import SampledFrames, VideoReadError, read_sampled_frames
 from inference.optimize import fold_batchnorm
-from inference.strategy import STRATEGIES
+from inference.strategy import STRATEGIES, combine
 from training.zoo.classifiers import NETWORKS
 
 NEUTRAL_LABEL = 0.5  # what a video gets when it cannot be scored: the log-loss-minimising guess
@@ -163,8 +163,7 @@ class VideoPredictor:
         started = time.perf_counter()
         result.scores = {name: [round(s, 6) for s in values] for name, values in self.classify(prepared.inputs).items()}
         result.seconds["classify"] = round(time.perf_counter() - started, 3)
-        result.model_labels = {name: self.strategy(values) for name, values in result.scores.items()}
-        result.label = float(np.mean(list(result.model_labels.values())))
+        result.model_labels, result.label = combine(result.scores, self.strategy)
         return result
 
     def predict(self, path: str | os.PathLike) -> VideoResult:

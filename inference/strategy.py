@@ -37,3 +37,9 @@ STRATEGIES: dict[str, Callable[[Sequence[float]], float]] = {
     "confident": confident_strategy,
     "mean": mean_strategy,
 }
+
+
+def combine(scores: dict[str, Sequence[float]], strategy: Callable[[Sequence[float]], float]) -> tuple[dict[str, float], float]:
+    """Each model's video score under `strategy`, and their plain mean: the video's label."""
+    model_labels = {name: strategy(values) for name, values in scores.items()}
+    return model_labels, float(np.mean(list(model_labels.values())))

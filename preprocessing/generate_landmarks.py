@@ -16,7 +16,7 @@ import numpy as np
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from core.faces import FaceDetector, detection_scale, resize_for_detection
+from core.faces import FaceDetector
 from preprocessing.steps import add_common_arguments, atomic_directory, select_shard, start_step
 
 STEP = "generate_landmarks"
@@ -43,9 +43,7 @@ class VideoCrops(Dataset):
 
 def crop_landmarks(detector: FaceDetector, crop: np.ndarray) -> np.ndarray | None:
     """Landmarks of the most confident face in the crop, in crop pixels."""
-    height, width = crop.shape[:2]
-    scale = detection_scale(width, height)
-    faces = detector.detect_resized([resize_for_detection(crop, scale)], scale)[0]
+    faces = detector.detect([crop])[0]
     return faces[0].landmarks if faces else None
 
 
