@@ -18,7 +18,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
-from core.atomic import atomic_path
+from core.atomic import atomic_path, write_json_atomic
 from core.metrics import average_precision, fake_real_log_loss, log_loss, roc_auc, roc_curve
 from preprocessing.dataset import load_dataset
 
@@ -93,6 +93,7 @@ def main(argv=None) -> int:
     parser.add_argument("--labels", required=True, help="a DATA_ROOT with metadata.json files, or a filename,label CSV (1 = fake)")
     parser.add_argument("--roc", default=None, help="ROC-curve PNG to write (default: beside the predictions, <stem>.roc.png)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--output", default=None, help="also write the report as JSON to this file (atomically)")
     args = parser.parse_args(argv)
     predictions_path = Path(args.predictions)
     try:
@@ -111,6 +112,8 @@ def main(argv=None) -> int:
     if report["fakes"] and report["reals"]:
         plot_roc(predictions, labels, report["auc"], roc_path)
         report["roc_png"] = str(roc_path)
+    if args.output:
+        write_json_atomic(args.output, report)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0

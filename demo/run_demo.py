@@ -1,0 +1,191 @@
+"""Run the whole system end to end on synthetic clips: make a dataset, preprocess, train, score held-out clips, evaluate.
+
+    bash run_demo.sh                          # everything goes to demo_output/
+    bash run_demo.sh --out /tmp/demo --device cpu
+
+Every stage runs the project's own scripts, exactly as a user would:
+  1. demo/synthetic_dataset.py  REAL and self-blended FAKE clips of the photos that ship with
+                                scikit-image and matplotlib: dfdc_train_part_0 (training) and
+                                dfdc_train_part_1 (validation) in OUT/data, dfdc_train_part_2 in
+                                OUT/heldout (never seen in training or checkpoint selection)
+  2. preprocess_data.sh         boxes, crops, landmarks, diffs and folds.csv under OUT/data
+  3. train_classifier.py        the --config (configs/tiny.json) on fold 0, validated on fold 1
+  4. plot_loss.py               OUT/loss.png
+  5. predict_folder.py          the best checkpoint on the held-out clips -> OUT/predictions.csv
+  6. evaluate.py                OUT/evaluation.json and the ROC curve
+
+A rerun continues where a killed one stopped: every stage skips finished work and training
+resumes from its last checkpoint. The held-out AUC must reach --min-auc, else the exit code is 1.
+This bar shows that the training path learns on a synthetic task; it is not a measure of
+how well a model detects real deepfakes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.device import DEVICE_CHOICES
+from core.faces import FaceDetector
+from demo.synthetic_dataset import DatasetOptions, make_dataset
+from training.config import load_config
+
+REPO = Path(__file__).resolve().parent.parent
+TRAIN_PART, VALIDATION_PART, HELD_OUT_PART = 0, 1, 2
+PREFIX = "demo_"
+
+
+class StageError(RuntimeError):
+    pass
+
+
+@dataclass
+class DemoPaths:
+    out: Path
+
+    @property
+    def data(self) -> Path:
+        return self.out / "data"
+
+    @property
+    def held_out(self) -> Path:
+        return self.out / "heldout"
+
+    @property
+    def held_out_videos(self) -> Path:
+        return self.held_out / f"dfdc_train_part_{HELD_OUT_PART}"
+
+    @property
+    def weights(self) -> Path:
+        return self.out / "weights"
+
+    @property
+    def logs(self) -> Path:
+        return self.out / "logs"
+
+    @property
+    def loss_plot(self) -> Path:
+        return self.out / "loss.png"
+
+    @property
+    def predictions(self) -> Path:
+        return self.out / "predictions.csv"
+
+    @property
+    def diagnostics(self) -> Path:
+        return self.out / "predictions.diagnostics.json"
+
+    @property
+    def evaluation(self) -> Path:
+        return self.out / "evaluation.json"
+
+    @property
+    def roc_curve(self) -> Path:
+        return self.out / "predictions.roc.png"
+
+
+def run_stage(title: str, command: list) -> None:
+    print(f"\n== {title}: {' '.join(str(part) for part in command)}", flush=True)
+    started = time.time()
+    done = subprocess.run([str(part) for part in command], cwd=REPO)
+    if done.returncode != 0:
+        raise StageError(f"{title} failed (exit code {done.returncode}); its messages are above")
+    print(f"== {title}: done in {time.time() - started:.0f} s", flush=True)
+
+
+def generate(paths: DemoPaths, args: argparse.Namespace) -> None:
+    """The three parts, in this process: one detector load instead of three script start-ups."""
+    print("\n== synthetic clips (demo/synthetic_dataset.py)", flush=True)
+    detector = FaceDetector("cpu")
+    parts = ((paths.data, TRAIN_PART, args.train_reals), (paths.data, VALIDATION_PART, args.validation_reals),
+             (paths.held_out, HELD_OUT_PART, args.held_out_reals))
+    for root, part, reals in parts:
+        options = DatasetOptions(parts=1, first_part=part, reals_per_part=reals, fakes_per_real=args.fakes_per_real,
+                                 frames=args.frames, seed=args.seed)
+        make_dataset(root, options, detector)
+
+
+def train(paths: DemoPaths, args: argparse.Namespace, run: str) -> None:
+    command = [sys.executable, "train_classifier.py", "--config", args.config, "--data-dir", paths.data,
+               "--folds-csv", paths.data / "folds.csv", "--fold", VALIDATION_PART, "--seed", args.seed, "--prefix", PREFIX,
+               "--output-dir", paths.weights, "--logdir", paths.logs, "--workers", args.workers, "--device", args.device]
+    if not args.hardcore:
+        command.append("--no-hardcore")
+    last = paths.weights / f"{run}_last"
+    if last.is_file():
+        command += ["--resume", last]
+    run_stage("training", command)
+
+
+def run_demo(args: argparse.Namespace) -> dict:
+    paths = DemoPaths(Path(args.out).resolve())
+    config = load_config(args.config)
+    run = f"{PREFIX}{config['network']}_{config['encoder']}_{VALIDATION_PART}"
+    generate(paths, args)
+    run_stage("preprocessing", ["bash", "preprocess_data.sh", paths.data, "--device", args.device, "--workers", args.workers,
+                                "--every", args.every])
+    train(paths, args, run)
+    run_stage("loss plot", [sys.executable, "plot_loss.py", "--log-file", paths.logs / f"{run}.log", "--output", paths.loss_plot])
+    best = f"{run}_best"
+    if not (paths.weights / best).is_file():
+        raise StageError(f"training wrote no {best} checkpoint (was validation skipped?)")
+    run_stage("scoring held-out clips", [
+        sys.executable, "predict_folder.py", "--weights-dir", paths.weights, "--models", best, "--test-dir", paths.held_out_videos,
+        "--output", paths.predictions, "--input-size", config["size"], "--device", args.device])
+    run_stage("evaluation", [sys.executable, "evaluate.py", "--predictions", paths.predictions, "--labels", paths.held_out,
+                             "--roc", paths.roc_curve, "--output", paths.evaluation])
+    return {"paths": paths, "checkpoint": paths.weights / best, "report": json.loads(paths.evaluation.read_text())}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="demo_output", help="folder for the dataset, checkpoints, logs and results")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where detection, training and scoring run")
+    parser.add_argument("--config", default=str(REPO / "configs" / "tiny.json"), help="training config")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the clips and of training")
+    parser.add_argument("--train-reals", type=int, default=8, help="REAL clips to train on")
+    parser.add_argument("--validation-reals", type=int, default=3, help="REAL clips that pick the best epoch")
+    parser.add_argument("--held-out-reals", type=int, default=6, help="REAL clips scored at the end")
+    parser.add_argument("--fakes-per-real", type=int, default=4, help="FAKE clips self-blended from each REAL clip")
+    parser.add_argument("--frames", type=int, default=32, help="frames per clip")
+    parser.add_argument("--every", type=int, default=1, help="crop every N-th frame for training")
+    parser.add_argument(
+        "--hardcore", action=argparse.BooleanOptionalAction, default=False,
+        help="black out face parts in training (train_classifier.py's default); off here because in a run of a few hundred "
+        "steps it mostly hides the blended region the model must learn from (measured: video AUC 0.66 instead of 0.86 after 200 steps)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of preprocessing and data loading")
+    parser.add_argument("--min-auc", type=float, default=0.9, help="held-out AUC below this makes the exit code 1")
+    args = parser.parse_args(argv)
+    for name in ("train_reals", "validation_reals", "held_out_reals", "fakes_per_real", "frames", "every"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    started = time.time()
+    try:
+        result = run_demo(args)
+    except (StageError, FileNotFoundError, ValueError) as error:
+        print(f"demo: error: {error}", file=sys.stderr)
+        return 1
+    paths, report = result["paths"], result["report"]
+    minutes, seconds = divmod(int(time.time() - started), 60)
+    passed = report["auc"] >= args.min_auc
+    print(f"\n== demo finished in {minutes} min {seconds} s; outputs:")
+    for label, path in (("training data", paths.data), ("held-out clips", paths.held_out_videos), ("best checkpoint", result["checkpoint"]),
+                        ("loss plot", paths.loss_plot), ("predictions", paths.predictions), ("diagnostics", paths.diagnostics),
+                        ("evaluation report", paths.evaluation), ("ROC curve", paths.roc_curve)):
+        print(f"  {label:18s} {path}")
+    print(f"held-out: {report['videos']} videos ({report['fakes']} fake, {report['reals']} real), log loss {report['log_loss']:.4f}, "
+          f"AUC {report['auc']:.4f} ({'meets' if passed else 'BELOW'} the {args.min_auc} bar)")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
