@@ -43,49 +43,25 @@ class StageError(RuntimeError):
     pass
 
 
-@dataclass
+@dataclass(frozen=True)
 class DemoPaths:
     out: Path
+    data: Path
+    held_out: Path
+    held_out_videos: Path
+    weights: Path
+    logs: Path
+    loss_plot: Path
+    predictions: Path
+    diagnostics: Path
+    evaluation: Path
+    roc_curve: Path
 
-    @property
-    def data(self) -> Path:
-        return self.out / "data"
-
-    @property
-    def held_out(self) -> Path:
-        return self.out / "heldout"
-
-    @property
-    def held_out_videos(self) -> Path:
-        return self.held_out / f"dfdc_train_part_{HELD_OUT_PART}"
-
-    @property
-    def weights(self) -> Path:
-        return self.out / "weights"
-
-    @property
-    def logs(self) -> Path:
-        return self.out / "logs"
-
-    @property
-    def loss_plot(self) -> Path:
-        return self.out / "loss.png"
-
-    @property
-    def predictions(self) -> Path:
-        return self.out / "predictions.csv"
-
-    @property
-    def diagnostics(self) -> Path:
-        return self.out / "predictions.diagnostics.json"
-
-    @property
-    def evaluation(self) -> Path:
-        return self.out / "evaluation.json"
-
-    @property
-    def roc_curve(self) -> Path:
-        return self.out / "predictions.roc.png"
+    @classmethod
+    def under(cls, out: Path) -> DemoPaths:
+        return cls(out, out / "data", out / "heldout", out / "heldout" / f"dfdc_train_part_{HELD_OUT_PART}", out / "weights",
+                   out / "logs", out / "loss.png", out / "predictions.csv", out / "predictions.diagnostics.json",
+                   out / "evaluation.json", out / "predictions.roc.png")
 
 
 def run_stage(title: str, command: list) -> None:
@@ -122,7 +98,7 @@ def train(paths: DemoPaths, args: argparse.Namespace, run: str) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> dict:
-    paths = DemoPaths(Path(args.out).resolve())
+    paths = DemoPaths.under(Path(args.out).resolve())
     config = load_config(args.config)
     run = f"{PREFIX}{config['network']}_{config['encoder']}_{VALIDATION_PART}"
     generate(paths, args)

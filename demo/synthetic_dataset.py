@@ -85,17 +85,21 @@ def random_camera_path(rng: np.random.Generator, photo: SourcePhoto) -> CameraPa
     )
 
 
+def between(pair: np.ndarray, t: float):
+    return pair[0] + (pair[1] - pair[0]) * t
+
+
 def film(photo: np.ndarray, path: CameraPath, frames: int, width: int, height: int) -> list[np.ndarray]:
     """The frames of `photo` seen along `path`, RGB uint8."""
     clip = []
     for index in range(frames):
         t = 0.5 - 0.5 * np.cos(np.pi * index / max(frames - 1, 1))  # eased: starts and stops smoothly
-        lerp = lambda pair: pair[0] + (pair[1] - pair[0]) * t  # noqa: E731
-        centre = lerp(path.centre)
-        matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), float(lerp(path.angle)), width / float(lerp(path.view_width)))
+        centre = between(path.centre, t)
+        zoom = width / float(between(path.view_width, t))
+        matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), float(between(path.angle, t)), zoom)
         matrix[:, 2] += (width / 2 - centre[0], height / 2 - centre[1])
         frame = cv2.warpAffine(photo, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-        frame = (frame.astype(np.float32) - 128) * float(lerp(path.contrast)) + 128 + float(lerp(path.brightness))
+        frame = (frame.astype(np.float32) - 128) * float(between(path.contrast, t)) + 128 + float(between(path.brightness, t))
         frame = np.clip(frame, 0, 255).astype(np.uint8)
         clip.append(frame[:, ::-1] if path.flip else frame)
     return clip
@@ -189,7 +193,7 @@ def make_dataset(root: Path, options: DatasetOptions, detector: FaceDetector | N
     """Write the parts missing under `root`; return every part folder."""
     numbers = range(options.first_part, options.first_part + options.parts)
     folders = [root / f"dfdc_train_part_{part}" for part in numbers]
-    missing = [(part, folder) for part, folder in zip(numbers, folders) if not (folder / "metadata.json").is_file()]
+    missing = [(part, folder) for part, folder in zip(numbers, folders, strict=True) if not (folder / "metadata.json").is_file()]
     if missing:
         sources = load_source_photos(detector or FaceDetector("cpu"))
         clips = len(missing) * options.reals_per_part * (1 + options.fakes_per_real)

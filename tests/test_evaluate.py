@@ -54,8 +54,9 @@ def test_command_reports_missing_videos_and_writes_json_and_roc(tmp_path, capsys
     predictions.write_text("filename,label\na.mp4,0.8\nc.mp4,0.3\nextra.mp4,0.5\n")
     labels = tmp_path / "labels.csv"
     labels.write_text("filename,label\na.mp4,1\nb.mp4,1\nc.mp4,0\n")
-    assert main(["--predictions", str(predictions), "--labels", str(labels), "--json"]) == 0
+    assert main(["--predictions", str(predictions), "--labels", str(labels), "--json", "--output", str(tmp_path / "report.json")]) == 0
     report = json.loads(capsys.readouterr().out)
+    assert json.loads((tmp_path / "report.json").read_text()) == report
     assert report["videos"] == 2 and report["missing_predictions"] == ["b.mp4"] and report["unlabelled_predictions"] == ["extra.mp4"]
     assert (tmp_path / "out.roc.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -1,0 +1,67 @@
+"""The README's main command, run_demo.sh, end to end on CPU (fewer held-out clips and frames than its default)."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+
+import pytest
+
+from core.checkpoints import load_checkpoint
+from tests.conftest import REPO
+
+REDUCED = ["--device", "cpu", "--validation-reals", "2", "--held-out-reals", "4", "--frames", "24"]
+RUN = "demo_DeepFakeClassifier_resnet18_1"
+
+
+def run_demo(out) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "run_demo.sh", "--out", str(out), *REDUCED], cwd=REPO, capture_output=True, text=True, timeout=1500)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    done = run_demo(out)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out, done
+
+
+def test_demo_learns_and_says_where_everything_went(demo):
+    out, done = demo
+    report = json.loads((out / "evaluation.json").read_text())
+    assert (report["videos"], report["fakes"], report["reals"]) == (20, 16, 4)
+    assert report["auc"] >= 0.9 and report["log_loss"] < 0.5
+    assert f"AUC {report['auc']:.4f} (meets the 0.9 bar)" in done.stdout
+    for name in ("predictions.csv", "predictions.diagnostics.json", "loss.png", "evaluation.json", "predictions.roc.png",
+                 f"weights/{RUN}_best"):
+        assert str(out / name) in done.stdout
+    for png in ("loss.png", "predictions.roc.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_demo_scores_every_held_out_clip_with_the_best_checkpoint(demo):
+    out, _ = demo
+    held_out = out / "heldout" / "dfdc_train_part_2"
+    metadata = json.loads((held_out / "metadata.json").read_text())
+    rows = list(csv.DictReader((out / "predictions.csv").open()))
+    assert [row["filename"] for row in rows] == sorted(metadata)
+    assert all(0 <= float(row["label"]) <= 1 for row in rows)
+    diagnostics = json.loads((out / "predictions.diagnostics.json").read_text())
+    videos = diagnostics["videos"]
+    assert sorted(videos) == sorted(metadata) and all(len(video["faces"]) >= 20 for video in videos.values())
+    best = load_checkpoint(out / "weights" / f"{RUN}_best")
+    epochs = [json.loads(line) for line in (out / "logs" / f"{RUN}.jsonl").read_text().splitlines()]
+    assert best["bce_best"] == pytest.approx(min(epoch["score"] for epoch in epochs))
+    training = set(json.loads((out / "data" / "dfdc_train_part_0" / "metadata.json").read_text()))
+    assert not training & set(metadata)
+
+
+def test_demo_rerun_reuses_every_finished_stage(demo):
+    out, _ = demo
+    log_before = (out / "logs" / f"{RUN}.log").read_text()
+    predictions_before = (out / "predictions.csv").read_text()
+    done = run_demo(out)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "detect_original_faces: 0 processed" in done.stdout and "already done" in done.stdout
+    assert (out / "logs" / f"{RUN}.log").read_text() == log_before  # no epoch trained again
+    assert (out / "predictions.csv").read_text() == predictions_before
