@@ -3,6 +3,7 @@ import csv
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -62,7 +63,12 @@ def ddp_run(tmp_path_factory, data_root):
     folds = pd.read_csv(data_root / "folds.csv", dtype={"video": str})
     fold = int(folds.loc[folds.video == "519", "fold"].iloc[0])  # 519 and its Deepfakes fake: validation
     config = write_config(out / "tiny.json")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "train_classifier.py",
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # the README's several-machines form, with one machine
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--node_rank=0", "--rdzv_backend=c10d",
+               f"--rdzv_endpoint=127.0.0.1:{port}", "--nproc_per_node=2", "train_classifier.py",
                "--config", config, "--data-dir", data_root, "--folds-csv", data_root / "folds.csv", "--fold", fold,
                "--prefix", "t_", "--output-dir", out / "weights", "--logdir", out / "logs", "--workers", "0", "--device", "cpu"]
     done = subprocess.run([str(c) for c in command], cwd=REPO, capture_output=True, text=True, timeout=900)
@@ -200,6 +206,20 @@ def test_a_broken_crop_is_replaced_not_fatal(tmp_path, caplog):
 def test_shell_entry_points_explain_their_usage(script):
     done = subprocess.run(["bash", script], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 2 and "usage:" in done.stderr
+
+
+def test_train_sh_runs_the_chosen_seeds_with_overriding_options(data_root, tmp_path):
+    folds = pd.read_csv(data_root / "folds.csv", dtype={"video": str})
+    fold = int(folds.loc[folds.video == "519", "fold"].iloc[0])
+    config = write_config(tmp_path / "one.json", optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 1, "params": {"max_iter": 2}}})
+    done = subprocess.run(["bash", "train.sh", str(data_root), "1", "--config", str(config), "--fold", str(fold), "--output-dir", str(tmp_path / "w"),
+                           "--workers", "0", "--device", "cpu"], cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "DFDC_SEEDS": "111", "DFDC_LOGDIR": str(tmp_path / "logs")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert load_checkpoint(tmp_path / "w" / f"b7_111_DeepFakeClassifier_tf_efficientnet_b0_ns_{fold}_last")["epoch"] == 0
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == [
+        "b7_111.out", f"b7_111_DeepFakeClassifier_tf_efficientnet_b0_ns_{fold}.jsonl", f"b7_111_DeepFakeClassifier_tf_efficientnet_b0_ns_{fold}.log"]
+    assert "epoch 0: fake_loss" in (tmp_path / "logs" / "b7_111.out").read_text()
 
 
 def test_freeze_epochs_train_only_the_head(tmp_path):

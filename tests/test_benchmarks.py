@@ -1,0 +1,46 @@
+"""The README's benchmark commands run and report what they promise (small settings: these check the scripts, not speed)."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+from demo.synthetic_dataset import DatasetOptions, make_dataset
+from tests.conftest import REAL_VIDEOS, REPO, shared_video
+
+
+def run_module(*args) -> str:
+    done = subprocess.run([sys.executable, "-m", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_benchmark_inference_splits_time_and_reports_memory():
+    video = shared_video(REAL_VIDEOS["ffpp_original_004"])
+    out = run_module("benchmarks.benchmark_inference", "--videos", video, "--encoder", "tf_efficientnet_b0_ns", "--frames", 4,
+                     "--input-size", 128, "--no-warmup", "--workers", 0, "--device", "cpu")
+    for word in ("decode", "detect", "classify", "peak"):
+        assert word in out, out
+
+
+def test_benchmark_classifier_compares_both_setups():
+    out = run_module("benchmarks.benchmark_classifier", "--encoder", "tf_efficientnet_b0_ns", "--input-size", 64, "--batch-sizes", 1,
+                     "--original-batch", 2, "--rounds", 1, "--device", "cpu")
+    assert re.search(r"original", out, re.IGNORECASE) and re.search(r"\d+\.\d+", out), out
+
+
+def test_benchmark_preprocessing_reports_videos_per_minute(tmp_path, detector):
+    make_dataset(tmp_path, DatasetOptions(parts=1, reals_per_part=1, fakes_per_real=0, frames=6), detector)
+    video = next((tmp_path / "dfdc_train_part_0").glob("*.mp4"))
+    out = run_module("benchmarks.benchmark_preprocessing", "--videos", video, "--workers", 1, "--device", "cpu")
+    assert "videos/min" in out or "videos per minute" in out, out
+
+
+def test_benchmark_training_reports_images_per_second(data_root, tmp_path):
+    config = json.loads((REPO / "configs" / "tiny.json").read_text())
+    config["optimizer"]["batch_size"] = 4
+    (tmp_path / "tiny.json").write_text(json.dumps(config))
+    out = run_module("benchmarks.benchmark_training", "--config", tmp_path / "tiny.json", "--data-dir", data_root,
+                     "--folds-csv", data_root / "folds.csv", "--batches", 3, "--workers", 0, "--device", "cpu")
+    assert "images" in out and "wait" in out, out
