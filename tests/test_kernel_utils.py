@@ -1,5 +1,7 @@
+import json
 import subprocess
 
+import numpy as np
 import pytest
 import torch
 
@@ -29,3 +31,29 @@ def test_predict_submission_names_the_missing_weights(tmp_path):
                           cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 2
     assert "weights file not found" in done.stderr and "final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36" in done.stderr
+
+
+def test_predict_submission_scores_with_all_seven_released_names(tmp_path):
+    """The README's second quick-start command, with one randomly initialised B7 standing in under all seven released names."""
+    from core.checkpoints import save_checkpoint
+    from inference.released_weights import RELEASED_MODELS
+    from training.zoo.classifiers import DeepFakeClassifier
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    torch.manual_seed(0)
+    save_checkpoint(weights / RELEASED_MODELS[0], DeepFakeClassifier("tf_efficientnet_b7_ns"), 36, np.float64(0.2))
+    for name in RELEASED_MODELS[1:]:
+        (weights / name).symlink_to(weights / RELEASED_MODELS[0])
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "004.mp4").symlink_to(shared_video("ffpp/original_sequences/youtube/c23/videos/004.mp4"))
+    output = tmp_path / "submission.csv"
+    done = subprocess.run(["bash", "predict_submission.sh", str(videos), str(output), "--weights-dir", str(weights), "--frames", "2",
+                           "--device", "cpu"], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = output.read_text().splitlines()
+    assert rows[0] == "filename,label" and len(rows) == 2 and rows[1].startswith("004.mp4,")
+    video = json.loads((tmp_path / "submission.diagnostics.json").read_text())["videos"]["004.mp4"]
+    assert sorted(video["model_labels"]) == sorted(RELEASED_MODELS)
+    assert float(rows[1].split(",")[1]) == pytest.approx(np.mean(list(video["model_labels"].values())), abs=1e-4)
