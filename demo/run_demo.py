@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.device import DEVICE_CHOICES
+from core.device import DEVICE_CHOICES, DeviceUnavailableError, resolve_device
 from core.faces import FaceDetector
 from demo.synthetic_dataset import DatasetOptions, make_dataset
 from training.config import load_config
@@ -146,8 +146,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.time()
     try:
+        resolve_device(args.device)  # before minutes of work: --device cuda without a GPU is a one-line error now
         result = run_demo(args)
-    except (StageError, FileNotFoundError, ValueError) as error:
+    except (StageError, DeviceUnavailableError, FileNotFoundError, ValueError) as error:
         print(f"demo: error: {error}", file=sys.stderr)
         return 1
     paths, report = result["paths"], result["report"]

@@ -65,3 +65,11 @@ def test_demo_rerun_reuses_every_finished_stage(demo):
     assert "detect_original_faces: 0 processed" in done.stdout and "already done" in done.stdout
     assert (out / "logs" / f"{RUN}.log").read_text() == log_before  # no epoch trained again
     assert (out / "predictions.csv").read_text() == predictions_before
+
+
+def test_demo_refuses_bad_options_before_any_work(tmp_path):
+    done = subprocess.run(["bash", "run_demo.sh", "--out", str(tmp_path / "d"), "--frames", "0"], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 2 and "--frames must be at least 1" in done.stderr
+    done = subprocess.run(["bash", "run_demo.sh", "--out", str(tmp_path / "d"), "--config", str(tmp_path / "missing.json")],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 1 and "demo: error:" in done.stderr and not (tmp_path / "d").exists()
