@@ -1,4 +1,4 @@
-"""Read a few evenly spaced frames of a video in one sequential decoding pass."""
+"""Read a few evenly spaced frames of a video in one sequential decoding pass; write RGB frames as an mp4."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -107,3 +107,15 @@ def read_sampled_frames(path: str | Path, num_frames: int = 32, jitter: int = 0,
     if len(frames) < len(requested):
         note = f"decoded {len(frames)} of {len(requested)} requested frames (the stream ends at or after frame {indices[-1]})"
     return SampledFrames(frames, indices, frame_count, requested, note)
+
+
+def write_video(path: str | Path, frames: list[np.ndarray], fps: float = 25.0) -> Path:
+    """Write RGB frames with OpenCV's mp4v codec, which every OpenCV build can write and read back."""
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    if not writer.isOpened():
+        raise OSError(f"OpenCV cannot write an mp4v video to {path}")
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return Path(path)

@@ -31,6 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from core.faces import FaceDetector
+from core.video import write_video
 from preprocessing.steps import atomic_directory
 
 
@@ -141,16 +142,6 @@ def self_blend(rng: np.random.Generator, photo: SourcePhoto) -> np.ndarray:
     return np.clip(np.round(blended), 0, 255).astype(np.uint8)
 
 
-def write_clip(path: Path, frames: list[np.ndarray], fps: float) -> None:
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    if not writer.isOpened():
-        raise RuntimeError(f"OpenCV cannot write mp4v video to {path}")
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-
-
 def video_name(rng: np.random.Generator) -> str:
     """A DFDC-style random id (no vowels, so no words): the name says nothing about the label."""
     return "".join(rng.choice(list("bcdfghjklmnpqrstvwxz"), 10)) + ".mp4"
@@ -177,13 +168,13 @@ def write_part(folder: Path, part: int, sources: list[SourcePhoto], options: Dat
             photo = sources[(index + part) % len(sources)]
             path = random_camera_path(rng, photo)
             original = video_name(rng)
-            write_clip(tmp / original, film(photo.image, path, options.frames, options.width, options.height), options.fps)
+            write_video(tmp / original, film(photo.image, path, options.frames, options.width, options.height), options.fps)
             metadata[original] = {"label": "REAL", "original": None, "split": "train"}
             bar.update()
             for _ in range(options.fakes_per_real):
                 fake_photo = self_blend(rng, photo)
                 fake = video_name(rng)
-                write_clip(tmp / fake, film(fake_photo, path, options.frames, options.width, options.height), options.fps)
+                write_video(tmp / fake, film(fake_photo, path, options.frames, options.width, options.height), options.fps)
                 metadata[fake] = {"label": "FAKE", "original": original, "split": "train"}
                 bar.update()
         (tmp / "metadata.json").write_text(json.dumps(metadata, indent=1))

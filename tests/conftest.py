@@ -6,10 +6,11 @@ import os
 import subprocess
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
+
+from core.video import write_video
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DFDC_TEST_DATA", REPO.parent / "shared" / "data"))
@@ -36,16 +37,6 @@ REAL_VIDEOS = {
     "ffpp_neuraltextures_004_982": "ffpp/manipulated_sequences/NeuralTextures/c23/videos/004_982.mp4",
     "ffpp_face2face_750_743": "ffpp/manipulated_sequences/Face2Face/c23/videos/750_743.mp4",
 }
-
-
-def write_video(path: Path, frames: list[np.ndarray], fps: float = 25.0) -> Path:
-    """Write RGB frames as an mp4 that OpenCV reads back."""
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from core.video import VideoReadError, iterate_frames, read_sampled_frames, sample_frame_indices
-from tests.conftest import shared_video, write_video
+from core.video import VideoReadError, iterate_frames, read_sampled_frames, sample_frame_indices, write_video
+from tests.conftest import shared_video
 
 
 def test_indices_are_evenly_spaced_over_the_whole_video():
