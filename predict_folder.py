@@ -6,6 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
+from core.allocator import keep_freed_memory, release_freed_memory
 from core.checkpoints import CheckpointError, parse_checkpoint_name
 from core.device import DEVICE_CHOICES, DeviceUnavailableError, resolve_device
 from core.faces import FaceDetector
@@ -44,6 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    keep_freed_memory()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         device = resolve_device(args.device)
@@ -59,7 +61,8 @@ def main(argv=None) -> int:
                 raise InputError(f"weights file not found: {path}")
             parse_checkpoint_name(path)
         videos = find_videos(args.test_dir)
-        models = {path.name: load_classifier(path, device, fp16) for path in weights}
+        models = {path.name: load_classifier(path, device, fp16, args.input_size) for path in weights}
+        release_freed_memory()
     except (InputError, CheckpointError, DeviceUnavailableError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

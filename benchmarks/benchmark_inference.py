@@ -18,12 +18,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from core.allocator import keep_freed_memory, release_freed_memory
 from core.checkpoints import parse_checkpoint_name
 from core.device import DEVICE_CHOICES, resolve_device
 from core.faces import FaceDetector
 from inference.folder import find_videos, prepare_ahead
-from inference.optimize import fold_batchnorm
-from inference.predictor import VideoPredictor, default_batch_size, load_classifier
+from inference.predictor import VideoPredictor, default_batch_size, load_classifier, prepare_for_inference
 from training.zoo.classifiers import NETWORKS
 
 
@@ -33,13 +33,9 @@ def peak_rss_gb() -> float:
 
 def build_model(args, device: torch.device) -> tuple[str, torch.nn.Module]:
     if args.weights:
-        return Path(args.weights).name, load_classifier(args.weights, device, fp16=device.type == "cuda")
+        return Path(args.weights).name, load_classifier(args.weights, device, device.type == "cuda", args.input_size)
     network, encoder = parse_checkpoint_name(f"x_{args.network}_{args.encoder}_0_0")
-    model = NETWORKS[network](encoder=encoder).eval()
-    fold_batchnorm(model.encoder)
-    model.to(device, memory_format=torch.channels_last)
-    if device.type == "cuda":
-        model.half()
+    model = prepare_for_inference(NETWORKS[network](encoder=encoder), device, device.type == "cuda", args.input_size)
     return f"{network}_{encoder} (random weights)", model
 
 
@@ -56,9 +52,10 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="also time a folder run with this many videos prepared ahead (0: skip)")
     parser.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=True, help="score the first video once untimed")
     args = parser.parse_args(argv)
-
+    keep_freed_memory()
     device = resolve_device(args.device)
     name, model = build_model(args, device)
+    release_freed_memory()
     batch_size = args.batch_size or default_batch_size(device)
     predictor = VideoPredictor({name: model}, FaceDetector(device), device, args.frames, args.input_size, batch_size)
     videos = find_videos(args.videos)

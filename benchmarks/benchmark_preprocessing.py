@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import torch
 
+from core.allocator import keep_freed_memory
 from core.device import DEVICE_CHOICES, resolve_device
 from inference.folder import find_videos
 from preprocessing import detect_original_faces, extract_crops
@@ -28,6 +29,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where face detection runs")
     parser.add_argument("--workers", type=int, default=2, help="decoding worker processes")
     args = parser.parse_args(argv)
+    keep_freed_memory()
     device = resolve_device(args.device)
     videos = find_videos(args.videos)
     frames = sum(int(cv2.VideoCapture(str(v)).get(cv2.CAP_PROP_FRAME_COUNT)) for v in videos)

@@ -15,7 +15,7 @@ from core.checkpoints import CheckpointError, load_checkpoint, load_weights, par
 from core.faces import Face, FaceDetector, crop_face
 from core.images import face_to_model_input, normalize_batch
 from core.video import SampledFrames, VideoReadError, read_sampled_frames
-from inference.optimize import fold_batchnorm
+from inference.optimize import can_pack_for_cpu, fold_batchnorm, pack_for_cpu
 from inference.strategy import STRATEGIES, combine
 from training.zoo.classifiers import NETWORKS
 
@@ -27,12 +27,9 @@ def default_batch_size(device: torch.device) -> int:
     return 32 if device.type == "cuda" else 1
 
 
-def load_classifier(path: str | os.PathLike, device: torch.device, fp16: bool = False) -> nn.Module:
-    """Build the network named by the checkpoint's file name, load its weights strictly, prepare it for inference."""
-    network, encoder = parse_checkpoint_name(path)
-    checkpoint = load_checkpoint(path)
-    model = NETWORKS[network](encoder=encoder)
-    load_weights(model, checkpoint["state_dict"], source=Path(path).name)
+def prepare_for_inference(model: nn.Module, device: torch.device, fp16: bool = False, input_size: int = 380) -> nn.Module:
+    """Eval mode, batch norms folded, channels-last on `device`; then half precision (CUDA only) or, on the CPU,
+    convolutions packed for `input_size` faces (see inference.optimize). The outputs stay those of the trained model."""
     model.eval()
     fold_batchnorm(model.encoder)
     model.to(device, memory_format=torch.channels_last)
@@ -40,7 +37,17 @@ def load_classifier(path: str | os.PathLike, device: torch.device, fp16: bool = 
         if device.type != "cuda":
             raise CheckpointError("fp16 inference is only supported on CUDA")
         model.half()
+    elif can_pack_for_cpu(model):
+        pack_for_cpu(model.encoder, input_size)
     return model
+
+
+def load_classifier(path: str | os.PathLike, device: torch.device, fp16: bool = False, input_size: int = 380) -> nn.Module:
+    """Build the network named by the checkpoint's file name, load its weights strictly, prepare it for inference."""
+    network, encoder = parse_checkpoint_name(path)
+    model = NETWORKS[network](encoder=encoder)
+    load_weights(model, load_checkpoint(path)["state_dict"], source=Path(path).name)  # the checkpoint is freed here
+    return prepare_for_inference(model, device, fp16, input_size)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from core.allocator import keep_freed_memory
 from core.atomic import current_umask, write_json_atomic
 from core.device import DEVICE_CHOICES, DeviceUnavailableError, resolve_device
 from preprocessing.dataset import load_dataset
@@ -112,6 +113,7 @@ def start_step(parser: argparse.ArgumentParser, step: str, argv=None):
     Returns (args, dataset, shard, report), plus the torch device when the parser has --device.
     """
     args = parser.parse_args(argv)
+    keep_freed_memory()
     try:
         shard = parse_shard(args.shard)
         dataset = load_dataset(args.root_dir)

@@ -3,7 +3,8 @@ import torch
 from timm.layers import DropPath
 from torch import nn
 
-from inference.optimize import fold_batchnorm
+from inference.optimize import PackedConv2d, fold_batchnorm
+from inference.predictor import prepare_for_inference
 from training.zoo.classifiers import (
     LEGACY_ENCODERS,
     DeepFakeClassifier,
@@ -72,18 +73,47 @@ def test_srm_filters_remove_flat_and_linear_signals():
         assert torch.allclose(nn.functional.conv2d(image, kernels)[..., 2:-2, 2:-2], torch.zeros(1), atol=1e-5)
 
 
-def test_folding_batchnorm_keeps_the_outputs():
-    torch.manual_seed(0)
-    model = DeepFakeClassifier("tf_efficientnet_b0_ns").eval()
-    for module in model.modules():  # non-trivial statistics, as trained weights have
+def _with_batchnorm_statistics(model: nn.Module) -> nn.Module:
+    """Non-trivial running statistics, as trained weights have."""
+    for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def _assert_same_features(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    scale = expected.abs().max()
+    assert scale > 0
+    assert (actual - expected).abs().max() <= 1e-3 * scale
+
+
+def test_folding_batchnorm_keeps_the_outputs():
+    torch.manual_seed(0)
+    model = _with_batchnorm_statistics(DeepFakeClassifier("tf_efficientnet_b0_ns").eval())
     x = torch.randn(2, 3, 96, 96)
     with torch.inference_mode():
-        expected = model(x)
+        expected = model.pooled_features(x)
         folded = fold_batchnorm(model.encoder)
         assert folded == sum(isinstance(m, nn.Conv2d) for m in model.encoder.modules()) - 2 * len(
             [m for m in model.encoder.modules() if type(m).__name__ == "SqueezeExcite"])
         assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
-        assert torch.allclose(model(x), expected, atol=1e-4)
+        _assert_same_features(model.pooled_features(x), expected)
+
+
+def test_packed_convolutions_keep_the_outputs_for_any_input_shape():
+    torch.manual_seed(0)
+    model = _with_batchnorm_statistics(DeepFakeClassifier("tf_efficientnet_b0_ns").eval())
+    squeeze_excites = [m for m in model.encoder.modules() if type(m).__name__ == "SqueezeExcite"]
+    convolutions = sum(isinstance(m, nn.Conv2d) for m in model.encoder.modules())
+    inputs = [torch.randn(1, 3, 96, 96), torch.randn(3, 3, 72, 100)]  # the size packed for, and another shape
+    with torch.inference_mode():
+        expected = [model.pooled_features(x) for x in inputs]
+        prepare_for_inference(model, torch.device("cpu"), input_size=96)
+        packed = [m for m in model.encoder.modules() if isinstance(m, PackedConv2d)]
+        # every convolution but the squeeze-excitation pairs, the stride-2 ones with TF "SAME" padding among them
+        assert len(packed) == convolutions - 2 * len(squeeze_excites)
+        assert any(m.same_padding for m in packed) and sum(m.attr == "swish" for m in packed) > len(packed) / 2
+        assert sum(isinstance(m, nn.SiLU) for m in model.encoder.modules()) == len(squeeze_excites)  # the SiLUs now run inside the convolutions
+        for x, features in zip(inputs, expected, strict=True):
+            _assert_same_features(model.pooled_features(x.contiguous(memory_format=torch.channels_last)), features)
