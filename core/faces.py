@@ -18,6 +18,8 @@ from core.mtcnn import MTCNNCascade
 
 CROP_MARGIN = 1 / 3  # of the box size, added on every side
 INFERENCE_THRESHOLDS = (0.7, 0.8, 0.8)
+NARROW_RANGE = 128  # levels: a faceless frame spanning fewer is searched again with its contrast stretched
+MIN_STRETCHED_RANGE = 8  # levels: a frame spanning fewer is flat (black, a title card); nothing to find there
 
 
 @dataclass
@@ -25,13 +27,32 @@ class Face:
     box: tuple[float, float, float, float]
     score: float
     landmarks: np.ndarray  # shape (5, 2)
+    contrast_stretched: bool = False  # found only once the frame's levels were stretched (a dark or flat frame)
 
     def to_json(self) -> dict:
         return {
             "box": [round(float(v), 1) for v in self.box],
             "score": round(float(self.score), 4),
             "landmarks": np.round(self.landmarks.astype(np.float64), 1).tolist(),
+            "contrast_stretched": self.contrast_stretched,
         }
+
+
+def stretch_contrast(frame: np.ndarray) -> np.ndarray | None:
+    """The frame with its levels stretched to 0-255, or None when its range is already wide (or it is flat).
+
+    The range is taken between the 0.5th and 99.5th percentiles of all channels
+    together, so colours keep their balance. MTCNN misses most faces in frames
+    whose levels span only a few dozen values (dark scenes); on the stretched frame
+    it finds them again. Only the detector sees the stretched frame.
+    """
+    counts = np.bincount(frame.reshape(-1), minlength=256)
+    cumulative = np.cumsum(counts) / frame.size
+    low, high = int(np.searchsorted(cumulative, 0.005)), int(np.searchsorted(cumulative, 0.995))
+    if not MIN_STRETCHED_RANGE <= high - low < NARROW_RANGE:
+        return None
+    table = np.clip((np.arange(256) - low) * (255.0 / (high - low)), 0, 255).astype(np.uint8)
+    return cv2.LUT(frame, table)
 
 
 def detection_scale(width: int, height: int) -> float:
@@ -104,13 +125,27 @@ class FaceDetector:
         return self.detect_resized([resize_for_detection(frame, scale) for frame in frames], scale)
 
     def detect_resized(self, frames: Sequence[np.ndarray], scale: float) -> list[list[Face]]:
-        """Faces of frames already resized by `scale` (see resize_for_detection), in full-resolution coordinates."""
+        """Faces of frames already resized by `scale` (see resize_for_detection), in full-resolution coordinates.
+
+        A frame with no face whose levels span a narrow range (a dark scene) is
+        searched once more with its contrast stretched; such faces are marked.
+        """
+        results = self._run(frames, scale)
+        faceless = [index for index, faces in enumerate(results) if not faces]
+        stretched = {index: frame for index in faceless if (frame := stretch_contrast(frames[index])) is not None}
+        if stretched:
+            for index, faces in zip(stretched, self._run(list(stretched.values()), scale, contrast_stretched=True), strict=True):
+                results[index] = faces
+        return results
+
+    def _run(self, frames: Sequence[np.ndarray], scale: float, contrast_stretched: bool = False) -> list[list[Face]]:
         results: list[list[Face]] = []
         for start in range(0, len(frames), self.batch_size):
             boxes, points = self.cascade(np.stack(frames[start : start + self.batch_size]))
             for frame_boxes, frame_points in zip(boxes, points, strict=True):
                 faces = [
-                    Face(tuple(float(v) / scale for v in box[:4]), float(box[4]), np.asarray(landmarks, dtype=np.float32) / scale)
+                    Face(tuple(float(v) / scale for v in box[:4]), float(box[4]), np.asarray(landmarks, dtype=np.float32) / scale,
+                         contrast_stretched)
                     for box, landmarks in zip(frame_boxes, frame_points, strict=True)
                 ]
                 faces.sort(key=lambda face: -face.score)

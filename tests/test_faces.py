@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.faces import crop_face, detection_scale, margin_box
+from core.faces import crop_face, detection_scale, margin_box, stretch_contrast
 from core.video import read_sampled_frames
 from tests.conftest import REAL_VIDEOS, shared_video
 
@@ -84,9 +84,36 @@ def test_crops_hold_the_face_with_its_margin(detections, detector, name):
     again = detector.detect([crop], scale=1.0 if max(crop.shape[:2]) < 1000 else 0.5)[0]
     assert again, "no face found inside the crop"
     ax1, ay1, ax2, ay2 = again[0].box
-    shifted = (ax1 + x1, ay1 + y1, ax2 + x1, ay2 + y1)
-    inter_w = max(0.0, min(shifted[2], face.box[2]) - max(shifted[0], face.box[0]))
-    inter_h = max(0.0, min(shifted[3], face.box[3]) - max(shifted[1], face.box[1]))
-    inter = inter_w * inter_h
-    union = box_w * box_h + (ax2 - ax1) * (ay2 - ay1) - inter
-    assert inter / union > 0.6
+    assert _iou((ax1 + x1, ay1 + y1, ax2 + x1, ay2 + y1), face.box) > 0.6
+
+
+def _iou(a, b) -> float:
+    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def test_contrast_is_stretched_only_for_narrow_ranges():
+    dark = np.full((20, 20, 3), 20, dtype=np.uint8)
+    dark[10:] = 60
+    dark[5, 5] = 40
+    stretched = stretch_contrast(dark)  # levels 20..60 (0.5th..99.5th percentile) -> 0..255
+    assert stretched[0, 0].tolist() == [0, 0, 0] and stretched[15, 0].tolist() == [255, 255, 255]
+    assert stretched[5, 5].tolist() == [127, 127, 127]  # (40 - 20) * 255 / 40 = 127.5, truncated
+    wide = np.zeros((20, 20, 3), dtype=np.uint8)
+    wide[10:] = 200  # spans 200 levels: left alone
+    assert stretch_contrast(wide) is None
+    assert stretch_contrast(np.full((20, 20, 3), 3, dtype=np.uint8)) is None  # flat: nothing to stretch
+
+
+@pytest.mark.parametrize("name", ["dfdc_real_1920x1080", "ffpp_original_519"])
+def test_faces_in_dark_frames_are_found_on_contrast_stretched_frames(detections, detector, name):
+    sampled, faces = detections[name]
+    frames = sampled.frames[::4]
+    dark = [(frame * 0.05).astype(np.uint8) for frame in frames]  # a few levels above black, as in a dark room
+    assert all(stretch_contrast(frame) is None for frame in frames)  # normal exposure: never stretched
+    assert not any(face.contrast_stretched for frame_faces in faces for face in frame_faces)
+    found = detector.detect(dark)
+    assert sum(1 for frame_faces in found if frame_faces) >= 0.9 * len(dark)
+    for frame_faces, original in zip(found, faces[::4], strict=True):
+        if frame_faces and original:
+            assert frame_faces[0].contrast_stretched and _iou(frame_faces[0].box, original[0].box) > 0.7
