@@ -33,6 +33,7 @@ from core.device import DEVICE_CHOICES, DeviceUnavailableError, resolve_device
 from core.faces import FaceDetector
 from demo.synthetic_dataset import DatasetOptions, make_dataset
 from training.config import load_config
+from training.trainer import run_name
 
 REPO = Path(__file__).resolve().parent.parent
 TRAIN_PART, VALIDATION_PART, HELD_OUT_PART = 0, 1, 2
@@ -100,7 +101,7 @@ def train(paths: DemoPaths, args: argparse.Namespace, run: str) -> None:
 def run_demo(args: argparse.Namespace) -> dict:
     paths = DemoPaths.under(Path(args.out).resolve())
     config = load_config(args.config)
-    run = f"{PREFIX}{config['network']}_{config['encoder']}_{VALIDATION_PART}"
+    run = run_name(config, PREFIX, VALIDATION_PART)
     generate(paths, args)
     run_stage("preprocessing", ["bash", "preprocess_data.sh", paths.data, "--device", args.device, "--workers", args.workers,
                                 "--every", args.every])

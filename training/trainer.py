@@ -86,9 +86,9 @@ def poly_schedule(max_iter: int, power: float = 0.9):
     return lambda step: max(0.0, 1 - step / max_iter) ** power
 
 
-def run_name(options: TrainOptions) -> str:
-    config = options.config
-    return f"{options.prefix}{config['network']}_{config['encoder']}_{options.fold}"
+def run_name(config: dict, prefix: str, fold: int) -> str:
+    """What checkpoints and logs of a run are called: <prefix><Network>_<encoder>_<fold> (the released files' pattern)."""
+    return f"{prefix}{config['network']}_{config['encoder']}_{fold}"
 
 
 def training_state_path(checkpoint: Path) -> Path:
@@ -124,7 +124,7 @@ class Trainer:
         self.epochs = schedule["epochs"]
         self.start_epoch = 0
         self.best_score = float("inf")
-        self.name = run_name(options)
+        self.name = run_name(options.config, options.prefix, options.fold)
         if options.resume:
             self._resume(Path(options.resume))
         self._data()
