@@ -91,8 +91,10 @@ def _pack(parent: nn.Module, conv_name: str, act_name: str, input_shapes: dict[n
 
 
 def can_pack_for_cpu(model: nn.Module) -> bool:
+    """A float32 model on the CPU, and a torch built with the oneDNN operators that PackedConv2d calls."""
     parameter = next(model.parameters())
-    return torch.backends.mkldnn.is_available() and parameter.device.type == "cpu" and parameter.dtype == torch.float32
+    return (parameter.device.type == "cpu" and parameter.dtype == torch.float32 and torch.backends.mkldnn.is_available()
+            and all(hasattr(torch.ops.mkldnn, op) for op in ("_convolution_pointwise", "_reorder_convolution_weight")))
 
 
 @torch.inference_mode()
