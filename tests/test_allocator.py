@@ -56,3 +56,28 @@ def test_freed_memory_is_kept_until_released():
     assert released == "True"
     assert int(kept) > int(loaded) - 16  # freeing alone hands nothing back
     assert int(after) < int(kept) - 200  # releasing hands back (nearly) all of the 256 MiB
+
+ACROSS_THREADS = """
+import sys, threading
+import torch
+from core.allocator import keep_freed_memory
+def resident_mib():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 // 2**20
+if sys.argv[1] == "keep":
+    keep_freed_memory()
+def read_ahead():  # like the folder runner's thread decoding the next video: 256 MiB of frames, then freed
+    frames = [torch.ones(8 * 2**20, dtype=torch.uint8) for _ in range(32)]
+    del frames
+worker = threading.Thread(target=read_ahead)
+worker.start()
+worker.join()
+before = resident_mib()
+frames = [torch.ones(8 * 2**20, dtype=torch.uint8) for _ in range(32)]
+print(resident_mib() - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator is what this changes")
+def test_memory_freed_by_one_thread_is_reused_by_another():
+    grown = int(subprocess.run([sys.executable, "-c", ACROSS_THREADS, "keep"], capture_output=True, text=True, check=True).stdout)
+    assert grown < 32  # the main thread's 256 MiB come out of what the worker freed
