@@ -45,11 +45,13 @@ def fold_batchnorm(encoder: nn.Module) -> int:
     """
     if encoder.training:
         raise ValueError("fold_batchnorm needs a model in eval mode")
-    folded = sum(_fold(encoder, conv, bn) for conv, bn in _ENCODER_PAIRS)
-    for module in encoder.modules():
-        for conv, bn in _CONV_BN_PAIRS.get(type(module), ()):
-            folded += _fold(module, conv, bn)
-    return folded
+    return sum(_fold(parent, conv, bn) for parent, conv, bn in _conv_bn_pairs(encoder))
+
+
+def _conv_bn_pairs(encoder: nn.Module) -> list[tuple[nn.Module, str, str]]:
+    """(module, convolution name, name of what follows it) for the encoder's stem and head and every known block."""
+    return [(encoder, conv, bn) for conv, bn in _ENCODER_PAIRS] + [
+        (module, conv, bn) for module in encoder.modules() for conv, bn in _CONV_BN_PAIRS.get(type(module), ())]
 
 
 class PackedConv2d(nn.Module):
@@ -103,7 +105,7 @@ def pack_for_cpu(encoder: nn.Module, input_size: int) -> int:
 
     The weights are laid out for one `input_size` square image at a time (the CPU
     default); other shapes give the same results, only slower. Measured on a 2-core
-    CPU with a B7 at 380 px: about 7% less time per face than the folded model.
+    CPU with a B7 at 380 px: 4-7% less time per face than the folded model.
     The encoder's features are checked against the unpacked ones before returning.
     """
     if not can_pack_for_cpu(encoder):
@@ -121,10 +123,8 @@ def pack_for_cpu(encoder: nn.Module, input_size: int) -> int:
     finally:
         for hook in hooks:
             hook.remove()
-    packed = sum(_pack(encoder, conv, act, input_shapes) for conv, act in _ENCODER_PAIRS)
-    for module in list(encoder.modules()):  # once folded, each batch norm's place holds its activation
-        for conv, act in _CONV_BN_PAIRS.get(type(module), ()):
-            packed += _pack(module, conv, act, input_shapes)
+    # once folded, each batch norm's place holds its activation
+    packed = sum(_pack(parent, conv, act, input_shapes) for parent, conv, act in _conv_bn_pairs(encoder))
     scale = expected.abs().max().item()
     if not torch.allclose(encoder.forward_features(probe), expected, rtol=1e-3, atol=1e-4 * scale):
         raise RuntimeError("packed convolutions changed the encoder's output: this torch build's oneDNN path is not usable")
