@@ -6,9 +6,10 @@ from collections.abc import Sequence
 import torch
 from timm.layers import Conv2dSame
 from timm.layers.norm_act import BatchNormAct2d
-from timm.layers.padding import pad_same
+from timm.layers.padding import get_same_padding
 from timm.models._efficientnet_blocks import ConvBnAct, DepthwiseSeparableConv, EdgeResidual, InvertedResidual
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 # (convolution, batch norm that directly follows it in forward()) for each timm EfficientNet building block.
@@ -59,26 +60,72 @@ class PackedConv2d(nn.Module):
 
     Fusing the activation saves a pass over the convolution's output; reordering
     the weights at load time (for the input shape they will see) saves doing it on
-    every call. Same arithmetic as the convolution it replaces; inference only:
-    the reordered weights are not trainable and not meant to be saved.
+    every call. TF "SAME" padding, which pads the right and bottom one more when
+    the total is odd, is done without a padded copy of the input where it can be
+    (see `_same_padding`). Same arithmetic as the convolution it replaces;
+    inference only: the reordered weights are not trainable and not meant to be saved.
     """
 
     def __init__(self, conv: nn.Conv2d, silu: bool, input_shape: Sequence[int]):
         super().__init__()
-        self.same_padding = isinstance(conv, Conv2dSame)  # TF "SAME": pads right/bottom more when the sum is odd
+        self.same_padding = isinstance(conv, Conv2dSame)
         self.kernel_size, self.stride, self.dilation = list(conv.kernel_size), list(conv.stride), list(conv.dilation)
         self.padding, self.groups = list(conv.padding), conv.groups
         self.attr = "swish" if silu else "none"
-        weight = torch.ops.mkldnn._reorder_convolution_weight(
-            conv.weight.detach(), self.padding, self.stride, self.dilation, self.groups, list(input_shape))
-        self.register_buffer("weight", weight, persistent=False)
+        weight, shape = conv.weight.detach(), list(input_shape)
+        totals = self._same_totals(shape[-2:]) if self.same_padding else [2 * p for p in self.padding]
+        self.register_buffer("weight", self._reorder(weight, [t // 2 if t % 2 == 0 else 0 for t in totals], shape), persistent=False)
+        # A depthwise convolution is cheap next to a padded copy of its input (a third of the time
+        # measured), so for the odd totals of the expected input size it gets a second set of
+        # weights with a leading zero row/column: then symmetric padding puts the taps where TF does.
+        self.odd_sides = tuple(t % 2 == 1 for t in totals)
+        shifted = None
+        if any(self.odd_sides) and conv.groups == conv.in_channels and self.dilation == [1, 1]:
+            leading = F.pad(weight, (int(self.odd_sides[1]), 0, int(self.odd_sides[0]), 0))
+            shifted = self._reorder(leading, [(t + 1) // 2 for t in totals], shape)
+        self.register_buffer("shifted_weight", shifted, persistent=False)
         self.register_buffer("bias", conv.bias.detach() if conv.bias is not None else None, persistent=False)
 
+    def _reorder(self, weight: torch.Tensor, padding: list[int], input_shape: list[int]) -> torch.Tensor:
+        return torch.ops.mkldnn._reorder_convolution_weight(weight, padding, self.stride, self.dilation, self.groups, input_shape)
+
+    def _same_totals(self, size: Sequence[int]) -> list[int]:
+        """Rows and columns of zeros TF "SAME" adds around an input of `size` (height, width)."""
+        return [get_same_padding(int(length), k, s, d) for length, k, s, d in zip(size, self.kernel_size, self.stride, self.dilation, strict=True)]
+
+    def _same_padding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        """(input, weights, symmetric padding for the convolution) that give TF "SAME" results for `x`."""
+        totals = self._same_totals(x.shape[-2:])
+        odd_sides = tuple(t % 2 == 1 for t in totals)
+        if not any(odd_sides):
+            return x, self.weight, [t // 2 for t in totals]
+        if self.shifted_weight is not None and odd_sides == self.odd_sides:
+            return x, self.shifted_weight, [(t + 1) // 2 for t in totals]
+        return _pad_with_zeros(x, totals), self.weight, [0, 0]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight, padding = self.weight, self.padding
         if self.same_padding:
-            x = pad_same(x, self.kernel_size, self.stride, self.dilation)
+            x, weight, padding = self._same_padding(x)
         return torch.ops.mkldnn._convolution_pointwise(
-            x, self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups, self.attr, [], None)
+            x, weight, self.bias, padding, self.stride, self.dilation, self.groups, self.attr, [], None)
+
+
+def _pad_with_zeros(x: torch.Tensor, totals: Sequence[int]) -> torch.Tensor:
+    """Zero-pad height and width by `totals` (the odd one out after the image, as TF does).
+
+    Writes zeros only into the border: F.pad first zeroes the whole output, a
+    full extra pass over the largest activations of the network.
+    """
+    (top, left), (height, width) = [total // 2 for total in totals], x.shape[-2:]
+    padded = torch.empty((*x.shape[:2], height + totals[0], width + totals[1]), dtype=x.dtype, device=x.device,
+                         memory_format=torch.channels_last)
+    padded[:, :, top : top + height, left : left + width] = x
+    padded[:, :, :top].zero_()
+    padded[:, :, top + height :].zero_()
+    padded[:, :, top : top + height, :left].zero_()
+    padded[:, :, top : top + height, left + width :].zero_()
+    return padded
 
 
 def _pack(parent: nn.Module, conv_name: str, act_name: str, input_shapes: dict[nn.Module, list[int]]) -> bool:
