@@ -34,7 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run detection and the classifiers")
     parser.add_argument("--frames", type=int, default=32, help="evenly spaced frames sampled per video")
     parser.add_argument("--input-size", type=int, default=380, help="side of the square face image the classifiers take")
-    parser.add_argument("--batch-size", type=int, default=None, help="faces per classifier forward pass (default: 32 on CUDA, 1 on CPU)")
+    parser.add_argument("--batch-size", type=int, default=None, help="faces per classifier forward pass (default: 32 on CUDA, 4 on CPU)")
     parser.add_argument("--workers", type=int, default=1, help="videos decoded ahead in background threads (0: decode in line)")
     parser.add_argument("--strategy", choices=sorted(STRATEGIES), default="confident", help="how one model's face scores become a video score")
     parser.add_argument("--jitter", type=int, default=0, help="shift each sampled frame by up to this many frames at random")

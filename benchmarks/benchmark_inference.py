@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run detection and classification")
     parser.add_argument("--frames", type=int, default=32, help="frames sampled per video")
     parser.add_argument("--input-size", type=int, default=380, help="classifier input size")
-    parser.add_argument("--batch-size", type=int, default=None, help="faces per forward pass (default: 32 on CUDA, 1 on CPU)")
+    parser.add_argument("--batch-size", type=int, default=None, help="faces per forward pass (default: 32 on CUDA, 4 on CPU)")
     parser.add_argument("--workers", type=int, default=1, help="also time a folder run with this many videos prepared ahead (0: skip)")
     parser.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=True, help="score the first video once untimed")
     args = parser.parse_args(argv)

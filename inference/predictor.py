@@ -23,8 +23,10 @@ NEUTRAL_LABEL = 0.5  # what a video gets when it cannot be scored: the log-loss-
 
 
 def default_batch_size(device: torch.device) -> int:
-    """Faces per forward pass: large batches feed a GPU; on CPU one face at a time was measured fastest (cache)."""
-    return 32 if device.type == "cuda" else 1
+    """Faces per forward pass: large batches feed a GPU. On a CPU, 4 faces share each load of the late layers'
+    weights while the early layers' activations stay small; measured 5-15% faster per face than 1 at a time
+    (2-core Zen 3, B7 at 380 px), as fast as 8 or 16 with less memory."""
+    return 32 if device.type == "cuda" else 4
 
 
 def prepare_for_inference(model: nn.Module, device: torch.device, fp16: bool = False, input_size: int = 380) -> nn.Module:
