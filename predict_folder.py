@@ -10,7 +10,7 @@ from core.allocator import keep_freed_memory, release_freed_memory
 from core.checkpoints import CheckpointError, parse_checkpoint_name
 from core.device import DEVICE_CHOICES, DeviceUnavailableError, resolve_device
 from core.faces import FaceDetector
-from inference.folder import InputError, diagnostics_path, find_videos, predict_videos
+from inference.folder import InputError, default_workers, diagnostics_path, find_videos, predict_videos
 from inference.predictor import VideoPredictor, default_batch_size, load_classifier
 from inference.strategy import STRATEGIES
 
@@ -35,7 +35,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=32, help="evenly spaced frames sampled per video")
     parser.add_argument("--input-size", type=int, default=380, help="side of the square face image the classifiers take")
     parser.add_argument("--batch-size", type=int, default=None, help="faces per classifier forward pass (default: 32 on CUDA, 4 on CPU)")
-    parser.add_argument("--workers", type=int, default=1, help="videos decoded ahead in background threads (0: decode in line)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="videos decoded ahead in background threads (default: 1 with CUDA, 0 on CPU, where they would compete with the classifier)")
     parser.add_argument("--strategy", choices=sorted(STRATEGIES), default="confident", help="how one model's face scores become a video score")
     parser.add_argument("--jitter", type=int, default=0, help="shift each sampled frame by up to this many frames at random")
     parser.add_argument("--seed", type=int, default=None, help="random seed for --jitter")
@@ -71,7 +72,8 @@ def main(argv=None) -> int:
         models, FaceDetector(device), device, num_frames=args.frames, input_size=args.input_size,
         batch_size=batch_size, strategy=args.strategy, jitter=args.jitter, seed=args.seed,
     )
-    results = predict_videos(predictor, videos, args.output, weights, workers=args.workers, strategy_name=args.strategy)
+    workers = default_workers(device) if args.workers is None else args.workers
+    results = predict_videos(predictor, videos, args.output, weights, workers=workers, strategy_name=args.strategy)
     failed = sum(1 for record in results.values() if record["fallback"])
     print(f"wrote {args.output} ({len(results)} videos, {failed} scored 0.5 by fallback) and {diagnostics_path(args.output)}")
     return 0

@@ -85,13 +85,17 @@ def load_finished(output: Path, key: str) -> dict[str, dict]:
     return finished
 
 
+def default_workers(device: torch.device) -> int:
+    """Videos to prepare ahead: one with a GPU, whose classification then overlaps decoding; none on a CPU,
+    where classification already keeps every core busy (measured on 2 cores: 4-8% slower with one ahead)."""
+    return 1 if device.type == "cuda" else 0
+
+
 def prepare_ahead(predictor: VideoPredictor, videos: list[Path], workers: int) -> Iterator[tuple[Path, PreparedVideo]]:
     """Decode and detect up to `workers` videos ahead of the one being classified.
 
     The background threads run their torch ops on one core each, so they take
-    at most a core from classification in the main thread. With a GPU, decoding
-    overlaps classification fully; on the 2-core CPU this was measured anywhere
-    from 15% slower to 10% faster than --workers 0 (see the README's Speed).
+    at most a core from classification in the main thread.
     """
     if workers <= 0:
         for video in videos:
@@ -113,7 +117,7 @@ def predict_videos(
     videos: list[Path],
     output: str | os.PathLike,
     weights: Sequence[Path],
-    workers: int = 1,
+    workers: int = 0,
     strategy_name: str = "confident",
 ) -> dict[str, dict]:
     """Score every video, skipping those an earlier run with the same settings finished; write CSV + JSON."""

@@ -38,7 +38,7 @@ def test_dir(tmp_path_factory, faceless_video):
 def test_scores_a_folder_with_bad_files_among_good_ones(tmp_path, test_dir, small_checkpoint):
     output = tmp_path / "out" / "submission.csv"
     args = ["--weights-dir", small_checkpoint.parent, "--models", small_checkpoint.name, "--test-dir", test_dir,
-            "--output", output, "--device", "cpu", "--frames", 8, "--input-size", 224]
+            "--output", output, "--device", "cpu", "--frames", 8, "--input-size", 224, "--workers", 2]  # videos read ahead in threads
     done = run_predict(*args)
     assert done.returncode == 0, done.stderr
     rows = read_csv(output)
