@@ -22,7 +22,7 @@ from core.allocator import keep_freed_memory, release_freed_memory
 from core.checkpoints import parse_checkpoint_name
 from core.device import DEVICE_CHOICES, resolve_device
 from core.faces import FaceDetector
-from inference.folder import find_videos, prepare_ahead
+from inference.folder import default_workers, find_videos, prepare_ahead
 from inference.predictor import VideoPredictor, default_batch_size, load_classifier, prepare_for_inference
 from training.zoo.classifiers import NETWORKS
 
@@ -49,7 +49,9 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", type=int, default=32, help="frames sampled per video")
     parser.add_argument("--input-size", type=int, default=380, help="classifier input size")
     parser.add_argument("--batch-size", type=int, default=None, help="faces per forward pass (default: 32 on CUDA, 4 on CPU)")
-    parser.add_argument("--workers", type=int, default=1, help="also time a folder run with this many videos prepared ahead (0: skip)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="also time a folder run with this many videos prepared ahead (default: as predict_folder.py, "
+                        "1 with CUDA, 0 on CPU; 0 skips it: it would repeat the one-at-a-time run)")
     parser.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=True, help="score the first video once untimed")
     args = parser.parse_args(argv)
     keep_freed_memory()
@@ -57,6 +59,7 @@ def main(argv=None) -> int:
     name, model = build_model(args, device)
     release_freed_memory()
     batch_size = args.batch_size or default_batch_size(device)
+    workers = default_workers(device) if args.workers is None else args.workers
     predictor = VideoPredictor({name: model}, FaceDetector(device), device, args.frames, args.input_size, batch_size)
     videos = find_videos(args.videos)
     print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'})")
@@ -79,12 +82,12 @@ def main(argv=None) -> int:
             f"({per_face:.3f}s/face)  total {total:6.2f}s" + (f"  fallback: {result.fallback}" if result.fallback else "")
         )
     print(f"one video at a time: mean {statistics.mean(rows):.2f}s per video over {len(rows)} videos")
-    if args.workers > 0:
+    if workers > 0:
         started = time.perf_counter()
-        for _, prepared in tqdm(prepare_ahead(predictor, videos, args.workers), total=len(videos), desc="folder run", unit="video"):
+        for _, prepared in tqdm(prepare_ahead(predictor, videos, workers), total=len(videos), desc="folder run", unit="video"):
             predictor.score(prepared)
         elapsed = time.perf_counter() - started
-        print(f"folder run with {args.workers} video(s) prepared ahead: {elapsed / len(videos):.2f}s per video over {len(videos)} videos")
+        print(f"folder run with {workers} video(s) prepared ahead: {elapsed / len(videos):.2f}s per video over {len(videos)} videos")
     print(f"peak RSS {peak_rss_gb():.2f} GB", end="")
     if device.type == "cuda":
         print(f"; peak CUDA memory {torch.cuda.max_memory_allocated(device) / 1024**3:.2f} GB", end="")
