@@ -1,3 +1,5 @@
+import struct
+
 import numpy as np
 import pytest
 
@@ -26,6 +28,25 @@ def test_reads_the_sampled_frames_of_a_portrait_video():
     assert sampled.indices == sample_frame_indices(300, 32)
     assert sampled.size == (1080, 1920)  # width, height: portrait
     assert sampled.frames[0].shape == (1920, 1080, 3) and sampled.note is None
+
+
+def test_phone_clip_with_rotation_metadata_is_read_upright(tmp_path):
+    # Phones store portrait clips landscape plus a display matrix in the track header; faces must come out upright.
+    landscape = [frame[::4, ::4].copy() for frame in read_sampled_frames(shared_video("dfdc_real/lynaeydofd.mp4"), 3).frames]
+    for frame in landscape:
+        frame[:40, :100] = (255, 0, 0)  # a red mark at the stored frame's top left
+    data = bytearray(write_video(tmp_path / "stored.mp4", landscape).read_bytes())
+    header = data.find(b"tkhd")
+    assert data[header + 4] == 0  # version 0: the matrix starts 36 bytes after version and flags
+    matrix = header + 8 + 36
+    assert struct.unpack(">9i", data[matrix : matrix + 36]) == (0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)  # identity
+    data[matrix : matrix + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)  # 90 degrees clockwise
+    (tmp_path / "rotated.mp4").write_bytes(data)
+    sampled = read_sampled_frames(tmp_path / "rotated.mp4", 3)
+    assert sampled.size == (270, 480) and len(sampled.frames) == 3
+    red = (sampled.frames[0][..., 0] > 200) & (sampled.frames[0][..., 1] < 60)
+    rows, cols = np.nonzero(red)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (0, 99, 230, 269)  # now at the top right, standing up
 
 
 def test_sampled_frames_match_a_full_decode(tmp_path):
