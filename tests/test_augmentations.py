@@ -1,4 +1,7 @@
 """Every training transform really changes a real face crop (albumentations 2.x ignores unknown arguments with only a warning)."""
+import os
+import subprocess
+import sys
 import warnings
 
 import cv2
@@ -9,7 +12,7 @@ from albumentations import Compose
 from core.faces import crop_face
 from core.images import isotropically_resize_image, put_to_center
 from core.video import read_sampled_frames
-from tests.conftest import shared_video
+from tests.conftest import REPO, shared_video
 from training.augmentations import IsotropicResize, create_train_transforms, create_val_transforms, isotropic_resizes
 
 SIZE = 128
@@ -95,3 +98,18 @@ def test_full_train_pipeline_gives_model_sized_varied_outputs(face):
     outs = [transforms(image=face)["image"] for _ in range(8)]
     assert all(o.shape == (SIZE, SIZE, 3) for o in outs)
     assert len({o.tobytes() for o in outs}) == 8
+
+
+def test_importing_the_training_transforms_reaches_no_server():
+    """albumentations looks up its latest version on pypi.org at import unless told not to."""
+    probe = (
+        "import socket\n"
+        "lookups = []\n"
+        "socket.getaddrinfo = lambda *args, **kwargs: lookups.append(args[0]) or []\n"
+        "import training.augmentations\n"
+        "print(lookups)\n"
+    )
+    environment = {key: value for key, value in os.environ.items() if key != "NO_ALBUMENTATIONS_UPDATE"}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=environment, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
