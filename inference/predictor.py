@@ -102,6 +102,7 @@ class VideoPredictor:
         strategy: str | Callable[[Sequence[float]], float] = "confident",
         jitter: int = 0,
         seed: int | None = None,
+        pad_batches: bool | None = None,
     ):
         if not models:
             raise ValueError("at least one model is needed")
@@ -115,6 +116,10 @@ class VideoPredictor:
         self.jitter = jitter
         self.seed = seed
         self.dtype = next(iter(models.values())).fc.weight.dtype
+        # cuDNN plans every convolution anew for each batch shape it has not seen, about 1 s for a B7 on an H200,
+        # so on a GPU the last faces of a video are padded to a full batch: one shape for the whole run.
+        # On a CPU a padding face would cost as much as a real one.
+        self.pad_batches = device.type == "cuda" if pad_batches is None else pad_batches
 
     def read(self, path: str | os.PathLike) -> SampledFrames:
         return read_sampled_frames(path, self.num_frames, self.jitter, self.seed)
@@ -137,9 +142,13 @@ class VideoPredictor:
         """Fake probability of every face under every model."""
         scores: dict[str, list[float]] = {name: [] for name in self.models}
         for start in range(0, len(inputs), self.batch_size):
-            batch = normalize_batch(inputs[start : start + self.batch_size], self.device, self.dtype)
+            chunk = list(inputs[start : start + self.batch_size])
+            count = len(chunk)
+            if self.pad_batches:
+                chunk += [np.zeros_like(chunk[0])] * (self.batch_size - count)
+            batch = normalize_batch(chunk, self.device, self.dtype)
             for name, model in self.models.items():
-                scores[name].extend(torch.sigmoid(model(batch).float()).flatten().cpu().tolist())
+                scores[name].extend(torch.sigmoid(model(batch)[:count].float()).flatten().cpu().tolist())
         return scores
 
     def prepare(self, path: str | os.PathLike) -> PreparedVideo:

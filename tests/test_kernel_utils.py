@@ -57,3 +57,24 @@ def test_predict_submission_scores_with_all_seven_released_names(tmp_path):
     video = json.loads((tmp_path / "submission.diagnostics.json").read_text())["videos"]["004.mp4"]
     assert sorted(video["model_labels"]) == sorted(RELEASED_MODELS)
     assert float(rows[1].split(",")[1]) == pytest.approx(np.mean(list(video["model_labels"].values())), abs=1e-4)
+
+
+def test_padding_the_last_batch_leaves_every_face_score_unchanged(small_checkpoint):
+    """On a GPU the last faces of a video are padded to a full batch (one cuDNN plan per run); the padding faces must
+    neither shift nor join the real ones' scores."""
+    device = torch.device("cpu")
+    model = kernel_utils.load_classifier(small_checkpoint, device, input_size=128)
+    detector = kernel_utils.FaceDetector(device)
+    predictors = {pad: kernel_utils.VideoPredictor({"b0": model}, detector, device, num_frames=6, input_size=128, batch_size=4,
+                                                   pad_batches=pad) for pad in (False, True)}
+    inputs = predictors[False].prepare(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4")).inputs
+    assert len(inputs) % 4 != 0
+    # a random B0 scores every face almost alike: a steeper head centred on these faces spreads the scores apart
+    with torch.no_grad():
+        model.fc.weight.mul_(1e6)
+        model.fc.bias.zero_()
+        scores = np.array(predictors[False].classify(inputs)["b0"])
+        model.fc.bias.sub_(float(np.log(scores / (1 - scores)).mean()))
+    plain, padded = (np.array(predictors[pad].classify(inputs)["b0"]) for pad in (False, True))
+    assert len(padded) == len(inputs) and np.ptp(plain) > 0.2, plain
+    np.testing.assert_allclose(padded, plain, atol=1e-4)
