@@ -14,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import torch
+
 from core.device import DEVICE_CHOICES
 from training.config import load_config
 from training.trainer import Trainer, TrainOptions
@@ -41,7 +43,8 @@ def main(argv=None) -> int:
     if trainer.dist.main:
         print(f"{config['encoder']} at {config['size']}px, batch {config['optimizer']['batch_size']} x {trainer.dist.world_size} "
               f"process(es) on {device}: {summary['images_per_second']:.1f} images/s, "
-              f"{100 * summary['data_wait_fraction']:.0f}% of the time waiting for batches")
+              f"{100 * summary['data_wait_fraction']:.0f}% of the time waiting for batches"
+              + (f", peak CUDA memory {torch.cuda.max_memory_allocated(device) / 1024**3:.1f} GB" if device.type == "cuda" else ""))
     return 0
 
 
