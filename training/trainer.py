@@ -202,9 +202,13 @@ class Trainer:
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            scale = self.scaler.get_scale()
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            self.scheduler.step()
+            if self.scaler.get_scale() >= scale:
+                # the scaler skips the update and lowers its scale when fp16 gradients overflow (the first steps of a run
+                # search for the scale): the schedule then waits too, rather than warn of a step before the optimizer's
+                self.scheduler.step()
             totals["loss"].append(loss.item())
             for key, value in (("fake_loss", fake_loss), ("real_loss", real_loss)):
                 if value is not None:
