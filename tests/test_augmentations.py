@@ -13,7 +13,13 @@ from core.faces import crop_face
 from core.images import isotropically_resize_image, put_to_center
 from core.video import read_sampled_frames
 from tests.conftest import REPO, shared_video
-from training.augmentations import IsotropicResize, create_train_transforms, create_val_transforms, isotropic_resizes
+from training.augmentations import (
+    IsotropicResize,
+    create_train_transforms,
+    create_val_transforms,
+    isotropic_resizes,
+    seed_transforms,
+)
 
 SIZE = 128
 
@@ -95,9 +101,31 @@ def test_isotropic_resizes_and_padding_make_a_square(face):
 
 def test_full_train_pipeline_gives_model_sized_varied_outputs(face):
     transforms = create_train_transforms(SIZE)
-    outs = [transforms(image=face)["image"] for _ in range(8)]
+    outs = []
+    for seed in range(8):
+        seed_transforms(transforms, seed)
+        outs.append(transforms(image=face)["image"])
     assert all(o.shape == (SIZE, SIZE, 3) for o in outs)
     assert len({o.tobytes() for o in outs}) == 8
+
+
+def test_seeded_transforms_decide_independently_of_each_other(face):
+    """Samples that get no optional transform at all: 0.5*0.9*0.95*0.3*0.8*0.5 = 5% when the transforms
+    draw independently, 30% (no draw under the colour group's 0.7) when they share one seed's first draw."""
+    transforms = create_train_transforms(SIZE)
+    padded = create_val_transforms(SIZE)(image=face)["image"]
+    untouched_forms = (padded.tobytes(), padded[:, ::-1].tobytes())
+    draws = 400
+    untouched = 0
+    for seed in range(draws):
+        seed_transforms(transforms, seed)
+        out = transforms(image=face)["image"].tobytes()
+        untouched += out in untouched_forms
+    assert 0.02 < untouched / draws < 0.10
+    seed_transforms(transforms, 123)
+    first = transforms(image=face)["image"]
+    seed_transforms(transforms, 123)
+    assert np.array_equal(transforms(image=face)["image"], first)
 
 
 def test_importing_the_training_transforms_reaches_no_server():

@@ -6,6 +6,8 @@ checks that every transform here really changes the image.
 """
 from __future__ import annotations
 
+import random
+
 import cv2
 import numpy as np
 from albumentations import (
@@ -75,6 +77,16 @@ def create_train_transforms(size: int = 380) -> Compose:
         ToGray(p=0.2),
         Affine(translate_percent=(-0.1, 0.1), scale=(0.8, 1.2), rotate=(-10, 10), border_mode=cv2.BORDER_CONSTANT, fill=0, p=0.5),
     ])
+
+
+def seed_transforms(transforms: Compose, seed: int) -> None:
+    """Make a pipeline's draws reproducible from one seed, with every transform drawing from one shared stream.
+
+    albumentations' own `Compose.set_random_seed` (and `Compose(seed=...)`) gives every child transform
+    a generator started from the same seed, so their first draws are equal and the "apply with
+    probability p" decisions all move together: a sample got either every transform or none.
+    """
+    transforms.set_random_state(np.random.default_rng(seed), random.Random(seed))
 
 
 def create_val_transforms(size: int = 380) -> Compose:

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from training.augmentations import seed_transforms
 from training.face_dropout import blackout_half_face, blackout_region, remove_landmark_part
 
 log = logging.getLogger("dfdc.train")
@@ -98,7 +99,7 @@ class FaceCrops(Dataset):
                 index = int(rng.integers(len(self.rows)))
         else:
             raise RuntimeError(f"{MAX_REPLACEMENTS} broken crops in a row under {self.root}; is the dataset preprocessed?")
-        self.transforms.set_random_seed(int(rng.integers(2**31)))
+        seed_transforms(self.transforms, int(rng.integers(2**31)))
         image = self.transforms(image=image)["image"]
         tensor = torch.from_numpy(((image.astype(np.float32) - self.mean) / self.std).transpose(2, 0, 1).copy())
         return tensor, torch.tensor(label, dtype=torch.float32), index
