@@ -7,11 +7,8 @@ import sys
 from pathlib import Path
 
 from core.allocator import keep_freed_memory, release_freed_memory
-from core.checkpoints import CheckpointError, parse_checkpoint_name
 from core.device import DEVICE_CHOICES, DeviceUnavailableError, resolve_device
-from core.faces import FaceDetector
-from inference.folder import InputError, default_workers, diagnostics_path, find_videos, predict_videos
-from inference.predictor import VideoPredictor, default_batch_size, load_classifier
+from inference.inputs import InputError, diagnostics_path, find_videos
 from inference.strategy import STRATEGIES
 
 
@@ -49,24 +46,26 @@ def main(argv=None) -> int:
     keep_freed_memory()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
+        weights, videos = check_inputs(args)
+    except InputError as error:
+        return input_error(error)
+    # Loaded only now, so that --help and bad input answer at once instead of after seconds of imports.
+    from core.checkpoints import CheckpointError, parse_checkpoint_name
+    from core.faces import FaceDetector
+    from inference.folder import default_workers, predict_videos
+    from inference.predictor import VideoPredictor, default_batch_size, load_classifier
+
+    try:
+        for path in weights:
+            parse_checkpoint_name(path)
         device = resolve_device(args.device)
         fp16 = device.type == "cuda" if args.fp16 is None else args.fp16
         if fp16 and device.type != "cuda":
             raise InputError("--fp16 needs --device cuda")
-        weights_dir = Path(args.weights_dir)
-        if not weights_dir.is_dir():
-            raise InputError(f"weights folder not found: {weights_dir} (download_weights.sh fetches the released ones)")
-        weights = [weights_dir / name for name in args.models]
-        for path in weights:
-            if not path.is_file():
-                raise InputError(f"weights file not found: {path}")
-            parse_checkpoint_name(path)
-        videos = find_videos(args.test_dir)
         models = {path.name: load_classifier(path, device, fp16, args.input_size) for path in weights}
         release_freed_memory()
     except (InputError, CheckpointError, DeviceUnavailableError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return input_error(error)
     batch_size = args.batch_size or default_batch_size(device)
     predictor = VideoPredictor(
         models, FaceDetector(device), device, num_frames=args.frames, input_size=args.input_size,
@@ -77,6 +76,23 @@ def main(argv=None) -> int:
     failed = sum(1 for record in results.values() if record["fallback"])
     print(f"wrote {args.output} ({len(results)} videos, {failed} scored 0.5 by fallback) and {diagnostics_path(args.output)}")
     return 0
+
+
+def input_error(error: Exception) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return 2
+
+
+def check_inputs(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
+    """The weights files and the videos to score; a missing one raises InputError before anything is loaded."""
+    weights_dir = Path(args.weights_dir)
+    if not weights_dir.is_dir():
+        raise InputError(f"weights folder not found: {weights_dir} (download_weights.sh fetches the released ones)")
+    weights = [weights_dir / name for name in args.models]
+    for path in weights:
+        if not path.is_file():
+            raise InputError(f"weights file not found: {path}")
+    return weights, find_videos(args.test_dir)
 
 
 if __name__ == "__main__":

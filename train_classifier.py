@@ -11,10 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from core.checkpoints import CheckpointError
 from core.device import DEVICE_CHOICES, DeviceUnavailableError
-from training.config import ConfigError, load_config
-from training.trainer import Trainer, TrainOptions
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -42,6 +39,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # Loaded after the options are parsed, so that --help answers at once instead of after seconds of imports.
+    from core.checkpoints import CheckpointError
+    from training.config import ConfigError, load_config
+    from training.trainer import Trainer, TrainOptions
+
     try:
         options = TrainOptions(
             config=load_config(args.config), data_dir=Path(args.data_dir), folds_csv=Path(args.folds_csv), fold=args.fold,

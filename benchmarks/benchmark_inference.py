@@ -22,7 +22,8 @@ from core.allocator import keep_freed_memory, release_freed_memory
 from core.checkpoints import parse_checkpoint_name
 from core.device import DEVICE_CHOICES, resolve_device
 from core.faces import FaceDetector
-from inference.folder import default_workers, find_videos, prepare_ahead
+from inference.folder import default_workers, prepare_ahead
+from inference.inputs import find_videos
 from inference.predictor import VideoPredictor, default_batch_size, load_classifier, prepare_for_inference
 from training.zoo.classifiers import NETWORKS
 

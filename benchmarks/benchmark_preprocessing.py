@@ -19,7 +19,7 @@ import torch
 
 from core.allocator import keep_freed_memory
 from core.device import DEVICE_CHOICES, resolve_device
-from inference.folder import find_videos
+from inference.inputs import find_videos
 from preprocessing import detect_original_faces, extract_crops
 
 

@@ -1,7 +1,10 @@
 """Turn the `--device auto|cpu|cuda` option into a torch device."""
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
@@ -11,6 +14,8 @@ class DeviceUnavailableError(RuntimeError):
 
 
 def resolve_device(name: str = "auto") -> torch.device:
+    import torch  # here, not at the top: scripts build their --help and check their input without loading torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
-from core.mtcnn import MTCNNCascade
+if TYPE_CHECKING:
+    import torch
 
 CROP_MARGIN = 1 / 3  # of the box size, added on every side
 INFERENCE_THRESHOLDS = (0.7, 0.8, 0.8)
@@ -112,6 +113,9 @@ class FaceDetector:
         min_face_size: int = 20,
         batch_size: int = 32,
     ):
+        # Imported here: the cascade pulls in torch and torchvision (seconds), which the crop helpers above do not need.
+        from core.mtcnn import MTCNNCascade
+
         self.cascade = MTCNNCascade(thresholds, min_face_size, device=device)
         self.batch_size = batch_size
 

@@ -30,10 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.device import DEVICE_CHOICES, DeviceUnavailableError, resolve_device
-from core.faces import FaceDetector
-from demo.synthetic_dataset import DatasetOptions, make_dataset
-from training.config import load_config
-from training.trainer import run_name
 
 REPO = Path(__file__).resolve().parent.parent
 TRAIN_PART, VALIDATION_PART, HELD_OUT_PART = 0, 1, 2
@@ -76,6 +72,9 @@ def run_stage(title: str, command: list) -> None:
 
 def generate(paths: DemoPaths, args: argparse.Namespace) -> None:
     """The three parts, in this process: one detector load instead of three script start-ups."""
+    from core.faces import FaceDetector
+    from demo.synthetic_dataset import DatasetOptions, make_dataset
+
     print("\n== synthetic clips (demo/synthetic_dataset.py)", flush=True)
     detector = FaceDetector("cpu")
     parts = ((paths.data, TRAIN_PART, args.train_reals), (paths.data, VALIDATION_PART, args.validation_reals),
@@ -99,6 +98,9 @@ def train(paths: DemoPaths, args: argparse.Namespace, run: str) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> dict:
+    from training.config import load_config
+    from training.trainer import run_name
+
     paths = DemoPaths.under(Path(args.out).resolve())
     config = load_config(args.config)
     run = run_name(config, PREFIX, VALIDATION_PART)
@@ -144,9 +146,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    args = parse_args(argv)  # before the heavy imports (in the stages), so that bad options are answered at once
     started = time.time()
     try:
+        if not Path(args.config).is_file():  # checked here too, before seconds of imports: load_config needs the model zoo
+            raise FileNotFoundError(f"config not found: {args.config}")
         resolve_device(args.device)  # before minutes of work: --device cuda without a GPU is a one-line error now
         result = run_demo(args)
     except (StageError, DeviceUnavailableError, FileNotFoundError, ValueError) as error:

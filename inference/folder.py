@@ -14,41 +14,11 @@ import torch
 from tqdm import tqdm
 
 from core.atomic import write_json_atomic, write_text_atomic
+from inference.inputs import diagnostics_path
 from inference.predictor import NEUTRAL_LABEL, PreparedVideo, VideoPredictor, VideoResult
 from inference.strategy import STRATEGIES, combine
 
 log = logging.getLogger("dfdc.predict")
-
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
-
-
-class InputError(Exception):
-    """Bad command-line input: a missing folder, weights file, or no video to score."""
-
-
-def find_videos(inputs: Sequence[str | os.PathLike]) -> list[Path]:
-    """Videos named directly, plus the video files directly inside named folders; sorted by file name."""
-    videos: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            videos.extend(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
-        elif item.is_file():
-            videos.append(item)
-        else:
-            raise InputError(f"no such file or folder: {item}")
-    names = [video.name for video in videos]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise InputError(f"several inputs share the file name {duplicates[0]!r}; the CSV is keyed by file name")
-    if not videos:
-        raise InputError(f"no video files ({', '.join(sorted(VIDEO_SUFFIXES))}) in {', '.join(map(str, inputs))}")
-    return sorted(videos, key=lambda p: p.name)
-
-
-def diagnostics_path(output: str | os.PathLike) -> Path:
-    output = Path(output)
-    return output.with_name(output.stem + ".diagnostics.json")
-
 
 def progress_path(output: str | os.PathLike) -> Path:
     output = Path(output)
