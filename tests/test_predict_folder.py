@@ -114,3 +114,19 @@ def test_b7_scores_a_real_video(tmp_path):
     record = json.loads(output.with_name("b7.diagnostics.json").read_text())["videos"]["lynaeydofd.mp4"]
     assert record["fallback"] is None and record["faces_found"] >= 6
     assert 0 <= float(read_csv(output)[0]["label"]) <= 1
+
+
+def test_help_and_bad_input_are_answered_before_torch_is_loaded(tmp_path):
+    """Seconds of imports (torch, timm, the MTCNN stack) come after the options and inputs are checked."""
+    probe = (
+        "import contextlib, io, sys\n"
+        "import predict_folder\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    predict_folder.main(['--help'])\n"
+        f"code = predict_folder.main(['--weights-dir', {str(tmp_path)!r}, '--models', 'missing', '--test-dir', {str(tmp_path)!r}])\n"
+        "print(code, 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["2", "False"]
+    assert "weights file not found" in done.stderr
