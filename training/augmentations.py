@@ -84,7 +84,8 @@ def seed_transforms(transforms: Compose, seed: int) -> None:
 
     albumentations' own `Compose.set_random_seed` (and `Compose(seed=...)`) gives every child transform
     a generator started from the same seed, so their first draws are equal and the "apply with
-    probability p" decisions all move together: a sample got either every transform or none.
+    probability p" decisions are nested: a sample that got the rarest transform got every other one
+    too, and 30% of the samples got none (5% when the draws are independent).
     """
     transforms.set_random_state(np.random.default_rng(seed), random.Random(seed))
 
