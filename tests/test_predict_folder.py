@@ -4,6 +4,7 @@ import shutil
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -29,6 +30,11 @@ def test_dir(tmp_path_factory, faceless_video):
     shutil.copy(faceless_video, folder / "no_face.mp4")
     ffpp = read_sampled_frames(shared_video("ffpp/original_sequences/youtube/c23/videos/519.mp4"), 40).frames
     write_video(folder / "dark.mp4", [(frame * 0.05).astype(np.uint8) for frame in ffpp])  # mean level about 4: a dark room
+    other = read_sampled_frames(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4"), 40).frames
+    height = ffpp[0].shape[0]
+    width = round(other[0].shape[1] * height / other[0].shape[0])
+    write_video(folder / "two_people.mp4", [np.hstack([left, cv2.resize(right, (width, height), interpolation=cv2.INTER_AREA)])
+                                            for left, right in zip(ffpp, other, strict=True)])
     (folder / "empty.mp4").write_bytes(b"")
     (folder / "corrupt.mp4").write_bytes(shared_video("dfdc_real/lynaeydofd.mp4").read_bytes()[:50_000])
     (folder / "notes.txt").write_text("not a video")
@@ -42,7 +48,8 @@ def test_scores_a_folder_with_bad_files_among_good_ones(tmp_path, test_dir, smal
     done = run_predict(*args)
     assert done.returncode == 0, done.stderr
     rows = read_csv(output)
-    assert [row["filename"] for row in rows] == ["corrupt.mp4", "dark.mp4", "empty.mp4", "ffpp_519.mp4", "no_face.mp4", "portrait.mp4"]
+    assert [row["filename"] for row in rows] == ["corrupt.mp4", "dark.mp4", "empty.mp4", "ffpp_519.mp4", "no_face.mp4", "portrait.mp4",
+                                                  "two_people.mp4"]
     labels = {row["filename"]: float(row["label"]) for row in rows}
     assert all(0.0 <= label <= 1.0 for label in labels.values())
     for bad in ("corrupt.mp4", "empty.mp4", "no_face.mp4"):
@@ -54,7 +61,7 @@ def test_scores_a_folder_with_bad_files_among_good_ones(tmp_path, test_dir, smal
     assert "cannot open video" in videos["corrupt.mp4"]["fallback"]
     assert "empty file" in videos["empty.mp4"]["fallback"]
     assert "no face" in videos["no_face.mp4"]["fallback"] and videos["no_face.mp4"]["frames_read"] == 8
-    for good in ("dark.mp4", "ffpp_519.mp4", "portrait.mp4"):
+    for good in ("dark.mp4", "ffpp_519.mp4", "portrait.mp4", "two_people.mp4"):
         record = videos[good]
         assert record["fallback"] is None and record["frames_read"] == 8
         assert record["frames_with_faces"] >= 7 and record["faces_found"] == len(record["faces"])
@@ -63,12 +70,18 @@ def test_scores_a_folder_with_bad_files_among_good_ones(tmp_path, test_dir, smal
         assert labels[good] == pytest.approx(record["label"], abs=1e-6)
         assert set(record["seconds"]) == {"decode", "detect", "classify"}
         assert all(face["contrast_stretched"] == (good == "dark.mp4") for face in record["faces"])
+    # several faces: every face of every frame is classified, and each is listed with its frame
+    two = videos["two_people.mp4"]
+    split = 640  # the left clip's width
+    frames_with_both = {face["frame"] for face in two["faces"] if face["box"][2] < split} & {
+        face["frame"] for face in two["faces"] if face["box"][0] > split}
+    assert len(frames_with_both) >= 7 and two["faces_found"] >= 14
     assert not output.with_name("submission.progress.jsonl").exists()
 
     # a rerun with the same settings reuses every video, and a new strategy is applied to the stored scores
     again = run_predict(*args, "--strategy", "mean")
     assert again.returncode == 0, again.stderr
-    assert "reusing 6 finished videos" in again.stderr
+    assert "reusing 7 finished videos" in again.stderr
     rerun = json.loads(output.with_name("submission.diagnostics.json").read_text())["videos"]
     for good in ("ffpp_519.mp4", "portrait.mp4"):
         assert rerun[good]["label"] == pytest.approx(np.mean(videos[good]["scores"][small_checkpoint.name]))
