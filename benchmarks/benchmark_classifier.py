@@ -4,8 +4,9 @@
 
 Setups are timed in turns, round after round, and the minimum and median of
 each are printed: on a shared machine the minimum is the most repeatable figure.
-"original": batch norm as separate layers, channels-first, all of a video's
-faces in one batch (--original-batch). "this setup": the model as
+"original": batch norm as separate layers, all of a video's faces in one batch
+(--original-batch), given as the original builds it: a permuted NHWC buffer
+(so PyTorch runs it channels-last). "this setup": the model as
 predict_folder.py runs it (batch norm folded into the convolutions, channels-last,
 on the CPU each convolution and its SiLU packed into one oneDNN call), the given
 batch sizes.
@@ -44,7 +45,8 @@ def main(argv=None) -> int:
     setups = {f"this setup, batch {b}": (prepared, torch.randn(b, 3, size, size, device=device).contiguous(memory_format=torch.channels_last))
               for b in args.batch_sizes}
     if args.original_batch:
-        setups[f"original, batch {args.original_batch}"] = (original, torch.randn(args.original_batch, 3, size, size, device=device))
+        nhwc = torch.randn(args.original_batch, size, size, 3, device=device)
+        setups[f"original, batch {args.original_batch}"] = (original, nhwc.permute(0, 3, 1, 2))
     times: dict[str, list[float]] = {name: [] for name in setups}
     with torch.inference_mode():
         for model, batch in setups.values():

@@ -5,6 +5,10 @@ Run from the repo root, e.g.
 
 Without --weights the classifier has random weights: the time and memory are
 the same as with trained ones, the scores are meaningless.
+
+--setup original times the original solution's inference code path instead
+(see benchmarks/original_setup.py): run both setups in alternation to compare
+them on a machine whose speed drifts.
 """
 from __future__ import annotations
 
@@ -18,8 +22,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from benchmarks.original_setup import OriginalSetup
 from core.allocator import keep_freed_memory, release_freed_memory
-from core.checkpoints import parse_checkpoint_name
+from core.checkpoints import load_checkpoint, load_weights, parse_checkpoint_name
 from core.device import DEVICE_CHOICES, resolve_device
 from core.faces import FaceDetector
 from inference.folder import default_workers, prepare_ahead
@@ -30,6 +35,16 @@ from training.zoo.classifiers import NETWORKS
 
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
+
+
+def build_original_model(args) -> tuple[str, torch.nn.Module]:
+    """The classifier as the original code runs it: built and loaded, nothing folded or packed."""
+    network, encoder = parse_checkpoint_name(args.weights or f"x_{args.network}_{args.encoder}_0_0")
+    model = NETWORKS[network](encoder=encoder)
+    if args.weights:
+        load_weights(model, load_checkpoint(args.weights)["state_dict"], source=Path(args.weights).name)
+        return Path(args.weights).name, model
+    return f"{network}_{encoder} (random weights)", model
 
 
 def build_model(args, device: torch.device) -> tuple[str, torch.nn.Module]:
@@ -53,18 +68,28 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=None,
                         help="also time a folder run with this many videos prepared ahead (default: as predict_folder.py, "
                         "1 with CUDA, 0 on CPU; 0 skips it: it would repeat the one-at-a-time run)")
+    parser.add_argument("--setup", choices=("this", "original"), default="this",
+                        help="this project's inference path, or the original solution's (per-frame PIL resize and "
+                        "facenet-pytorch detection, all faces in one batch through the unfolded model, default allocator)")
     parser.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=True, help="score the first video once untimed")
     args = parser.parse_args(argv)
-    keep_freed_memory()
+    if args.setup == "this":
+        keep_freed_memory()
     device = resolve_device(args.device)
-    name, model = build_model(args, device)
-    release_freed_memory()
-    batch_size = args.batch_size or default_batch_size(device)
-    workers = default_workers(device) if args.workers is None else args.workers
-    predictor = VideoPredictor({name: model}, FaceDetector(device), device, args.frames, args.input_size, batch_size)
+    if args.setup == "original":
+        name, model = build_original_model(args)
+        batch_size = None
+        predictor = OriginalSetup(model, device, args.frames, args.input_size)
+        workers = 0
+    else:
+        name, model = build_model(args, device)
+        release_freed_memory()
+        batch_size = args.batch_size or default_batch_size(device)
+        workers = default_workers(device) if args.workers is None else args.workers
+        predictor = VideoPredictor({name: model}, FaceDetector(device), device, args.frames, args.input_size, batch_size)
     videos = find_videos(args.videos)
     print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'})")
-    print(f"model: {name}, frames: {args.frames}, input: {args.input_size}, batch: {batch_size}")
+    print(f"setup: {args.setup}, model: {name}, frames: {args.frames}, input: {args.input_size}, batch: {batch_size or 'all faces'}")
     if args.warmup:
         predictor.predict(videos[0])
     if device.type == "cuda":
@@ -72,15 +97,19 @@ def main(argv=None) -> int:
     rows = []
     for video in tqdm(videos, desc="videos", unit="video"):
         started = time.perf_counter()
-        result = predictor.predict(video)
+        if args.setup == "original":
+            seconds, faces = predictor.predict(video)
+            frames_read, fallback = args.frames, None
+        else:
+            result = predictor.predict(video)
+            seconds, faces, frames_read, fallback = result.seconds, result.faces_found, result.frames_read, result.fallback
         total = time.perf_counter() - started
-        seconds = result.seconds
         rows.append(total)
-        per_face = seconds.get("classify", 0) / max(result.faces_found, 1)
+        per_face = seconds.get("classify", 0) / max(faces, 1)
         tqdm.write(
-            f"{video.name:24s} frames {result.frames_read:3d} faces {result.faces_found:3d}  decode {seconds.get('decode', 0):6.2f}s  "
+            f"{video.name:24s} frames {frames_read:3d} faces {faces:3d}  decode {seconds.get('decode', 0):6.2f}s  "
             f"detect {seconds.get('detect', 0):6.2f}s  classify {seconds.get('classify', 0):6.2f}s "
-            f"({per_face:.3f}s/face)  total {total:6.2f}s" + (f"  fallback: {result.fallback}" if result.fallback else "")
+            f"({per_face:.3f}s/face)  total {total:6.2f}s" + (f"  fallback: {fallback}" if fallback else "")
         )
     print(f"one video at a time: mean {statistics.mean(rows):.2f}s per video over {len(rows)} videos")
     if workers > 0:

@@ -44,3 +44,17 @@ def test_benchmark_training_reports_images_per_second(data_root, tmp_path):
     out = run_module("benchmarks.benchmark_training", "--config", tmp_path / "tiny.json", "--data-dir", data_root,
                      "--folds-csv", data_root / "folds.csv", "--batches", 3, "--workers", 0, "--device", "cpu")
     assert "images" in out and "wait" in out, out
+
+
+def test_benchmark_inference_times_the_original_setup_on_the_same_video():
+    video = shared_video(REAL_VIDEOS["ffpp_original_004"])
+    common = ("--videos", video, "--encoder", "tf_efficientnet_b0_ns", "--frames", 4, "--input-size", 128, "--no-warmup", "--device", "cpu")
+    faces = {}
+    for setup in ("this", "original"):
+        out = run_module("benchmarks.benchmark_inference", *common, "--setup", setup, "--workers", 0)
+        assert f"setup: {setup}" in out, out
+        row = re.search(r"frames +(\d+) faces +(\d+) .*classify +\d+\.\d+s \((\d+\.\d+)s/face\)", out)
+        assert row and int(row.group(1)) == 4 and float(row.group(3)) > 0, out
+        faces[setup] = int(row.group(2))
+    # a face in each of the 4 frames; the last one holds up to two more near the thresholds, which either detector may miss
+    assert all(4 <= count <= 6 for count in faces.values()), faces
