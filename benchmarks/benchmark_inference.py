@@ -98,8 +98,8 @@ def main(argv=None) -> int:
     for video in tqdm(videos, desc="videos", unit="video"):
         started = time.perf_counter()
         if args.setup == "original":
-            seconds, faces = predictor.predict(video)
-            frames_read, fallback = args.frames, None
+            seconds, frames_read, faces = predictor.predict(video)
+            fallback = None
         else:
             result = predictor.predict(video)
             seconds, faces, frames_read, fallback = result.seconds, result.faces_found, result.frames_read, result.fallback

@@ -41,8 +41,8 @@ class OriginalSetup:
         self.device = device
         self.num_frames = num_frames
         self.input_size = input_size
-        self.mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-        self.std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+        self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD, device=device).view(3, 1, 1)
 
     def find_faces(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         inputs = []
@@ -62,12 +62,12 @@ class OriginalSetup:
     def classify(self, inputs: list[np.ndarray]) -> list[float]:
         batch = torch.tensor(np.stack(inputs), device=self.device).float().permute(0, 3, 1, 2)
         for index in range(len(batch)):
-            batch[index] = (batch[index] / 255.0 - self.mean.to(self.device)) / self.std.to(self.device)
+            batch[index] = (batch[index] / 255.0 - self.mean) / self.std
         with torch.no_grad():
             return torch.sigmoid(self.model(batch.half() if self.fp16 else batch).float().flatten()).cpu().tolist()
 
-    def predict(self, path: str | os.PathLike) -> tuple[dict[str, float], int]:
-        """(seconds spent decoding, detecting and classifying, faces found) for one video."""
+    def predict(self, path: str | os.PathLike) -> tuple[dict[str, float], int, int]:
+        """(seconds spent decoding, detecting and classifying; frames read; faces found) for one video."""
         started = time.perf_counter()
         frames = read_sampled_frames(path, self.num_frames).frames
         decoded = time.perf_counter()
@@ -75,4 +75,5 @@ class OriginalSetup:
         detected = time.perf_counter()
         if inputs:
             self.classify(inputs)
-        return {"decode": decoded - started, "detect": detected - decoded, "classify": time.perf_counter() - detected}, len(inputs)
+        seconds = {"decode": decoded - started, "detect": detected - decoded, "classify": time.perf_counter() - detected}
+        return seconds, len(frames), len(inputs)
