@@ -24,12 +24,12 @@ from tqdm import tqdm
 
 from benchmarks.original_setup import OriginalSetup
 from core.allocator import keep_freed_memory, release_freed_memory
-from core.checkpoints import load_checkpoint, load_weights, parse_checkpoint_name
+from core.checkpoints import parse_checkpoint_name
 from core.device import DEVICE_CHOICES, resolve_device
 from core.faces import FaceDetector
 from inference.folder import default_workers, prepare_ahead
 from inference.inputs import find_videos
-from inference.predictor import VideoPredictor, default_batch_size, load_classifier, prepare_for_inference
+from inference.predictor import VideoPredictor, default_batch_size, prepare_for_inference, read_classifier
 from training.zoo.classifiers import NETWORKS
 
 
@@ -37,22 +37,12 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
 
 
-def build_original_model(args) -> tuple[str, torch.nn.Module]:
-    """The classifier as the original code runs it: built and loaded, nothing folded or packed."""
-    network, encoder = parse_checkpoint_name(args.weights or f"x_{args.network}_{args.encoder}_0_0")
-    model = NETWORKS[network](encoder=encoder)
+def build_network(args) -> tuple[str, torch.nn.Module]:
+    """(name, classifier) from --weights, or a randomly initialised --network/--encoder; nothing folded or packed yet."""
     if args.weights:
-        load_weights(model, load_checkpoint(args.weights)["state_dict"], source=Path(args.weights).name)
-        return Path(args.weights).name, model
-    return f"{network}_{encoder} (random weights)", model
-
-
-def build_model(args, device: torch.device) -> tuple[str, torch.nn.Module]:
-    if args.weights:
-        return Path(args.weights).name, load_classifier(args.weights, device, device.type == "cuda", args.input_size)
+        return Path(args.weights).name, read_classifier(args.weights)
     network, encoder = parse_checkpoint_name(f"x_{args.network}_{args.encoder}_0_0")
-    model = prepare_for_inference(NETWORKS[network](encoder=encoder), device, device.type == "cuda", args.input_size)
-    return f"{network}_{encoder} (random weights)", model
+    return f"{network}_{encoder} (random weights)", NETWORKS[network](encoder=encoder)
 
 
 def main(argv=None) -> int:
@@ -76,13 +66,13 @@ def main(argv=None) -> int:
     if args.setup == "this":
         keep_freed_memory()
     device = resolve_device(args.device)
+    name, model = build_network(args)
     if args.setup == "original":
-        name, model = build_original_model(args)
         batch_size = None
         predictor = OriginalSetup(model, device, args.frames, args.input_size)
         workers = 0
     else:
-        name, model = build_model(args, device)
+        model = prepare_for_inference(model, device, device.type == "cuda", args.input_size)
         release_freed_memory()
         batch_size = args.batch_size or default_batch_size(device)
         workers = default_workers(device) if args.workers is None else args.workers

@@ -44,12 +44,17 @@ def prepare_for_inference(model: nn.Module, device: torch.device, fp16: bool = F
     return model
 
 
-def load_classifier(path: str | os.PathLike, device: torch.device, fp16: bool = False, input_size: int = 380) -> nn.Module:
-    """Build the network named by the checkpoint's file name, load its weights strictly, prepare it for inference."""
+def read_classifier(path: str | os.PathLike) -> nn.Module:
+    """The network named by the checkpoint's file name, with its weights loaded strictly; nothing folded or packed."""
     network, encoder = parse_checkpoint_name(path)
     model = NETWORKS[network](encoder=encoder)
     load_weights(model, load_checkpoint(path)["state_dict"], source=Path(path).name)  # the checkpoint is freed here
-    return prepare_for_inference(model, device, fp16, input_size)
+    return model
+
+
+def load_classifier(path: str | os.PathLike, device: torch.device, fp16: bool = False, input_size: int = 380) -> nn.Module:
+    """The checkpoint's network with its weights (see read_classifier), prepared for inference."""
+    return prepare_for_inference(read_classifier(path), device, fp16, input_size)
 
 
 @dataclass
