@@ -30,6 +30,11 @@ class Face:
     landmarks: np.ndarray  # shape (5, 2)
     contrast_stretched: bool = False  # found only once the frame's levels were stretched (a dark or flat frame)
 
+    @property
+    def area(self) -> float:
+        x1, y1, x2, y2 = self.box
+        return max(x2 - x1, 0.0) * max(y2 - y1, 0.0)
+
     def to_json(self) -> dict:
         return {
             "box": [round(float(v), 1) for v in self.box],

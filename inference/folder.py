@@ -28,7 +28,8 @@ def progress_path(output: str | os.PathLike) -> Path:
 def settings_key(weights: Sequence[Path], predictor: VideoPredictor) -> str:
     """What the per-face scores depend on; finished videos are reused only while it stays the same."""
     parts = [f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}" for p in weights]
-    parts += [f"frames={predictor.num_frames}", f"size={predictor.input_size}", f"jitter={predictor.jitter}:{predictor.seed}"]
+    parts += [f"frames={predictor.num_frames}", f"size={predictor.input_size}", f"jitter={predictor.jitter}:{predictor.seed}",
+              f"max_faces={predictor.max_faces_per_frame}"]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 

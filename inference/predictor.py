@@ -67,6 +67,7 @@ class VideoResult:
     model_labels: dict[str, float] = field(default_factory=dict)
     fallback: str | None = None  # why the video got the neutral label
     note: str | None = None
+    faces_skipped: int = 0  # smallest faces of crowded frames, beyond the per-frame limit
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -80,6 +81,7 @@ class VideoResult:
             "frame_count": self.frame_count,
             "faces_found": self.faces_found,
             "frames_with_faces": len({face["frame"] for face in self.faces}),
+            "faces_skipped": self.faces_skipped,
             "faces": self.faces,
             "scores": self.scores,
             "model_labels": self.model_labels,
@@ -108,6 +110,7 @@ class VideoPredictor:
         jitter: int = 0,
         seed: int | None = None,
         pad_batches: bool | None = None,
+        max_faces_per_frame: int | None = None,
     ):
         if not models:
             raise ValueError("at least one model is needed")
@@ -120,6 +123,7 @@ class VideoPredictor:
         self.strategy = STRATEGIES[strategy] if isinstance(strategy, str) else strategy
         self.jitter = jitter
         self.seed = seed
+        self.max_faces_per_frame = max_faces_per_frame or None  # 0 or None: every face
         self.dtype = next(iter(models.values())).fc.weight.dtype
         # cuDNN plans every convolution anew for each batch shape it has not seen, about 1 s for a B7 on an H200,
         # so on a GPU the last faces of a video are padded to a full batch: one shape for the whole run.
@@ -129,18 +133,26 @@ class VideoPredictor:
     def read(self, path: str | os.PathLike) -> SampledFrames:
         return read_sampled_frames(path, self.num_frames, self.jitter, self.seed)
 
-    def find_faces(self, sampled: SampledFrames) -> tuple[list[dict], list[np.ndarray]]:
-        """Detected faces (with their frame index) and their model-ready square crops."""
-        faces, inputs = [], []
+    def find_faces(self, sampled: SampledFrames) -> tuple[list[dict], list[np.ndarray], int]:
+        """Detected faces (with their frame index), their model-ready square crops, and how many faces were skipped.
+
+        A frame with more than `max_faces_per_frame` faces keeps its largest ones:
+        the people a video is about are the ones filling the frame.
+        """
+        faces, inputs, skipped = [], [], 0
         detections: list[list[Face]] = self.detector.detect(sampled.frames)
         for frame, frame_index, frame_faces in zip(sampled.frames, sampled.indices, detections, strict=False):
+            if self.max_faces_per_frame is not None and len(frame_faces) > self.max_faces_per_frame:
+                largest = sorted(range(len(frame_faces)), key=lambda i: -frame_faces[i].area)[: self.max_faces_per_frame]
+                skipped += len(frame_faces) - len(largest)
+                frame_faces = [frame_faces[i] for i in sorted(largest)]
             for face in frame_faces:
                 crop = crop_face(frame, face.box)
                 if crop is None:
                     continue
                 faces.append({"frame": frame_index, **face.to_json()})
                 inputs.append(face_to_model_input(crop, self.input_size))
-        return faces, inputs
+        return faces, inputs, skipped
 
     @torch.inference_mode()
     def classify(self, inputs: Sequence[np.ndarray]) -> dict[str, list[float]]:
@@ -169,7 +181,7 @@ class VideoPredictor:
         decoded = time.perf_counter()
         result = VideoResult(NEUTRAL_LABEL, frames_read=len(sampled.frames), frame_count=sampled.frame_count, note=sampled.note)
         try:
-            result.faces, inputs = self.find_faces(sampled)
+            result.faces, inputs, result.faces_skipped = self.find_faces(sampled)
         except Exception as error:  # a detector failure on one video must not stop a folder run
             result.fallback = f"face detection failed: {type(error).__name__}: {error}"
             return PreparedVideo(result)

@@ -1,11 +1,13 @@
 import json
 import subprocess
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 import kernel_utils
+from core.video import SampledFrames, read_sampled_frames
 from tests.conftest import REPO, shared_video
 
 
@@ -78,3 +80,39 @@ def test_padding_the_last_batch_leaves_every_face_score_unchanged(small_checkpoi
     plain, padded = (np.array(predictors[pad].classify(inputs)["b0"]) for pad in (False, True))
     assert len(padded) == len(inputs) and np.ptp(plain) > 0.2, plain
     np.testing.assert_allclose(padded, plain, atol=1e-4)
+
+
+def test_crowded_frames_keep_their_largest_faces(detector, small_checkpoint):
+    """Three people side by side at three sizes; a limit of two keeps the two largest faces of each frame."""
+    device = torch.device("cpu")
+    videos = ["519.mp4", "634.mp4", "004.mp4"]
+    clips = [read_sampled_frames(shared_video(f"ffpp/original_sequences/youtube/c23/videos/{name}"), 4).frames for name in videos]
+    height = 480
+    frames = []
+    for people in zip(*clips, strict=True):
+        tiles = []
+        for person, scale in zip(people, (1.0, 0.75, 0.55), strict=True):
+            tile_height = round(height * scale)
+            tile = cv2.resize(person, (round(person.shape[1] * tile_height / person.shape[0]), tile_height), interpolation=cv2.INTER_AREA)
+            tiles.append(np.pad(tile, ((0, height - tile_height), (0, 0), (0, 0))))
+        frames.append(np.hstack(tiles))
+    sampled = SampledFrames(frames, list(range(len(frames))), len(frames))
+    models = {"b0": kernel_utils.load_classifier(small_checkpoint, device)}
+    every, every_inputs, none_skipped = kernel_utils.VideoPredictor(models, detector, device, input_size=128).find_faces(sampled)
+    two, two_inputs, skipped = kernel_utils.VideoPredictor(models, detector, device, input_size=128,
+                                                           max_faces_per_frame=2).find_faces(sampled)
+
+    def area(face):
+        x1, y1, x2, y2 = face["box"]
+        return (x2 - x1) * (y2 - y1)
+
+    assert none_skipped == 0 and len(every) == len(every_inputs)
+    crowded = 0
+    for index in range(len(frames)):
+        found = [face for face in every if face["frame"] == index]
+        kept = [face for face in two if face["frame"] == index]
+        assert len(kept) == min(len(found), 2)
+        assert sorted(map(area, kept)) == sorted(map(area, found))[-len(kept):]
+        crowded += len(found) >= 3
+    assert crowded >= 3, "the detector should see all three people in most frames"
+    assert skipped == len(every) - len(two) > 0 and len(two_inputs) == len(two)

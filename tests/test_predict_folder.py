@@ -70,6 +70,7 @@ def test_scores_a_folder_with_bad_files_among_good_ones(tmp_path, test_dir, smal
         assert labels[good] == pytest.approx(record["label"], abs=1e-6)
         assert set(record["seconds"]) == {"decode", "detect", "classify"}
         assert all(face["contrast_stretched"] == (good == "dark.mp4") for face in record["faces"])
+        assert record["faces_skipped"] == 0  # none of them is crowded
     # several faces: every face of every frame is classified, and each is listed with its frame
     two = videos["two_people.mp4"]
     split = 640  # the left clip's width
@@ -96,15 +97,17 @@ def test_single_files_can_be_scored(tmp_path, small_checkpoint):
     assert [row["filename"] for row in read_csv(output)] == ["634_660.mp4"]
 
 
-@pytest.mark.parametrize("problem", ["missing weights file", "missing weights folder", "missing videos"])
+@pytest.mark.parametrize("problem", ["missing weights file", "missing weights folder", "missing videos", "negative face limit"])
 def test_bad_input_is_a_one_line_error(tmp_path, small_checkpoint, problem):
     args = {"--weights-dir": small_checkpoint.parent, "--models": small_checkpoint.name, "--test-dir": tmp_path}
     if problem == "missing weights file":
         args["--models"] = "final_1_DeepFakeClassifier_tf_efficientnet_b7_ns_0_1"
     elif problem == "missing weights folder":
         args["--weights-dir"] = tmp_path / "nowhere"
-    else:
+    elif problem == "missing videos":
         args["--test-dir"] = tmp_path / "no_such_folder"
+    else:
+        args["--max-faces-per-frame"] = -1
     done = run_predict(*[str(item) for pair in args.items() for item in pair], "--output", tmp_path / "x.csv")
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
