@@ -55,6 +55,9 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", type=int, default=32, help="frames sampled per video")
     parser.add_argument("--input-size", type=int, default=380, help="classifier input size")
     parser.add_argument("--batch-size", type=int, default=None, help="faces per forward pass (default: 32 on CUDA, 4 on CPU)")
+    parser.add_argument("--parallel-batches", type=int, default=None,
+                        help="batches classified side by side, each on its share of the threads (default: 2 on a CPU "
+                        "with 2 or more threads, else 1)")
     parser.add_argument("--workers", type=int, default=None,
                         help="also time a folder run with this many videos prepared ahead (default: as predict_folder.py, "
                         "1 with CUDA, 0 on CPU; 0 skips it: it would repeat the one-at-a-time run)")
@@ -76,10 +79,12 @@ def main(argv=None) -> int:
         release_freed_memory()
         batch_size = args.batch_size or default_batch_size(device)
         workers = default_workers(device) if args.workers is None else args.workers
-        predictor = VideoPredictor({name: model}, FaceDetector(device), device, args.frames, args.input_size, batch_size)
+        predictor = VideoPredictor({name: model}, FaceDetector(device), device, args.frames, args.input_size, batch_size,
+                                   parallel_batches=args.parallel_batches)
     videos = find_videos(args.videos)
     print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'})")
-    print(f"setup: {args.setup}, model: {name}, frames: {args.frames}, input: {args.input_size}, batch: {batch_size or 'all faces'}")
+    print(f"setup: {args.setup}, model: {name}, frames: {args.frames}, input: {args.input_size}, batch: {batch_size or 'all faces'}"
+          + (f", {predictor.parallel_batches} side by side" if args.setup == "this" else ""))
     if args.warmup:
         predictor.predict(videos[0])
     if device.type == "cuda":

@@ -61,25 +61,53 @@ def test_predict_submission_scores_with_all_seven_released_names(tmp_path):
     assert float(rows[1].split(",")[1]) == pytest.approx(np.mean(list(video["model_labels"].values())), abs=1e-4)
 
 
-def test_padding_the_last_batch_leaves_every_face_score_unchanged(small_checkpoint):
-    """On a GPU the last faces of a video are padded to a full batch (one cuDNN plan per run); the padding faces must
-    neither shift nor join the real ones' scores."""
+def test_padded_and_side_by_side_batches_leave_every_face_score_unchanged(small_checkpoint):
+    """On a GPU the last faces of a video are padded to a full batch (one cuDNN plan per run); on a CPU batches run
+    side by side in threads. Neither may shift, mix or change the faces' scores."""
     device = torch.device("cpu")
     model = kernel_utils.load_classifier(small_checkpoint, device, input_size=128)
     detector = kernel_utils.FaceDetector(device)
-    predictors = {pad: kernel_utils.VideoPredictor({"b0": model}, detector, device, num_frames=6, input_size=128, batch_size=4,
-                                                   pad_batches=pad) for pad in (False, True)}
-    inputs = predictors[False].prepare(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4")).inputs
-    assert len(inputs) % 4 != 0
+    arrangements = {"plain": {"pad_batches": False, "parallel_batches": 1}, "padded": {"pad_batches": True, "parallel_batches": 1},
+                    "side by side": {"pad_batches": False, "parallel_batches": 2}}
+    predictors = {name: kernel_utils.VideoPredictor({"b0": model}, detector, device, num_frames=6, input_size=128, batch_size=4,
+                                                    **settings) for name, settings in arrangements.items()}
+    inputs = predictors["plain"].prepare(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4")).inputs
+    assert len(inputs) % 4 != 0 and len(predictors["side by side"].batches(len(inputs))) == 2
     # a random B0 scores every face almost alike: a steeper head centred on these faces spreads the scores apart
     with torch.no_grad():
         model.fc.weight.mul_(1e6)
         model.fc.bias.zero_()
-        scores = np.array(predictors[False].classify(inputs)["b0"])
+        scores = np.array(predictors["plain"].classify(inputs)["b0"])
         model.fc.bias.sub_(float(np.log(scores / (1 - scores)).mean()))
-    plain, padded = (np.array(predictors[pad].classify(inputs)["b0"]) for pad in (False, True))
-    assert len(padded) == len(inputs) and np.ptp(plain) > 0.2, plain
-    np.testing.assert_allclose(padded, plain, atol=1e-4)
+    plain = np.array(predictors["plain"].classify(inputs)["b0"])
+    assert np.ptp(plain) > 0.2, plain
+    for name in ("padded", "side by side"):
+        other = np.array(predictors[name].classify(inputs)["b0"])
+        assert len(other) == len(inputs)
+        np.testing.assert_allclose(other, plain, atol=1e-4, err_msg=name)
+
+
+@pytest.mark.parametrize("count, sizes", [(0, []), (1, [1]), (3, [2, 1]), (8, [4, 4]), (9, [2, 2, 3, 2]), (32, [4] * 8),
+                                          (33, [3, 4, 3, 3, 3, 4, 3, 3, 4, 3])])
+def test_side_by_side_batches_are_balanced_over_the_lanes(small_checkpoint, count, sizes):
+    device = torch.device("cpu")
+    model = kernel_utils.load_classifier(small_checkpoint, device, input_size=128)
+    predictor = kernel_utils.VideoPredictor({"b0": model}, None, device, batch_size=4, parallel_batches=2)
+    batches = predictor.batches(count)
+    assert [len(batch) for batch in batches] == sizes
+    assert [i for batch in batches for i in batch] == list(range(count))
+    one_lane = kernel_utils.VideoPredictor({"b0": model}, None, device, batch_size=4, parallel_batches=1)
+    assert [len(batch) for batch in one_lane.batches(9)] == [4, 4, 1]
+
+
+def test_each_lane_runs_on_its_share_of_the_threads(small_checkpoint):
+    device = torch.device("cpu")
+    model = kernel_utils.load_classifier(small_checkpoint, device, input_size=128)
+    threads = torch.get_num_threads()
+    predictor = kernel_utils.VideoPredictor({"b0": model}, None, device, parallel_batches=2)
+    lanes = predictor._lanes()
+    assert [lanes.submit(torch.get_num_threads).result() for _ in range(4)] == [max(threads // 2, 1)] * 4
+    assert torch.get_num_threads() == threads
 
 
 def test_crowded_frames_keep_their_largest_faces(detector, small_checkpoint):
