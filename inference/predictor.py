@@ -39,6 +39,12 @@ def default_parallel_batches(device: torch.device) -> int:
     return 2 if device.type == "cpu" and torch.get_num_threads() >= 2 else 1
 
 
+def even_parts(count: int, parts: int) -> list[range]:
+    """0..count-1 cut into at most `parts` consecutive ranges whose lengths differ by one at most (none empty)."""
+    bounds = np.linspace(0, count, min(parts, count) + 1).round().astype(int).tolist()
+    return [range(start, stop) for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
 def prepare_for_inference(model: nn.Module, device: torch.device, fp16: bool = False, input_size: int = 380) -> nn.Module:
     """Eval mode, batch norms folded, channels-last on `device`; then half precision (CUDA only) or, on the CPU,
     convolutions packed for `input_size` faces (see inference.optimize). The outputs stay those of the trained model."""
@@ -172,8 +178,7 @@ class VideoPredictor:
         (measured on 2 cores: 32 1080p frames in 0.8-1.0 s instead of 1.1-1.2 s on both threads at once)."""
         if self.parallel_batches == 1 or len(frames) < 2:
             return self.detector.detect(frames)
-        bounds = np.linspace(0, len(frames), min(self.parallel_batches, len(frames)) + 1).round().astype(int).tolist()
-        shares = [frames[start:stop] for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+        shares = [frames[part.start : part.stop] for part in even_parts(len(frames), self.parallel_batches)]
         return [faces for share in self._lanes().map(self.detector.detect, shares) for faces in share]
 
     def batches(self, count: int) -> list[range]:
@@ -182,8 +187,7 @@ class VideoPredictor:
         if self.parallel_batches == 1 or self.pad_batches:
             return [range(start, min(start + self.batch_size, count)) for start in range(0, count, self.batch_size)]
         rounds = -(-count // (self.batch_size * self.parallel_batches))
-        bounds = np.linspace(0, count, min(rounds * self.parallel_batches, count) + 1).round().astype(int).tolist()
-        return [range(start, stop) for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+        return even_parts(count, rounds * self.parallel_batches)
 
     @torch.inference_mode()
     def classify_batch(self, inputs: Sequence[np.ndarray]) -> dict[str, list[float]]:
