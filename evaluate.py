@@ -19,6 +19,7 @@ import matplotlib
 import numpy as np
 
 from core.atomic import atomic_path, write_json_atomic
+from core.cli import ArgumentParser
 from core.metrics import average_precision, fake_real_log_loss, log_loss, roc_auc, roc_curve
 from preprocessing.dataset import load_dataset
 
@@ -88,7 +89,7 @@ def plot_roc(predictions: dict[str, float], labels: dict[str, float], auc: float
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--predictions", required=True, help="CSV of filename,label as predict_folder.py writes it")
     parser.add_argument("--labels", required=True, help="a DATA_ROOT with metadata.json files, or a filename,label CSV (1 = fake)")
     parser.add_argument("--roc", default=None, help="ROC-curve PNG to write (default: beside the predictions, <stem>.roc.png)")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import matplotlib
 
+from core.cli import ArgumentParser, at_least
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
@@ -36,10 +38,10 @@ def weighted(fake: float, real: float, fake_weight: float) -> float:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--log-file", required=True, help="a training log, e.g. logs/b7_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0.log")
     parser.add_argument("--fake-weight", type=float, default=1.4, help="weight w of the fake loss in (w * fake + real) / 2")
-    parser.add_argument("--best", type=int, default=3, help="how many of the lowest epochs to mark and print")
+    parser.add_argument("--best", type=at_least(1), default=3, help="how many of the lowest epochs to mark and print")
     parser.add_argument("--output", default=None, help="PNG to write (default: the log file with .png)")
     args = parser.parse_args(argv)
     path = Path(args.log_file)

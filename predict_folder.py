@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from core.allocator import keep_freed_memory, release_freed_memory
+from core.cli import ArgumentParser, at_least
 from core.device import DEVICE_CHOICES, DeviceUnavailableError, resolve_device
 from inference.inputs import InputError, diagnostics_path, find_videos
 from inference.strategy import STRATEGIES
@@ -17,7 +18,7 @@ MAX_FACES_PER_FRAME = 8
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description=__doc__,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         epilog="Per-video diagnostics (frames read, faces, per-face scores per model, fallback reasons) "
@@ -33,15 +34,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--test-dir", nargs="+", required=True, help="a folder of videos, or one or more video files")
     parser.add_argument("--output", default="submission.csv", help="CSV to write (filename,label), sorted by filename")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run detection and the classifiers")
-    parser.add_argument("--frames", type=int, default=32, help="evenly spaced frames sampled per video")
-    parser.add_argument("--input-size", type=int, default=380, help="side of the square face image the classifiers take")
-    parser.add_argument("--batch-size", type=int, default=None, help="faces per classifier forward pass (default: 32 on CUDA, 4 on CPU)")
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--frames", type=at_least(1), default=32, help="evenly spaced frames sampled per video")
+    parser.add_argument("--input-size", type=at_least(32), default=380, help="side of the square face image the classifiers take")
+    parser.add_argument("--batch-size", type=at_least(1), default=None, help="faces per classifier forward pass (default: 32 on CUDA, 4 on CPU)")
+    parser.add_argument("--parallel-batches", type=at_least(1), default=None,
+                        help="batches classified side by side, each on its share of the CPU threads; the scores do not change "
+                        "(default: 2 on a CPU with 2 or more threads, else 1)")
+    parser.add_argument("--workers", type=at_least(0), default=None,
                         help="videos decoded ahead in background threads (default: 1 with CUDA, 0 on CPU, where they would compete with the classifier)")
     parser.add_argument("--strategy", choices=sorted(STRATEGIES), default="confident", help="how one model's face scores become a video score")
-    parser.add_argument("--jitter", type=int, default=0, help="shift each sampled frame by up to this many frames at random")
+    parser.add_argument("--jitter", type=at_least(0), default=0, help="shift each sampled frame by up to this many frames at random")
     parser.add_argument("--seed", type=int, default=None, help="random seed for --jitter")
-    parser.add_argument("--max-faces-per-frame", type=int, default=MAX_FACES_PER_FRAME,
+    parser.add_argument("--max-faces-per-frame", type=at_least(0), default=MAX_FACES_PER_FRAME,
                         help="classify at most this many faces of a frame, the largest ones (0: every face); the number skipped is in the diagnostics")
     parser.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None, help="half precision classifiers (CUDA only; default: on for CUDA)")
     return parser.parse_args(argv)
@@ -76,7 +80,7 @@ def main(argv=None) -> int:
     predictor = VideoPredictor(
         models, FaceDetector(device), device, num_frames=args.frames, input_size=args.input_size,
         batch_size=batch_size, strategy=args.strategy, jitter=args.jitter, seed=args.seed,
-        max_faces_per_frame=args.max_faces_per_frame,
+        max_faces_per_frame=args.max_faces_per_frame, parallel_batches=args.parallel_batches,
     )
     workers = default_workers(device) if args.workers is None else args.workers
     results = predict_videos(predictor, videos, args.output, weights, workers=workers, strategy_name=args.strategy)
@@ -92,8 +96,6 @@ def input_error(error: Exception) -> int:
 
 def check_inputs(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
     """The weights files and the videos to score; a missing one raises InputError before anything is loaded."""
-    if args.max_faces_per_frame < 0:
-        raise InputError("--max-faces-per-frame must be 0 (every face) or more")
     weights_dir = Path(args.weights_dir)
     if not weights_dir.is_dir():
         raise InputError(f"weights folder not found: {weights_dir} (download_weights.sh fetches the released ones)")

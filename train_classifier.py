@@ -11,27 +11,28 @@ import logging
 import sys
 from pathlib import Path
 
+from core.cli import ArgumentParser, at_least
 from core.device import DEVICE_CHOICES, DeviceUnavailableError
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="JSON config, e.g. configs/b7.json; unknown keys are an error")
     parser.add_argument("--data-dir", required=True, help="DATA_ROOT after preprocess_data.sh (crops/, landmarks/, diffs/)")
     parser.add_argument("--folds-csv", required=True, help="folds.csv written by preprocessing/generate_folds.py")
-    parser.add_argument("--fold", type=int, default=0, help="validation fold; the others are trained on")
+    parser.add_argument("--fold", type=at_least(0), default=0, help="validation fold; the others are trained on")
     parser.add_argument("--seed", type=int, default=111, help="seed for initialisation, sampling and augmentation")
     parser.add_argument("--prefix", default="", help="checkpoint name prefix, e.g. b7_111_")
     parser.add_argument("--output-dir", default="weights", help="where checkpoints and the resolved config go")
     parser.add_argument("--logdir", default="logs", help="where the training logs go (text for plot_loss.py, and JSON lines)")
     parser.add_argument("--resume", default=None, help="checkpoint to continue from (a _last one restores optimizer, schedule and scaler)")
     parser.add_argument("--from-zero", action="store_true", help="with --resume: keep only the weights and start at epoch 0")
-    parser.add_argument("--freeze-epochs", type=int, default=0, help="train only the head for this many first epochs")
-    parser.add_argument("--test-every", type=int, default=1, help="validate every N epochs (on rank 0)")
+    parser.add_argument("--freeze-epochs", type=at_least(0), default=0, help="train only the head for this many first epochs")
+    parser.add_argument("--test-every", type=at_least(1), default=1, help="validate every N epochs (on rank 0)")
     parser.add_argument("--no-oversample", action="store_true", help="use every crop each epoch instead of as many fakes as reals")
     parser.add_argument("--no-hardcore", action="store_true", help="turn off the face-part blackout augmentation")
     parser.add_argument("--label-smoothing", type=float, default=0.01, help="training labels are clipped to [s, 1 - s]")
-    parser.add_argument("--workers", type=int, default=4, help="data loading processes per training process")
+    parser.add_argument("--workers", type=at_least(0), default=4, help="data loading processes per training process")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="cuda uses one GPU per process (LOCAL_RANK)")
     return parser.parse_args(argv)
 

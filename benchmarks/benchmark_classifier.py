@@ -22,18 +22,19 @@ import time
 import torch
 
 from core.allocator import keep_freed_memory
+from core.cli import ArgumentParser, at_least
 from core.device import DEVICE_CHOICES, resolve_device
 from inference.predictor import prepare_for_inference
 from training.zoo.classifiers import DeepFakeClassifier
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoder", default="tf_efficientnet_b7_ns", help="encoder of the DeepFakeClassifier to time")
-    parser.add_argument("--input-size", type=int, default=380, help="side of the square input")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4], help="batch sizes for the folded setup")
-    parser.add_argument("--original-batch", type=int, default=32, help="batch size of the original setup (0: skip it)")
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per setup")
+    parser.add_argument("--input-size", type=at_least(32), default=380, help="side of the square input")
+    parser.add_argument("--batch-sizes", type=at_least(1), nargs="+", default=[1, 2, 4], help="batch sizes for the folded setup")
+    parser.add_argument("--original-batch", type=at_least(0), default=32, help="batch size of the original setup (0: skip it)")
+    parser.add_argument("--rounds", type=at_least(1), default=3, help="timed rounds per setup")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="where to run")
     args = parser.parse_args(argv)
     keep_freed_memory()

@@ -18,16 +18,17 @@ import cv2
 import torch
 
 from core.allocator import keep_freed_memory
+from core.cli import ArgumentParser, at_least
 from core.device import DEVICE_CHOICES, resolve_device
 from inference.inputs import find_videos
 from preprocessing import detect_original_faces, extract_crops
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", nargs="+", required=True, help="video files or folders of videos")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where face detection runs")
-    parser.add_argument("--workers", type=int, default=2, help="decoding worker processes")
+    parser.add_argument("--workers", type=at_least(1), default=2, help="decoding worker processes")
     args = parser.parse_args(argv)
     keep_freed_memory()
     device = resolve_device(args.device)

@@ -16,18 +16,19 @@ from pathlib import Path
 
 import torch
 
+from core.cli import ArgumentParser, at_least
 from core.device import DEVICE_CHOICES
 from training.config import load_config
 from training.trainer import Trainer, TrainOptions
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="training config, e.g. configs/b7.json")
     parser.add_argument("--data-dir", required=True, help="preprocessed DATA_ROOT")
     parser.add_argument("--folds-csv", required=True, help="its folds.csv")
-    parser.add_argument("--batches", type=int, default=50, help="batches to time")
-    parser.add_argument("--workers", type=int, default=4, help="data loading processes per training process")
+    parser.add_argument("--batches", type=at_least(1), default=50, help="batches to time")
+    parser.add_argument("--workers", type=at_least(0), default=4, help="data loading processes per training process")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to train")
     args = parser.parse_args(argv)
     config = load_config(args.config)

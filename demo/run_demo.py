@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.cli import ArgumentParser, at_least
 from core.device import DEVICE_CHOICES, DeviceUnavailableError, resolve_device
 
 REPO = Path(__file__).resolve().parent.parent
@@ -121,28 +122,24 @@ def run_demo(args: argparse.Namespace) -> dict:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="demo_output", help="folder for the dataset, checkpoints, logs and results")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where detection, training and scoring run")
     parser.add_argument("--config", default=str(REPO / "configs" / "tiny.json"), help="training config")
     parser.add_argument("--seed", type=int, default=0, help="seed of the clips and of training")
-    parser.add_argument("--train-reals", type=int, default=8, help="REAL clips to train on")
-    parser.add_argument("--validation-reals", type=int, default=3, help="REAL clips that pick the best epoch")
-    parser.add_argument("--held-out-reals", type=int, default=6, help="REAL clips scored at the end")
-    parser.add_argument("--fakes-per-real", type=int, default=4, help="FAKE clips self-blended from each REAL clip")
-    parser.add_argument("--frames", type=int, default=32, help="frames per clip")
-    parser.add_argument("--every", type=int, default=1, help="crop every N-th frame for training")
+    parser.add_argument("--train-reals", type=at_least(1), default=8, help="REAL clips to train on")
+    parser.add_argument("--validation-reals", type=at_least(1), default=3, help="REAL clips that pick the best epoch")
+    parser.add_argument("--held-out-reals", type=at_least(1), default=6, help="REAL clips scored at the end")
+    parser.add_argument("--fakes-per-real", type=at_least(1), default=4, help="FAKE clips self-blended from each REAL clip")
+    parser.add_argument("--frames", type=at_least(1), default=32, help="frames per clip")
+    parser.add_argument("--every", type=at_least(1), default=1, help="crop every N-th frame for training")
     parser.add_argument(
         "--hardcore", action=argparse.BooleanOptionalAction, default=False,
         help="black out face parts in training (train_classifier.py's default); off here because in a run of a few hundred "
         "steps it mostly hides the blended region the model must learn from (measured: video AUC 0.66 instead of 0.86 after 200 steps)")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes of preprocessing and data loading")
+    parser.add_argument("--workers", type=at_least(1), default=2, help="worker processes of preprocessing and data loading")
     parser.add_argument("--min-auc", type=float, default=0.9, help="held-out AUC below this makes the exit code 1")
-    args = parser.parse_args(argv)
-    for name in ("train_reals", "validation_reals", "held_out_reals", "fakes_per_real", "frames", "every"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from core.cli import ArgumentParser, at_least
 from core.faces import FaceDetector
 from core.video import write_video
 from preprocessing.steps import atomic_directory
@@ -195,22 +196,20 @@ def make_dataset(root: Path, options: DatasetOptions, detector: FaceDetector | N
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = DatasetOptions()
     parser.add_argument("--out", required=True, help="DATA_ROOT to write the dfdc_train_part_<N> folders into")
-    parser.add_argument("--parts", type=int, default=defaults.parts, help="number of dfdc_train_part_<N> folders")
-    parser.add_argument("--first-part", type=int, default=defaults.first_part, help="number of the first part folder")
-    parser.add_argument("--reals-per-part", type=int, default=defaults.reals_per_part, help="REAL clips in each part")
-    parser.add_argument("--fakes-per-real", type=int, default=defaults.fakes_per_real, help="FAKE clips made from each REAL clip")
-    parser.add_argument("--frames", type=int, default=defaults.frames, help="frames per clip")
-    parser.add_argument("--width", type=int, default=defaults.width, help="frame width in pixels")
-    parser.add_argument("--height", type=int, default=defaults.height, help="frame height in pixels")
+    parser.add_argument("--parts", type=at_least(1), default=defaults.parts, help="number of dfdc_train_part_<N> folders")
+    parser.add_argument("--first-part", type=at_least(0), default=defaults.first_part, help="number of the first part folder")
+    parser.add_argument("--reals-per-part", type=at_least(1), default=defaults.reals_per_part, help="REAL clips in each part")
+    parser.add_argument("--fakes-per-real", type=at_least(0), default=defaults.fakes_per_real, help="FAKE clips made from each REAL clip")
+    parser.add_argument("--frames", type=at_least(1), default=defaults.frames, help="frames per clip")
+    parser.add_argument("--width", type=at_least(1), default=defaults.width, help="frame width in pixels")
+    parser.add_argument("--height", type=at_least(1), default=defaults.height, help="frame height in pixels")
     parser.add_argument("--fps", type=float, default=defaults.fps, help="frame rate written into the files")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="the same seed and options give the same clips")
     args = parser.parse_args(argv)
     options = DatasetOptions(args.parts, args.first_part, args.reals_per_part, args.fakes_per_real, args.frames, args.width, args.height, args.fps, args.seed)
-    if min(options.parts, options.reals_per_part, options.frames, options.width, options.height) < 1 or min(options.fakes_per_real, options.first_part) < 0:
-        parser.error("--parts, --reals-per-part, --frames, --width and --height must be positive; --fakes-per-real and --first-part at least 0")
     folders = make_dataset(Path(args.out), options)
     print(f"synthetic dataset: {len(folders)} parts in {Path(args.out).resolve()}")
     return 0

@@ -5,7 +5,6 @@ into weights/, resuming partial files and verifying that each one loads.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import urllib.error
 import urllib.request
@@ -14,6 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core.checkpoints import CheckpointError, load_checkpoint
+from core.cli import ArgumentParser
 
 RELEASE_URL = "https://github.com/selimsef/dfdc_deepfake_challenge/releases/download/0.0.1"
 RELEASED_MODELS = (
@@ -82,7 +82,7 @@ def download(name: str, weights_dir: Path, base_url: str = RELEASE_URL, timeout:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Download the released DFDC B7 checkpoints; files already present and valid are kept.")
+    parser = ArgumentParser(description="Download the released DFDC B7 checkpoints; files already present and valid are kept.")
     parser.add_argument("--weights-dir", default="weights", help="where to put the checkpoint files")
     parser.add_argument("--base-url", default=RELEASE_URL, help="where the files are served")
     parser.add_argument("--names", action="store_true", help="only print the released checkpoint names, one per line")

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from core.atomic import write_json_atomic
+from core.cli import ArgumentParser
 
 FAKE, REAL = "FAKE", "REAL"
 
@@ -63,7 +64,7 @@ def convert(entries, root: Path, copy: bool = False) -> dict[str, int]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", choices=("ffpp", "celebdf"), help="layout of --src")
     parser.add_argument("--src", required=True, help="the dataset's own root folder")
     parser.add_argument("--root-dir", required=True, help="DATA_ROOT to create or extend")

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from tqdm import tqdm
 
 from core.atomic import write_json_atomic
+from core.cli import ArgumentParser, at_least
 from core.faces import FaceDetector, detection_scale, resize_for_detection
 from core.video import VideoReadError, iterate_frames
 from preprocessing.dataset import Dataset, VideoEntry
@@ -88,9 +89,9 @@ def detect_faces(dataset: Dataset, detector: FaceDetector, workers: int, shard: 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser, device=True)
-    parser.add_argument("--batch-size", type=int, default=32, help="frames per detector call")
+    parser.add_argument("--batch-size", type=at_least(1), default=32, help="frames per detector call")
     args, dataset, shard, report, device = start_step(parser, STEP, argv)
     if shard[0] == 0:
         for video_id, reason in dataset.problems.items():

@@ -12,6 +12,7 @@ import sys
 
 import cv2
 
+from core.cli import ArgumentParser, at_least
 from core.faces import crop_face
 from core.video import VideoReadError, iterate_frames
 from preprocessing.dataset import Dataset, VideoEntry
@@ -51,9 +52,9 @@ def _crop_job(job):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser)
-    parser.add_argument("--every", type=int, default=10, help="crop every N-th frame (0, N, 2N, ...)")
+    parser.add_argument("--every", type=at_least(1), default=10, help="crop every N-th frame (0, N, 2N, ...)")
     args, dataset, shard, report, _ = start_step(parser, STEP, argv)
     todo = []
     for video in select_shard(list(dataset.videos.values()), shard, key=lambda v: v.video_id):

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 from skimage.metrics import structural_similarity
 
+from core.cli import ArgumentParser
 from preprocessing.dataset import Dataset, VideoEntry
 from preprocessing.steps import add_common_arguments, atomic_directory, run_in_pool, select_shard, start_step
 
@@ -44,7 +45,7 @@ def _diff_job(job):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser)
     args, dataset, shard, report, _ = start_step(parser, STEP, argv)
     todo = []

@@ -15,6 +15,7 @@ import zlib
 from pathlib import Path
 
 from core.atomic import write_text_atomic
+from core.cli import ArgumentParser, at_least
 from preprocessing.dataset import Dataset, VideoEntry, load_dataset
 
 COLUMNS = ("video", "file", "label", "original", "frame", "fold")
@@ -57,10 +58,10 @@ def check_no_leak(rows: list[dict]) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root-dir", required=True, help="DATA_ROOT, after extract_crops")
     parser.add_argument("--out", default="folds.csv", help="CSV to write; a relative path is taken inside --root-dir")
-    parser.add_argument("--n-splits", type=int, default=16, help="number of folds")
+    parser.add_argument("--n-splits", type=at_least(2), default=16, help="number of folds")
     args = parser.parse_args(argv)
     try:
         dataset = load_dataset(args.root_dir)

@@ -16,6 +16,7 @@ import numpy as np
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from core.cli import ArgumentParser
 from core.faces import FaceDetector
 from preprocessing.steps import add_common_arguments, atomic_directory, select_shard, start_step
 
@@ -48,7 +49,7 @@ def crop_landmarks(detector: FaceDetector, crop: np.ndarray) -> np.ndarray | Non
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser, device=True)
     args, dataset, shard, report, device = start_step(parser, STEP, argv)
     todo = []

@@ -15,13 +15,14 @@ from tqdm import tqdm
 
 from core.allocator import keep_freed_memory
 from core.atomic import current_umask, write_json_atomic
+from core.cli import at_least
 from core.device import DEVICE_CHOICES, DeviceUnavailableError, resolve_device
 from preprocessing.dataset import load_dataset
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, device: bool = False) -> None:
     parser.add_argument("--root-dir", required=True, help="DATA_ROOT: holds <part>/{*.mp4, metadata.json}; outputs go beside them")
-    parser.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 8), help="worker processes for decoding and image work")
+    parser.add_argument("--workers", type=at_least(1), default=min(os.cpu_count() or 1, 8), help="worker processes for decoding and image work")
     parser.add_argument(
         "--shard", default=None,
         help="I/N: process only the I-th of N disjoint shares of the videos (0-based), so N machines can share "

@@ -69,7 +69,7 @@ def test_demo_rerun_reuses_every_finished_stage(demo):
 
 def test_demo_refuses_bad_options_before_any_work(tmp_path):
     done = subprocess.run(["bash", "run_demo.sh", "--out", str(tmp_path / "d"), "--frames", "0"], cwd=REPO, capture_output=True, text=True)
-    assert done.returncode == 2 and "--frames must be at least 1" in done.stderr
+    assert done.returncode == 2 and "error: argument --frames: must be 1 or more, got 0" in done.stderr
     # relative paths are the caller's, not the repository's
     done = subprocess.run(["bash", str(REPO / "run_demo.sh"), "--out", "d", "--config", "missing.json"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 1 and f"demo: error: config not found: {tmp_path / 'missing.json'}" in done.stderr

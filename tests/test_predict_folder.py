@@ -92,25 +92,29 @@ def test_single_files_can_be_scored(tmp_path, small_checkpoint):
     video = shared_video("ffpp/manipulated_sequences/FaceSwap/c23/videos/634_660.mp4")
     output = tmp_path / "one.csv"
     done = run_predict("--weights-dir", small_checkpoint.parent, "--models", small_checkpoint.name, "--test-dir", video,
-                       "--output", output, "--device", "cpu", "--frames", 4, "--input-size", 128, "--workers", 0)
+                       "--output", output, "--device", "cpu", "--frames", 4, "--input-size", 128, "--workers", 0, "--parallel-batches", 1)
     assert done.returncode == 0, done.stderr
     assert [row["filename"] for row in read_csv(output)] == ["634_660.mp4"]
 
 
-@pytest.mark.parametrize("problem", ["missing weights file", "missing weights folder", "missing videos", "negative face limit"])
-def test_bad_input_is_a_one_line_error(tmp_path, small_checkpoint, problem):
+@pytest.mark.parametrize("problem, option, value", [
+    ("missing weights file", "--models", "final_1_DeepFakeClassifier_tf_efficientnet_b7_ns_0_1"),
+    ("missing weights folder", "--weights-dir", "nowhere"),
+    ("missing videos", "--test-dir", "no_such_folder"),
+    ("negative face limit", "--max-faces-per-frame", "-1"),
+    ("no frames", "--frames", "0"),
+    ("no faces per batch", "--batch-size", "0"),
+    ("input smaller than the network's stride", "--input-size", "16"),
+    ("not a number", "--parallel-batches", "two"),
+])
+def test_bad_input_is_a_one_line_error(tmp_path, small_checkpoint, problem, option, value):
     args = {"--weights-dir": small_checkpoint.parent, "--models": small_checkpoint.name, "--test-dir": tmp_path}
-    if problem == "missing weights file":
-        args["--models"] = "final_1_DeepFakeClassifier_tf_efficientnet_b7_ns_0_1"
-    elif problem == "missing weights folder":
-        args["--weights-dir"] = tmp_path / "nowhere"
-    elif problem == "missing videos":
-        args["--test-dir"] = tmp_path / "no_such_folder"
-    else:
-        args["--max-faces-per-frame"] = -1
+    args[option] = tmp_path / value if option in ("--weights-dir", "--test-dir") else value
     done = run_predict(*[str(item) for pair in args.items() for item in pair], "--output", tmp_path / "x.csv")
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
+    if option not in ("--models", "--weights-dir", "--test-dir"):
+        assert done.stderr.startswith(f"error: argument {option}: ")
     assert not (tmp_path / "x.csv").exists()
 
 

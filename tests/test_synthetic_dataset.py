@@ -96,7 +96,7 @@ def test_command_line(tmp_path):
     assert done.returncode == 0 and "--fakes-per-real" in done.stdout and "self-blended" in done.stdout
     done = subprocess.run([sys.executable, "-m", "demo.synthetic_dataset", "--out", str(tmp_path), "--frames", "0"],
                           cwd=REPO, capture_output=True, text=True)
-    assert done.returncode == 2 and "must be positive" in done.stderr
+    assert done.returncode == 2 and "error: argument --frames: must be 1 or more, got 0" in done.stderr
     done = subprocess.run([sys.executable, "-m", "demo.synthetic_dataset", "--out", str(tmp_path / "d"), "--parts", "1",
                            "--first-part", "4", "--reals-per-part", "1", "--fakes-per-real", "1", "--frames", "3"],
                           cwd=REPO, capture_output=True, text=True)

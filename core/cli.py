@@ -1,0 +1,30 @@
+"""What every command-line entry point shares: one-line errors for bad options, and range-checked numbers.
+
+Kept free of torch so that --help and bad options are answered before the heavy imports.
+"""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, but a bad option is reported as one line, "error: ...", like every other bad input."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number no smaller than `minimum` (a count of frames, workers, folds ...)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
+        return value
+
+    return parse
