@@ -17,7 +17,7 @@ class VideoReadError(Exception):
 class SampledFrames:
     frames: list[np.ndarray]  # RGB uint8, full resolution
     indices: list[int]  # position of each frame in the video
-    frame_count: int  # frames the container claims (or counted, when it claims none)
+    frame_count: int  # frames the container claims (or counted, when it claims none or far more than decode)
     requested: list[int] = field(default_factory=list)
     note: str | None = None  # why fewer frames than requested came back
 
@@ -86,6 +86,9 @@ def iterate_frames(path: str | Path, wanted: set[int] | None = None) -> Iterator
 def read_sampled_frames(path: str | Path, num_frames: int = 32, jitter: int = 0, seed: int | None = None) -> SampledFrames:
     """Read `num_frames` evenly spaced frames; fewer when the video is short or ends early.
 
+    When far fewer frames decode than the container claims (a truncated file), the
+    frames are sampled again over those that do decode, and `note` says so.
+
     Raises VideoReadError when the file cannot be opened or yields no frame.
     """
     capture = _open(path)
@@ -97,16 +100,31 @@ def read_sampled_frames(path: str | Path, num_frames: int = 32, jitter: int = 0,
         if frame_count == 0:
             raise VideoReadError("video has no decodable frames")
     requested = sample_frame_indices(frame_count, num_frames, jitter, seed)
+    frames, indices = _read_frames(path, requested)
+    note = None
+    if len(frames) < 0.9 * len(requested):
+        # A truncated or damaged file whose container still claims every frame: sample over the frames that decode.
+        # (Not for a frame or two missing at the end, a common miscount that is not worth decoding the video twice more.)
+        decodable = _count_by_decoding(path)
+        resampled = sample_frame_indices(decodable, num_frames, jitter, seed)
+        if len(resampled) > len(frames):
+            note = f"the container claims {frame_count} frames but only {decodable} decode; sampled over those"
+            frame_count, requested = decodable, resampled
+            frames, indices = _read_frames(path, requested)
+    if len(frames) < len(requested):
+        note = f"decoded {len(frames)} of {len(requested)} requested frames (the stream ends at or after frame {indices[-1]})"
+    return SampledFrames(frames, indices, frame_count, requested, note)
+
+
+def _read_frames(path: str | Path, wanted: list[int]) -> tuple[list[np.ndarray], list[int]]:
+    """The wanted frames that decode, with their indices; raises VideoReadError when none does."""
     frames, indices = [], []
-    for index, frame in iterate_frames(path, set(requested)):
+    for index, frame in iterate_frames(path, set(wanted)):
         frames.append(frame)
         indices.append(index)
     if not frames:
         raise VideoReadError("video has no decodable frames")
-    note = None
-    if len(frames) < len(requested):
-        note = f"decoded {len(frames)} of {len(requested)} requested frames (the stream ends at or after frame {indices[-1]})"
-    return SampledFrames(frames, indices, frame_count, requested, note)
+    return frames, indices
 
 
 def write_video(path: str | Path, frames: list[np.ndarray], fps: float = 25.0) -> Path:

@@ -67,6 +67,56 @@ def test_short_video_yields_the_frames_it_has(tmp_path):
     assert sampled.indices == list(range(7))
 
 
+def _atoms(data, start, end):
+    """(type, offset, header length, size) of the MP4 boxes laid end to end in data[start:end]."""
+    while start < end:
+        size, kind = struct.unpack(">I4s", data[start : start + 8])
+        header = 8
+        if size == 1:
+            size, header = struct.unpack(">Q", data[start + 8 : start + 16])[0], 16
+        yield kind, start, header, size
+        start += size
+
+
+def _moov_first(data: bytes) -> bytes:
+    """The MP4 with its index (moov) moved before the media data, chunk offsets shifted: then a truncated copy still opens."""
+    boxes = {kind: (offset, size) for kind, offset, _, size in _atoms(data, 0, len(data))}
+    offset, size = boxes[b"moov"]
+    moov = bytearray(data[offset : offset + size])
+
+    def shift(start, end):
+        for kind, at, header, length in _atoms(moov, start, end):
+            if kind in (b"trak", b"mdia", b"minf", b"stbl"):
+                shift(at + header, at + length)
+            elif kind in (b"stco", b"co64"):
+                width, code = (4, ">I") if kind == b"stco" else (8, ">Q")
+                for entry in range(struct.unpack(">I", moov[at + 12 : at + 16])[0]):
+                    place = at + 16 + entry * width
+                    moov[place : place + width] = struct.pack(code, struct.unpack(code, moov[place : place + width])[0] + size)
+
+    shift(8, size)
+    rest = data[:offset] + data[offset + size :]
+    ftyp_end = boxes[b"ftyp"][1]
+    return rest[:ftyp_end] + bytes(moov) + rest[ftyp_end:]
+
+
+def test_truncated_video_is_sampled_over_the_frames_that_decode(tmp_path):
+    frames = [np.full((64, 80, 3), 4 * i, dtype=np.uint8) for i in range(60)]
+    whole = _moov_first(write_video(tmp_path / "written.mp4", frames).read_bytes())
+    (tmp_path / "whole.mp4").write_bytes(whole)
+    untouched = read_sampled_frames(tmp_path / "whole.mp4", 8)  # moving the index alone changes nothing
+    assert untouched.frame_count == 60 and untouched.indices == sample_frame_indices(60, 8) and untouched.note is None
+    (tmp_path / "half.mp4").write_bytes(whole[: len(whole) // 2])  # a download cut short: the index still lists 60 frames
+    everything = dict(iterate_frames(tmp_path / "half.mp4"))
+    decodable = len(everything)
+    assert 10 < decodable < 50
+    sampled = read_sampled_frames(tmp_path / "half.mp4", 8)
+    assert sampled.frame_count == decodable and sampled.indices == sample_frame_indices(decodable, 8)
+    assert sampled.note == f"the container claims 60 frames but only {decodable} decode; sampled over those"
+    for index, frame in zip(sampled.indices, sampled.frames, strict=True):
+        assert np.array_equal(frame, everything[index])
+
+
 @pytest.mark.parametrize(
     "content, reason",
     [(b"", "empty file"), (b"\x00\x01not a video" * 100, "cannot open video")],
