@@ -8,8 +8,8 @@ from pathlib import Path
 
 from core.allocator import keep_freed_memory, release_freed_memory
 from core.cli import ArgumentParser, at_least
-from core.device import DEVICE_CHOICES, DeviceUnavailableError, resolve_device
-from inference.inputs import InputError, diagnostics_path, find_videos
+from core.device import DeviceUnavailableError, resolve_device
+from inference.inputs import InputError, add_scoring_options, diagnostics_path, find_videos
 from inference.strategy import STRATEGIES
 
 # Every person of an interview, a talk show or a family scene, while a crowd (dozens of faces in each frame,
@@ -33,13 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--test-dir", nargs="+", required=True, help="a folder of videos, or one or more video files")
     parser.add_argument("--output", default="submission.csv", help="CSV to write (filename,label), sorted by filename")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run detection and the classifiers")
-    parser.add_argument("--frames", type=at_least(1), default=32, help="evenly spaced frames sampled per video")
-    parser.add_argument("--input-size", type=at_least(32), default=380, help="side of the square face image the classifiers take")
-    parser.add_argument("--batch-size", type=at_least(1), default=None, help="faces per classifier forward pass (default: 32 on CUDA, 4 on CPU)")
-    parser.add_argument("--parallel-batches", type=at_least(1), default=None,
-                        help="batches classified side by side, each on its share of the CPU threads; the scores do not change "
-                        "(default: 2 on a CPU with 2 or more threads, else 1)")
+    add_scoring_options(parser)
     parser.add_argument("--workers", type=at_least(0), default=None,
                         help="videos decoded ahead in background threads (default: 1 with CUDA, 0 on CPU, where they would compete with the classifier)")
     parser.add_argument("--strategy", choices=sorted(STRATEGIES), default="confident", help="how one model's face scores become a video score")

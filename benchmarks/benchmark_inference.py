@@ -26,10 +26,10 @@ from benchmarks.original_setup import OriginalSetup
 from core.allocator import keep_freed_memory, release_freed_memory
 from core.checkpoints import parse_checkpoint_name
 from core.cli import ArgumentParser, at_least
-from core.device import DEVICE_CHOICES, resolve_device
+from core.device import resolve_device
 from core.faces import FaceDetector
 from inference.folder import default_workers, prepare_ahead
-from inference.inputs import find_videos
+from inference.inputs import add_scoring_options, find_videos
 from inference.predictor import VideoPredictor, default_batch_size, prepare_for_inference, read_classifier
 from training.zoo.classifiers import NETWORKS
 
@@ -52,13 +52,7 @@ def main(argv=None) -> int:
     parser.add_argument("--weights", help="a checkpoint to time (default: a randomly initialised --encoder)")
     parser.add_argument("--encoder", default="tf_efficientnet_b7_ns", help="encoder when no --weights is given")
     parser.add_argument("--network", default="DeepFakeClassifier", choices=sorted(NETWORKS), help="network when no --weights is given")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run detection and classification")
-    parser.add_argument("--frames", type=at_least(1), default=32, help="frames sampled per video")
-    parser.add_argument("--input-size", type=at_least(32), default=380, help="classifier input size")
-    parser.add_argument("--batch-size", type=at_least(1), default=None, help="faces per forward pass (default: 32 on CUDA, 4 on CPU)")
-    parser.add_argument("--parallel-batches", type=at_least(1), default=None,
-                        help="batches classified side by side, each on its share of the threads (default: 2 on a CPU "
-                        "with 2 or more threads, else 1)")
+    add_scoring_options(parser)
     parser.add_argument("--workers", type=at_least(0), default=None,
                         help="also time a folder run with this many videos prepared ahead (default: as predict_folder.py, "
                         "1 with CUDA, 0 on CPU; 0 skips it: it would repeat the one-at-a-time run)")

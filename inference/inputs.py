@@ -4,9 +4,13 @@ Kept free of torch and the models so that bad input is reported before the heavy
 """
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Sequence
 from pathlib import Path
+
+from core.cli import at_least
+from core.device import DEVICE_CHOICES
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
 
@@ -32,6 +36,17 @@ def find_videos(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     if not videos:
         raise InputError(f"no video files ({', '.join(sorted(VIDEO_SUFFIXES))}) in {', '.join(map(str, inputs))}")
     return sorted(videos, key=lambda p: p.name)
+
+
+def add_scoring_options(parser: argparse.ArgumentParser) -> None:
+    """The options of how a video is scored that the scoring command and the inference benchmark share."""
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run detection and the classifiers")
+    parser.add_argument("--frames", type=at_least(1), default=32, help="evenly spaced frames sampled per video")
+    parser.add_argument("--input-size", type=at_least(32), default=380, help="side of the square face image the classifiers take")
+    parser.add_argument("--batch-size", type=at_least(1), default=None, help="faces per classifier forward pass (default: 32 on CUDA, 4 on CPU)")
+    parser.add_argument("--parallel-batches", type=at_least(1), default=None,
+                        help="batches classified side by side, each on its share of the CPU threads; the scores do not change "
+                        "(default: 2 on a CPU with 2 or more threads, else 1)")
 
 
 def diagnostics_path(output: str | os.PathLike) -> Path:
