@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", nargs="+", required=True, help="video files or folders of videos")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where face detection runs")
-    parser.add_argument("--workers", type=at_least(1), default=2, help="decoding worker processes")
+    parser.add_argument("--workers", type=at_least(0), default=2, help="decoding worker processes (0: in the main process)")
     args = parser.parse_args(argv)
     keep_freed_memory()
     device = resolve_device(args.device)

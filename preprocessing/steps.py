@@ -22,7 +22,8 @@ from preprocessing.dataset import load_dataset
 
 def add_common_arguments(parser: argparse.ArgumentParser, device: bool = False) -> None:
     parser.add_argument("--root-dir", required=True, help="DATA_ROOT: holds <part>/{*.mp4, metadata.json}; outputs go beside them")
-    parser.add_argument("--workers", type=at_least(1), default=min(os.cpu_count() or 1, 8), help="worker processes for decoding and image work")
+    parser.add_argument("--workers", type=at_least(0), default=min(os.cpu_count() or 1, 8),
+                        help="worker processes for decoding and image work (0: decode in the main process)")
     parser.add_argument(
         "--shard", default=None,
         help="I/N: process only the I-th of N disjoint shares of the videos (0-based), so N machines can share "

@@ -10,7 +10,7 @@ from tests.conftest import REPO
 @pytest.mark.parametrize("command, option, value, expected", [
     (["predict_folder.py", "--models", "m", "--test-dir", "."], "--workers", "-1", "must be 0 or more, got -1"),
     (["-m", "preprocessing.extract_crops", "--root-dir", "."], "--every", "0", "must be 1 or more, got 0"),
-    (["-m", "preprocessing.detect_original_faces", "--root-dir", "."], "--workers", "0", "must be 1 or more, got 0"),
+    (["-m", "preprocessing.detect_original_faces", "--root-dir", "."], "--workers", "-1", "must be 0 or more, got -1"),
     (["-m", "preprocessing.generate_folds", "--root-dir", "."], "--n-splits", "1", "must be 2 or more, got 1"),
     (["train_classifier.py", "--config", "configs/tiny.json", "--data-dir", ".", "--folds-csv", "f.csv"], "--test-every", "0",
      "must be 1 or more, got 0"),
