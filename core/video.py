@@ -112,7 +112,8 @@ def read_sampled_frames(path: str | Path, num_frames: int = 32, jitter: int = 0,
             frame_count, requested = decodable, resampled
             frames, indices = _read_frames(path, requested)
     if len(frames) < len(requested):
-        note = f"decoded {len(frames)} of {len(requested)} requested frames (the stream ends at or after frame {indices[-1]})"
+        short = f"decoded {len(frames)} of {len(requested)} requested frames (the stream ends at or after frame {indices[-1]})"
+        note = f"{note}; {short}" if note else short
     return SampledFrames(frames, indices, frame_count, requested, note)
 
 
