@@ -1,7 +1,7 @@
 """Read a few evenly spaced frames of a video in one sequential decoding pass; write RGB frames as an mp4."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,11 +61,12 @@ def _count_by_decoding(path: str | Path) -> int:
     return count
 
 
-def iterate_frames(path: str | Path, wanted: set[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+def iterate_frames(path: str | Path, wanted: set[int] | None = None) -> Generator[tuple[int, np.ndarray], None, int]:
     """Yield (index, RGB frame) for the wanted positions (all when None), decoding the video once.
 
     Frames that are not wanted are only grabbed, never converted, which is the
-    cheap way to skip through a compressed stream.
+    cheap way to skip through a compressed stream. The generator returns how many
+    frames it grabbed: all that decode when the stream ends before the last wanted one.
     """
     capture = _open(path)
     try:
@@ -81,6 +82,7 @@ def iterate_frames(path: str | Path, wanted: set[int] | None = None) -> Iterator
             index += 1
     finally:
         capture.release()
+    return index
 
 
 def read_sampled_frames(path: str | Path, num_frames: int = 32, jitter: int = 0, seed: int | None = None) -> SampledFrames:
@@ -100,32 +102,38 @@ def read_sampled_frames(path: str | Path, num_frames: int = 32, jitter: int = 0,
         if frame_count == 0:
             raise VideoReadError("video has no decodable frames")
     requested = sample_frame_indices(frame_count, num_frames, jitter, seed)
-    frames, indices = _read_frames(path, requested)
+    frames, indices, decodable = _read_frames(path, requested)
     note = None
-    if len(frames) < 0.9 * len(requested):
+    if len(frames) < 0.9 * len(requested) and decodable < frame_count:
         # A truncated or damaged file whose container still claims every frame: sample over the frames that decode.
-        # (Not for a frame or two missing at the end, a common miscount that is not worth decoding the video twice more.)
-        decodable = _count_by_decoding(path)
+        # (Not for a frame or two missing at the end, a common miscount that is not worth decoding the video again.)
         resampled = sample_frame_indices(decodable, num_frames, jitter, seed)
         if len(resampled) > len(frames):
             note = f"the container claims {frame_count} frames but only {decodable} decode; sampled over those"
             frame_count, requested = decodable, resampled
-            frames, indices = _read_frames(path, requested)
+            frames, indices, _ = _read_frames(path, requested)
     if len(frames) < len(requested):
         short = f"decoded {len(frames)} of {len(requested)} requested frames (the stream ends at or after frame {indices[-1]})"
         note = f"{note}; {short}" if note else short
     return SampledFrames(frames, indices, frame_count, requested, note)
 
 
-def _read_frames(path: str | Path, wanted: list[int]) -> tuple[list[np.ndarray], list[int]]:
-    """The wanted frames that decode, with their indices; raises VideoReadError when none does."""
+def _read_frames(path: str | Path, wanted: list[int]) -> tuple[list[np.ndarray], list[int], int]:
+    """The wanted frames that decode, their indices, and how many frames were grabbed (see iterate_frames);
+    raises VideoReadError when no wanted frame decodes."""
     frames, indices = [], []
-    for index, frame in iterate_frames(path, set(wanted)):
+    reader = iterate_frames(path, set(wanted))
+    while True:
+        try:
+            index, frame = next(reader)
+        except StopIteration as end:
+            grabbed = end.value
+            break
         frames.append(frame)
         indices.append(index)
     if not frames:
         raise VideoReadError("video has no decodable frames")
-    return frames, indices
+    return frames, indices, grabbed
 
 
 def write_video(path: str | Path, frames: list[np.ndarray], fps: float = 25.0) -> Path:
