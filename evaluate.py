@@ -4,77 +4,183 @@
     python evaluate.py --predictions submission.csv --labels labels.csv --json    # labels as filename,label (1 = fake)
 
 Prints log loss (the DFDC metric, predictions clipped to [1e-15, 1 - 1e-15]), balanced log loss (mean of the
-fake and real losses), ROC AUC, average precision, accuracy at 0.5 and counts, and writes a ROC-curve PNG.
-Videos present on one side only are listed, never silently dropped from the report.
+fake and real losses), ROC AUC, equal error rate, average precision, accuracy and balanced accuracy at 0.5 and
+counts, the same per source folder (DFDC part, FF++ method, Celeb-DF subset), the per-face AUC when the
+diagnostics JSON of the run is there, and writes a ROC-curve PNG. Videos present on one side only are listed,
+never silently dropped from the report.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import json
+import math
 import sys
+from collections import defaultdict
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 
 from core.atomic import atomic_path, write_json_atomic
 from core.cli import ArgumentParser
-from core.metrics import average_precision, fake_real_log_loss, log_loss, roc_auc, roc_curve
+from core.metrics import average_precision, balanced_accuracy, equal_error_rate, fake_real_log_loss, log_loss, roc_auc, roc_curve
 from preprocessing.dataset import load_dataset
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+LABEL_WORDS = {"0": 0.0, "1": 1.0, "real": 0.0, "fake": 1.0}
+FF_LAYOUT = ("manipulated_sequences", "original_sequences")
 
 
 class EvaluationError(Exception):
     pass
 
 
-def read_csv_column(path: Path, column: str) -> dict[str, float]:
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or "filename" not in reader.fieldnames or column not in reader.fieldnames:
+def read_rows(path: Path, column: str, parse) -> tuple[dict[str, float], dict[str, str]]:
+    """filename -> parse(value) of `column`, and filename -> the optional `source` column; any short row, duplicate
+    file name or value `parse` refuses is an EvaluationError naming the line."""
+    values: dict[str, float] = {}
+    sources: dict[str, str] = {}
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if not header or "filename" not in header or column not in header:
             raise EvaluationError(f"{path} needs the columns filename,{column}")
-        values = {}
+        name_at, value_at = header.index("filename"), header.index(column)
+        source_at = header.index("source") if "source" in header else None
         for row in reader:
+            line = f"{path}:{reader.line_num}"
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise EvaluationError(f"{line}: {len(row)} fields where the header has {len(header)}")
+            name = row[name_at]
+            if name in values:
+                raise EvaluationError(f"{line}: {name!r} appears twice")
             try:
-                values[row["filename"]] = float(row[column])
+                values[name] = parse(row[value_at])
             except ValueError as error:
-                raise EvaluationError(f"{path}: bad {column} for {row['filename']}: {row[column]!r}") from error
-        return values
+                raise EvaluationError(f"{line}: {error}") from None
+            if source_at is not None and row[source_at]:
+                sources[name] = row[source_at]
+    return values, sources
 
 
-def read_labels(source: Path) -> dict[str, float]:
-    """filename -> 1 (fake) or 0 (real), from a DATA_ROOT's metadata or a filename,label CSV."""
+def parse_label(text: str) -> float:
+    label = LABEL_WORDS.get(text.strip().lower())
+    if label is None:
+        try:
+            label = LABEL_WORDS.get(str(int(float(text)))) if float(text).is_integer() else None
+        except ValueError:
+            label = None
+    if label is None:
+        raise ValueError(f"label {text!r} is none of 0, 1, REAL, FAKE")
+    return label
+
+
+def parse_probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"prediction {text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise ValueError(f"prediction {text!r} is outside [0, 1]")
+    return value
+
+
+def read_predictions(path: Path) -> dict[str, float]:
+    return read_rows(path, "label", parse_probability)[0]
+
+
+def read_labels(source: Path) -> tuple[dict[str, float], dict[str, str]]:
+    """filename -> 1 (fake) or 0 (real), and filename -> its source folder, from a DATA_ROOT's metadata or a
+    filename,label[,source] CSV. Metadata entries that cannot be used are reported on stderr, not dropped silently."""
     if source.is_dir():
         dataset = load_dataset(source)
-        return {video.path.name: float(video.label) for video in dataset.videos.values()}
+        for video_id, reason in sorted(dataset.problems.items()):
+            print(f"warning: labels: {video_id}: {reason}", file=sys.stderr)
+        videos = dataset.videos.values()
+        return {video.path.name: float(video.label) for video in videos}, {video.path.name: video.part for video in videos}
     if not source.is_file():
         raise EvaluationError(f"labels not found: {source}")
-    return read_csv_column(source, "label")
+    return read_rows(source, "label", parse_label)
 
 
-def evaluate(predictions: dict[str, float], labels: dict[str, float]) -> dict:
-    common = sorted(set(predictions) & set(labels))
-    y = np.array([labels[name] for name in common])
-    p = np.array([predictions[name] for name in common])
+def source_folder(path: Path) -> str:
+    """The folder that says where a video comes from: the FF++ method (or 'original') in FF++'s own layout, else the
+    video's folder (a DFDC part, a Celeb-DF subset, a converted FF++ folder)."""
+    parts = path.parts
+    for marker in FF_LAYOUT:
+        if marker in parts and parts.index(marker) + 1 < len(parts) - 1:
+            return "original" if marker == "original_sequences" else parts[parts.index(marker) + 1]
+    return path.parent.name
+
+
+def read_diagnostics(path: Path) -> dict[str, dict]:
+    try:
+        videos = json.loads(path.read_text(encoding="utf-8"))["videos"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise EvaluationError(f"cannot read the diagnostics {path}: {error}") from None
+    if not isinstance(videos, dict):
+        raise EvaluationError(f"{path}: 'videos' is not an object")
+    return videos
+
+
+def face_scores(diagnostics: dict[str, dict], labels: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, scores) of every classified face of every labelled video: a face's score is its mean over the models."""
+    y, p = [], []
+    for name, record in diagnostics.items():
+        scores = record.get("scores") or {}
+        if name not in labels or not scores:
+            continue
+        per_face = np.mean([values for values in scores.values()], axis=0)
+        y.extend([labels[name]] * len(per_face))
+        p.extend(per_face.tolist())
+    return np.array(y), np.array(p)
+
+
+def metrics(y: np.ndarray, p: np.ndarray) -> dict:
     fake_loss, real_loss, balanced = fake_real_log_loss(y, p)
     return {
-        "log_loss": log_loss(y, p),
-        "balanced_log_loss": balanced,
-        "fake_log_loss": fake_loss,
-        "real_log_loss": real_loss,
-        "auc": roc_auc(y, p),
-        "average_precision": average_precision(y, p),
-        "accuracy": float(np.mean((p > 0.5) == (y == 1))) if len(common) else float("nan"),
-        "videos": len(common), "fakes": int((y == 1).sum()), "reals": int((y == 0).sum()),
-        "missing_predictions": sorted(set(labels) - set(predictions)),
-        "unlabelled_predictions": sorted(set(predictions) - set(labels)),
+        "log_loss": log_loss(y, p), "balanced_log_loss": balanced, "fake_log_loss": fake_loss, "real_log_loss": real_loss,
+        "auc": roc_auc(y, p), "eer": equal_error_rate(y, p), "average_precision": average_precision(y, p),
+        "accuracy": float(np.mean((p > 0.5) == (y == 1))) if len(y) else float("nan"),
+        "balanced_accuracy": balanced_accuracy(y, p),
+        "videos": len(y), "fakes": int((y == 1).sum()), "reals": int((y == 0).sum()),
     }
 
 
+def evaluate(predictions: dict[str, float], labels: dict[str, float], sources: dict[str, str] | None = None,
+             diagnostics: dict[str, dict] | None = None) -> dict:
+    """The video-level report; with `sources`, the same per source folder (a folder of fakes only gets its AUC and EER
+    against every real video); with `diagnostics`, the per-face AUC."""
+    common = sorted(set(predictions) & set(labels))
+    y = np.array([labels[name] for name in common])
+    p = np.array([predictions[name] for name in common])
+    report = metrics(y, p)
+    report["missing_predictions"] = sorted(set(labels) - set(predictions))
+    report["unlabelled_predictions"] = sorted(set(predictions) - set(labels))
+    if sources:
+        groups: dict[str, list[str]] = defaultdict(list)
+        for name in common:
+            groups[sources.get(name, "(unknown)")].append(name)
+        reals = [name for name in common if labels[name] == 0]
+        report["per_source"] = {}
+        for source, names in sorted(groups.items()):
+            entry = metrics(np.array([labels[n] for n in names]), np.array([predictions[n] for n in names]))
+            if entry["reals"] == 0 and reals:
+                against = names + reals
+                y_against, p_against = np.array([labels[n] for n in against]), np.array([predictions[n] for n in against])
+                entry.update(auc=roc_auc(y_against, p_against), eer=equal_error_rate(y_against, p_against), auc_against="all reals")
+            report["per_source"][source] = entry
+    if diagnostics is not None:
+        face_y, face_p = face_scores(diagnostics, labels)
+        report["face_auc"] = roc_auc(face_y, face_p)
+        report["faces"] = len(face_y)
+    return report
+
+
 def plot_roc(predictions: dict[str, float], labels: dict[str, float], auc: float, output: Path) -> None:
+    import matplotlib.pyplot as plt
+
     common = sorted(set(predictions) & set(labels))
     fpr, tpr = roc_curve(np.array([labels[n] for n in common]), np.array([predictions[n] for n in common]))
     figure, axes = plt.subplots(figsize=(5, 5))
@@ -88,24 +194,66 @@ def plot_roc(predictions: dict[str, float], labels: dict[str, float], auc: float
     plt.close(figure)
 
 
+def sources_from_diagnostics(diagnostics: dict[str, dict]) -> dict[str, str]:
+    """Source folders from the paths a scoring run recorded (video_key: '<resolved path>|size|mtime')."""
+    return {name: source_folder(Path(record["video_key"].split("|")[0]))
+            for name, record in diagnostics.items() if isinstance(record, dict) and "video_key" in record}
+
+
+def print_report(report: dict) -> None:
+    print(f"videos {report['videos']} (fakes {report['fakes']}, reals {report['reals']})")
+    for key in ("log_loss", "balanced_log_loss", "fake_log_loss", "real_log_loss", "auc", "eer", "average_precision",
+                "accuracy", "balanced_accuracy"):
+        print(f"{key:18s} {report[key]:.4f}")
+    if "face_auc" in report:
+        print(f"{'face_auc':18s} {report['face_auc']:.4f} ({report['faces']} faces)")
+    if report.get("per_source"):
+        print(f"\n{'source':28s} {'videos':>6s} {'fakes':>5s} {'reals':>5s} {'logloss':>8s} {'auc':>7s} {'eer':>7s} {'acc':>6s}")
+        for source, entry in report["per_source"].items():
+            auc = f"{entry['auc']:.4f}" if not math.isnan(entry["auc"]) else "-"
+            eer = f"{entry['eer']:.4f}" if not math.isnan(entry["eer"]) else "-"
+            print(f"{source[:28]:28s} {entry['videos']:6d} {entry['fakes']:5d} {entry['reals']:5d} {entry['log_loss']:8.4f} "
+                  f"{auc:>7s} {eer:>7s} {entry['accuracy']:6.3f}")
+        if any("auc_against" in entry for entry in report["per_source"].values()):
+            print("(the AUC and EER of a source without reals are against every real video)")
+    for key in ("missing_predictions", "unlabelled_predictions"):
+        if report[key]:
+            print(f"{key.replace('_', ' ')} ({len(report[key])}): {', '.join(report[key][:10])}{' …' if len(report[key]) > 10 else ''}")
+    if "roc_png" in report:
+        print(f"ROC curve: {report['roc_png']}")
+
+
 def main(argv=None) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--predictions", required=True, help="CSV of filename,label as predict_folder.py writes it")
-    parser.add_argument("--labels", required=True, help="a DATA_ROOT with metadata.json files, or a filename,label CSV (1 = fake)")
+    parser.add_argument("--labels", required=True,
+                        help="a DATA_ROOT with metadata.json files, or a filename,label CSV (1 or FAKE = fake, 0 or REAL = real; "
+                        "an optional source column groups the per-source report)")
+    parser.add_argument("--diagnostics", default=None,
+                        help="the run's diagnostics JSON, for the per-face AUC and, without other sources, the source folders "
+                        "(default: <predictions stem>.diagnostics.json when it exists)")
     parser.add_argument("--roc", default=None, help="ROC-curve PNG to write (default: beside the predictions, <stem>.roc.png)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--output", default=None, help="also write the report as JSON to this file (atomically)")
     args = parser.parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed for the ROC PNG
     predictions_path = Path(args.predictions)
+    default_diagnostics = predictions_path.with_name(predictions_path.stem + ".diagnostics.json")
+    diagnostics_path = Path(args.diagnostics) if args.diagnostics else default_diagnostics if default_diagnostics.is_file() else None
     try:
         if not predictions_path.is_file():
             raise EvaluationError(f"predictions not found: {predictions_path}")
-        predictions = read_csv_column(predictions_path, "label")
-        labels = read_labels(Path(args.labels))
-    except (EvaluationError, FileNotFoundError) as error:
+        predictions = read_predictions(predictions_path)
+        labels, sources = read_labels(Path(args.labels))
+        diagnostics = read_diagnostics(diagnostics_path) if diagnostics_path else None
+    except (EvaluationError, FileNotFoundError, UnicodeDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    report = evaluate(predictions, labels)
+    if not sources and diagnostics:
+        sources = sources_from_diagnostics(diagnostics)
+    report = evaluate(predictions, labels, sources, diagnostics)
     if not report["videos"]:
         print("error: no video has both a prediction and a label", file=sys.stderr)
         return 2
@@ -117,15 +265,8 @@ def main(argv=None) -> int:
         write_json_atomic(args.output, report)
     if args.json:
         print(json.dumps(report, indent=1))
-        return 0
-    print(f"videos {report['videos']} (fakes {report['fakes']}, reals {report['reals']})")
-    for key in ("log_loss", "balanced_log_loss", "fake_log_loss", "real_log_loss", "auc", "average_precision", "accuracy"):
-        print(f"{key:18s} {report[key]:.4f}")
-    for key in ("missing_predictions", "unlabelled_predictions"):
-        if report[key]:
-            print(f"{key.replace('_', ' ')} ({len(report[key])}): {', '.join(report[key][:10])}{' …' if len(report[key]) > 10 else ''}")
-    if "roc_png" in report:
-        print(f"ROC curve: {report['roc_png']}")
+    else:
+        print_report(report)
     return 0
 
 

@@ -12,13 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-import matplotlib
-
 from core.cli import ArgumentParser, at_least
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 LINE = re.compile(r"^epoch (\d+)\b.*?\bfake_loss ([\d.eE+-]+|nan)\b.*?\breal_loss ([\d.eE+-]+|nan)\b")
 
@@ -52,6 +46,12 @@ def main(argv=None) -> int:
     if not losses:
         print(f"error: no 'epoch N ... fake_loss X ... real_loss Y' lines in {path}", file=sys.stderr)
         return 2
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed for a PNG
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
     epochs = [e for e, _, _ in losses]
     scores = [weighted(f, r, args.fake_weight) for _, f, r in losses]
     best = sorted(range(len(scores)), key=lambda i: scores[i])[: args.best]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core.cli import ArgumentParser, at_least
 from core.device import DEVICE_CHOICES, DeviceUnavailableError
+from core.offline import stay_offline
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -40,6 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    stay_offline()
     # Loaded after the options are parsed, so that --help answers at once instead of after seconds of imports.
     from core.checkpoints import CheckpointError
     from training.config import ConfigError, load_config

@@ -18,8 +18,7 @@ import torch
 
 from core.cli import ArgumentParser, at_least
 from core.device import DEVICE_CHOICES
-from training.config import load_config
-from training.trainer import Trainer, TrainOptions
+from core.offline import stay_offline
 
 
 def main(argv=None) -> int:
@@ -31,6 +30,10 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=at_least(0), default=4, help="data loading processes per training process")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to train")
     args = parser.parse_args(argv)
+    stay_offline()
+    from training.config import load_config
+    from training.trainer import Trainer, TrainOptions
+
     config = load_config(args.config)
     config["batches_per_epoch"] = args.batches
     config["optimizer"]["schedule"]["epochs"] = 1

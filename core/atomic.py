@@ -24,10 +24,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp.chmod(0o666 & ~current_umask())  # mkstemp makes it private; the result should look like any new file
     try:
         yield tmp
+        fsync_path(tmp)
         os.replace(tmp, target)
+        fsync_path(target.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def fsync_path(path: str | os.PathLike) -> None:
+    """Flush a file's or a folder's contents to the disk, so that a rename after it survives a power cut."""
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if Path(path).is_dir() else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _read_umask() -> int:
@@ -45,7 +56,7 @@ def current_umask() -> int:
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_json_atomic(path: str | os.PathLike, data, indent: int | None = 1) -> None:

@@ -131,6 +131,11 @@ class FaceDetector:
         self.cascade = MTCNNCascade(thresholds, min_face_size, device=device)
         self.batch_size = batch_size
 
+    def settings(self) -> dict:
+        """What the faces found depend on, for keys that decide whether earlier results still hold."""
+        return {"thresholds": list(self.cascade.thresholds), "min_face_size": self.cascade.min_face_size,
+                "factor": self.cascade.factor, "scale": "by resolution", "contrast_retry": True}
+
     def detect(self, frames: Sequence[np.ndarray], scale: float | None = None) -> list[list[Face]]:
         """Faces of each full-resolution RGB frame, best score first. All frames must share one size."""
         if not len(frames):

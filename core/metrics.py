@@ -66,3 +66,29 @@ def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nd
     tps = np.cumsum(labels == 1)[last_of_tie]
     fps = np.cumsum(labels == 0)[last_of_tie]
     return np.r_[0, fps] / max(fps[-1], 1), np.r_[0, tps] / max(tps[-1], 1)
+
+
+def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The error rate at the threshold where reals called fake (FPR) and fakes missed (1 - TPR) are equal,
+    interpolated linearly between the two thresholds that straddle it."""
+    labels = np.asarray(labels)
+    if not (labels == 1).any() or not (labels == 0).any():
+        return float("nan")
+    fpr, tpr = roc_curve(labels, scores)
+    fnr = 1 - tpr
+    crossing = int(np.flatnonzero(fpr >= fnr)[0])  # fpr rises from 0 and fnr falls to 0 along the curve
+    if crossing == 0:
+        return float(fpr[0])
+    # on the segment from point crossing-1 to crossing, where does fpr - fnr change sign?
+    before, after = fpr[crossing - 1] - fnr[crossing - 1], fpr[crossing] - fnr[crossing]
+    t = before / (before - after) if before != after else 0.0
+    return float(fpr[crossing - 1] + t * (fpr[crossing] - fpr[crossing - 1]))
+
+
+def balanced_accuracy(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> float:
+    """Mean of the share of fakes above `threshold` and the share of reals at or below it."""
+    labels, called_fake = np.asarray(labels), np.asarray(scores) > threshold
+    rates = [float(np.mean(called_fake[labels == 1])) if (labels == 1).any() else None,
+             float(np.mean(~called_fake[labels == 0])) if (labels == 0).any() else None]
+    present = [rate for rate in rates if rate is not None]
+    return float(np.mean(present)) if present else float("nan")

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from core.cli import ArgumentParser, at_least
 from core.device import DEVICE_CHOICES, DeviceUnavailableError, resolve_device
+from core.offline import stay_offline
 
 REPO = Path(__file__).resolve().parent.parent
 TRAIN_PART, VALIDATION_PART, HELD_OUT_PART = 0, 1, 2
@@ -144,6 +145,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)  # before the heavy imports (in the stages), so that bad options are answered at once
+    stay_offline()
     started = time.time()
     try:
         if not Path(args.config).is_file():  # checked here too, before seconds of imports: load_config needs the model zoo

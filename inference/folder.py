@@ -1,7 +1,9 @@
 """Score many videos: find them, reuse finished work, prepare the next videos in the background, write the CSV and diagnostics atomically."""
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import logging
 import os
@@ -15,7 +17,7 @@ from tqdm import tqdm
 
 from core.atomic import write_json_atomic, write_text_atomic
 from inference.inputs import diagnostics_path
-from inference.predictor import NEUTRAL_LABEL, PreparedVideo, VideoPredictor, VideoResult
+from inference.predictor import NEUTRAL_LABEL, PreparedVideo, VideoPredictor, failed
 from inference.strategy import STRATEGIES, combine
 
 log = logging.getLogger("dfdc.predict")
@@ -25,35 +27,64 @@ def progress_path(output: str | os.PathLike) -> Path:
     return output.with_name(output.stem + ".progress.jsonl")
 
 
+def file_identity(path: Path) -> str:
+    """Size and the SHA-256 of the first and last MiB: tells two checkpoints apart without reading 1.8 GB.
+
+    A torch checkpoint is a zip file whose central directory, at its end, holds the CRC-32 of every tensor record,
+    so the last MiB changes with any weight; a fine-tuned copy of the same size is told apart too.
+    """
+    digest = hashlib.sha256()
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        digest.update(f.read(1 << 20))
+        f.seek(max(size - (1 << 20), 0))
+        digest.update(f.read(1 << 20))
+    return f"{size}:{digest.hexdigest()[:16]}"
+
+
+def video_key(video: Path) -> str:
+    """Which file a finished result belongs to: its resolved path, size and modification time."""
+    try:
+        stat = video.stat()
+    except OSError:
+        return f"{video.resolve()}|missing"
+    return f"{video.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
 def settings_key(weights: Sequence[Path], predictor: VideoPredictor) -> str:
-    """What the per-face scores depend on; finished videos are reused only while it stays the same."""
-    parts = [f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}" for p in weights]
-    parts += [f"frames={predictor.num_frames}", f"size={predictor.input_size}", f"jitter={predictor.jitter}:{predictor.seed}",
-              f"max_faces={predictor.max_faces_per_frame}"]
+    """Everything the per-face scores depend on; finished videos are reused only while it stays the same.
+
+    The strategy is not part of it: video scores are recomputed from the stored per-face scores on every run.
+    """
+    parts = [f"{p.name}={file_identity(p)}" for p in weights]
+    parts += [f"device={predictor.device.type}", f"dtype={predictor.dtype}", f"frames={predictor.num_frames}",
+              f"size={predictor.input_size}", f"jitter={predictor.jitter}:{predictor.seed}",
+              f"max_faces={predictor.max_faces_per_frame}", f"detection={predictor.detector.settings()}"]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
 def load_finished(output: Path, key: str) -> dict[str, dict]:
-    """Results of an earlier run with the same settings: its diagnostics JSON, then its progress log."""
+    """Results of an earlier run with the same settings, by video key (see video_key): its diagnostics JSON, then its
+    progress log. Results whose fallback was transient are left out, so that those videos are tried again."""
     finished: dict[str, dict] = {}
     diagnostics = diagnostics_path(output)
     if diagnostics.is_file():
         try:
-            data = json.loads(diagnostics.read_text())
+            data = json.loads(diagnostics.read_text(encoding="utf-8"))
             if data.get("settings_key") == key:
-                finished.update(data.get("videos", {}))
-        except (json.JSONDecodeError, AttributeError):
+                finished.update({record["video_key"]: record for record in data.get("videos", {}).values() if "video_key" in record})
+        except (json.JSONDecodeError, AttributeError, TypeError):
             log.warning("ignoring unreadable %s", diagnostics)
     progress = progress_path(output)
     if progress.is_file():
-        for line in progress.read_text().splitlines():
+        for line in progress.read_text(encoding="utf-8").splitlines():
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue  # the last line of an interrupted run may be cut short
-            if record.get("settings_key") == key:
-                finished[record["video"]] = record["result"]
-    return finished
+            if record.get("settings_key") == key and "video_key" in record.get("result", {}):
+                finished[record["result"]["video_key"]] = record["result"]
+    return {video: record for video, record in finished.items() if not record.get("transient")}
 
 
 def default_workers(device: torch.device) -> int:
@@ -65,14 +96,15 @@ def default_workers(device: torch.device) -> int:
 def prepare_ahead(predictor: VideoPredictor, videos: list[Path], workers: int) -> Iterator[tuple[Path, PreparedVideo]]:
     """Decode and detect up to `workers` videos ahead of the one being classified.
 
-    The background threads run their torch ops on one core each, so they take
-    at most a core from classification in the main thread.
+    The background threads run their torch ops on one core each, so they take at most a core from classification in
+    the main thread. When the consumer stops (an interrupt), videos not yet started are dropped instead of waited for.
     """
     if workers <= 0:
         for video in videos:
             yield video, predictor.prepare(video)
         return
-    with ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+    pool = ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,))
+    try:
         pending: deque[tuple[Path, Future]] = deque()
         for video in videos:
             pending.append((video, pool.submit(predictor.prepare, video)))
@@ -81,6 +113,8 @@ def prepare_ahead(predictor: VideoPredictor, videos: list[Path], workers: int) -
                 yield done_video, future.result()
         for done_video, future in pending:
             yield done_video, future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def predict_videos(
@@ -91,27 +125,33 @@ def predict_videos(
     workers: int = 0,
     strategy_name: str = "confident",
 ) -> dict[str, dict]:
-    """Score every video, skipping those an earlier run with the same settings finished; write CSV + JSON."""
+    """Score every video, skipping those an earlier run with the same settings finished; write CSV + JSON.
+
+    Each video is keyed by its resolved path, size and modification time, so another folder's file of the same name,
+    or a re-encoded file, is scored afresh. Every video's result is appended to the progress log as it finishes, so
+    an interrupted run (KeyboardInterrupt passes through at once) loses only the video in hand.
+    """
     output = Path(output)
     key = settings_key(weights, predictor)
     finished = load_finished(output, key)
-    todo = [video for video in videos if video.name not in finished]
-    results: dict[str, dict] = {video.name: finished[video.name] for video in videos if video.name in finished}
+    keys = {video: video_key(video) for video in videos}
+    todo = [video for video in videos if keys[video] not in finished]
+    results: dict[str, dict] = {video.name: finished[keys[video]] for video in videos if keys[video] in finished}
     if results:
         log.info("reusing %d finished videos from an earlier run", len(results))
     progress = progress_path(output)
     progress.parent.mkdir(parents=True, exist_ok=True)
-    with progress.open("a") as progress_log:
+    with progress.open("a", encoding="utf-8") as progress_log:
         for video, prepared in tqdm(prepare_ahead(predictor, todo, workers), total=len(todo), desc="videos", unit="video"):
             try:
                 result = predictor.score(prepared)
             except Exception as error:  # one bad video must not stop the run; the reason is recorded
-                result = VideoResult(NEUTRAL_LABEL, fallback=f"classification failed: {type(error).__name__}: {error}")
+                result = failed(prepared.result, "classification", error)
             if result.fallback:
                 tqdm.write(f"warning: {video.name}: {result.fallback}; scored {NEUTRAL_LABEL}")
-            record = result.to_json()
+            record = {**result.to_json(), "video_key": keys[video]}
             results[video.name] = record
-            progress_log.write(json.dumps({"settings_key": key, "video": video.name, "result": record}) + "\n")
+            progress_log.write(json.dumps({"settings_key": key, "result": record}) + "\n")
             progress_log.flush()
     rescore_with_strategy(results, strategy_name)
     write_outputs(output, results, key, weights, predictor, strategy_name)
@@ -128,8 +168,11 @@ def rescore_with_strategy(results: dict[str, dict], strategy_name: str) -> None:
 
 
 def write_outputs(output: Path, results: dict[str, dict], key: str, weights: Sequence[Path], predictor: VideoPredictor, strategy_name: str) -> None:
-    lines = ["filename,label"] + [f"{name},{results[name]['label']:.6f}" for name in sorted(results)]
-    write_text_atomic(output, "\n".join(lines) + "\n")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")  # quotes a name holding a comma, a quote or a line break
+    writer.writerow(["filename", "label"])
+    writer.writerows([name, f"{results[name]['label']:.6f}"] for name in sorted(results))
+    write_text_atomic(output, buffer.getvalue())
     write_json_atomic(
         diagnostics_path(output),
         {

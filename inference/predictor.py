@@ -82,6 +82,7 @@ class VideoResult:
     scores: dict[str, list[float]] = field(default_factory=dict)  # per model, aligned with `faces`
     model_labels: dict[str, float] = field(default_factory=dict)
     fallback: str | None = None  # why the video got the neutral label
+    transient: bool = False  # the fallback came from an unexpected error (out of memory, a decoder crash): retried by a rerun
     note: str | None = None
     faces_skipped: int = 0  # smallest faces of crowded frames, beyond the per-frame limit
     seconds: dict[str, float] = field(default_factory=dict)
@@ -102,6 +103,7 @@ class VideoResult:
             "scores": self.scores,
             "model_labels": self.model_labels,
             "fallback": self.fallback,
+            "transient": self.transient,
             "note": self.note,
             "seconds": self.seconds,
         }
@@ -147,7 +149,9 @@ class VideoPredictor:
         # On a CPU a padding face would cost as much as a real one.
         self.pad_batches = device.type == "cuda" if pad_batches is None else pad_batches
         self.parallel_batches = default_parallel_batches(device) if parallel_batches is None else max(parallel_batches, 1)
-        self._lane_pool: ThreadPoolExecutor | None = None
+        # Made here, in the thread that owns the predictor, with its thread count: a read-ahead thread limited to
+        # one thread must not hand every lane one thread, and two read-ahead threads must not make two pools.
+        self._lane_pool = self._start_lanes() if self.parallel_batches > 1 else None
 
     def read(self, path: str | os.PathLike) -> SampledFrames:
         return read_sampled_frames(path, self.num_frames, self.jitter, self.seed)
@@ -204,47 +208,57 @@ class VideoPredictor:
 
     def _in_lanes(self, function: Callable, items: Sequence) -> list:
         """`function` of each item, in order: side by side in the lanes, or here when there is one lane or one item."""
-        if self.parallel_batches == 1 or len(items) < 2:
+        if self._lane_pool is None or len(items) < 2:
             return [function(item) for item in items]
-        return list(self._lanes().map(function, items))
+        return list(self._lane_pool.map(function, items))
 
-    def _lanes(self) -> ThreadPoolExecutor:
-        """Threads that each run one batch at a time on their share of the CPU threads (made on first use)."""
+    def _start_lanes(self) -> ThreadPoolExecutor:
+        """Threads that each run one batch at a time on their share of this thread's CPU threads."""
+        threads = torch.get_num_threads()
+        share = max(threads // self.parallel_batches, 1)
+        all_started = threading.Barrier(self.parallel_batches)
+
+        def limit_threads() -> None:
+            # torch sets a thread's count from the process-wide one the first time the thread runs an operator;
+            # once that has happened, a count set here holds for this thread only (OpenMP and MKL keep it per thread)
+            torch.get_num_threads()
+            torch.set_num_threads(share)
+            all_started.wait()  # keeps this thread busy, so that each call runs in a thread of its own
+
+        pool = ThreadPoolExecutor(self.parallel_batches, "lane")
+        for started in [pool.submit(limit_threads) for _ in range(self.parallel_batches)]:
+            started.result()
+        torch.set_num_threads(threads)  # back for this thread and as the process-wide count
+        return pool
+
+    def lane_thread_counts(self) -> list[int]:
+        """The CPU threads each lane runs its operators on (one entry per lane; empty without lanes)."""
         if self._lane_pool is None:
-            threads = torch.get_num_threads()
-            share = max(threads // self.parallel_batches, 1)
-            all_started = threading.Barrier(self.parallel_batches)
-
-            def limit_threads() -> None:
-                # torch sets a thread's count from the process-wide one the first time the thread runs an operator;
-                # once that has happened, a count set here holds for this thread only (OpenMP and MKL keep it per thread)
-                torch.get_num_threads()
-                torch.set_num_threads(share)
-                all_started.wait()  # keeps this thread busy, so that each call runs in a thread of its own
-
-            self._lane_pool = ThreadPoolExecutor(self.parallel_batches, "lane")
-            for started in [self._lane_pool.submit(limit_threads) for _ in range(self.parallel_batches)]:
-                started.result()
-            torch.set_num_threads(threads)  # back for this thread and as the process-wide count
-        return self._lane_pool
+            return []
+        return list(self._lane_pool.map(lambda _: torch.get_num_threads(), range(self.parallel_batches)))
 
     def prepare(self, path: str | os.PathLike) -> PreparedVideo:
         """Decode, detect and crop: the part of scoring that needs no classifier.
 
-        Never raises for a bad video: it comes back with a fallback reason instead.
+        Never raises for a bad video (only KeyboardInterrupt and the like pass): it comes back with a fallback reason.
+        A file that cannot be decoded is a lasting reason; any other error (out of memory, a decoder or detector
+        crash) is marked transient, so that a rerun tries the video again.
         """
         started = time.perf_counter()
+        result = VideoResult(NEUTRAL_LABEL)
         try:
             sampled = self.read(path)
         except VideoReadError as error:
-            return PreparedVideo(VideoResult(NEUTRAL_LABEL, fallback=str(error)))
+            result.fallback = str(error)
+            return PreparedVideo(result)
+        except Exception as error:
+            return PreparedVideo(failed(result, "decoding", error))
         decoded = time.perf_counter()
-        result = VideoResult(NEUTRAL_LABEL, frames_read=len(sampled.frames), frame_count=sampled.frame_count, note=sampled.note)
+        result.frames_read, result.frame_count, result.note = len(sampled.frames), sampled.frame_count, sampled.note
         try:
             result.faces, inputs, result.faces_skipped = self.find_faces(sampled)
-        except Exception as error:  # a detector failure on one video must not stop a folder run
-            result.fallback = f"face detection failed: {type(error).__name__}: {error}"
-            return PreparedVideo(result)
+        except Exception as error:
+            return PreparedVideo(failed(result, "face detection", error))
         result.seconds = {"decode": round(decoded - started, 3), "detect": round(time.perf_counter() - decoded, 3)}
         if not inputs:
             result.fallback = f"no face found in {len(sampled.frames)} sampled frames"
@@ -263,4 +277,16 @@ class VideoPredictor:
 
     def predict(self, path: str | os.PathLike) -> VideoResult:
         """Score one video; a bad video gets the neutral label and a reason, never an exception."""
-        return self.score(self.prepare(path))
+        prepared = self.prepare(path)
+        try:
+            return self.score(prepared)
+        except Exception as error:
+            return failed(prepared.result, "classification", error)
+
+
+def failed(result: VideoResult, stage: str, error: Exception) -> VideoResult:
+    """The result of a video whose `stage` raised: the neutral label, the reason, and a retry on the next run."""
+    result.label, result.scores, result.model_labels = NEUTRAL_LABEL, {}, {}
+    result.fallback = f"{stage} failed: {type(error).__name__}: {error}"
+    result.transient = True
+    return result

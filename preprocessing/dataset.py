@@ -95,5 +95,8 @@ def load_dataset(root: str | Path) -> Dataset:
                 problems[video_id] = f"video id also present in {videos[video_id].part}; keeping that one"
                 continue
             original = info.get("original") if label == "FAKE" else None
+            if original is not None and not isinstance(original, str):
+                problems[video_id] = f"{metadata_file}: the 'original' of {name} is not a file name: {original!r}"
+                continue
             videos[video_id] = VideoEntry(video_id, path, int(label == "FAKE"), _stem(original) if original else None, part)
     return Dataset(root, videos, problems)

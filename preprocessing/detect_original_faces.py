@@ -27,12 +27,14 @@ CHUNK_FRAMES = 64  # frames a worker hands over at a time: bounds memory for lon
 
 
 class FrameChunks(IterableDataset):
-    """Decodes videos in worker processes and yields (video id, chunk, scale, is_last, error) already resized for detection."""
+    """Decodes videos in worker processes and yields (video id, frame indices, chunk, scale, is_last, error),
+    the frames already resized for detection. A frame that fails to decode is left out, so the indices are the
+    frames' real positions in the video, as extract_crops counts them, not their order among those that decoded."""
 
     def __init__(self, videos: list[VideoEntry]):
         self.videos = videos
 
-    def __iter__(self) -> Iterator[tuple[str, np.ndarray | None, float, bool, str | None]]:
+    def __iter__(self) -> Iterator[tuple[str, list[int], np.ndarray | None, float, bool, str | None]]:
         info = get_worker_info()
         mine = self.videos if info is None else self.videos[info.id :: info.num_workers]
         for video in mine:
@@ -41,22 +43,24 @@ class FrameChunks(IterableDataset):
     @staticmethod
     def _chunks(video: VideoEntry):
         chunk: list[np.ndarray] = []
+        indices: list[int] = []
         scale = None
         try:
-            for _, frame in iterate_frames(video.path):
+            for index, frame in iterate_frames(video.path):
                 if scale is None:
                     scale = detection_scale(frame.shape[1], frame.shape[0])
                 chunk.append(resize_for_detection(frame, scale))
+                indices.append(index)
                 if len(chunk) == CHUNK_FRAMES:
-                    yield video.video_id, np.stack(chunk), scale, False, None
-                    chunk = []
+                    yield video.video_id, indices, np.stack(chunk), scale, False, None
+                    chunk, indices = [], []
         except (VideoReadError, OSError) as error:
-            yield video.video_id, None, 1.0, True, str(error)
+            yield video.video_id, [], None, 1.0, True, str(error)
             return
         if scale is None:
-            yield video.video_id, None, 1.0, True, "video has no decodable frames"
+            yield video.video_id, [], None, 1.0, True, "video has no decodable frames"
             return
-        yield video.video_id, np.stack(chunk) if chunk else None, scale, True, None
+        yield video.video_id, indices, np.stack(chunk) if chunk else None, scale, True, None
 
 
 def detect_faces(dataset: Dataset, detector: FaceDetector, workers: int, shard: tuple[int, int], report: StepReport) -> None:
@@ -67,13 +71,13 @@ def detect_faces(dataset: Dataset, detector: FaceDetector, workers: int, shard: 
         else:
             todo.append(video)
     loader = DataLoader(FrameChunks(todo), batch_size=None, num_workers=workers, collate_fn=lambda item: item)
-    boxes: dict[str, list] = {}
+    boxes: dict[str, dict[str, list | None]] = {}
     with tqdm(total=len(todo), desc=STEP, unit="video") as bar:
-        for video_id, frames, scale, is_last, error in loader:
-            found = boxes.setdefault(video_id, [])
+        for video_id, indices, frames, scale, is_last, error in loader:
+            found = boxes.setdefault(video_id, {})
             if frames is not None:
-                for faces in detector.detect_resized(list(frames), scale):
-                    found.append([[round(v, 2) for v in face.box] for face in faces] or None)
+                for index, faces in zip(indices, detector.detect_resized(list(frames), scale), strict=True):
+                    found[str(index)] = [[round(v, 2) for v in face.box] for face in faces] or None
             if not is_last:
                 continue
             frame_boxes = boxes.pop(video_id)
@@ -81,8 +85,8 @@ def detect_faces(dataset: Dataset, detector: FaceDetector, workers: int, shard: 
             if error:
                 report.problem(video_id, error)
                 continue
-            write_json_atomic(dataset.boxes_file(video_id), {str(i): b for i, b in enumerate(frame_boxes)}, indent=None)
-            if not any(frame_boxes):
+            write_json_atomic(dataset.boxes_file(video_id), frame_boxes, indent=None)
+            if not any(frame_boxes.values()):
                 report.problem(video_id, "no face found in any frame")
             else:
                 report.success(video_id)

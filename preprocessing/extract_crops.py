@@ -16,7 +16,7 @@ from core.cli import ArgumentParser, at_least
 from core.faces import crop_face
 from core.video import VideoReadError, iterate_frames
 from preprocessing.dataset import Dataset, VideoEntry
-from preprocessing.steps import add_common_arguments, atomic_directory, run_in_pool, select_shard, start_step
+from preprocessing.steps import add_common_arguments, atomic_directory, run_in_pool, select_shard, start_step, write_image
 
 STEP = "extract_crops"
 
@@ -40,7 +40,7 @@ def crop_video(dataset: Dataset, video: VideoEntry, every: int) -> tuple[str, st
                     for face_index, box in enumerate(wanted[index]):
                         crop = crop_face(bgr, box)
                         if crop is not None:
-                            cv2.imwrite(str(out / f"{index}_{face_index}.png"), crop)
+                            write_image(out / f"{index}_{face_index}.png", crop)
                             written += 1
     except (VideoReadError, OSError) as error:
         return video.video_id, str(error)

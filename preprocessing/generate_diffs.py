@@ -15,7 +15,7 @@ from skimage.metrics import structural_similarity
 
 from core.cli import ArgumentParser
 from preprocessing.dataset import Dataset, VideoEntry
-from preprocessing.steps import add_common_arguments, atomic_directory, run_in_pool, select_shard, start_step
+from preprocessing.steps import add_common_arguments, atomic_directory, run_in_pool, select_shard, start_step, write_image
 
 STEP = "generate_diffs"
 
@@ -30,13 +30,16 @@ def diff_video(dataset: Dataset, fake: VideoEntry) -> tuple[str, str | None]:
     original_dir = dataset.crops_dir(fake.original)
     pairs = [(png, original_dir / png.name) for png in sorted(dataset.crops_dir(fake.video_id).glob("*.png"))]
     written = 0
-    with atomic_directory(dataset.diffs_dir(fake.video_id)) as out:
-        for fake_png, original_png in pairs:
-            fake_image, original_image = cv2.imread(str(fake_png)), cv2.imread(str(original_png))
-            if fake_image is None or original_image is None or fake_image.shape != original_image.shape:
-                continue
-            cv2.imwrite(str(out / f"{fake_png.stem}_diff.png"), difference_mask(fake_image, original_image))
-            written += 1
+    try:
+        with atomic_directory(dataset.diffs_dir(fake.video_id)) as out:
+            for fake_png, original_png in pairs:
+                fake_image, original_image = cv2.imread(str(fake_png)), cv2.imread(str(original_png))
+                if fake_image is None or original_image is None or fake_image.shape != original_image.shape:
+                    continue
+                write_image(out / f"{fake_png.stem}_diff.png", difference_mask(fake_image, original_image))
+                written += 1
+    except OSError as error:
+        return fake.video_id, str(error)
     return fake.video_id, None if written else f"no crop matches one of the original {fake.original}"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import re
 import sys
 import zlib
 from pathlib import Path
@@ -17,8 +18,10 @@ from pathlib import Path
 from core.atomic import write_text_atomic
 from core.cli import ArgumentParser, at_least
 from preprocessing.dataset import Dataset, VideoEntry, load_dataset
+from preprocessing.steps import StepReport
 
 COLUMNS = ("video", "file", "label", "original", "frame", "fold")
+CROP_NAME = re.compile(r"\d+_\d+\.png")  # <frame>_<face>.png, as extract_crops writes them
 
 
 class FoldLeakError(AssertionError):
@@ -32,7 +35,8 @@ def assign_fold(dataset: Dataset, video: VideoEntry, n_splits: int) -> int:
     return zlib.crc32(anchor.video_id.encode()) % n_splits
 
 
-def fold_rows(dataset: Dataset, n_splits: int) -> list[dict]:
+def fold_rows(dataset: Dataset, n_splits: int, stray: list[Path] | None = None) -> list[dict]:
+    """One row per crop; files in a crops folder that are not `<frame>_<face>.png` are left out (and added to `stray`)."""
     rows = []
     for video_id in sorted(dataset.videos):
         video = dataset.videos[video_id]
@@ -40,7 +44,13 @@ def fold_rows(dataset: Dataset, n_splits: int) -> list[dict]:
         if not crop_dir.is_dir():
             continue
         fold = assign_fold(dataset, video, n_splits)
-        for png in sorted(crop_dir.glob("*.png"), key=lambda p: tuple(int(v) for v in p.stem.split("_"))):
+        crops = []
+        for path in crop_dir.iterdir():
+            if CROP_NAME.fullmatch(path.name) and path.is_file():
+                crops.append(path)
+            elif stray is not None:
+                stray.append(path)
+        for png in sorted(crops, key=lambda p: tuple(int(v) for v in p.stem.split("_"))):
             rows.append({
                 "video": video_id, "file": png.relative_to(dataset.root).as_posix(), "label": video.label,
                 "original": video.original or "", "frame": int(png.stem.split("_")[0]), "fold": fold,
@@ -68,7 +78,14 @@ def main(argv=None) -> int:
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    rows = fold_rows(dataset, args.n_splits)
+    stray: list[Path] = []
+    rows = fold_rows(dataset, args.n_splits, stray)
+    report = StepReport(dataset.root, "generate_folds", (0, 1))
+    report.problems = {}  # this step reads every crop afresh: only this run's findings
+    for path in stray:
+        report.problem(str(path.relative_to(dataset.root)), "not a <frame>_<face>.png crop; left out of folds.csv")
+    for path in sorted(stray)[:10]:
+        print(f"warning: skipped {path} (not a <frame>_<face>.png crop)", file=sys.stderr)
     out = Path(args.out) if Path(args.out).is_absolute() else dataset.root / args.out
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
@@ -77,6 +94,10 @@ def main(argv=None) -> int:
     write_text_atomic(out, buffer.getvalue())
     videos = {row["video"] for row in rows}
     print(f"generate_folds: {len(rows)} crops of {len(videos)} videos in {len({r['fold'] for r in rows})} folds -> {out}")
+    report.done = len(videos)
+    report.write()
+    if stray:
+        print(f"generate_folds: {len(stray)} stray files in crops/ left out; listed in {report.path}")
     return 0
 
 

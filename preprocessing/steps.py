@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import contextmanager
 from multiprocessing import Pool
 from pathlib import Path
 
+import cv2
 from tqdm import tqdm
 
 from core.allocator import keep_freed_memory
-from core.atomic import current_umask, write_json_atomic
+from core.atomic import current_umask, fsync_path, write_json_atomic
 from core.cli import at_least
 from core.device import DEVICE_CHOICES, DeviceUnavailableError, resolve_device
 from preprocessing.dataset import load_dataset
@@ -51,24 +52,44 @@ def select_shard(items: Sequence, shard: tuple[int, int], key=lambda item: item)
     return sorted(items, key=key)[index::count]
 
 
-@contextmanager
+@contextlib.contextmanager
 def atomic_directory(target: Path):
     """Yield a temporary folder beside `target`; it becomes `target` only when the block finishes.
 
-    A rerun trusts a video's output folder only if it exists, so a killed run
-    leaves nothing it would mistake for finished work.
+    A rerun trusts a video's output folder only if it exists, so a killed run leaves nothing it would mistake for
+    finished work. The files and the folder are flushed to the disk before the rename, so a finished folder also
+    survives a power cut; an older `target` is renamed aside first and removed last, so there is never a moment
+    without one or the other.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     tmp.chmod(0o777 & ~current_umask())
+    aside = None
     try:
         yield tmp
+        for item in tmp.iterdir():
+            fsync_path(item)
+        fsync_path(tmp)
         if target.exists():
-            shutil.rmtree(target)
+            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+            target.rename(aside / target.name)
         tmp.rename(target)
+        fsync_path(target.parent)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+        if aside is not None:
+            shutil.rmtree(aside)
+
+
+def write_image(path: Path, image) -> None:
+    """cv2.imwrite that fails loudly: OpenCV only returns False for a full disk or a bad path."""
+    try:
+        written = cv2.imwrite(str(path), image)
+    except cv2.error as error:
+        raise OSError(f"cannot write {path}: {str(error).strip().splitlines()[-1]}") from error
+    if not written:
+        raise OSError(f"cannot write {path} (disk full or folder not writable?)")
 
 
 class StepReport:
@@ -126,9 +147,14 @@ def start_step(parser: argparse.ArgumentParser, step: str, argv=None):
 
 
 def run_in_pool(job: Callable[[tuple], tuple[str, str | None]], jobs: Iterable[tuple], count: int, workers: int, report: StepReport) -> None:
-    """Run `job` over the jobs in worker processes; each returns (video id, problem or None) for the report."""
-    with Pool(max(workers, 1)) as pool:
-        for video_id, problem in tqdm(pool.imap_unordered(job, jobs), total=count, desc=report.step, unit="video"):
+    """Run `job` over the jobs in worker processes (none: here, for --workers 0); each returns (video id, problem or
+    None) for the report."""
+    with contextlib.ExitStack() as stack:
+        if workers > 0:
+            results = stack.enter_context(Pool(workers)).imap_unordered(job, jobs)
+        else:
+            results = map(job, jobs)
+        for video_id, problem in tqdm(results, total=count, desc=report.step, unit="video"):
             if problem:
                 report.problem(video_id, problem)
             else:

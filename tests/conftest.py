@@ -12,6 +12,8 @@ import torch
 
 from core.video import write_video
 
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # what every entry point sets (core.offline) before importing it
+
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DFDC_TEST_DATA", REPO.parent / "shared" / "data"))
 

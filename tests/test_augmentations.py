@@ -128,16 +128,22 @@ def test_seeded_transforms_decide_independently_of_each_other(face):
     assert np.array_equal(transforms(image=face)["image"], first)
 
 
-def test_importing_the_training_transforms_reaches_no_server():
-    """albumentations looks up its latest version on pypi.org at import unless told not to."""
+def test_the_training_entry_point_reaches_no_server_and_imports_change_no_setting(tmp_path):
+    """albumentations looks up its latest version on pypi.org at import unless told not to: train_classifier.py tells it
+    in main(), before the import, while importing the training package itself leaves the environment alone."""
+    config = tmp_path / "tiny.json"
+    config.write_text((REPO / "configs" / "tiny.json").read_text())
     probe = (
-        "import socket\n"
+        "import os, socket, sys\n"
         "lookups = []\n"
         "socket.getaddrinfo = lambda *args, **kwargs: lookups.append(args[0]) or []\n"
-        "import training.augmentations\n"
-        "print(lookups)\n"
+        "import training, training.config\n"
+        "print('set at import' if 'NO_ALBUMENTATIONS_UPDATE' in os.environ else 'unset at import')\n"
+        "import train_classifier\n"
+        f"code = train_classifier.main(['--config', {str(config)!r}, '--data-dir', '.', '--folds-csv', 'missing.csv'])\n"
+        "print(code, 'albumentations' in sys.modules, lookups)\n"
     )
     environment = {key: value for key, value in os.environ.items() if key != "NO_ALBUMENTATIONS_UPDATE"}
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=environment, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "[]"
+    assert done.stdout.split("\n")[:2] == ["unset at import", "2 True []"], done.stdout

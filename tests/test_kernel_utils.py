@@ -1,5 +1,6 @@
 import json
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -100,14 +101,25 @@ def test_side_by_side_batches_are_balanced_over_the_lanes(small_checkpoint, coun
     assert [len(batch) for batch in one_lane.batches(9)] == [4, 4, 1]
 
 
-def test_each_lane_runs_on_its_share_of_the_threads(small_checkpoint):
+@pytest.mark.parametrize("threads", [2, 8])  # this machine's count, and a larger one set by hand
+def test_each_lane_runs_on_its_share_of_the_threads_whichever_thread_first_uses_it(small_checkpoint, threads):
+    """The lanes are made with the predictor, in its owner's thread: a read-ahead thread limited to one thread that is
+    the first to detect must not hand every lane one thread, nor may two such threads make two sets of lanes."""
     device = torch.device("cpu")
     model = kernel_utils.load_classifier(small_checkpoint, device, input_size=128)
-    threads = torch.get_num_threads()
-    predictor = kernel_utils.VideoPredictor({"b0": model}, None, device, parallel_batches=2)
-    lanes = predictor._lanes()
-    assert [lanes.submit(torch.get_num_threads).result() for _ in range(4)] == [max(threads // 2, 1)] * 4
-    assert torch.get_num_threads() == threads
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        predictor = kernel_utils.VideoPredictor({"b0": model}, None, device, parallel_batches=2)
+        assert predictor.lane_thread_counts() == [threads // 2] * 2
+        assert torch.get_num_threads() == threads
+        pool = predictor._lane_pool
+        with ThreadPoolExecutor(2, initializer=torch.set_num_threads, initargs=(1,)) as read_ahead:
+            seen = list(read_ahead.map(lambda _: (torch.get_num_threads(), predictor.lane_thread_counts()), range(4)))
+        assert seen == [(1, [threads // 2] * 2)] * 4
+        assert predictor._lane_pool is pool
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_crowded_frames_keep_their_largest_faces(detector, small_checkpoint):

@@ -89,12 +89,18 @@ class FaceCrops(Dataset):
         return image, label
 
     def __getitem__(self, index: int):
+        """(image tensor, label, row index, readable). In training a broken crop is replaced by another row's (which
+        then gives its own index); in validation it is never replaced: it comes back unreadable, to be left out."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
         for _ in range(MAX_REPLACEMENTS):
             try:
                 image, label = self.load(index, rng)
                 break
             except (OSError, cv2.error, ValueError) as error:
+                if not self.train:
+                    log.warning("validation leaves out a broken crop (%s)", error)
+                    size = self.transforms(image=np.zeros((8, 8, 3), np.uint8))["image"].shape
+                    return torch.zeros((3, *size[:2])), torch.tensor(float(self.rows.iloc[index].label)), index, False
                 log.warning("skipping a broken sample (%s); using another", error)
                 index = int(rng.integers(len(self.rows)))
         else:
@@ -102,7 +108,7 @@ class FaceCrops(Dataset):
         seed_transforms(self.transforms, int(rng.integers(2**31)))
         image = self.transforms(image=image)["image"]
         tensor = torch.from_numpy(((image.astype(np.float32) - self.mean) / self.std).transpose(2, 0, 1).copy())
-        return tensor, torch.tensor(label, dtype=torch.float32), index
+        return tensor, torch.tensor(label, dtype=torch.float32), index, True
 
 
 class BalancedEpochSampler(Sampler[int]):

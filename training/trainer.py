@@ -142,7 +142,13 @@ class Trainer:
         state_file = training_state_path(checkpoint_path)
         if not state_file.is_file():
             raise FileNotFoundError(f"{state_file} is missing: resume from a _last checkpoint, or use --from-zero")
-        state = torch.load(state_file, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(state_file, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict):
+                raise ValueError("not a training state")
+        except Exception as error:  # a truncated or foreign file fails inside the unpickler with any of several errors
+            raise ValueError(f"cannot read {state_file} ({type(error).__name__}; a run killed while saving?): restart from the "
+                             f"weights alone with --resume {checkpoint_path} --from-zero") from None
         if state.get("epoch") != checkpoint["epoch"]:
             raise ValueError(f"{state_file} is from epoch {state.get('epoch')} but {checkpoint_path.name} from epoch "
                              f"{checkpoint['epoch']} (a run killed while saving); resume from {checkpoint_path.name} with --from-zero")
@@ -191,7 +197,7 @@ class Trainer:
         started = time.perf_counter()
         bar = tqdm(self.train_loader, desc=f"epoch {epoch}", unit="batch", disable=not self.dist.main)
         ready = time.perf_counter()
-        for images, labels, _ in bar:
+        for images, labels, _, _ in bar:
             waited += time.perf_counter() - ready
             images = images.to(self.dist.device, non_blocking=True)
             labels = labels.to(self.dist.device, non_blocking=True)
@@ -226,12 +232,18 @@ class Trainer:
     def validate(self) -> dict:
         self.model.eval()
         loader = DataLoader(self.val_set, batch_size=self.config["optimizer"]["batch_size"], num_workers=self.options.workers)
-        probabilities = np.zeros(len(self.val_set), dtype=np.float64)
-        for images, _, indices in tqdm(loader, desc="validation", unit="batch"):
+        probabilities = np.full(len(self.val_set), np.nan)
+        for images, _, indices, readable in tqdm(loader, desc="validation", unit="batch"):
             with torch.autocast(self.dist.device.type, dtype=torch.float16, enabled=self.fp16):
                 logits = self.model(images.to(self.dist.device))
-            probabilities[indices.numpy()] = torch.sigmoid(logits.float()).flatten().cpu().numpy()
-        return video_scores(self.val_rows["video"].to_numpy(), self.val_rows["label"].to_numpy(), probabilities)
+            scores = torch.sigmoid(logits.float()).flatten().cpu().numpy()
+            probabilities[indices.numpy()[readable.numpy()]] = scores[readable.numpy()]
+        read = ~np.isnan(probabilities)
+        scores = video_scores(self.val_rows["video"].to_numpy()[read], self.val_rows["label"].to_numpy()[read], probabilities[read])
+        scores["unreadable_crops"] = int((~read).sum())
+        if scores["unreadable_crops"]:
+            log.warning("validation left out %d crops that could not be read", scores["unreadable_crops"])
+        return scores
 
     def _save(self, path: Path, epoch: int) -> None:
         save_checkpoint(path, self.model, epoch, self.best_score)
