@@ -58,7 +58,10 @@ def main(argv=None) -> int:
     from core.faces import FaceDetector
     from inference.folder import default_workers, predict_videos
     from inference.predictor import VideoPredictor, default_batch_size, load_classifier
+    from inference.released_weights import released_size_warnings
 
+    for warning in released_size_warnings(weights):
+        print(warning, file=sys.stderr)
     try:
         for path in weights:
             parse_checkpoint_name(path)

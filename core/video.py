@@ -8,6 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+# Failed grabs in a row taken for the end of the stream; fewer are damaged frames in its middle, each counted as one.
+UNDECODABLE_IN_A_ROW = 8
+
 
 class VideoReadError(Exception):
     """The video cannot be opened or yields no frame at all."""
@@ -64,25 +67,33 @@ def _count_by_decoding(path: str | Path) -> int:
 def iterate_frames(path: str | Path, wanted: set[int] | None = None) -> Generator[tuple[int, np.ndarray], None, int]:
     """Yield (index, RGB frame) for the wanted positions (all when None), decoding the video once.
 
-    Frames that are not wanted are only grabbed, never converted, which is the
-    cheap way to skip through a compressed stream. The generator returns how many
-    frames it grabbed: all that decode when the stream ends before the last wanted one.
+    Frames that are not wanted are only grabbed, never converted, which is the cheap way to skip through a
+    compressed stream. A frame that fails to decode (a damaged packet) is skipped but still counted, so every later
+    frame keeps its real position; the stream ends after UNDECODABLE_IN_A_ROW failures in a row. The generator
+    returns how many frames it grabbed up to the last that decoded: all that decode when the stream ends before the
+    last wanted one.
     """
     capture = _open(path)
     try:
         last = max(wanted) if wanted else None
-        index = 0
+        index = decoded_to = failures = 0
         while last is None or index <= last:
             if not capture.grab():
-                break
+                failures += 1
+                if failures >= UNDECODABLE_IN_A_ROW:
+                    break
+                index += 1
+                continue
+            failures = 0
             if wanted is None or index in wanted:
                 ok, frame = capture.retrieve()
                 if ok and frame is not None:
                     yield index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
             index += 1
+            decoded_to = index
     finally:
         capture.release()
-    return index
+    return decoded_to
 
 
 def read_sampled_frames(path: str | Path, num_frames: int = 32, jitter: int = 0, seed: int | None = None) -> SampledFrames:

@@ -10,6 +10,7 @@ import os
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 
 import torch
@@ -141,8 +142,8 @@ def predict_videos(
         log.info("reusing %d finished videos from an earlier run", len(results))
     progress = progress_path(output)
     progress.parent.mkdir(parents=True, exist_ok=True)
-    with progress.open("a", encoding="utf-8") as progress_log:
-        for video, prepared in tqdm(prepare_ahead(predictor, todo, workers), total=len(todo), desc="videos", unit="video"):
+    with progress.open("a", encoding="utf-8") as progress_log, closing(prepare_ahead(predictor, todo, workers)) as prepared_videos:
+        for video, prepared in tqdm(prepared_videos, total=len(todo), desc="videos", unit="video"):
             try:
                 result = predictor.score(prepared)
             except Exception as error:  # one bad video must not stop the run; the reason is recorded

@@ -1,42 +1,70 @@
 """The seven EfficientNet-B7 checkpoints released with the DFDC-winning solution, and fetching them.
 
 Run `python -m inference.released_weights --help` (download_weights.sh does) to download them
-into weights/, resuming partial files and verifying that each one loads.
+into weights/, resuming partial files and checking each file's size and SHA-256 against the published values.
 """
 from __future__ import annotations
 
+import hashlib
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 from tqdm import tqdm
 
-from core.checkpoints import CheckpointError, load_checkpoint
 from core.cli import ArgumentParser
 
 RELEASE_URL = "https://github.com/selimsef/dfdc_deepfake_challenge/releases/download/0.0.1"
-RELEASED_MODELS = (
-    "final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36",
-    "final_555_DeepFakeClassifier_tf_efficientnet_b7_ns_0_19",
-    "final_777_DeepFakeClassifier_tf_efficientnet_b7_ns_0_29",
-    "final_777_DeepFakeClassifier_tf_efficientnet_b7_ns_0_31",
-    "final_888_DeepFakeClassifier_tf_efficientnet_b7_ns_0_37",
-    "final_888_DeepFakeClassifier_tf_efficientnet_b7_ns_0_40",
-    "final_999_DeepFakeClassifier_tf_efficientnet_b7_ns_0_23",
-)
+
+
+class Published(NamedTuple):
+    size: int
+    sha256: str
+
+
+# The release's files (tag 0.0.1), as its public mirrors give them.
+RELEASED = {
+    "final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36": Published(266910617, "9db77ab9318863e2f8ab287c8eb83c2232584b82dc2fb41f1d614ddd7900cccb"),
+    "final_555_DeepFakeClassifier_tf_efficientnet_b7_ns_0_19": Published(266910618, "e2f0066a8ff036add2f5b418d2eba1051c2d2788f84168f00a85207f3b666e04"),
+    "final_777_DeepFakeClassifier_tf_efficientnet_b7_ns_0_29": Published(266910617, "9fe4311d551a9cbaa1475dbcd6b15fccb31a1e17a8d63069e90a8899aef03b5c"),
+    "final_777_DeepFakeClassifier_tf_efficientnet_b7_ns_0_31": Published(266910617, "00dd6cd9466cddfd7da7c333d8fecae81593307827093deaf4d7cdf704bc8bfa"),
+    "final_888_DeepFakeClassifier_tf_efficientnet_b7_ns_0_37": Published(266910615, "d4a2bb4aefde59e045463ad469ed9660765beb086f65a09f9478ab060d403c7c"),
+    "final_888_DeepFakeClassifier_tf_efficientnet_b7_ns_0_40": Published(266910613, "c1d326a6651011390efe602e42cb8228232d6d18a15c404cf85d7233482f6d6d"),
+    "final_999_DeepFakeClassifier_tf_efficientnet_b7_ns_0_23": Published(266910615, "849036dc211387420412feb68c7451e98a948072b94e213e1104e2f2bf7791ad"),
+}
+RELEASED_MODELS = tuple(RELEASED)
 
 
 class DownloadError(Exception):
     pass
 
 
-def is_valid(path: Path) -> bool:
-    try:
-        load_checkpoint(path)
-        return True
-    except CheckpointError:
-        return False
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def mismatch(path: Path, expected: Published) -> str | None:
+    """Why the file is not the published one (size first: it costs nothing), or None when it is."""
+    size = path.stat().st_size
+    if size != expected.size:
+        return f"{size} bytes instead of {expected.size}"
+    if sha256_of(path) != expected.sha256:
+        return "SHA-256 differs from the published one"
+    return None
+
+
+def released_size_warnings(paths: list[Path]) -> list[str]:
+    """A line for each file named as a released checkpoint whose size is not the published one (a fine-tuned copy,
+    or a damaged download: hashing is left to the download script, which fixes the latter)."""
+    return [f"warning: {path} is named as a released checkpoint but has {path.stat().st_size} bytes instead of "
+            f"{RELEASED[path.name].size}; download_weights.sh checks and replaces a damaged one"
+            for path in paths if path.name in RELEASED and path.stat().st_size != RELEASED[path.name].size]
 
 
 def _fetch(url: str, partial: Path, timeout: float) -> None:
@@ -61,28 +89,36 @@ def _fetch(url: str, partial: Path, timeout: float) -> None:
                 bar.update(len(chunk))
 
 
-def download(name: str, weights_dir: Path, base_url: str = RELEASE_URL, timeout: float = 60.0) -> str:
-    """Make weights_dir/name a valid checkpoint; returns what was done ('present', 'downloaded')."""
+def download(name: str, weights_dir: Path, base_url: str = RELEASE_URL, timeout: float = 60.0,
+             expected: Published | None = None) -> str:
+    """Make weights_dir/name the published file (size and SHA-256 checked, `expected` defaults to the release's);
+    returns what was done ('present', 'downloaded', 'replaced')."""
+    expected = expected or RELEASED[name]
     target = weights_dir / name
+    done = "downloaded"
     if target.exists():
-        if is_valid(target):
+        problem = mismatch(target, expected)
+        if problem is None:
             return "present"
+        tqdm.write(f"{name}: {problem}; downloading it again")
         target.unlink()
+        done = "replaced"
     weights_dir.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     try:
         _fetch(f"{base_url.rstrip('/')}/{name}", partial, timeout)
     except (urllib.error.URLError, OSError) as error:
         raise DownloadError(f"cannot download {name}: {error} (rerun to resume)") from error
-    if not is_valid(partial):
+    problem = mismatch(partial, expected)
+    if problem:
         partial.unlink()
-        raise DownloadError(f"downloaded {name} does not load as a checkpoint; removed it, rerun to fetch it again")
+        raise DownloadError(f"downloaded {name} is not the published file ({problem}); removed it, rerun to fetch it again")
     partial.replace(target)
-    return "downloaded"
+    return done
 
 
 def main(argv=None) -> int:
-    parser = ArgumentParser(description="Download the released DFDC B7 checkpoints; files already present and valid are kept.")
+    parser = ArgumentParser(description="Download the released DFDC B7 checkpoints; files already present with the published size and SHA-256 are kept.")
     parser.add_argument("--weights-dir", default="weights", help="where to put the checkpoint files")
     parser.add_argument("--base-url", default=RELEASE_URL, help="where the files are served")
     parser.add_argument("--names", action="store_true", help="only print the released checkpoint names, one per line")

@@ -73,12 +73,17 @@ def atomic_directory(target: Path):
         if target.exists():
             aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
             target.rename(aside / target.name)
-        tmp.rename(target)
+        try:
+            tmp.rename(target)
+        except BaseException:
+            if aside is not None:
+                (aside / target.name).rename(target)  # the old one goes back: never neither
+            raise
         fsync_path(target.parent)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-        if aside is not None:
+        if aside is not None and target.exists():
             shutil.rmtree(aside)
 
 

@@ -7,8 +7,12 @@ import pytest
 import torch
 
 from core.checkpoints import save_checkpoint
-from inference.released_weights import RELEASED_MODELS, DownloadError, download, main
+from inference.released_weights import RELEASED, RELEASED_MODELS, DownloadError, Published, download, main, sha256_of
 from training.zoo.classifiers import DeepFakeClassifier
+
+
+def published(path):
+    return Published(path.stat().st_size, sha256_of(path))
 
 
 @pytest.fixture(scope="module")
@@ -48,26 +52,49 @@ def test_downloads_resumes_and_skips(tmp_path, server):
     full = (folder / name).read_bytes()
     (tmp_path / f"{name}.part").write_bytes(full[:1000])  # an interrupted earlier run
     requests.clear()
-    assert download(name, tmp_path, url) == "downloaded"
+    expected = published(folder / name)
+    assert download(name, tmp_path, url, expected=expected) == "downloaded"
     assert (tmp_path / name).read_bytes() == full and not (tmp_path / f"{name}.part").exists()
     assert requests == [(f"/releases/download/0.0.1/{name}", "bytes=1000-")]
-    assert download(name, tmp_path, url) == "present" and len(requests) == 1
+    assert download(name, tmp_path, url, expected=expected) == "present" and len(requests) == 1
 
     (tmp_path / name).write_bytes(full[:5000])  # a truncated file is not trusted
-    assert download(name, tmp_path, url) == "downloaded"
+    assert download(name, tmp_path, url, expected=expected) == "replaced"
+    assert (tmp_path / name).read_bytes() == full
+
+    # the same size but other bytes (a replaced file that still unpickles): caught by the hash, fetched again
+    changed = bytearray(full)
+    changed[len(full) // 2] ^= 0xFF
+    (tmp_path / name).write_bytes(bytes(changed))
+    assert download(name, tmp_path, url, expected=expected) == "replaced"
     assert (tmp_path / name).read_bytes() == full
 
 
-def test_a_file_that_does_not_load_is_rejected(tmp_path, server):
+def test_a_download_that_is_not_the_published_file_is_removed(tmp_path, server):
+    url, folder, _ = server
+    name = RELEASED_MODELS[0]
+    wrong = Published((folder / name).stat().st_size, "0" * 64)
+    with pytest.raises(DownloadError, match="not the published file .SHA-256"):
+        download(name, tmp_path, url, expected=wrong)
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_published_table():
+    assert len(RELEASED) == 7 and all(266_000_000 < entry.size < 267_000_000 and len(entry.sha256) == 64 for entry in RELEASED.values())
+    assert RELEASED["final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36"].sha256.startswith("9db77ab9")
+
+
+def test_a_file_of_another_size_is_rejected(tmp_path, server):
     url, _, _ = server
-    with pytest.raises(DownloadError, match="does not load"):
+    with pytest.raises(DownloadError, match="2400 bytes instead of 266910618"):
         download(RELEASED_MODELS[1], tmp_path, url)
     assert not any(tmp_path.iterdir())
 
 
 def test_command_reports_failures_and_lists_names(tmp_path, server, capsys):
     url, _, _ = server
-    assert main(["--weights-dir", str(tmp_path), "--base-url", url]) == 1  # only the first file is served correctly
-    assert (tmp_path / RELEASED_MODELS[0]).is_file()
+    assert main(["--weights-dir", str(tmp_path), "--base-url", url]) == 1  # none of the served files is the published one
+    assert not any(tmp_path.iterdir())
+    assert capsys.readouterr().err.count("error: ") == 7
     assert main(["--names"]) == 0
     assert capsys.readouterr().out.split()[-7:] == list(RELEASED_MODELS)

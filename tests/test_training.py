@@ -199,9 +199,48 @@ def test_a_broken_crop_is_replaced_not_fatal(tmp_path, caplog):
     rows = pd.DataFrame([{"video": "v", "file": f"crops/v/{f}_0.png", "label": 0, "original": "", "frame": f, "fold": 0} for f in (0, 10)])
     dataset = FaceCrops(tmp_path, rows, create_val_transforms(32), load_config(REPO / "configs" / "tiny.json")["normalize"], train=True)
     with caplog.at_level("WARNING", logger="dfdc.train"):
-        image, label, index = dataset[1]
-    assert index == 0 and image.shape == (3, 32, 32) and label.item() == pytest.approx(0.01)
+        image, label, index, readable = dataset[1]
+    assert index == 0 and readable and image.shape == (3, 32, 32) and label.item() == pytest.approx(0.01)
     assert "cannot read crop" in caplog.text
+
+
+def test_validation_leaves_out_a_broken_crop_instead_of_scoring_another(tmp_path):
+    from core.metrics import video_scores
+
+    make_bright_fakes_dataset(tmp_path)
+    options = TrainOptions(config=load_config(write_config(tmp_path / "c.json")), data_dir=tmp_path, folds_csv=tmp_path / "folds.csv",
+                           fold=1, output_dir=tmp_path / "weights", log_dir=tmp_path / "logs", workers=0, device="cpu")
+    trainer = Trainer(options)
+    intact = trainer.predict_crops()
+    broken = int(np.flatnonzero(trainer.val_rows["video"] == "fake4")[1])
+    (tmp_path / trainer.val_rows["file"][broken]).write_bytes(b"cut short")
+    with_broken = trainer.predict_crops()
+    assert np.isnan(with_broken[broken])
+    np.testing.assert_allclose(np.delete(with_broken, broken), np.delete(intact, broken), atol=1e-6)
+    scores = trainer.validate()
+    keep = np.arange(len(intact)) != broken
+    expected = video_scores(trainer.val_rows["video"].to_numpy()[keep], trainer.val_rows["label"].to_numpy()[keep], intact[keep])
+    assert scores["unreadable_crops"] == 1 and scores["videos"] == 4
+    assert scores["fake_loss"] == pytest.approx(expected["fake_loss"], abs=1e-6)
+    assert scores["real_loss"] == pytest.approx(expected["real_loss"], abs=1e-6)
+
+
+def test_a_truncated_training_state_is_a_one_line_error(tmp_path, capsys):
+    import train_classifier
+
+    make_bright_fakes_dataset(tmp_path)
+    config = write_config(tmp_path / "c.json", optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 1, "params": {"max_iter": 20}}})
+    common = ["--config", str(config), "--data-dir", str(tmp_path), "--folds-csv", str(tmp_path / "folds.csv"), "--fold", "1",
+              "--output-dir", str(tmp_path / "w"), "--logdir", str(tmp_path / "logs"), "--workers", "0", "--device", "cpu"]
+    assert train_classifier.main(common) == 0
+    last = next((tmp_path / "w").glob("*_last"))
+    state = training_state_path(last)
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    capsys.readouterr()
+    assert train_classifier.main([*common, "--resume", str(last)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and error.startswith(f"error: cannot read {state} ")
+    assert f"--resume {last} --from-zero" in error
 
 
 @pytest.mark.parametrize("script", ["train.sh", "preprocess_data.sh"])

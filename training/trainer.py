@@ -229,7 +229,8 @@ class Trainer:
         return summary
 
     @torch.inference_mode()
-    def validate(self) -> dict:
+    def predict_crops(self) -> np.ndarray:
+        """Fake probability of every validation crop, in the order of its rows; nan for a crop that cannot be read."""
         self.model.eval()
         loader = DataLoader(self.val_set, batch_size=self.config["optimizer"]["batch_size"], num_workers=self.options.workers)
         probabilities = np.full(len(self.val_set), np.nan)
@@ -238,6 +239,11 @@ class Trainer:
                 logits = self.model(images.to(self.dist.device))
             scores = torch.sigmoid(logits.float()).flatten().cpu().numpy()
             probabilities[indices.numpy()[readable.numpy()]] = scores[readable.numpy()]
+        return probabilities
+
+    def validate(self) -> dict:
+        """Video-level scores of the validation fold over the crops that can be read; the others are counted."""
+        probabilities = self.predict_crops()
         read = ~np.isnan(probabilities)
         scores = video_scores(self.val_rows["video"].to_numpy()[read], self.val_rows["label"].to_numpy()[read], probabilities[read])
         scores["unreadable_crops"] = int((~read).sum())
