@@ -137,7 +137,7 @@ class FaceDetector:
                 "factor": self.cascade.factor, "scale": "by resolution", "contrast_retry": True}
 
     def detect(self, frames: Sequence[np.ndarray], scale: float | None = None) -> list[list[Face]]:
-        """Faces of each full-resolution RGB frame, best score first. All frames must share one size."""
+        """Faces of each full-resolution RGB frame, largest first. All frames must share one size."""
         if not len(frames):
             return []
         height, width = frames[0].shape[:2]
@@ -169,6 +169,6 @@ class FaceDetector:
                          contrast_stretched)
                     for box, landmarks in zip(frame_boxes, frame_points, strict=True)
                 ]
-                faces.sort(key=lambda face: -face.score)
+                faces.sort(key=lambda face: -face.area)  # largest first, as facenet-pytorch's MTCNN.detect orders them
                 results.append(faces)
         return results

@@ -14,14 +14,19 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 def isotropically_resize_image(
     image: np.ndarray, size: int, interpolation_down: int = cv2.INTER_AREA, interpolation_up: int = cv2.INTER_CUBIC
 ) -> np.ndarray:
-    """Resize so that the longer side is `size`, keeping the aspect ratio."""
+    """Resize so that the longer side is `size`, keeping the aspect ratio.
+
+    The shorter side is truncated, as the original solution's `cv2.resize(img, (int(w), int(h)))` does.
+    """
     height, width = image.shape[:2]
     longer = max(height, width)
     if longer == size:
         return image
     scale = size / longer
-    new_width = max(int(round(width * scale)), 1)
-    new_height = max(int(round(height * scale)), 1)
+    if width > height:
+        new_width, new_height = size, max(int(height * scale), 1)
+    else:
+        new_width, new_height = max(int(width * scale), 1), size
     interpolation = interpolation_up if scale > 1 else interpolation_down
     return cv2.resize(image, (new_width, new_height), interpolation=interpolation)
 

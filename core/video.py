@@ -32,10 +32,13 @@ class SampledFrames:
 
 
 def sample_frame_indices(frame_count: int, num_frames: int, jitter: int = 0, seed: int | None = None) -> list[int]:
-    """Evenly spaced frame positions over the whole video, optionally jittered by up to ±`jitter` frames."""
+    """Evenly spaced frame positions over the whole video, optionally jittered by up to ±`jitter` frames.
+
+    The positions are truncated, not rounded, as the original solution's `np.linspace(..., dtype=int)` does.
+    """
     if frame_count <= 0 or num_frames <= 0:
         return []
-    indices = np.linspace(0, frame_count - 1, min(num_frames, frame_count)).round().astype(np.int64)
+    indices = np.linspace(0, frame_count - 1, min(num_frames, frame_count)).astype(np.int64)
     if jitter > 0:
         offsets = np.random.default_rng(seed).integers(-jitter, jitter + 1, len(indices))
         indices = np.clip(indices + offsets, 0, frame_count - 1)

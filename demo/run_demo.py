@@ -35,6 +35,7 @@ from core.offline import stay_offline
 
 REPO = Path(__file__).resolve().parent.parent
 TRAIN_PART, VALIDATION_PART, HELD_OUT_PART = 0, 1, 2
+FOLDS = 50  # the original's fold rule with 50 splits gives each DFDC part a fold of its own: validation is fold 1
 PREFIX = "demo_"
 
 
@@ -108,7 +109,7 @@ def run_demo(args: argparse.Namespace) -> dict:
     run = run_name(config, PREFIX, VALIDATION_PART)
     generate(paths, args)
     run_stage("preprocessing", ["bash", "preprocess_data.sh", paths.data, "--device", args.device, "--workers", args.workers,
-                                "--every", args.every])
+                                "--every", args.every, "--n-splits", FOLDS])
     train(paths, args, run)
     run_stage("loss plot", [sys.executable, "plot_loss.py", "--log-file", paths.logs / f"{run}.log", "--output", paths.loss_plot])
     best = f"{run}_best"

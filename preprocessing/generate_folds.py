@@ -1,7 +1,8 @@
 """Step 5: one row per crop with its fold -> folds.csv (video,file,label,original,frame,fold).
 
-DFDC parts (folders ending in _<number>) are whole folds: part N goes to fold
-N mod --n-splits, and a fake lives in its original's part. Folders without a
+DFDC parts (folders ending in _<number>) are whole folds, as in the original solution:
+with 16 splits, parts 3f..3f+2 form fold f (f < 15) and parts 45-49 fold 15 (see
+dfdc_part_fold), and a fake lives in its original's part. Folders without a
 part number are split by original video: an original and all its fakes get one
 fold. Either way no original/fake pair is split across folds; this is checked.
 """
@@ -28,10 +29,20 @@ class FoldLeakError(AssertionError):
     pass
 
 
+DFDC_PARTS = 50
+
+
+def dfdc_part_fold(part: int, n_splits: int) -> int:
+    """The original solution's folds of the 50 DFDC parts: runs of 50 // n_splits consecutive parts, the last fold
+    taking the rest (16 folds: parts 3f..3f+2 in fold f < 15, parts 45-49 in fold 15). Parts past 49 join the last."""
+    per_fold = max(DFDC_PARTS // n_splits, 1)
+    return min(part // per_fold, n_splits - 1)
+
+
 def assign_fold(dataset: Dataset, video: VideoEntry, n_splits: int) -> int:
     anchor = dataset.videos.get(video.original, video) if video.is_fake else video
     if anchor.part_number is not None:
-        return anchor.part_number % n_splits
+        return dfdc_part_fold(anchor.part_number, n_splits)
     return zlib.crc32(anchor.video_id.encode()) % n_splits
 
 

@@ -19,12 +19,15 @@ def test_downscale_keeps_aspect_and_uses_area():
     assert np.array_equal(resized, cv2.resize(image, (25, 50), interpolation=cv2.INTER_AREA))
 
 
-def test_upscale_uses_cubic_and_rounds_the_short_side():
+def test_upscale_uses_cubic_and_truncates_the_short_side():
     image = np.random.default_rng(1).integers(0, 255, (30, 47, 3), dtype=np.uint8)
     resized = isotropically_resize_image(image, 380)
-    # 30 * 380 / 47 = 242.55 -> 243
-    assert resized.shape == (243, 380, 3)
-    assert np.array_equal(resized, cv2.resize(image, (380, 243), interpolation=cv2.INTER_CUBIC))
+    # 30 * 380 / 47 = 242.55 -> 242, as the original's cv2.resize(img, (int(w), int(h)))
+    assert resized.shape == (242, 380, 3)
+    assert np.array_equal(resized, cv2.resize(image, (380, 242), interpolation=cv2.INTER_CUBIC))
+    tall = np.zeros((170, 121, 3), dtype=np.uint8)  # 121 * 380 / 170 = 270.47 -> 270; a square goes by its height
+    assert isotropically_resize_image(tall, 380).shape == (380, 270, 3)
+    assert isotropically_resize_image(np.zeros((99, 99, 3), np.uint8), 380).shape == (380, 380, 3)
 
 
 def test_image_of_the_right_size_is_untouched():

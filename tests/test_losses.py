@@ -23,11 +23,12 @@ def test_fake_and_real_losses_are_averaged_with_equal_weight():
 
 
 def test_smoothed_labels_and_single_class_batches():
+    """As the original: loss = (fake_loss + real_loss) / 2 with an absent class counting 0, so a one-class batch weighs half."""
     logits = torch.logit(torch.tensor([0.7, 0.8]))
     loss, fake_loss, real_loss = fake_real_bce(logits, torch.tensor([0.99, 0.99]))
-    assert real_loss is None and loss.item() == pytest.approx(fake_loss.item())
     expected = (bce(0.7, 0.99) + bce(0.8, 0.99)) / 2
-    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    assert real_loss is None and fake_loss.item() == pytest.approx(expected, rel=1e-5)
+    assert loss.item() == pytest.approx(expected / 2, rel=1e-5)
 
 
 def test_gradient_flows():

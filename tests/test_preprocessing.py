@@ -12,8 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
+from preprocessing import generate_folds
 from preprocessing.dataset import load_dataset
-from preprocessing.generate_folds import FoldLeakError, check_no_leak
+from preprocessing.generate_folds import FoldLeakError, check_no_leak, dfdc_part_fold
 from preprocessing.steps import parse_shard, select_shard
 from tests.conftest import REPO, run_pipeline, shared_video
 
@@ -96,9 +97,26 @@ def test_folds_list_every_crop_once_without_leaks(data_root):
         assert (data_root / row["file"]).is_file() and row["label"] in ("0", "1")
         if row["original"]:
             assert folds[row["original"]] == row["fold"]
-    assert folds["lynaeydofd"] == str(1 % 16)  # DFDC part 1 -> fold 1
+    assert folds["lynaeydofd"] == "0" and folds["widuwuoiur"] == "3"  # DFDC parts 1 and 10: folds 0 and 3
     with pytest.raises(FoldLeakError):
         check_no_leak([{"video": "a", "original": "", "fold": 0}, {"video": "b", "original": "a", "fold": 1}])
+
+
+def test_dfdc_parts_0_to_49_get_the_originals_folds(tmp_path):
+    """The original: 16 splits of the 50 parts, parts 3f..3f+2 in fold f < 15, parts 45-49 in fold 15."""
+    for part in range(50):
+        folder = tmp_path / f"dfdc_train_part_{part}"
+        folder.mkdir()
+        (folder / f"v{part}.mp4").write_bytes(b"v")
+        (folder / "metadata.json").write_text(json.dumps({f"v{part}.mp4": {"label": "REAL", "original": None}}))
+        (tmp_path / "crops" / f"v{part}").mkdir(parents=True)
+        (tmp_path / "crops" / f"v{part}" / "0_0.png").write_bytes(b"x")
+    assert generate_folds.main(["--root-dir", str(tmp_path)]) == 0
+    with open(tmp_path / "folds.csv") as f:
+        folds = {row["video"]: int(row["fold"]) for row in csv.DictReader(f)}
+    assert [folds[f"v{part}"] for part in range(50)] == [part // 3 for part in range(45)] + [15] * 5
+    assert [dfdc_part_fold(part, 3) for part in (0, 15, 16, 31, 32, 33, 49)] == [0, 0, 1, 1, 2, 2, 2]  # 50 // 3 = 16 per fold
+    assert [dfdc_part_fold(part, 50) for part in (0, 1, 49)] == [0, 1, 49]
 
 
 def test_bad_input_is_reported_not_fatal(data_root):

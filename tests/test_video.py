@@ -8,9 +8,17 @@ from tests.conftest import shared_video
 
 
 def test_indices_are_evenly_spaced_over_the_whole_video():
-    assert sample_frame_indices(300, 4) == [0, 100, 199, 299]
+    assert sample_frame_indices(300, 4) == [0, 99, 199, 299]  # 0, 99.67, 199.33, 299 truncated, as the original
     assert sample_frame_indices(10, 32) == list(range(10))
     assert sample_frame_indices(0, 32) == []
+
+
+def test_32_of_300_frames_are_the_originals_truncated_positions():
+    """The original solution: np.linspace(0, frame_count - 1, num_frames, endpoint=True, dtype=int)."""
+    by_hand = [i * 299 // 31 for i in range(32)]
+    assert sample_frame_indices(300, 32) == by_hand
+    rounded = [round(i * 299 / 31) for i in range(32)]
+    assert sum(a != b for a, b in zip(by_hand, rounded, strict=True)) == 15  # what rounding used to change
 
 
 def test_jitter_is_seeded_and_bounded():
@@ -55,7 +63,7 @@ def test_sampled_frames_match_a_full_decode(tmp_path):
     path = write_video(tmp_path / "ramp.mp4", frames)
     sampled = read_sampled_frames(path, 5)
     everything = dict(iterate_frames(path))
-    assert sampled.indices == [0, 5, 10, 14, 19]
+    assert sampled.indices == [0, 4, 9, 14, 19]  # 0, 4.75, 9.5, 14.25, 19 truncated
     for index, frame in zip(sampled.indices, sampled.frames, strict=True):
         assert np.array_equal(frame, everything[index])
         assert abs(float(frame.mean()) - 10 * index) < 4  # the right frame, not a neighbour
