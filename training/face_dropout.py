@@ -32,11 +32,20 @@ def remove_nose(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return _thick_line(image, between_eyes, landmarks[2], width / 2)
 
 
+def choose_landmark_part(rng: np.random.Generator) -> str | None:
+    """As the original recipe draws it: eyes 1/2, else mouth 1/2, else nose 1/2, else nothing
+    (eyes 0.5, mouth 0.25, nose 0.125, none 0.125)."""
+    for part in ("eyes", "mouth", "nose"):
+        if rng.random() < 0.5:
+            return part
+    return None
+
+
 def remove_landmark_part(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Eyes, mouth or nose, chosen at random (eyes half of the time, as in the original recipe)."""
-    if rng.random() < 0.5:
-        return remove_eyes(image, landmarks)
-    return remove_mouth(image, landmarks) if rng.random() < 0.5 else remove_nose(image, landmarks)
+    """Eyes, mouth or nose blacked out, or nothing, with choose_landmark_part's probabilities."""
+    part = choose_landmark_part(rng)
+    removals = {"eyes": remove_eyes, "mouth": remove_mouth, "nose": remove_nose}
+    return removals[part](image, landmarks) if part else image.copy()
 
 
 def face_outline(shape: tuple[int, ...], landmarks: np.ndarray | None) -> np.ndarray:
@@ -76,32 +85,33 @@ def blackout_half_face(image: np.ndarray, landmarks: np.ndarray | None, rng: np.
 
 
 def half_and_quarter_masks(height: int, width: int) -> list[np.ndarray]:
-    """The six regions to black out: left, right, top, bottom half; top-left and bottom-right quarter."""
-    masks = []
-    for rows, cols in (((0, 1), (0, 0.5)), ((0, 1), (0.5, 1)), ((0, 0.5), (0, 1)), ((0.5, 1), (0, 1)),
-                       ((0, 0.5), (0, 0.5)), ((0.5, 1), (0.5, 1))):
-        mask = np.zeros((height, width), dtype=bool)
-        mask[int(rows[0] * height) : int(rows[1] * height), int(cols[0] * width) : int(cols[1] * width)] = True
-        masks.append(mask)
+    """The original recipe's six regions to black out: the top, bottom, left and right half, and the two diagonal
+    pairs of quarters (top-left with bottom-right, top-right with bottom-left)."""
+    middle_y, middle_x = height // 2, width // 2
+    masks = [np.zeros((height, width), dtype=bool) for _ in range(6)]
+    masks[0][:middle_y] = masks[1][middle_y:] = masks[2][:, :middle_x] = masks[3][:, middle_x:] = True
+    masks[4][:middle_y, :middle_x] = masks[4][middle_y:, middle_x:] = True
+    masks[5][:middle_y, middle_x:] = masks[5][middle_y:, :middle_x] = True
     return masks
 
 
-def blackout_region(image: np.ndarray, diff: np.ndarray | None, is_fake: bool, rng: np.random.Generator,
-                    min_visible: int = 100, threshold: int = 100) -> np.ndarray:
-    """Black out one of the six half/quarter regions; for a fake, only one that leaves manipulated pixels visible.
+REGION_TRIES = 5  # the original draws a region (with replacement) up to five times
 
-    `diff` is the fake's 8-bit SSIM difference mask (bright = manipulated). A
-    fake without a mask, or with no region that keeps `min_visible` pixels
-    above `threshold` in view, is returned unchanged: blacking out the only
-    manipulated part would turn a fake into a picture of a real face.
+
+def blackout_region(image: np.ndarray, diff: np.ndarray | None, is_fake: bool, rng: np.random.Generator,
+                    min_visible: int = 20) -> np.ndarray:
+    """Black out one of the six regions of half_and_quarter_masks, drawn at random up to REGION_TRIES times;
+    for a fake, only a region that leaves more than `min_visible` changed pixels of its diff mask in view.
+
+    `diff` is the fake's 8-bit SSIM difference mask (bright = manipulated). A fake without a mask, or whose draws all
+    hide its changes, is returned unchanged: blacking out the only manipulated part would turn a fake into a picture
+    of a real face.
     """
     masks = half_and_quarter_masks(*image.shape[:2])
-    order = rng.permutation(len(masks))
-    for index in order:
-        region = masks[index]
-        if is_fake:
-            if diff is None or diff.shape != region.shape or ((diff > threshold) & ~region).sum() < min_visible:
-                continue
+    for _ in range(REGION_TRIES):
+        region = masks[int(rng.integers(len(masks)))]
+        if is_fake and (diff is None or diff.shape != region.shape or ((diff > 0) & ~region).sum() <= min_visible):
+            continue
         out = image.copy()
         out[region] = 0
         return out
