@@ -7,7 +7,7 @@ import warnings
 import cv2
 import numpy as np
 import pytest
-from albumentations import Compose
+from albumentations import Compose, KeypointParams
 
 from core.faces import crop_face
 from core.images import isotropically_resize_image, put_to_center
@@ -52,7 +52,7 @@ def test_train_transforms_build_without_unknown_argument_warnings():
         create_val_transforms(SIZE)
 
 
-@pytest.mark.parametrize("name", ["ImageCompression", "GaussNoise", "GaussianBlur", "HorizontalFlip", "ToGray", "Affine"])
+@pytest.mark.parametrize("name", ["ImageCompression", "GaussNoiseByVariance", "GaussianBlur", "HorizontalFlip", "ToGray", "Affine"])
 def test_each_transform_changes_the_image(face, name):
     transform = named(create_train_transforms(SIZE), name)
     out = always(transform)(image=face)["image"]
@@ -69,19 +69,109 @@ def test_compression_quality_range_is_applied(face):
     assert np.array_equal(strongest(image=face)["image"], cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED))
 
 
+def colour_group(compose):
+    return [t for t in compose.transforms if type(t).__name__ == "OneOf" and len(t.transforms) == 3
+            and type(t.transforms[0]).__name__ == "RandomBrightnessContrast"][0]
+
+
 def test_colour_transforms_each_change_the_image(face):
-    colour = [t for t in create_train_transforms(SIZE).transforms if type(t).__name__ == "OneOf" and len(t.transforms) == 3
-              and type(t.transforms[0]).__name__ == "RandomBrightnessContrast"][0]
+    colour = colour_group(create_train_transforms(SIZE))
     assert colour.p == 0.7
     for transform in colour.transforms:
-        assert mean_change(transform, face) > 1.0, type(transform).__name__
+        assert mean_change(transform, face, seeds=range(20)) > 0.3, type(transform).__name__
 
 
-def test_affine_limits_are_the_configured_ones(face):
+def draws(transform, image, count=40):
+    return [always(transform, seed)(image=image)["image"] for seed in range(count)]
+
+
+def test_noise_has_the_04_sigma(face):
+    """albumentations 0.4's GaussNoise default: variance 10-50 squared grey levels, i.e. sigma 3.2-7.1."""
+    noise = named(create_train_transforms(SIZE), "GaussNoiseByVariance")
+    assert noise.p == 0.1
+    inside = ((face > 25) & (face < 230)).all(axis=2)  # no clipping there
+    sigmas = [(out.astype(float) - face)[inside].std() for out in draws(noise, face)]
+    assert 3.0 < min(sigmas) < 4.0 and 6.2 < max(sigmas) < 7.3, (min(sigmas), max(sigmas))
+
+
+def test_blur_flip_grey_and_compression_are_the_04_ones(face):
+    transforms = create_train_transforms(SIZE)
+    blurred = always(named(transforms, "GaussianBlur"))(image=face)["image"]
+    difference = np.abs(blurred.astype(int) - cv2.GaussianBlur(face, (3, 3), 0))  # 0.4: 3x3, OpenCV's own sigma
+    assert difference.max() <= 2 and difference.mean() < 0.2
+    assert np.array_equal(always(named(transforms, "HorizontalFlip"))(image=face)["image"], face[:, ::-1])
+    grey = cv2.cvtColor(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    assert np.abs(always(named(transforms, "ToGray"))(image=face)["image"].astype(int) - grey).max() <= 1
+    qualities = []
+    for out in draws(named(transforms, "ImageCompression"), face, 12):
+        matches = [q for q in range(50, 101) if np.array_equal(
+            out, cv2.imdecode(cv2.imencode(".jpg", face, [cv2.IMWRITE_JPEG_QUALITY, q])[1], cv2.IMREAD_UNCHANGED))]
+        assert matches, "not a JPEG round trip"
+        qualities.append(matches[0])
+    assert 60 <= min(qualities) and max(qualities) <= 100 and max(qualities) - min(qualities) > 15
+
+
+def test_brightness_and_contrast_stay_within_20_percent(face):
+    """0.4: out = alpha * in + beta * 255 with alpha in 0.8-1.2 and beta in -0.2..0.2."""
+    transform = colour_group(create_train_transforms(SIZE)).transforms[0]
+    alphas, betas = [], []
+    for out in draws(transform, face):
+        keep = (out > 2) & (out < 253)
+        alpha, beta = np.polyfit(face[keep].astype(float), out[keep].astype(float), 1)
+        alphas.append(alpha)
+        betas.append(beta / 255)
+    assert 0.79 < min(alphas) < 0.86 and 1.14 < max(alphas) < 1.21
+    assert -0.21 < min(betas) < -0.12 and 0.12 < max(betas) < 0.21
+
+
+def test_hue_saturation_value_shifts_stay_within_20_30_20(face):
+    transform = colour_group(create_train_transforms(SIZE)).transforms[2]
+    hsv_in = cv2.cvtColor(face, cv2.COLOR_RGB2HSV).astype(int)
+    steady = (hsv_in[..., 1] > 40) & (hsv_in[..., 1] < 215) & (hsv_in[..., 2] > 30) & (hsv_in[..., 2] < 225)
+    shifts = []
+    for out in draws(transform, face):
+        hsv_out = cv2.cvtColor(out, cv2.COLOR_RGB2HSV).astype(int)
+        hue = (hsv_out[..., 0] - hsv_in[..., 0] + 90) % 180 - 90
+        change = hsv_out - hsv_in
+        shifts.append([np.median(hue[steady]), np.median(change[..., 1][steady]), np.median(change[..., 2][steady])])
+    shifts = np.array(shifts)
+    for channel, limit in enumerate((20, 30, 20)):
+        assert np.abs(shifts[:, channel]).max() <= limit + 1.5, (channel, shifts[:, channel])
+        assert np.abs(shifts[:, channel]).max() > 0.6 * limit, (channel, shifts[:, channel])
+
+
+def test_pca_colour_shift_is_the_04_one(face):
+    """0.4: one colour added to every pixel, alpha * eigenvalues along the RGB principal components (0-1 scale, x255),
+    alpha ~ N(0, 0.1); 2.x's FancyPCA of the same alpha barely moves a face."""
+    transform = colour_group(create_train_transforms(SIZE)).transforms[1]
+    values = np.linalg.eigvalsh(np.cov(face.reshape(-1, 3) / 255.0, rowvar=False))
+    inside = ((face > 20) & (face < 235)).all(axis=2)
+    alphas = []
+    for out in draws(transform, face, 200):
+        shift = (out.astype(float) - face)[inside]
+        assert shift.std(axis=0).max() < 0.6  # the same colour everywhere (up to truncation to whole levels)
+        alphas.append(np.linalg.norm(shift.mean(axis=0) + 0.5) / (np.linalg.norm(values) * 255))
+    assert 0.08 < np.sqrt(np.mean(np.square(alphas))) < 0.12
+
+
+def test_affine_is_the_04_shift_scale_rotate(face):
+    """0.4 ShiftScaleRotate(0.1, 0.2, 10): one scale in 0.8-1.2, rotation within 10 degrees, shift within 10%."""
     affine = named(create_train_transforms(SIZE), "Affine")
     assert affine.p == 0.5 and affine.border_mode == cv2.BORDER_CONSTANT
-    assert tuple(affine.rotate) == (-10, 10)
-    assert tuple(affine.scale["x"]) == (0.8, 1.2) and tuple(affine.translate_percent["x"]) == (-0.1, 0.1)
+    points = [(32.0, 32.0), (96.0, 32.0), (32.0, 96.0)]
+    angles, scales = [], []
+    for seed in range(60):
+        moved = Compose([affine], keypoint_params=KeypointParams(format="xy", remove_invisible=False), seed=seed)
+        moved.transforms[0].p = 1.0
+        (x0, y0), (x1, y1), (x2, y2) = np.asarray(moved(image=face, keypoints=points)["keypoints"])[:, :2]
+        across, down = np.hypot(x1 - x0, y1 - y0) / 64, np.hypot(x2 - x0, y2 - y0) / 64
+        assert across == pytest.approx(down, rel=1e-3)  # one scale for both axes
+        scales.append(across)
+        angles.append(np.degrees(np.arctan2(y1 - y0, x1 - x0)))
+    assert 0.79 < min(scales) < 0.85 and 1.15 < max(scales) < 1.21
+    assert 7 < max(np.abs(angles)) <= 10.01
+    shift_x, shift_y = affine.translate_percent["x"], affine.translate_percent["y"]
+    assert tuple(shift_x) == tuple(shift_y) == (-0.1, 0.1)
 
 
 def test_isotropic_resizes_and_padding_make_a_square(face):

@@ -1,8 +1,9 @@
-"""Training and validation transforms of face crops (albumentations 2.x argument names).
+"""Training and validation transforms of face crops: the original recipe's list, at the strength its
+albumentations 0.4 defaults gave, written with albumentations 2.x's arguments.
 
-albumentations 2.x only warns about arguments it does not know, so a renamed
-argument silently leaves a transform at its default; tests/test_augmentations.py
-checks that every transform here really changes the image.
+albumentations 2.x renamed many arguments (and only warns about unknown ones, leaving the transform at its
+default) and changed what several defaults mean; tests/test_augmentations.py measures each transform's effect
+on a real face crop against the 0.4 definition.
 """
 from __future__ import annotations
 
@@ -13,9 +14,7 @@ import numpy as np
 from albumentations import (
     Affine,
     Compose,
-    FancyPCA,
     GaussianBlur,
-    GaussNoise,
     HorizontalFlip,
     HueSaturationValue,
     ImageCompression,
@@ -58,24 +57,70 @@ def pad_to_square(size: int) -> PadIfNeeded:
     return PadIfNeeded(min_height=size, min_width=size, border_mode=cv2.BORDER_CONSTANT, fill=0)
 
 
-# albumentations 2.x computes FancyPCA on [0, 1] floats, where the principal components' eigenvalues are
-# ~1/65000 of the old uint8 ones: at the old default alpha 0.1 it changes a face by 0.05 grey levels on
-# average, i.e. not at all. Measured on a real face crop, alpha 3 shifts it by ~4 levels (1-11 over
-# seeds), between what the other two colour transforms in its group do.
-FANCY_PCA_ALPHA = 3.0
+class PCAColourShift(ImageOnlyTransform):
+    """AlexNet's "fancy PCA" as albumentations 0.4's FancyPCA applied it: every pixel moves by one colour,
+    alpha * eigenvalue along each principal component of the crop's RGB values (on a 0-1 scale, times 255), with
+    alpha ~ N(0, `alpha`) drawn once per image. albumentations 2.x's FancyPCA scales each pixel's deviation along the
+    components instead, which at the same alpha moves a face by a hundredth of a grey level."""
+
+    def __init__(self, alpha: float = 0.1, p: float = 0.5):
+        super().__init__(p=p)
+        self.alpha = alpha
+
+    def get_params(self) -> dict:
+        return {"alpha": self.py_random.gauss(0, self.alpha)}
+
+    def apply(self, img: np.ndarray, alpha: float = 0.0, **params) -> np.ndarray:
+        values, vectors = np.linalg.eigh(np.cov(img.reshape(-1, 3) / 255.0, rowvar=False))
+        shift = vectors @ (alpha * values) * 255
+        return np.clip(img + shift, 0, 255).astype(np.uint8)
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ("alpha",)
+
+
+class GaussNoiseByVariance(ImageOnlyTransform):
+    """albumentations 0.4's GaussNoise: a variance drawn from `var_limit` in squared grey levels (default 10-50,
+    sigma 3.2-7.1), Gaussian noise of that sigma added to every channel of every pixel in floating point, then
+    clipped and truncated to uint8. 2.x's GaussNoise takes a sigma as a fraction of 255 (its default (0.2, 0.44) is
+    sigma 51-112 grey levels) and truncates the noise itself toward zero, which weakens small noise by a tenth."""
+
+    def __init__(self, var_limit: tuple[float, float] = (10.0, 50.0), p: float = 0.5):
+        super().__init__(p=p)
+        self.var_limit = var_limit
+
+    def get_params(self) -> dict:
+        return {"sigma": self.py_random.uniform(*self.var_limit) ** 0.5}
+
+    def apply(self, img: np.ndarray, sigma: float = 0.0, **params) -> np.ndarray:
+        noisy = img + self.random_generator.normal(0.0, sigma, img.shape)
+        return np.clip(noisy, 0, 255).astype(np.uint8)
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ("var_limit",)
+
+# 0.4's GaussianBlur(blur_limit=3) was a 3x3 kernel with the sigma OpenCV derives from it (0.8); 2.x draws its sigma
+# from (0.5, 3.0) by default.
+BLUR_SIGMA = 0.3 * ((3 - 1) * 0.5 - 1) + 0.8
 
 
 def create_train_transforms(size: int = 380) -> Compose:
+    """The original recipe's augmentations, each at its albumentations 0.4 strength (see the constants above; the
+    others kept their meaning: brightness and contrast +-20%, hue/saturation/value shifts up to 20/30/20, JPEG quality
+    60-100, a shift of up to 10% with scale 0.8-1.2 and rotation up to 10 degrees)."""
     return Compose([
         ImageCompression(quality_range=(60, 100), p=0.5),
-        GaussNoise(p=0.1),
-        GaussianBlur(blur_limit=(3, 3), p=0.05),
+        GaussNoiseByVariance(p=0.1),
+        GaussianBlur(blur_limit=(3, 3), sigma_limit=(BLUR_SIGMA, BLUR_SIGMA), p=0.05),
         HorizontalFlip(),
         isotropic_resizes(size),
         pad_to_square(size),
-        OneOf([RandomBrightnessContrast(), FancyPCA(alpha=FANCY_PCA_ALPHA), HueSaturationValue()], p=0.7),
+        OneOf([RandomBrightnessContrast(brightness_limit=(-0.2, 0.2), contrast_limit=(-0.2, 0.2), brightness_by_max=True),
+               PCAColourShift(alpha=0.1),
+               HueSaturationValue(hue_shift_limit=(-20, 20), sat_shift_limit=(-30, 30), val_shift_limit=(-20, 20))], p=0.7),
         ToGray(p=0.2),
-        Affine(translate_percent=(-0.1, 0.1), scale=(0.8, 1.2), rotate=(-10, 10), border_mode=cv2.BORDER_CONSTANT, fill=0, p=0.5),
+        Affine(translate_percent=(-0.1, 0.1), scale=(0.8, 1.2), keep_ratio=True, rotate=(-10, 10), border_mode=cv2.BORDER_CONSTANT,
+               fill=0, p=0.5),
     ])
 
 
