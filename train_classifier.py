@@ -35,25 +35,34 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--label-smoothing", type=float, default=0.01, help="training labels are clipped to [s, 1 - s]")
     parser.add_argument("--workers", type=at_least(0), default=4, help="data loading processes per training process")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="cuda uses one GPU per process (LOCAL_RANK)")
+    parser.add_argument("--pretrained", default=None,
+                        help="ImageNet weights file for the encoder, instead of the config's \"pretrained\" (true: timm's local cache)")
+    parser.add_argument("--download-pretrained", action="store_true",
+                        help="let timm fetch the config's ImageNet weights from the Hugging Face hub when they are not in its cache "
+                        "(otherwise nothing is downloaded and missing weights stop the run before it starts)")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    stay_offline()
+    stay_offline(allow_hub=args.download_pretrained)
     # Loaded after the options are parsed, so that --help answers at once instead of after seconds of imports.
     from core.checkpoints import CheckpointError
     from training.config import ConfigError, load_config
     from training.trainer import Trainer, TrainOptions
 
     try:
+        config = load_config(args.config)
+        if args.pretrained:
+            config["pretrained"] = args.pretrained
         options = TrainOptions(
-            config=load_config(args.config), data_dir=Path(args.data_dir), folds_csv=Path(args.folds_csv), fold=args.fold,
+            config=config, data_dir=Path(args.data_dir), folds_csv=Path(args.folds_csv), fold=args.fold,
             seed=args.seed, prefix=args.prefix, output_dir=Path(args.output_dir), log_dir=Path(args.logdir),
             resume=Path(args.resume) if args.resume else None, from_zero=args.from_zero, freeze_epochs=args.freeze_epochs,
             test_every=args.test_every, oversample=not args.no_oversample, hardcore=not args.no_hardcore,
             label_smoothing=args.label_smoothing, workers=args.workers, device=args.device,
+            download_pretrained=args.download_pretrained,
         )
         if not options.folds_csv.is_file():
             raise FileNotFoundError(f"folds file not found: {options.folds_csv}")

@@ -35,6 +35,7 @@ def main(argv=None) -> int:
     from training.trainer import Trainer, TrainOptions
 
     config = load_config(args.config)
+    config["pretrained"] = False  # the speed does not depend on where the weights start
     config["batches_per_epoch"] = args.batches
     config["optimizer"]["schedule"]["epochs"] = 1
     with tempfile.TemporaryDirectory() as tmp:

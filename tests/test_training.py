@@ -41,12 +41,62 @@ def write_config(path, **changes):
 def test_shipped_configs_load(name):
     config = load_config(REPO / "configs" / name)
     assert config["optimizer"]["schedule"]["type"] == "poly" and config["losses"] == {"BinaryCrossentropy": 1}
+    # the winning encoders start from ImageNet + Noisy Student weights; the demo's ResNet says it starts from random ones
+    assert json.loads((REPO / "configs" / name).read_text())["pretrained"] is (name != "tiny.json")
     if name != "tiny.json":
         optimizer = config["optimizer"]
         assert (optimizer["type"], optimizer["learning_rate"], optimizer["momentum"], optimizer["weight_decay"], optimizer["nesterov"],
                 optimizer["batch_size"]) == ("SGD", 0.01, 0.9, 1e-4, True, 12)
         assert (config["size"], config["batches_per_epoch"], optimizer["schedule"]["epochs"], optimizer["schedule"]["params"]["max_iter"],
                 config["fp16"]) == (380, 2500, 40, 100500, True)
+
+
+def test_missing_imagenet_weights_stop_training_before_it_starts_and_nothing_is_fetched(tmp_path):
+    """An empty cache and no permission to download: one line that says what to do, and not one socket opened."""
+    config = write_config(tmp_path / "pretrained.json", encoder="resnet18", pretrained=True)
+    probe = (
+        "import socket, sys\n"
+        "attempts = []\n"
+        "socket.getaddrinfo = lambda *args, **kwargs: attempts.append(('lookup', args[0])) or []\n"
+        "socket.socket.connect = lambda self, address: attempts.append(('connect', address))\n"
+        "socket.create_connection = lambda address, *args, **kwargs: attempts.append(('connect', address))\n"
+        "import train_classifier\n"
+        f"code = train_classifier.main(['--config', {str(config)!r}, '--data-dir', '.', '--folds-csv', {str(REPO / 'README.md')!r},"
+        " '--device', 'cpu'])\n"
+        "print(code, attempts)\n"
+    )
+    environment = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path / "torch")}
+    environment.pop("HF_HUB_OFFLINE", None)
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=environment, capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip() == "2 []", done.stdout + done.stderr[-2000:]
+    error = done.stderr.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("error: ImageNet weights for resnet18 are not in the local cache")
+    assert "--pretrained PATH" in error[0] and "--download-pretrained" in error[0]
+
+
+def test_a_local_imagenet_weights_file_is_what_training_starts_from(tmp_path):
+    import timm
+
+    make_bright_fakes_dataset(tmp_path)
+    torch.manual_seed(5)
+    weights = tmp_path / "resnet18_imagenet.pth"
+    torch.save(timm.create_model("resnet18").state_dict(), weights)
+    config = load_config(write_config(tmp_path / "c.json", encoder="resnet18", pretrained=True))
+    config["pretrained"] = str(weights)  # what --pretrained PATH does
+    trainer = Trainer(TrainOptions(config=config, data_dir=tmp_path, folds_csv=tmp_path / "folds.csv", fold=1,
+                                   output_dir=tmp_path / "w", log_dir=tmp_path / "logs", workers=0, device="cpu"))
+    saved = torch.load(weights, weights_only=True)
+    encoder = trainer.model.encoder.state_dict()
+    assert all(torch.equal(encoder[key], saved[key]) for key in saved if key in encoder and not key.startswith("fc."))
+    assert sum(key in encoder for key in saved) > 100
+
+
+def test_the_b7_encoder_has_the_originals_drop_path_rate():
+    from training.zoo.classifiers import create_encoder
+
+    encoder = create_encoder("tf_efficientnet_b7_ns")
+    rates = [block.drop_path.drop_prob for stage in encoder.blocks for block in stage if hasattr(block.drop_path, "drop_prob")]
+    assert max(rates) == pytest.approx(0.2 * (len(rates)) / (len(rates) + 1), rel=0.05)
 
 
 def test_unknown_config_keys_are_errors(tmp_path):

@@ -48,6 +48,7 @@ class TrainOptions:
     label_smoothing: float = 0.01
     workers: int = 4
     device: str = "auto"
+    download_pretrained: bool = False  # let timm fetch ImageNet weights missing from its cache
 
 
 class Distributed:
@@ -102,7 +103,7 @@ class Trainer:
         self.dist = Distributed(options.device)
         torch.manual_seed(options.seed)
         np.random.seed(options.seed)
-        model = NETWORKS[config["network"]](config["encoder"], config["dropout_rate"], config["pretrained"])
+        model = NETWORKS[config["network"]](config["encoder"], config["dropout_rate"], config["pretrained"], options.download_pretrained)
         # timm's ImageNet head stays in the model (the released checkpoints carry it) but takes no part in forward()
         for parameter in model.encoder.get_classifier().parameters():
             parameter.requires_grad = False

@@ -35,12 +35,37 @@ class EncoderNotFoundError(ValueError):
     pass
 
 
-def create_encoder(encoder: str, pretrained: bool | str | os.PathLike = False) -> nn.Module:
+class PretrainedWeightsError(FileNotFoundError):
+    """ImageNet weights that were asked for and cannot be had: training must not start from random weights instead."""
+
+
+def cached_pretrained_file(timm_name: str) -> Path | None:
+    """The model's ImageNet weights where timm would have saved them (the Hugging Face hub cache, or torch hub's
+    checkpoints folder for older downloads), found without any network request; None when they are not there."""
+    from huggingface_hub import try_to_load_from_cache
+    from timm.models import get_pretrained_cfg
+
+    config = get_pretrained_cfg(timm_name)
+    if config is None:
+        return None
+    if config.hf_hub_id:
+        for filename in dict.fromkeys([config.hf_hub_filename or "model.safetensors", "model.safetensors", "pytorch_model.bin"]):
+            found = try_to_load_from_cache(config.hf_hub_id, filename)
+            if isinstance(found, str):
+                return Path(found)
+    if config.url:
+        old_download = Path(torch.hub.get_dir()) / "checkpoints" / config.url.rsplit("/", 1)[-1]
+        if old_download.is_file():
+            return old_download
+    return None
+
+
+def create_encoder(encoder: str, pretrained: bool | str | os.PathLike = False, allow_download: bool = False) -> nn.Module:
     """Build a timm encoder by its legacy DFDC name or any timm model name.
 
-    `pretrained` is False (random init), a path to a weights file, or True to
-    take ImageNet weights from timm's local cache. Nothing is ever downloaded:
-    a missing cache entry is an error.
+    `pretrained` is False (random init), a path to a weights file, or True for the ImageNet weights timm names for
+    the model, read from its local cache; only with `allow_download` may timm fetch them from the hub when they are
+    not there. Missing weights raise PretrainedWeightsError, never a silent random start.
     """
     timm_name, drop_path_rate = LEGACY_ENCODERS.get(encoder, (encoder, 0.0))
     if not timm.is_model(timm_name.split(".")[0]):
@@ -50,22 +75,17 @@ def create_encoder(encoder: str, pretrained: bool | str | os.PathLike = False) -
     if pretrained is False or pretrained is None:
         return timm.create_model(timm_name, pretrained=False, **kwargs)
     if pretrained is True:
-        previous = os.environ.get("HF_HUB_OFFLINE")
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        try:
+        cached = cached_pretrained_file(timm_name)
+        if cached is None and allow_download:
             return timm.create_model(timm_name, pretrained=True, **kwargs)
-        except Exception as error:  # timm raises several types for a cache miss
-            raise FileNotFoundError(
-                f"ImageNet weights for {timm_name} are not in timm's local cache; pass a weights file instead"
-            ) from error
-        finally:
-            if previous is None:
-                del os.environ["HF_HUB_OFFLINE"]
-            else:
-                os.environ["HF_HUB_OFFLINE"] = previous
+        if cached is None:
+            raise PretrainedWeightsError(
+                f"ImageNet weights for {timm_name} are not in the local cache and downloads are off: give a weights file "
+                f"(--pretrained PATH, or the config key \"pretrained\": \"PATH\"), or let timm fetch them with --download-pretrained")
+        pretrained = cached
     path = Path(pretrained)
     if not path.is_file():
-        raise FileNotFoundError(f"encoder weights file not found: {path}")
+        raise PretrainedWeightsError(f"encoder weights file not found: {path}")
     return timm.create_model(timm_name, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, **kwargs)
 
 
@@ -102,9 +122,10 @@ class GlobalWeightedAvgPool2d(nn.Module):
 
 
 class DeepFakeClassifier(nn.Module):
-    def __init__(self, encoder: str = "tf_efficientnet_b7_ns", dropout_rate: float = 0.0, pretrained: bool | str = False):
+    def __init__(self, encoder: str = "tf_efficientnet_b7_ns", dropout_rate: float = 0.0, pretrained: bool | str = False,
+                 allow_download: bool = False):
         super().__init__()
-        self.encoder = create_encoder(encoder, pretrained)
+        self.encoder = create_encoder(encoder, pretrained, allow_download)
         self.avg_pool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout(dropout_rate)
         self.fc = nn.Linear(self.encoder.num_features, 1)
@@ -119,8 +140,8 @@ class DeepFakeClassifier(nn.Module):
 class DeepFakeClassifierSRM(DeepFakeClassifier):
     """Classifies the SRM noise residuals of the image instead of its pixels."""
 
-    def __init__(self, encoder: str, dropout_rate: float = 0.5, pretrained: bool | str = False):
-        super().__init__(encoder, dropout_rate, pretrained)
+    def __init__(self, encoder: str, dropout_rate: float = 0.5, pretrained: bool | str = False, allow_download: bool = False):
+        super().__init__(encoder, dropout_rate, pretrained, allow_download)
         self.srm_conv = srm_layer(3)
 
     def pooled_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -128,8 +149,8 @@ class DeepFakeClassifierSRM(DeepFakeClassifier):
 
 
 class DeepFakeClassifierGWAP(DeepFakeClassifier):
-    def __init__(self, encoder: str, dropout_rate: float = 0.5, pretrained: bool | str = False):
-        super().__init__(encoder, dropout_rate, pretrained)
+    def __init__(self, encoder: str, dropout_rate: float = 0.5, pretrained: bool | str = False, allow_download: bool = False):
+        super().__init__(encoder, dropout_rate, pretrained, allow_download)
         self.avg_pool = GlobalWeightedAvgPool2d(self.encoder.num_features, flatten=True)
 
     def pooled_features(self, x: torch.Tensor) -> torch.Tensor:
