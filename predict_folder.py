@@ -17,6 +17,19 @@ from inference.strategy import STRATEGIES
 MAX_FACES_PER_FRAME = 8
 
 
+def detection_scale_option(text: str) -> float | None:
+    """--detection-scale: 'auto' (None: the rule by resolution) or a positive factor."""
+    if text == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'auto' nor a number") from None
+    if not 0 < value <= 4:
+        raise argparse.ArgumentTypeError(f"must be in (0, 4], got {value}")
+    return value
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(
         description=__doc__,
@@ -41,6 +54,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=None, help="random seed for --jitter")
     parser.add_argument("--max-faces-per-frame", type=at_least(0), default=MAX_FACES_PER_FRAME,
                         help="classify at most this many faces of a frame, the largest ones (0: every face); the number skipped is in the diagnostics")
+    parser.add_argument("--detection-scale", type=detection_scale_option, default="auto", metavar="auto|FACTOR",
+                        help="resize factor of the frames for face detection; auto: 2 for a wider side under 300 px, 1 up to 1000, "
+                        "0.5 up to 1900, 0.33 above (0.5 is what the original solution's code used for every video)")
+    parser.add_argument("--no-contrast-retry", action="store_true",
+                        help="do not search faceless dark frames again with their contrast stretched (the original's behaviour)")
     parser.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None, help="half precision classifiers (CUDA only; default: on for CUDA)")
     return parser.parse_args(argv)
 
@@ -75,7 +93,7 @@ def main(argv=None) -> int:
         return input_error(error)
     batch_size = args.batch_size or default_batch_size(device)
     predictor = VideoPredictor(
-        models, FaceDetector(device), device, num_frames=args.frames, input_size=args.input_size,
+        models, FaceDetector(device, scale=args.detection_scale, contrast_retry=not args.no_contrast_retry), device, num_frames=args.frames, input_size=args.input_size,
         batch_size=batch_size, strategy=args.strategy, jitter=args.jitter, seed=args.seed,
         max_faces_per_frame=args.max_faces_per_frame, parallel_batches=args.parallel_batches,
     )

@@ -94,8 +94,11 @@ def resize_for_detection(frame: np.ndarray, scale: float) -> np.ndarray:
 
 
 def margin_box(box: Sequence[float], frame_width: int, frame_height: int, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
-    """The box grown by `margin` of its width/height on every side, in whole pixels, clipped to the frame."""
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    """The box grown by `margin` of its width/height on every side, in whole pixels, clipped to the frame.
+
+    Corners are truncated to whole pixels, as the original solution's `int(b * 2)` did.
+    """
+    x1, y1, x2, y2 = (int(v) for v in box)
     pad_x = int((x2 - x1) * margin)
     pad_y = int((y2 - y1) * margin)
     return (
@@ -124,25 +127,30 @@ class FaceDetector:
         thresholds: Sequence[float] = INFERENCE_THRESHOLDS,
         min_face_size: int = 20,
         batch_size: int = 32,
+        scale: float | None = None,
+        contrast_retry: bool = True,
     ):
+        """`scale`: resize factor for detection, or None for detection_scale's rule by resolution (the original
+        repository's code used 0.5 for every video). `contrast_retry`: search faceless dark frames again stretched."""
         # Imported here: the cascade pulls in torch and torchvision (seconds), which the crop helpers above do not need.
         from core.mtcnn import MTCNNCascade
 
         self.cascade = MTCNNCascade(thresholds, min_face_size, device=device)
         self.batch_size = batch_size
+        self.scale = scale
+        self.contrast_retry = contrast_retry
 
     def settings(self) -> dict:
         """What the faces found depend on, for keys that decide whether earlier results still hold."""
         return {"thresholds": list(self.cascade.thresholds), "min_face_size": self.cascade.min_face_size,
-                "factor": self.cascade.factor, "scale": "by resolution", "contrast_retry": True}
+                "factor": self.cascade.factor, "scale": self.scale or "by resolution", "contrast_retry": self.contrast_retry}
 
     def detect(self, frames: Sequence[np.ndarray], scale: float | None = None) -> list[list[Face]]:
         """Faces of each full-resolution RGB frame, largest first. All frames must share one size."""
         if not len(frames):
             return []
         height, width = frames[0].shape[:2]
-        if scale is None:
-            scale = detection_scale(width, height)
+        scale = scale or self.scale or detection_scale(width, height)
         return self.detect_resized([resize_for_detection(frame, scale) for frame in frames], scale)
 
     def detect_resized(self, frames: Sequence[np.ndarray], scale: float) -> list[list[Face]]:
@@ -152,6 +160,8 @@ class FaceDetector:
         searched once more with its contrast stretched; such faces are marked.
         """
         results = self._run(frames, scale)
+        if not self.contrast_retry:
+            return results
         faceless = [index for index, faces in enumerate(results) if not faces]
         stretched = {index: frame for index in faceless if (frame := stretch_contrast(frames[index])) is not None}
         if stretched:
