@@ -93,6 +93,16 @@ def resize_for_detection(frame: np.ndarray, scale: float) -> np.ndarray:
     return frame if (width, height) == size else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
 
+def resize_as_original(frame: np.ndarray, scale: float) -> np.ndarray:
+    """The frame resized as the original solution's code resized it for detection: PIL's default (bicubic, antialiased)
+    filter to int(side * scale). Its faces' boxes then match the original's to the pixel; OpenCV's area averaging
+    (resize_for_detection) is faster and moves boxes by a few pixels."""
+    from PIL import Image
+
+    image = Image.fromarray(frame)
+    return np.asarray(image.resize((int(image.width * scale), int(image.height * scale)), Image.Resampling.BICUBIC))
+
+
 def margin_box(box: Sequence[float], frame_width: int, frame_height: int, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
     """The box grown by `margin` of its width/height on every side, in whole pixels, clipped to the frame.
 
@@ -130,8 +140,9 @@ class FaceDetector:
         scale: float | None = None,
         contrast_retry: bool = True,
     ):
-        """`scale`: resize factor for detection, or None for detection_scale's rule by resolution (the original
-        repository's code used 0.5 for every video). `contrast_retry`: search faceless dark frames again stretched."""
+        """`scale`: resize factor for detection, applied with the original's resampling (resize_as_original; the
+        original repository's code used 0.5 for every video), or None for detection_scale's rule by resolution.
+        `contrast_retry`: search faceless dark frames again with their contrast stretched."""
         # Imported here: the cascade pulls in torch and torchvision (seconds), which the crop helpers above do not need.
         from core.mtcnn import MTCNNCascade
 
@@ -150,7 +161,9 @@ class FaceDetector:
         if not len(frames):
             return []
         height, width = frames[0].shape[:2]
-        scale = scale or self.scale or detection_scale(width, height)
+        if scale is None and self.scale is not None:  # a fixed scale is the original's way: its resampling too
+            return self.detect_resized([resize_as_original(frame, self.scale) for frame in frames], self.scale)
+        scale = scale or detection_scale(width, height)
         return self.detect_resized([resize_for_detection(frame, scale) for frame in frames], scale)
 
     def detect_resized(self, frames: Sequence[np.ndarray], scale: float) -> list[list[Face]]:
