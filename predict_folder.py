@@ -42,8 +42,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--models", nargs="+", required=True,
         help="checkpoint file names in --weights-dir; the architecture is read from the name "
-        "(<prefix><Network>_<encoder>_<fold>_<epoch>, as the released files and train_classifier.py write them)",
+        "(<prefix><Network>_<encoder>_<fold>_<epoch>, as the released files and train_classifier.py write them); "
+        "a name that does not spell it out is a DeepFakeClassifier on tf_efficientnet_b7_ns, as the original assumed",
     )
+    parser.add_argument("--network", default=None, help="network class of every checkpoint, instead of what the names say")
+    parser.add_argument("--encoder", default=None, help="encoder of every checkpoint (e.g. tf_efficientnet_b5_ns), instead of what the names say")
     parser.add_argument("--test-dir", nargs="+", required=True, help="a folder of videos, or one or more video files")
     parser.add_argument("--output", default="submission.csv", help="CSV to write (filename,label), sorted by filename")
     add_scoring_options(parser)
@@ -72,28 +75,29 @@ def main(argv=None) -> int:
     except InputError as error:
         return input_error(error)
     # Loaded only now, so that --help and bad input answer at once instead of after seconds of imports.
-    from core.checkpoints import CheckpointError, parse_checkpoint_name
+    from core.checkpoints import CheckpointError
     from core.faces import FaceDetector
     from inference.folder import default_workers, predict_videos
     from inference.predictor import VideoPredictor, default_batch_size, load_classifier
     from inference.released_weights import released_size_warnings
+    from training.zoo.classifiers import NETWORKS
 
     for warning in released_size_warnings(weights):
         print(warning, file=sys.stderr)
     try:
-        for path in weights:
-            parse_checkpoint_name(path)
+        if args.network and args.network not in NETWORKS:
+            raise InputError(f"--network {args.network}: use one of {', '.join(NETWORKS)}")
         device = resolve_device(args.device)
         fp16 = device.type == "cuda" if args.fp16 is None else args.fp16
         if fp16 and device.type != "cuda":
             raise InputError("--fp16 needs --device cuda")
-        models = {path.name: load_classifier(path, device, fp16, args.input_size) for path in weights}
+        models = {path.name: load_classifier(path, device, fp16, args.input_size, args.network, args.encoder) for path in weights}
         release_freed_memory()
     except (InputError, CheckpointError, DeviceUnavailableError, FileNotFoundError, ValueError) as error:
         return input_error(error)
     batch_size = args.batch_size or default_batch_size(device)
     predictor = VideoPredictor(
-        models, FaceDetector(device, scale=args.detection_scale, contrast_retry=not args.no_contrast_retry), device, num_frames=args.frames, input_size=args.input_size,
+        models, FaceDetector(device, scale=args.detection_scale, contrast_retry=not args.no_contrast_retry), device, num_frames=args.frames,
         batch_size=batch_size, strategy=args.strategy, jitter=args.jitter, seed=args.seed,
         max_faces_per_frame=args.max_faces_per_frame, parallel_batches=args.parallel_batches,
     )

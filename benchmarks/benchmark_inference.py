@@ -30,7 +30,7 @@ from core.device import resolve_device
 from core.faces import FaceDetector
 from inference.folder import default_workers, prepare_ahead
 from inference.inputs import add_scoring_options, find_videos
-from inference.predictor import VideoPredictor, default_batch_size, prepare_for_inference, read_classifier
+from inference.predictor import DEFAULT_INPUT_SIZE, VideoPredictor, default_batch_size, prepare_for_inference, read_classifier
 from training.zoo.classifiers import NETWORKS
 
 
@@ -61,6 +61,7 @@ def main(argv=None) -> int:
                         "facenet-pytorch detection, all faces in one batch through the unfolded model, default allocator)")
     parser.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=True, help="score the first video once untimed")
     args = parser.parse_args(argv)
+    args.input_size = args.input_size or DEFAULT_INPUT_SIZE
     if args.setup == "this":
         keep_freed_memory()
     device = resolve_device(args.device)

@@ -6,6 +6,7 @@ wrapper, and whose `bce_best` may be a numpy float.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -93,6 +94,10 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, epoch: int, bce_b
 CHECKPOINT_NAME = re.compile(r"(?P<network>DeepFakeClassifier(?:SRM|GWAP)?)_(?P<encoder>.+)_(?P<fold>\d+)_(?P<epoch>\w+?)(?:\.\w+)?$")
 
 
+# What the original solution's predict_folder.py built for every checkpoint, whatever the file was called.
+ORIGINAL_ARCHITECTURE = ("DeepFakeClassifier", "tf_efficientnet_b7_ns")
+
+
 def parse_checkpoint_name(name: str) -> tuple[str, str]:
     """(network class name, encoder) from a name like `final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36`."""
     match = CHECKPOINT_NAME.search(Path(name).name)
@@ -102,3 +107,32 @@ def parse_checkpoint_name(name: str) -> tuple[str, str]:
             "expected <prefix><Network>_<encoder>_<fold>_<epoch>, e.g. final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36"
         )
     return match["network"], match["encoder"]
+
+
+def checkpoint_architecture(path: str | os.PathLike, network: str | None = None, encoder: str | None = None) -> tuple[str, str]:
+    """(network, encoder) of a checkpoint: those given, else those its file name spells out, else the original
+    solution's DeepFakeClassifier on tf_efficientnet_b7_ns (a released file renamed, say, to b7_weights.pth)."""
+    try:
+        named = parse_checkpoint_name(path)
+    except CheckpointError:
+        named = ORIGINAL_ARCHITECTURE
+    return network or named[0], encoder or named[1]
+
+
+def training_config_for(path: str | os.PathLike) -> dict:
+    """The training config train_classifier.py saved beside a checkpoint (`<run>.config.json`, where the checkpoint
+    is `<run>_<epoch>`, `<run>_last` or `<run>_best`), or {} when there is none (the released checkpoints)."""
+    path = Path(path)
+    match = CHECKPOINT_NAME.search(path.name)
+    if not match:
+        return {}
+    config_file = path.with_name(path.name[: match.start("epoch") - 1] + ".config.json")
+    if not config_file.is_file():
+        return {}
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"cannot read the training config {config_file} beside {path.name}: {error}") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"the training config {config_file} is not a JSON object")
+    return config

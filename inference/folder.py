@@ -59,7 +59,7 @@ def settings_key(weights: Sequence[Path], predictor: VideoPredictor) -> str:
     """
     parts = [f"{p.name}={file_identity(p)}" for p in weights]
     parts += [f"device={predictor.device.type}", f"dtype={predictor.dtype}", f"frames={predictor.num_frames}",
-              f"size={predictor.input_size}", f"jitter={predictor.jitter}:{predictor.seed}",
+              f"inputs={sorted(predictor.specs.items())}", f"jitter={predictor.jitter}:{predictor.seed}",
               f"max_faces={predictor.max_faces_per_frame}", f"detection={predictor.detector.settings()}"]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
@@ -181,7 +181,7 @@ def write_outputs(output: Path, results: dict[str, dict], key: str, weights: Seq
             "models": [w.name for w in weights],
             "strategy": strategy_name,
             "frames": predictor.num_frames,
-            "input_size": predictor.input_size,
+            "inputs": {name: {"size": spec.size, "mean": spec.mean, "std": spec.std} for name, spec in predictor.specs.items()},
             "videos": {name: results[name] for name in sorted(results)},
         },
         indent=None,

@@ -42,7 +42,9 @@ def add_scoring_options(parser: argparse.ArgumentParser) -> None:
     """The options of how a video is scored that the scoring command and the inference benchmark share."""
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run detection and the classifiers")
     parser.add_argument("--frames", type=at_least(1), default=32, help="evenly spaced frames sampled per video")
-    parser.add_argument("--input-size", type=at_least(32), default=380, help="side of the square face image the classifiers take")
+    parser.add_argument("--input-size", type=at_least(32), default=None,
+                        help="side of the square face image the classifiers take (default: the size in the training config "
+                        "saved beside each checkpoint, else 380, the released checkpoints' size)")
     parser.add_argument("--batch-size", type=at_least(1), default=None, help="faces per classifier forward pass (default: 32 on CUDA, 4 on CPU)")
     parser.add_argument("--parallel-batches", type=at_least(1), default=None,
                         help="batches classified side by side, each on its share of the CPU threads; the scores do not change "

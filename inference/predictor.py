@@ -6,22 +6,23 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from core.checkpoints import CheckpointError, load_checkpoint, load_weights, parse_checkpoint_name
+from core.checkpoints import CheckpointError, checkpoint_architecture, load_checkpoint, load_weights, training_config_for
 from core.faces import Face, FaceDetector, crop_face
-from core.images import face_to_model_input, normalize_batch
+from core.images import IMAGENET_MEAN, IMAGENET_STD, face_to_model_input, normalize_batch
 from core.video import SampledFrames, VideoReadError, read_sampled_frames
 from inference.optimize import can_pack_for_cpu, fold_batchnorm, pack_for_cpu
 from inference.strategy import STRATEGIES, combine
 from training.zoo.classifiers import NETWORKS
 
 NEUTRAL_LABEL = 0.5  # what a video gets when it cannot be scored: the log-loss-minimising guess
+DEFAULT_INPUT_SIZE = 380  # the released checkpoints' face size
 
 
 def default_batch_size(device: torch.device) -> int:
@@ -60,17 +61,39 @@ def prepare_for_inference(model: nn.Module, device: torch.device, fp16: bool = F
     return model
 
 
-def read_classifier(path: str | os.PathLike) -> nn.Module:
-    """The network named by the checkpoint's file name, with its weights loaded strictly; nothing folded or packed."""
-    network, encoder = parse_checkpoint_name(path)
+@dataclass(frozen=True)
+class InputSpec:
+    """What a classifier takes: faces resized and padded to size x size, normalised by mean and std (0-1 scale)."""
+
+    size: int = DEFAULT_INPUT_SIZE
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+
+
+def read_classifier(path: str | os.PathLike, network: str | None = None, encoder: str | None = None) -> nn.Module:
+    """The network of the checkpoint (see checkpoint_architecture), with its weights loaded strictly; nothing folded or packed."""
+    network, encoder = checkpoint_architecture(path, network, encoder)
     model = NETWORKS[network](encoder=encoder)
     load_weights(model, load_checkpoint(path)["state_dict"], source=Path(path).name)  # the checkpoint is freed here
     return model
 
 
-def load_classifier(path: str | os.PathLike, device: torch.device, fp16: bool = False, input_size: int = 380) -> nn.Module:
-    """The checkpoint's network with its weights (see read_classifier), prepared for inference."""
-    return prepare_for_inference(read_classifier(path), device, fp16, input_size)
+def load_classifier(path: str | os.PathLike, device: torch.device, fp16: bool = False, input_size: int | None = None,
+                    network: str | None = None, encoder: str | None = None) -> nn.Module:
+    """The checkpoint's network with its weights (see read_classifier), prepared for inference at its input size.
+
+    The input size and normalisation come from the training config saved beside the checkpoint, when there is one
+    (training_config_for), else 380 px and ImageNet statistics as for the released checkpoints; `input_size` overrides
+    the size. They are kept on the model as `input_spec`, which VideoPredictor reads.
+    """
+    config = training_config_for(path)
+    spec = InputSpec(int(config.get("size", DEFAULT_INPUT_SIZE)), *(tuple(config.get("normalize", {}).get(key, default))
+                                                                     for key, default in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD))))
+    if input_size:
+        spec = InputSpec(input_size, spec.mean, spec.std)
+    model = prepare_for_inference(read_classifier(path, network, encoder), device, fp16, spec.size)
+    model.input_spec = spec
+    return model
 
 
 @dataclass
@@ -112,7 +135,7 @@ class VideoResult:
 @dataclass
 class PreparedVideo:
     result: VideoResult  # decode and detection filled in, or a fallback reason
-    inputs: list[np.ndarray] = field(default_factory=list)  # model-ready face crops, aligned with result.faces
+    inputs: dict[int, list[np.ndarray]] = field(default_factory=dict)  # per input size: model-ready faces, aligned with result.faces
 
 
 class VideoPredictor:
@@ -122,7 +145,7 @@ class VideoPredictor:
         detector: FaceDetector,
         device: torch.device,
         num_frames: int = 32,
-        input_size: int = 380,
+        input_size: int | None = None,
         batch_size: int | None = None,
         strategy: str | Callable[[Sequence[float]], float] = "confident",
         jitter: int = 0,
@@ -137,7 +160,12 @@ class VideoPredictor:
         self.detector = detector
         self.device = device
         self.num_frames = num_frames
-        self.input_size = input_size
+        # each model's own input (load_classifier keeps its training size and normalisation on it); `input_size`, when
+        # given, replaces every model's size
+        self.specs = {name: getattr(model, "input_spec", InputSpec()) for name, model in models.items()}
+        if input_size:
+            self.specs = {name: replace(spec, size=input_size) for name, spec in self.specs.items()}
+        self.sizes = sorted({spec.size for spec in self.specs.values()})
         self.batch_size = batch_size or default_batch_size(device)
         self.strategy = STRATEGIES[strategy] if isinstance(strategy, str) else strategy
         self.jitter = jitter
@@ -162,7 +190,7 @@ class VideoPredictor:
         A frame with more than `max_faces_per_frame` faces keeps its largest ones:
         the people a video is about are the ones filling the frame.
         """
-        faces, inputs, skipped = [], [], 0
+        faces, inputs, skipped = [], {size: [] for size in self.sizes}, 0
         detections = self.detect(sampled.frames)
         for frame, frame_index, frame_faces in zip(sampled.frames, sampled.indices, detections, strict=False):
             if self.max_faces_per_frame is not None and len(frame_faces) > self.max_faces_per_frame:
@@ -174,7 +202,8 @@ class VideoPredictor:
                 if crop is None:
                     continue
                 faces.append({"frame": frame_index, **face.to_json()})
-                inputs.append(face_to_model_input(crop, self.input_size))
+                for size, ready in inputs.items():
+                    ready.append(face_to_model_input(crop, size))
         return faces, inputs, skipped
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
@@ -192,19 +221,25 @@ class VideoPredictor:
         return even_parts(count, rounds * self.parallel_batches)
 
     @torch.inference_mode()
-    def classify_batch(self, inputs: Sequence[np.ndarray]) -> dict[str, list[float]]:
-        """Fake probability of each face under each model, for one forward pass per model."""
+    def classify_batch(self, job: tuple[Sequence[np.ndarray], InputSpec, list[str]]) -> dict[str, list[float]]:
+        """Fake probability of each face of one batch under each of the named models, which share one input spec."""
+        inputs, spec, names = job
         chunk, count = list(inputs), len(inputs)
         if self.pad_batches:
             chunk += [np.zeros_like(chunk[0])] * (self.batch_size - count)
-        batch = normalize_batch(chunk, self.device, self.dtype)
-        return {name: torch.sigmoid(model(batch)[:count].float()).flatten().cpu().tolist() for name, model in self.models.items()}
+        batch = normalize_batch(chunk, self.device, self.dtype, spec.mean, spec.std)
+        return {name: torch.sigmoid(self.models[name](batch)[:count].float()).flatten().cpu().tolist() for name in names}
 
-    def classify(self, inputs: Sequence[np.ndarray]) -> dict[str, list[float]]:
-        """Fake probability of every face under every model."""
-        chunks = [[inputs[i] for i in positions] for positions in self.batches(len(inputs))]
-        per_batch = self._in_lanes(self.classify_batch, chunks)
-        return {name: [score for scores in per_batch for score in scores[name]] for name in self.models}
+    def classify(self, inputs: dict[int, Sequence[np.ndarray]]) -> dict[str, list[float]]:
+        """Fake probability of every face under every model; `inputs` holds the faces at each model's input size."""
+        groups: dict[InputSpec, list[str]] = {}
+        for name, spec in self.specs.items():
+            groups.setdefault(spec, []).append(name)
+        jobs = [([inputs[spec.size][i] for i in positions], spec, names)
+                for spec, names in groups.items() for positions in self.batches(len(inputs[spec.size]))]
+        per_batch = self._in_lanes(self.classify_batch, jobs)
+        return {name: [score for (_, _, names), scores in zip(jobs, per_batch, strict=True) if name in names for score in scores[name]]
+                for name in self.models}
 
     def _in_lanes(self, function: Callable, items: Sequence) -> list:
         """`function` of each item, in order: side by side in the lanes, or here when there is one lane or one item."""
@@ -260,7 +295,7 @@ class VideoPredictor:
         except Exception as error:
             return PreparedVideo(failed(result, "face detection", error))
         result.seconds = {"decode": round(decoded - started, 3), "detect": round(time.perf_counter() - decoded, 3)}
-        if not inputs:
+        if not result.faces:
             result.fallback = f"no face found in {len(sampled.frames)} sampled frames"
         return PreparedVideo(result, inputs)
 

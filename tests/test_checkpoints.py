@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -76,3 +78,40 @@ def test_architecture_comes_from_the_file_name():
         "DeepFakeClassifierSRM", "tf_efficientnet_b5_ns_04d")
     with pytest.raises(CheckpointError, match="cannot tell the architecture"):
         parse_checkpoint_name("model.pth")
+
+
+def test_a_name_that_does_not_spell_the_architecture_is_read_as_the_original_did():
+    from core.checkpoints import ORIGINAL_ARCHITECTURE, checkpoint_architecture
+
+    assert checkpoint_architecture("weights/b7_weights.pth") == ORIGINAL_ARCHITECTURE == ("DeepFakeClassifier", "tf_efficientnet_b7_ns")
+    assert checkpoint_architecture("b7_weights.pth", encoder="tf_efficientnet_b5_ns") == ("DeepFakeClassifier", "tf_efficientnet_b5_ns")
+    assert checkpoint_architecture("x_DeepFakeClassifierSRM_tf_efficientnet_b4_ns_1_3") == ("DeepFakeClassifierSRM", "tf_efficientnet_b4_ns")
+
+
+def test_a_checkpoint_is_scored_at_its_training_size_and_normalisation(trained_checkpoint, tmp_path):
+    """train_classifier.py saves <run>.config.json beside <run>_<epoch>: inference takes size and normalisation from it."""
+    import shutil
+
+    from core.images import IMAGENET_MEAN, IMAGENET_STD, normalize_batch
+    from inference.predictor import InputSpec, VideoPredictor, load_classifier
+
+    device = torch.device("cpu")
+    assert load_classifier(trained_checkpoint, device).input_spec == InputSpec(64, tuple(IMAGENET_MEAN), tuple(IMAGENET_STD))
+    assert load_classifier(trained_checkpoint, device, input_size=96).input_spec.size == 96  # an explicit size wins
+
+    copy = tmp_path / trained_checkpoint.name
+    shutil.copy(trained_checkpoint, copy)
+    config = json.loads(trained_checkpoint.with_name("parity_DeepFakeClassifier_resnet18_99.config.json").read_text())
+    config["normalize"] = {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+    (tmp_path / "parity_DeepFakeClassifier_resnet18_99.config.json").write_text(json.dumps(config))
+    model = load_classifier(copy, device)
+    assert model.input_spec == InputSpec(64, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    faces = [np.random.default_rng(seed).integers(0, 255, (64, 64, 3), dtype=np.uint8) for seed in range(3)]
+    scores = VideoPredictor({"m": model}, None, device, parallel_batches=1).classify({64: faces})["m"]
+    with torch.no_grad():
+        expected = torch.sigmoid(model(normalize_batch(faces, device, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)))).flatten()
+    np.testing.assert_allclose(scores, expected.numpy(), atol=1e-6)
+
+    (tmp_path / "parity_DeepFakeClassifier_resnet18_99.config.json").write_text("{broken")
+    with pytest.raises(CheckpointError, match="cannot read the training config"):
+        load_classifier(copy, device)

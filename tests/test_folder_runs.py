@@ -13,7 +13,7 @@ from core.faces import FaceDetector
 from core.video import read_sampled_frames, write_video
 from inference.folder import predict_videos, progress_path, settings_key
 from inference.inputs import diagnostics_path
-from inference.predictor import NEUTRAL_LABEL, VideoPredictor, load_classifier
+from inference.predictor import NEUTRAL_LABEL, InputSpec, VideoPredictor, load_classifier
 from tests.conftest import REPO, shared_video
 
 FFPP_519 = "ffpp/original_sequences/youtube/c23/videos/519.mp4"
@@ -81,8 +81,10 @@ def test_the_settings_key_follows_what_the_scores_depend_on(tmp_path, predictor,
     stricter = VideoPredictor(predictor.models, FaceDetector("cpu", thresholds=(0.8, 0.9, 0.9)), predictor.device,
                               num_frames=3, input_size=128, parallel_batches=1)
     assert settings_key([small_checkpoint], stricter) != key
-    for attribute, value in (("num_frames", 4), ("input_size", 160), ("max_faces_per_frame", 2), ("dtype", torch.float16),
-                             ("device", torch.device("cuda"))):
+    other_input = {name: InputSpec(160, spec.mean, spec.std) for name, spec in predictor.specs.items()}
+    other_normalisation = {name: InputSpec(spec.size, (0.5, 0.5, 0.5), spec.std) for name, spec in predictor.specs.items()}
+    for attribute, value in (("num_frames", 4), ("specs", other_input), ("specs", other_normalisation), ("max_faces_per_frame", 2),
+                             ("dtype", torch.float16), ("device", torch.device("cuda"))):
         saved = getattr(predictor, attribute)
         setattr(predictor, attribute, value)
         try:

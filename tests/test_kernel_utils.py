@@ -72,18 +72,18 @@ def test_padded_and_side_by_side_batches_leave_every_face_score_unchanged(small_
                     "side by side": {"pad_batches": False, "parallel_batches": 2}}
     predictors = {name: kernel_utils.VideoPredictor({"b0": model}, detector, device, num_frames=6, input_size=128, batch_size=4,
                                                     **settings) for name, settings in arrangements.items()}
-    inputs = predictors["plain"].prepare(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4")).inputs
+    inputs = predictors["plain"].prepare(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4")).inputs[128]
     assert len(inputs) % 4 != 0 and len(predictors["side by side"].batches(len(inputs))) == 2
     # a random B0 scores every face almost alike: a steeper head centred on these faces spreads the scores apart
     with torch.no_grad():
         model.fc.weight.mul_(1e6)
         model.fc.bias.zero_()
-        scores = np.array(predictors["plain"].classify(inputs)["b0"])
+        scores = np.array(predictors["plain"].classify({128: inputs})["b0"])
         model.fc.bias.sub_(float(np.log(scores / (1 - scores)).mean()))
-    plain = np.array(predictors["plain"].classify(inputs)["b0"])
+    plain = np.array(predictors["plain"].classify({128: inputs})["b0"])
     assert np.ptp(plain) > 0.2, plain
     for name in ("padded", "side by side"):
-        other = np.array(predictors[name].classify(inputs)["b0"])
+        other = np.array(predictors[name].classify({128: inputs})["b0"])
         assert len(other) == len(inputs)
         np.testing.assert_allclose(other, plain, atol=1e-4, err_msg=name)
 
@@ -146,7 +146,7 @@ def test_crowded_frames_keep_their_largest_faces(detector, small_checkpoint):
         x1, y1, x2, y2 = face["box"]
         return (x2 - x1) * (y2 - y1)
 
-    assert none_skipped == 0 and len(every) == len(every_inputs)
+    assert none_skipped == 0 and len(every) == len(every_inputs[128])
     crowded = 0
     for index in range(len(frames)):
         found = [face for face in every if face["frame"] == index]
@@ -156,7 +156,7 @@ def test_crowded_frames_keep_their_largest_faces(detector, small_checkpoint):
         assert sorted(map(area, kept)) == sorted(map(area, found))[-len(kept):]
         crowded += len(found) >= 3
     assert crowded >= 3, "the detector should see all three people in most frames"
-    assert skipped == len(every) - len(two) > 0 and len(two_inputs) == len(two)
+    assert skipped == len(every) - len(two) > 0 and len(two_inputs[128]) == len(two)
 
 
 def test_detection_shared_between_lanes_finds_the_same_faces(detector, small_checkpoint):

@@ -150,3 +150,18 @@ def test_help_and_bad_input_are_answered_before_torch_is_loaded(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["2", "False"]
     assert "weights file not found" in done.stderr
+
+
+def test_a_checkpoint_named_freely_is_read_as_the_original_or_as_told(tmp_path, small_checkpoint, faceless_video):
+    """The original built every model as DeepFakeClassifier(tf_efficientnet_b7_ns) whatever its file name; a B0 saved as
+    my_model.pth therefore does not fit (the keys are named), and --encoder says what it is."""
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shutil.copy(small_checkpoint, weights / "my_model.pth")
+    common = ["--weights-dir", weights, "--models", "my_model.pth", "--test-dir", faceless_video, "--device", "cpu", "--frames", 2]
+    refused = run_predict(*common, "--output", tmp_path / "a.csv")
+    assert refused.returncode == 2 and "my_model.pth does not match DeepFakeClassifier" in refused.stderr
+    assert "unexpected keys" in refused.stderr or "shape mismatch" in refused.stderr
+    done = run_predict(*common, "--encoder", "tf_efficientnet_b0_ns", "--output", tmp_path / "b.csv")
+    assert done.returncode == 0, done.stderr
+    assert read_csv(tmp_path / "b.csv")[0]["filename"] == "no_face.mp4"
