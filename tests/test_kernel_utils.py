@@ -12,13 +12,13 @@ from core.video import SampledFrames, read_sampled_frames
 from tests.conftest import REPO, shared_video
 
 
-def test_predict_on_video_set_keeps_the_order_and_falls_back(tmp_path, small_checkpoint):
+def test_score_videos_keeps_the_order_and_falls_back(tmp_path, small_checkpoint):
     device = torch.device("cpu")
     models = {"b0": kernel_utils.load_classifier(small_checkpoint, device)}
     predictor = kernel_utils.VideoPredictor(models, kernel_utils.FaceDetector(device), device, num_frames=4, input_size=128)
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
-    labels = kernel_utils.predict_on_video_set(predictor, [shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4"), empty])
+    labels = kernel_utils.score_videos(predictor, [shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4"), empty])
     assert len(labels) == 2 and 0 <= labels[0] <= 1 and labels[1] == kernel_utils.NEUTRAL_LABEL
     assert labels[0] != kernel_utils.NEUTRAL_LABEL
 

@@ -91,3 +91,67 @@ def test_the_original_path_and_this_one_score_the_same_faces_alike(models, video
     assert np.ptp(reference) > 0.02, "the trained model must score faces apart, or this comparison proves nothing"
     np.testing.assert_allclose(scores, reference, atol=0.01)  # measured: within 6e-7 on these three videos
     assert result.label == pytest.approx(np.mean([confident_strategy(reference)]), abs=0.01)
+
+
+ORIGINAL_STYLE_SCRIPT = '''
+import os, re, sys
+import pandas as pd
+import torch
+from kernel_utils import VideoReader, FaceExtractor, confident_strategy, predict_on_video_set
+from training.zoo.classifiers import DeepFakeClassifier
+
+weights_dir, model_name, test_dir, output, encoder, input_size = sys.argv[1:7]
+models = []
+for path in [os.path.join(weights_dir, model_name)]:
+    model = DeepFakeClassifier(encoder=encoder)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    state_dict = checkpoint.get("state_dict", checkpoint)
+    model.load_state_dict({re.sub("^module.", "", k): v for k, v in state_dict.items()}, strict=True)
+    model.eval()
+    del checkpoint
+    models.append(model)
+frames_per_video = 8
+video_reader = VideoReader()
+video_read_fn = lambda x: video_reader.read_frames(x, num_frames=frames_per_video)
+face_extractor = FaceExtractor(video_read_fn)
+test_videos = sorted([x for x in os.listdir(test_dir) if x[-4:] == ".mp4"])
+predictions = predict_on_video_set(face_extractor=face_extractor, input_size=int(input_size), models=models,
+                                   strategy=confident_strategy, frames_per_video=frames_per_video, videos=test_videos,
+                                   num_workers=2, test_dir=test_dir)
+pd.DataFrame({"filename": test_videos, "label": predictions}).to_csv(output, index=False)
+'''
+
+
+def test_a_script_written_against_the_original_api_gets_this_projects_scores(tmp_path, trained_checkpoint):
+    """The original's predict_folder.py, as its documented calls have it, against kernel_utils: the same video scores as
+    predict_folder.py with the original's settings."""
+    import shutil
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from tests.conftest import REPO
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for video in VIDEOS:
+        shutil.copy(shared_video(video), videos / video.rsplit("/", 1)[-1])
+    (videos / "broken.mp4").write_bytes(b"not a video")
+    script = tmp_path / "original_style.py"
+    script.write_text(ORIGINAL_STYLE_SCRIPT)
+    theirs = subprocess.run([sys.executable, str(script), str(trained_checkpoint.parent), trained_checkpoint.name, str(videos),
+                             str(tmp_path / "original.csv"), "resnet18", str(INPUT_SIZE)],
+                            cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=900)
+    assert theirs.returncode == 0, theirs.stderr[-3000:]
+    ours = subprocess.run([sys.executable, "predict_folder.py", "--weights-dir", str(trained_checkpoint.parent), "--models",
+                           trained_checkpoint.name, "--test-dir", str(videos), "--output", str(tmp_path / "ours.csv"), "--device", "cpu",
+                           "--frames", str(FRAMES), "--detection-scale", "0.5", "--no-contrast-retry", "--max-faces-per-frame", "0"],
+                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert ours.returncode == 0, ours.stderr[-3000:]
+    original = pd.read_csv(tmp_path / "original.csv").set_index("filename")["label"]
+    project = pd.read_csv(tmp_path / "ours.csv").set_index("filename")["label"]
+    assert list(original.index) == list(project.index) and len(original) == 4
+    assert original["broken.mp4"] == project["broken.mp4"] == 0.5
+    np.testing.assert_allclose(original.to_numpy(), project.to_numpy(), atol=0.01)
+    assert original.drop("broken.mp4").nunique() == 3  # three videos, three different scores
