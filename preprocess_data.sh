@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Preprocess a DFDC-layout dataset: face boxes, crops, landmarks, SSIM difference masks, folds.
-# Usage: preprocess_data.sh DATA_ROOT [--device auto|cpu|cuda] [--every N] [--n-splits N] [--workers N] [--shard I/N]
-# --device goes to the detection steps, --every (crop every N-th frame, default 10) to extract_crops, --n-splits (folds,
-# default 16 as in the original solution) to generate_folds, the rest to every step.
+# Usage: preprocess_data.sh DATA_ROOT [--device auto|cpu|cuda] [--every N] [--legacy-boxes half|full] [--n-splits N] [--workers N] [--shard I/N]
+# --device goes to the detection steps, --every (crop every N-th frame, default 10) and --legacy-boxes (box files that do
+# not name their coordinates: half for the original solution's) to extract_crops, --n-splits (folds, default 16 as in the
+# original solution) to generate_folds, the rest to every step.
 # Each step skips the videos it already finished, so an interrupted run is resumed by running it again.
 set -euo pipefail
 if [ $# -lt 1 ]; then
-    echo "usage: $0 DATA_ROOT [--device auto|cpu|cuda] [--every N] [--n-splits N] [--workers N] [--shard I/N]" >&2
+    echo "usage: $0 DATA_ROOT [--device auto|cpu|cuda] [--every N] [--legacy-boxes half|full] [--n-splits N] [--workers N] [--shard I/N]" >&2
     exit 2
 fi
 root="$(realpath "$1")"
@@ -17,7 +18,7 @@ device_args=() crop_args=() fold_args=() common_args=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --device) device_args+=("$1" "$2"); shift 2 ;;
-        --every) crop_args+=("$1" "$2"); shift 2 ;;
+        --every|--legacy-boxes) crop_args+=("$1" "$2"); shift 2 ;;
         --n-splits) fold_args+=("$1" "$2"); shift 2 ;;
         *) common_args+=("$1"); shift ;;
     esac

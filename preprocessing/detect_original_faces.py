@@ -1,7 +1,7 @@
 """Step 1: MTCNN face boxes on every frame of every REAL video -> DATA_ROOT/boxes/<video id>.json.
 
 The JSON maps each frame index (as a string) to a list of boxes [x1, y1, x2, y2]
-in full-resolution pixels, or to null where no face was found. Fakes are
+in full-resolution pixels, or to null where no face was found (see preprocessing/boxes.py). Fakes are
 frame-aligned with their originals and reuse these boxes in extract_crops.
 """
 from __future__ import annotations
@@ -14,10 +14,10 @@ import numpy as np
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from tqdm import tqdm
 
-from core.atomic import write_json_atomic
 from core.cli import ArgumentParser, at_least
 from core.faces import FaceDetector, detection_scale, resize_for_detection
 from core.video import VideoReadError, iterate_frames
+from preprocessing.boxes import write_boxes
 from preprocessing.dataset import Dataset, VideoEntry
 from preprocessing.steps import StepReport, add_common_arguments, select_shard, start_step
 
@@ -85,7 +85,7 @@ def detect_faces(dataset: Dataset, detector: FaceDetector, workers: int, shard: 
             if error:
                 report.problem(video_id, error)
                 continue
-            write_json_atomic(dataset.boxes_file(video_id), frame_boxes, indent=None)
+            write_boxes(dataset.boxes_file(video_id), frame_boxes)
             if not any(frame_boxes.values()):
                 report.problem(video_id, "no face found in any frame")
             else:

@@ -32,7 +32,7 @@ def report(root, step):
 
 def test_boxes_cover_every_frame_of_each_original(data_root):
     for video_id in ORIGINALS:
-        boxes = json.loads((data_root / "boxes" / f"{video_id}.json").read_text())
+        boxes = json.loads((data_root / "boxes" / f"{video_id}.json").read_text())["frames"]
         capture = cv2.VideoCapture(str(load_dataset(data_root).videos[video_id].path))
         frame_count, width, height = (int(capture.get(p)) for p in (cv2.CAP_PROP_FRAME_COUNT, cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
         assert len(boxes) == frame_count

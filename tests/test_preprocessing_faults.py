@@ -1,6 +1,7 @@
 """Preprocessing under faults: a frame that does not decode, writes that fail, odd metadata, stray files, folder swaps."""
 import json
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -69,7 +70,7 @@ def test_boxes_and_crops_are_keyed_by_the_real_frame_index(tmp_path, face_frames
     root = one_video_root(tmp_path / "root", "damaged.avi", lambda path: write_mjpg(path, face_frames))
     damage_frame(root / "part" / "damaged.avi", DAMAGED_FRAME)
     assert detect_original_faces.main(["--root-dir", str(root), "--device", "cpu", "--workers", "0"]) == 0
-    boxes = json.loads((root / "boxes" / "damaged.json").read_text())
+    boxes = json.loads((root / "boxes" / "damaged.json").read_text())["frames"]
     assert str(DAMAGED_FRAME) not in boxes and len(boxes) == len(face_frames) - 1
     clean_frames = dict(iterate_frames(clean))
     for index in (DAMAGED_FRAME + 1, 10, 20):
@@ -182,3 +183,25 @@ def test_replacing_a_folder_never_leaves_neither(tmp_path, monkeypatch):
     assert sorted(p.name for p in target.iterdir()) == ["more.txt", "new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert {Path(p).name for p in synced} >= {"new.txt", "more.txt", tmp_path.name}
+
+
+def test_box_files_of_the_original_preprocessing_are_refused_or_read_at_half_resolution(tmp_path, face_frames):
+    """The original wrote {frame: boxes} of frames halved for detection; read as full resolution they would crop the
+    wrong place. Without a word they are refused; --legacy-boxes half reads them as the original's extract_crops did."""
+    root = one_video_root(tmp_path / "root", "clip.avi", lambda path: write_mjpg(path, face_frames[:12]))
+    assert detect_original_faces.main(["--root-dir", str(root), "--device", "cpu", "--workers", "0"]) == 0
+    assert extract_crops.main(["--root-dir", str(root), "--workers", "0", "--every", "5"]) == 0
+    ours = {path.name: cv2.imread(str(path)) for path in (root / "crops" / "clip").glob("*.png")}
+    assert len(ours) == 3
+    full = json.loads((root / "boxes" / "clip.json").read_text())
+    assert full["coordinates"] == "full resolution"
+    original = {frame: [[value / 2 for value in box] for box in boxes] if boxes else None for frame, boxes in full["frames"].items()}
+    (root / "boxes" / "clip.json").write_text(json.dumps(original))
+    shutil.rmtree(root / "crops")
+    assert extract_crops.main(["--root-dir", str(root), "--workers", "0", "--every", "5"]) == 0
+    problem = json.loads((root / "reports" / "extract_crops.json").read_text())["problems"]["clip"]
+    assert "does not say its coordinates" in problem and "--legacy-boxes half" in problem
+    assert not (root / "crops" / "clip").exists()
+    assert extract_crops.main(["--root-dir", str(root), "--workers", "0", "--every", "5", "--legacy-boxes", "half"]) == 0
+    again = {path.name: cv2.imread(str(path)) for path in (root / "crops" / "clip").glob("*.png")}
+    assert again.keys() == ours.keys() and all(np.array_equal(again[name], ours[name]) for name in ours)
