@@ -23,7 +23,7 @@ from pathlib import Path
 from core.allocator import keep_freed_memory
 from core.cli import ArgumentParser
 from core.device import DeviceUnavailableError, resolve_device
-from inference.inputs import InputError, add_scoring_options
+from inference.inputs import InputError, add_backend_options, add_scoring_options
 from robustness.perturbations import PERTURBATIONS
 
 
@@ -39,6 +39,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="which levels (default: all); level 0, the clean videos, is always scored")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random perturbations (block positions, noise)")
     add_scoring_options(parser)
+    add_backend_options(parser)
     return parser.parse_args(argv)
 
 
@@ -70,7 +71,8 @@ def main(argv=None) -> int:
 
     try:
         device = resolve_device(args.device)
-        models = {path.name: load_classifier(path, device, device.type == "cuda", args.input_size) for path in weights}
+        models = {path.name: load_classifier(path, device, device.type == "cuda", args.input_size, backend=args.backend,
+                                             cache_dir=args.cache_dir) for path in weights}
     except (CheckpointError, DeviceUnavailableError, FileNotFoundError, ValueError) as error:
         return fail(error)
     predictor = PerturbedPredictor(models, FaceDetector(device), device, num_frames=args.frames, batch_size=args.batch_size,

@@ -9,7 +9,7 @@ from pathlib import Path
 from core.allocator import keep_freed_memory, release_freed_memory
 from core.cli import ArgumentParser, at_least
 from core.device import DeviceUnavailableError, resolve_device
-from inference.inputs import InputError, add_scoring_options, diagnostics_path, find_videos
+from inference.inputs import InputError, add_backend_options, add_scoring_options, diagnostics_path, find_videos
 from inference.strategy import STRATEGIES
 
 # Every person of an interview, a talk show or a family scene, while a crowd (dozens of faces in each frame,
@@ -50,6 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--test-dir", nargs="+", required=True, help="a folder of videos, or one or more video files")
     parser.add_argument("--output", default="submission.csv", help="CSV to write (filename,label), sorted by filename")
     add_scoring_options(parser)
+    add_backend_options(parser)
     parser.add_argument("--workers", type=at_least(0), default=None,
                         help="videos decoded ahead in background threads (default: 1 with CUDA, 0 on CPU, where they would compete with the classifier)")
     parser.add_argument("--strategy", choices=sorted(STRATEGIES), default="confident", help="how one model's face scores become a video score")
@@ -91,7 +92,8 @@ def main(argv=None) -> int:
         fp16 = device.type == "cuda" if args.fp16 is None else args.fp16
         if fp16 and device.type != "cuda":
             raise InputError("--fp16 needs --device cuda")
-        models = {path.name: load_classifier(path, device, fp16, args.input_size, args.network, args.encoder) for path in weights}
+        models = {path.name: load_classifier(path, device, fp16, args.input_size, args.network, args.encoder, args.backend, args.cache_dir)
+                  for path in weights}
         release_freed_memory()
     except (InputError, CheckpointError, DeviceUnavailableError, FileNotFoundError, ValueError) as error:
         return input_error(error)

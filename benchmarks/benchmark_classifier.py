@@ -9,7 +9,8 @@ each are printed: on a shared machine the minimum is the most repeatable figure.
 (so PyTorch runs it channels-last). "this setup": the model as
 predict_folder.py runs it (batch norm folded into the convolutions, channels-last,
 on the CPU each convolution and its SiLU packed into one oneDNN call), the given
-batch sizes.
+batch sizes; with --backend openvino (or auto, where it is installed) also the
+model compiled by OpenVINO, the same batch sizes.
 """
 from __future__ import annotations
 
@@ -18,13 +19,16 @@ import copy
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 
 from core.allocator import keep_freed_memory
 from core.cli import ArgumentParser, at_least
 from core.device import DEVICE_CHOICES, resolve_device
-from inference.predictor import prepare_for_inference
+from inference.inputs import add_backend_options
+from inference.openvino_backend import default_cache_dir, openvino_classifier
+from inference.predictor import InputSpec, prepare_for_inference, resolve_backend
 from training.zoo.classifiers import DeepFakeClassifier
 
 
@@ -36,6 +40,7 @@ def main(argv=None) -> int:
     parser.add_argument("--original-batch", type=at_least(0), default=32, help="batch size of the original setup (0: skip it)")
     parser.add_argument("--rounds", type=at_least(1), default=3, help="timed rounds per setup")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="where to run")
+    add_backend_options(parser, several=True)
     args = parser.parse_args(argv)
     keep_freed_memory()
     device = resolve_device(args.device)
@@ -43,8 +48,17 @@ def main(argv=None) -> int:
     original = DeepFakeClassifier(args.encoder).eval().to(device)
     size = args.input_size
     prepared = prepare_for_inference(copy.deepcopy(original), device, input_size=size)
-    setups = {f"this setup, batch {b}": (prepared, torch.randn(b, 3, size, size, device=device).contiguous(memory_format=torch.channels_last))
-              for b in args.batch_sizes}
+    backends = {resolve_backend(choice, device) for choice in args.backend}
+    setups = {}
+    if "torch" in backends:
+        setups.update({f"this setup, batch {b}": (prepared, torch.randn(b, 3, size, size, device=device).contiguous(memory_format=torch.channels_last))
+                       for b in args.batch_sizes})
+    if "openvino" in backends:
+        plain = copy.deepcopy(original)
+        plain.input_spec = InputSpec(size)
+        cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+        compiled = openvino_classifier(plain, "random weights, seed 0", args.encoder, cache, args.encoder)
+        setups.update({f"openvino, batch {b}": (compiled, torch.randn(b, 3, size, size)) for b in args.batch_sizes})
     if args.original_batch:
         nhwc = torch.randn(args.original_batch, size, size, 3, device=device)
         setups[f"original, batch {args.original_batch}"] = (original, nhwc.permute(0, 3, 1, 2))

@@ -6,6 +6,9 @@ Run from the repo root, e.g.
 Without --weights the classifier has random weights: the time and memory are
 the same as with trained ones, the scores are meaningless.
 
+--backend torch openvino times both backends, alternating within each of --rounds rounds; --floor adds the eager
+floor (32 faces one at a time through the plain model) that the speed targets are stated against.
+
 --setup original times the original solution's inference code path instead
 (see benchmarks/original_setup.py): run both setups in alternation to compare
 them on a machine whose speed drifts.
@@ -13,6 +16,7 @@ them on a machine whose speed drifts.
 from __future__ import annotations
 
 import argparse
+import copy
 import resource
 import statistics
 import sys
@@ -24,13 +28,22 @@ from tqdm import tqdm
 
 from benchmarks.original_setup import OriginalSetup
 from core.allocator import keep_freed_memory, release_freed_memory
-from core.checkpoints import parse_checkpoint_name
+from core.checkpoints import file_identity, parse_checkpoint_name
 from core.cli import ArgumentParser, at_least
 from core.device import resolve_device
 from core.faces import FaceDetector
 from inference.folder import default_workers, prepare_ahead
-from inference.inputs import add_scoring_options, find_videos
-from inference.predictor import DEFAULT_INPUT_SIZE, VideoPredictor, default_batch_size, prepare_for_inference, read_classifier
+from inference.inputs import add_backend_options, add_scoring_options, find_videos
+from inference.openvino_backend import default_cache_dir, openvino_classifier
+from inference.predictor import (
+    DEFAULT_INPUT_SIZE,
+    InputSpec,
+    VideoPredictor,
+    default_batch_size,
+    prepare_for_inference,
+    read_classifier,
+    resolve_backend,
+)
 from training.zoo.classifiers import NETWORKS
 
 
@@ -39,11 +52,63 @@ def peak_rss_gb() -> float:
 
 
 def build_network(args) -> tuple[str, torch.nn.Module]:
-    """(name, classifier) from --weights, or a randomly initialised --network/--encoder; nothing folded or packed yet."""
+    """(name, classifier) from --weights, or a randomly initialised --network/--encoder (seed 0, so that its converted
+    OpenVINO model is cached like a checkpoint's); nothing folded or packed yet."""
     if args.weights:
         return Path(args.weights).name, read_classifier(args.weights)
     network, encoder = parse_checkpoint_name(f"x_{args.network}_{args.encoder}_0_0")
+    torch.manual_seed(0)
     return f"{network}_{encoder} (random weights)", NETWORKS[network](encoder=encoder)
+
+
+def build_predictors(args, name: str, model: torch.nn.Module, device: torch.device) -> dict[str, VideoPredictor]:
+    """One predictor per backend asked for, each with its own copy of the model prepared as predict_folder.py prepares it."""
+    batch_size = args.batch_size or default_batch_size(device)
+    predictors = {}
+    for backend in dict.fromkeys(resolve_backend(choice, device) for choice in args.backend):
+        copy_ = copy.deepcopy(model).eval()
+        copy_.input_spec = InputSpec(args.input_size)
+        if backend == "openvino":
+            identity = file_identity(Path(args.weights)) if args.weights else "random weights, seed 0"
+            cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+            classifier = openvino_classifier(copy_, identity, name, cache, name)
+        else:
+            classifier = prepare_for_inference(copy_, device, device.type == "cuda", args.input_size)
+        predictors[backend] = VideoPredictor({name: classifier}, FaceDetector(device), device, args.frames, args.input_size, batch_size,
+                                             parallel_batches=args.parallel_batches)
+    release_freed_memory()
+    return predictors
+
+
+@torch.inference_mode()
+def eager_floor(model: torch.nn.Module, faces: int, size: int) -> float:
+    """Seconds for `faces` faces one at a time through the plain eager model in channels-last memory: the floor the
+    issue of the OpenVINO backend measures against."""
+    plain = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
+    face = torch.randn(1, 3, size, size).contiguous(memory_format=torch.channels_last)
+    plain(face)
+    started = time.perf_counter()
+    for _ in range(faces):
+        plain(face)
+    return time.perf_counter() - started
+
+
+def time_video(predictor, video: Path, label: str, setup: str) -> float:
+    started = time.perf_counter()
+    if setup == "original":
+        seconds, frames_read, faces = predictor.predict(video)
+        fallback = None
+    else:
+        result = predictor.predict(video)
+        seconds, faces, frames_read, fallback = result.seconds, result.faces_found, result.frames_read, result.fallback
+    total = time.perf_counter() - started
+    per_face = seconds.get("classify", 0) / max(faces, 1)
+    tqdm.write(
+        f"{label:9s} {video.name:24s} frames {frames_read:3d} faces {faces:3d}  decode {seconds.get('decode', 0):6.2f}s  "
+        f"detect {seconds.get('detect', 0):6.2f}s  classify {seconds.get('classify', 0):6.2f}s "
+        f"({per_face:.3f}s/face)  total {total:6.2f}s" + (f"  fallback: {fallback}" if fallback else "")
+    )
+    return total
 
 
 def main(argv=None) -> int:
@@ -53,6 +118,11 @@ def main(argv=None) -> int:
     parser.add_argument("--encoder", default="tf_efficientnet_b7_ns", help="encoder when no --weights is given")
     parser.add_argument("--network", default="DeepFakeClassifier", choices=sorted(NETWORKS), help="network when no --weights is given")
     add_scoring_options(parser)
+    add_backend_options(parser, several=True)
+    parser.add_argument("--rounds", type=at_least(1), default=1, help="rounds over the videos; backends alternate within each")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time 32 faces one at a time through the plain eager model (channels-last) each round, and "
+                        "give every backend's time per video as a multiple of it")
     parser.add_argument("--workers", type=at_least(0), default=None,
                         help="also time a folder run with this many videos prepared ahead (default: as predict_folder.py, "
                         "1 with CUDA, 0 on CPU; 0 skips it: it would repeat the one-at-a-time run)")
@@ -67,48 +137,38 @@ def main(argv=None) -> int:
     device = resolve_device(args.device)
     name, model = build_network(args)
     if args.setup == "original":
-        batch_size = None
-        predictor = OriginalSetup(model, device, args.frames, args.input_size)
+        predictors = {"original": OriginalSetup(model, device, args.frames, args.input_size)}
         workers = 0
     else:
-        model = prepare_for_inference(model, device, device.type == "cuda", args.input_size)
-        release_freed_memory()
-        batch_size = args.batch_size or default_batch_size(device)
+        predictors = build_predictors(args, name, model, device)
         workers = default_workers(device) if args.workers is None else args.workers
-        predictor = VideoPredictor({name: model}, FaceDetector(device), device, args.frames, args.input_size, batch_size,
-                                   parallel_batches=args.parallel_batches)
     videos = find_videos(args.videos)
     print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'})")
-    print(f"setup: {args.setup}, model: {name}, frames: {args.frames}, input: {args.input_size}, batch: {batch_size or 'all faces'}"
-          + (f", {predictor.parallel_batches} side by side" if args.setup == "this" else ""))
+    print(f"setup: {args.setup}, backends: {', '.join(predictors)}, model: {name}, frames: {args.frames}, input: {args.input_size}")
     if args.warmup:
-        predictor.predict(videos[0])
+        for predictor in predictors.values():
+            predictor.predict(videos[0])
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    rows = []
-    for video in tqdm(videos, desc="videos", unit="video"):
-        started = time.perf_counter()
-        if args.setup == "original":
-            seconds, frames_read, faces = predictor.predict(video)
-            fallback = None
-        else:
-            result = predictor.predict(video)
-            seconds, faces, frames_read, fallback = result.seconds, result.faces_found, result.frames_read, result.fallback
-        total = time.perf_counter() - started
-        rows.append(total)
-        per_face = seconds.get("classify", 0) / max(faces, 1)
-        tqdm.write(
-            f"{video.name:24s} frames {frames_read:3d} faces {faces:3d}  decode {seconds.get('decode', 0):6.2f}s  "
-            f"detect {seconds.get('detect', 0):6.2f}s  classify {seconds.get('classify', 0):6.2f}s "
-            f"({per_face:.3f}s/face)  total {total:6.2f}s" + (f"  fallback: {fallback}" if fallback else "")
-        )
-    print(f"one video at a time: mean {statistics.mean(rows):.2f}s per video over {len(rows)} videos")
+    totals: dict[str, list[float]] = {label: [] for label in predictors}
+    floors: list[float] = []
+    for round_index in range(args.rounds):
+        if args.floor:
+            floors.append(eager_floor(model, 32, args.input_size))
+            tqdm.write(f"round {round_index + 1}: eager floor, 32 faces one at a time: {floors[-1]:.2f}s")
+        for label, predictor in predictors.items():
+            for video in videos:
+                totals[label].append(time_video(predictor, video, label, args.setup))
+    for label, values in totals.items():
+        ratio = f" ({statistics.mean(values) / statistics.mean(floors):.2f}x the eager floor of {statistics.mean(floors):.2f}s)" if floors else ""
+        print(f"{label}: mean {statistics.mean(values):.2f}s per video over {len(values)} runs{ratio}")
     if workers > 0:
-        started = time.perf_counter()
-        for _, prepared in tqdm(prepare_ahead(predictor, videos, workers), total=len(videos), desc="folder run", unit="video"):
-            predictor.score(prepared)
-        elapsed = time.perf_counter() - started
-        print(f"folder run with {workers} video(s) prepared ahead: {elapsed / len(videos):.2f}s per video over {len(videos)} videos")
+        for label, predictor in predictors.items():
+            started = time.perf_counter()
+            for _, prepared in tqdm(prepare_ahead(predictor, videos, workers), total=len(videos), desc="folder run", unit="video"):
+                predictor.score(prepared)
+            elapsed = time.perf_counter() - started
+            print(f"{label}: folder run with {workers} video(s) prepared ahead: {elapsed / len(videos):.2f}s per video")
     print(f"peak RSS {peak_rss_gb():.2f} GB", end="")
     if device.type == "cuda":
         print(f"; peak CUDA memory {torch.cuda.max_memory_allocated(device) / 1024**3:.2f} GB", end="")

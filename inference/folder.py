@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from core.atomic import write_json_atomic, write_text_atomic
+from core.checkpoints import file_identity
 from inference.inputs import diagnostics_path
 from inference.predictor import NEUTRAL_LABEL, PreparedVideo, VideoPredictor, failed
 from inference.strategy import STRATEGIES, combine
@@ -26,21 +27,6 @@ log = logging.getLogger("dfdc.predict")
 def progress_path(output: str | os.PathLike) -> Path:
     output = Path(output)
     return output.with_name(output.stem + ".progress.jsonl")
-
-
-def file_identity(path: Path) -> str:
-    """Size and the SHA-256 of the first and last MiB: tells two checkpoints apart without reading 1.8 GB.
-
-    A torch checkpoint is a zip file whose central directory, at its end, holds the CRC-32 of every tensor record,
-    so the last MiB changes with any weight; a fine-tuned copy of the same size is told apart too.
-    """
-    digest = hashlib.sha256()
-    size = path.stat().st_size
-    with path.open("rb") as f:
-        digest.update(f.read(1 << 20))
-        f.seek(max(size - (1 << 20), 0))
-        digest.update(f.read(1 << 20))
-    return f"{size}:{digest.hexdigest()[:16]}"
 
 
 def video_key(video: Path) -> str:
@@ -58,7 +44,8 @@ def settings_key(weights: Sequence[Path], predictor: VideoPredictor) -> str:
     The strategy is not part of it: video scores are recomputed from the stored per-face scores on every run.
     """
     parts = [f"{p.name}={file_identity(p)}" for p in weights]
-    parts += [f"device={predictor.device.type}", f"dtype={predictor.dtype}", f"frames={predictor.num_frames}",
+    parts += [f"backends={sorted(type(model).__name__ for model in predictor.models.values())}",
+              f"device={predictor.device.type}", f"dtype={predictor.dtype}", f"frames={predictor.num_frames}",
               f"inputs={sorted(predictor.specs.items())}", f"jitter={predictor.jitter}:{predictor.seed}",
               f"max_faces={predictor.max_faces_per_frame}", f"detection={predictor.detector.settings()}"]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]

@@ -51,6 +51,17 @@ def add_scoring_options(parser: argparse.ArgumentParser) -> None:
                         "(default: 2 on a CPU with 2 or more threads, else 1)")
 
 
+def add_backend_options(parser: argparse.ArgumentParser, several: bool = False) -> None:
+    """--backend (several of them to compare, where `several`) and --cache-dir."""
+    parser.add_argument("--backend", choices=("auto", "torch", "openvino"), default=["auto"] if several else "auto",
+                        nargs="+" if several else None,
+                        help="what runs the classifiers on the CPU: OpenVINO (fp32, the same scores, faster; converted once and "
+                        "cached) or PyTorch; auto: OpenVINO when installed. CUDA always runs PyTorch"
+                        + ("; several are timed in alternating rounds" if several else ""))
+    parser.add_argument("--cache-dir", default=None,
+                        help="where converted models are cached (default: $DFDC_CACHE_DIR, else ~/.cache/dfdc)")
+
+
 def diagnostics_path(output: str | os.PathLike) -> Path:
     output = Path(output)
     return output.with_name(output.stem + ".diagnostics.json")

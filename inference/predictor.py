@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -13,7 +14,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.checkpoints import CheckpointError, checkpoint_architecture, load_checkpoint, load_weights, training_config_for
+from core.checkpoints import (
+    CheckpointError,
+    checkpoint_architecture,
+    file_identity,
+    load_checkpoint,
+    load_weights,
+    training_config_for,
+)
 from core.faces import Face, FaceDetector, crop_face
 from core.images import IMAGENET_MEAN, IMAGENET_STD, face_to_model_input, normalize_batch
 from core.video import SampledFrames, VideoReadError, read_sampled_frames
@@ -78,9 +86,27 @@ def read_classifier(path: str | os.PathLike, network: str | None = None, encoder
     return model
 
 
+BACKENDS = ("auto", "torch", "openvino")
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """auto: OpenVINO on the CPU when it is installed, PyTorch otherwise (CUDA always runs on PyTorch)."""
+    if device.type != "cpu":
+        return "torch"
+    if backend != "auto":
+        return backend
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return "torch"
+    return "openvino"
+
+
 def load_classifier(path: str | os.PathLike, device: torch.device, fp16: bool = False, input_size: int | None = None,
-                    network: str | None = None, encoder: str | None = None) -> nn.Module:
-    """The checkpoint's network with its weights (see read_classifier), prepared for inference at its input size.
+                    network: str | None = None, encoder: str | None = None, backend: str = "torch",
+                    cache_dir: str | os.PathLike | None = None) -> nn.Module:
+    """The checkpoint's network with its weights (see read_classifier), prepared for inference at its input size, on
+    PyTorch or, with backend "openvino" (or "auto" on a CPU where it is installed), compiled by OpenVINO.
 
     The input size and normalisation come from the training config saved beside the checkpoint, when there is one
     (training_config_for), else 380 px and ImageNet statistics as for the released checkpoints; `input_size` overrides
@@ -91,9 +117,18 @@ def load_classifier(path: str | os.PathLike, device: torch.device, fp16: bool = 
                                                                      for key, default in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD))))
     if input_size:
         spec = InputSpec(input_size, spec.mean, spec.std)
-    model = prepare_for_inference(read_classifier(path, network, encoder), device, fp16, spec.size)
+    network, encoder = checkpoint_architecture(path, network, encoder)
+    model = read_classifier(path, network, encoder)
     model.input_spec = spec
-    return model
+    if resolve_backend(backend, device) == "openvino":
+        from inference.openvino_backend import OpenVINOUnavailable, default_cache_dir, openvino_classifier
+
+        try:
+            return openvino_classifier(model.eval(), file_identity(Path(path)), f"{network}/{encoder}",
+                                       Path(cache_dir) if cache_dir else default_cache_dir(), Path(path).name)
+        except OpenVINOUnavailable as error:
+            print(f"warning: {error}; {Path(path).name} runs on PyTorch", file=sys.stderr)
+    return prepare_for_inference(model, device, fp16, spec.size)
 
 
 @dataclass
@@ -171,7 +206,8 @@ class VideoPredictor:
         self.jitter = jitter
         self.seed = seed
         self.max_faces_per_frame = max_faces_per_frame or None  # 0 or None: every face
-        self.dtype = next(iter(models.values())).fc.weight.dtype
+        first = next(iter(models.values()))
+        self.dtype = first.dtype if hasattr(first, "dtype") else first.fc.weight.dtype
         # cuDNN plans every convolution anew for each batch shape it has not seen, about 1 s for a B7 on an H200,
         # so on a GPU the last faces of a video are padded to a full batch: one shape for the whole run.
         # On a CPU a padding face would cost as much as a real one.

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,8 @@ import torch
 from core.video import write_video
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # what every entry point sets (core.offline) before importing it
+# converted OpenVINO models of the tests' throwaway checkpoints go to a folder of the run, not the user's cache
+os.environ["DFDC_CACHE_DIR"] = tempfile.mkdtemp(prefix="dfdc-test-cache-")
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DFDC_TEST_DATA", REPO.parent / "shared" / "data"))

@@ -16,18 +16,22 @@ def run_module(*args) -> str:
     return done.stdout
 
 
-def test_benchmark_inference_splits_time_and_reports_memory():
+def test_benchmark_inference_splits_time_and_reports_memory_for_both_backends(tmp_path):
     video = shared_video(REAL_VIDEOS["ffpp_original_004"])
     out = run_module("benchmarks.benchmark_inference", "--videos", video, "--encoder", "tf_efficientnet_b0_ns", "--frames", 4,
-                     "--input-size", 128, "--no-warmup", "--workers", 0, "--device", "cpu")
-    for word in ("decode", "detect", "classify", "peak"):
+                     "--input-size", 128, "--no-warmup", "--workers", 0, "--device", "cpu", "--backend", "torch", "openvino",
+                     "--floor", "--cache-dir", tmp_path)
+    for word in ("decode", "detect", "classify", "peak", "eager floor"):
         assert word in out, out
+    for backend in ("torch", "openvino"):
+        assert re.search(rf"^{backend}: mean \d+\.\d+s per video over 1 runs \(\d+\.\d+x the eager floor", out, re.MULTILINE), out
 
 
-def test_benchmark_classifier_compares_both_setups():
+def test_benchmark_classifier_compares_the_setups_and_backends(tmp_path):
     out = run_module("benchmarks.benchmark_classifier", "--encoder", "tf_efficientnet_b0_ns", "--input-size", 64, "--batch-sizes", 1,
-                     "--original-batch", 2, "--rounds", 1, "--device", "cpu")
-    assert re.search(r"original", out, re.IGNORECASE) and re.search(r"\d+\.\d+", out), out
+                     "--original-batch", 2, "--rounds", 1, "--device", "cpu", "--backend", "torch", "openvino", "--cache-dir", tmp_path)
+    for setup in ("this setup, batch 1", "openvino, batch 1", "original, batch 2"):
+        assert re.search(rf"{setup} +min \d+\.\d+", out), out
 
 
 def test_benchmark_preprocessing_reports_videos_per_minute(tmp_path, detector):

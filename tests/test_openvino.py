@@ -1,0 +1,108 @@
+"""The OpenVINO backend gives PyTorch's scores on real videos, converts a model once, rebuilds a damaged cache entry, and
+falls back to PyTorch, saying so, when the runtime is missing."""
+import json
+import logging
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from core.checkpoints import save_checkpoint
+from core.faces import FaceDetector
+from inference.openvino_backend import OpenVINOClassifier
+from inference.predictor import VideoPredictor, load_classifier
+from tests.conftest import REPO, shared_video
+from training.zoo.classifiers import DeepFakeClassifier
+
+VIDEOS = ["dfdc/dfdc_train_part_0/brtujopkby.mp4", "ffpp/manipulated_sequences/NeuralTextures/c23/videos/004_982.mp4",
+          "ffpp/original_sequences/youtube/c23/videos/519.mp4"]
+
+
+def run_predict(*args):
+    return subprocess.run([sys.executable, "predict_folder.py", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=900)
+
+
+def test_a_trained_model_scores_alike_under_both_backends(tmp_path, trained_checkpoint):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for video in VIDEOS:
+        shutil.copy(shared_video(video), folder / video.rsplit("/", 1)[-1])
+    results = {}
+    for backend in ("torch", "openvino"):
+        output = tmp_path / f"{backend}.csv"
+        done = run_predict("--weights-dir", trained_checkpoint.parent, "--models", trained_checkpoint.name, "--test-dir", folder,
+                           "--output", output, "--device", "cpu", "--frames", 8, "--backend", backend, "--cache-dir", tmp_path / "cache")
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "runs on PyTorch" not in done.stderr
+        results[backend] = json.loads(output.with_name(f"{backend}.diagnostics.json").read_text())["videos"]
+    assert results["torch"].keys() == results["openvino"].keys() and len(results["torch"]) == 3
+    for name, torch_record in results["torch"].items():
+        openvino_record = results["openvino"][name]
+        torch_scores, openvino_scores = (np.array(record["scores"][trained_checkpoint.name]) for record in (torch_record, openvino_record))
+        assert len(torch_scores) == len(openvino_scores) >= 8 and np.ptp(torch_scores) > 0.01
+        np.testing.assert_allclose(openvino_scores, torch_scores, atol=1e-4)
+        assert openvino_record["label"] == pytest.approx(torch_record["label"], abs=1e-4)
+
+
+def test_a_b7_scores_alike_and_is_converted_once(tmp_path, caplog):
+    torch.manual_seed(7)
+    checkpoint = tmp_path / "weights" / "fixed_DeepFakeClassifier_tf_efficientnet_b7_ns_0_1"
+    save_checkpoint(checkpoint, DeepFakeClassifier("tf_efficientnet_b7_ns"), epoch=1, bce_best=0.3)
+    device = torch.device("cpu")
+    cache = tmp_path / "cache"
+    with caplog.at_level(logging.INFO, logger="dfdc.predict"):
+        openvino = load_classifier(checkpoint, device, backend="openvino", cache_dir=cache)
+    assert isinstance(openvino, OpenVINOClassifier) and caplog.text.count("converting") == 1
+    plain = load_classifier(checkpoint, device, backend="torch")
+    predictors = {name: VideoPredictor({"b7": model}, FaceDetector(device), device, num_frames=4)
+                  for name, model in (("torch", plain), ("openvino", openvino))}
+    prepared = predictors["torch"].prepare(shared_video("dfdc_real/lynaeydofd.mp4"))
+    scores = {name: np.array(predictor.classify(prepared.inputs)["b7"]) for name, predictor in predictors.items()}
+    assert len(scores["torch"]) >= 4
+    np.testing.assert_allclose(scores["openvino"], scores["torch"], atol=1e-4)
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="dfdc.predict"):
+        load_classifier(checkpoint, device, backend="openvino", cache_dir=cache)
+    assert "converting" not in caplog.text  # the second run takes the cached model
+
+
+def test_a_damaged_cache_entry_is_rebuilt_not_trusted(tmp_path, small_checkpoint, caplog):
+    device = torch.device("cpu")
+    cache = tmp_path / "cache"
+    load_classifier(small_checkpoint, device, backend="openvino", cache_dir=cache, input_size=128)
+    faces = [np.random.default_rng(seed).integers(0, 255, (128, 128, 3), dtype=np.uint8) for seed in range(3)]
+    expected = VideoPredictor({"m": load_classifier(small_checkpoint, device, input_size=128)}, None, device).classify({128: faces})["m"]
+    for damage in ("truncated", "other weights"):
+        weights_file = next(cache.glob("openvino/*/model.bin"))
+        data = weights_file.read_bytes()
+        if damage == "truncated":
+            weights_file.write_bytes(data[: len(data) // 3])
+        else:  # readable, but not this checkpoint's numbers any more
+            weights_file.write_bytes(np.frombuffer(data, dtype=np.uint8)[::-1].tobytes())
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="dfdc.predict"):
+            rebuilt = load_classifier(small_checkpoint, device, backend="openvino", cache_dir=cache, input_size=128)
+        assert caplog.text.count("converting") == 1 and isinstance(rebuilt, OpenVINOClassifier), damage
+        np.testing.assert_allclose(VideoPredictor({"m": rebuilt}, None, device).classify({128: faces})["m"], expected, atol=1e-4)
+
+
+def test_without_the_runtime_the_run_says_so_and_scores_with_pytorch(tmp_path, small_checkpoint):
+    video = shared_video(VIDEOS[2])
+    common = ["--weights-dir", str(small_checkpoint.parent), "--models", small_checkpoint.name, "--test-dir", str(video), "--device", "cpu",
+              "--frames", "3", "--input-size", "128"]
+    probe = ("import runpy, sys\n"
+             "sys.modules['openvino'] = None  # as if it were not installed\n"
+             "sys.argv = ['predict_folder.py'] + sys.argv[1:]\n"
+             "runpy.run_path('predict_folder.py', run_name='__main__')\n")
+    missing = subprocess.run([sys.executable, "-c", probe, *common, "--backend", "openvino", "--output", str(tmp_path / "a.csv")],
+                             cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert missing.returncode == 0, missing.stderr[-2000:]
+    warnings = [line for line in missing.stderr.splitlines() if "runs on PyTorch" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: OpenVINO is not installed")
+    plain = run_predict(*common, "--backend", "torch", "--output", tmp_path / "b.csv")
+    assert plain.returncode == 0
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
