@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from core.allocator import keep_freed_memory, release_freed_memory
 from core.cli import ArgumentParser, at_least
 from core.device import DeviceUnavailableError, resolve_device
+from core.shards import parse_shard, select_shard, shard_output
 from inference.inputs import InputError, add_backend_options, add_scoring_options, diagnostics_path, find_videos
 from inference.strategy import STRATEGIES
 
@@ -40,14 +42,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--weights-dir", default="weights", help="folder holding the checkpoint files named by --models")
     parser.add_argument(
-        "--models", nargs="+", required=True,
+        "--models", nargs="+",
         help="checkpoint file names in --weights-dir; the architecture is read from the name "
         "(<prefix><Network>_<encoder>_<fold>_<epoch>, as the released files and train_classifier.py write them); "
         "a name that does not spell it out is a DeepFakeClassifier on tf_efficientnet_b7_ns, as the original assumed",
     )
     parser.add_argument("--network", default=None, help="network class of every checkpoint, instead of what the names say")
     parser.add_argument("--encoder", default=None, help="encoder of every checkpoint (e.g. tf_efficientnet_b5_ns), instead of what the names say")
-    parser.add_argument("--test-dir", nargs="+", required=True, help="a folder of videos, or one or more video files")
+    parser.add_argument("--test-dir", nargs="+", help="a folder of videos, or one or more video files")
     parser.add_argument("--output", default="submission.csv", help="CSV to write (filename,label), sorted by filename")
     add_scoring_options(parser)
     add_backend_options(parser)
@@ -64,21 +66,40 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--no-contrast-retry", action="store_true",
                         help="do not search faceless dark frames again with their contrast stretched (the original's behaviour)")
     parser.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None, help="half precision classifiers (CUDA only; default: on for CUDA)")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--shard", default=None,
+        help="I/N: score only every N-th video of the sorted list, from the I-th (0-based), into <output stem>.shard-I-of-N.csv "
+        "and its diagnostics; the shard that finds all N done merges them into --output. Default under torchrun: its RANK/WORLD_SIZE "
+        "(each rank then drives GPU LOCAL_RANK)")
+    parser.add_argument("--merge", metavar="OUTPUT", default=None,
+                        help="only merge the finished shards of OUTPUT into OUTPUT and its diagnostics JSON (refused when one is missing "
+                        "or was made with other settings)")
+    args = parser.parse_args(argv)
+    if args.merge is None and (not args.models or not args.test_dir):
+        parser.error("the following arguments are required: --models, --test-dir")
+    return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     keep_freed_memory()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.merge:
+        return merge(Path(args.merge))
     try:
+        shard = parse_shard(args.shard)
         weights, videos = check_inputs(args)
-    except InputError as error:
+    except (InputError, argparse.ArgumentTypeError) as error:
         return input_error(error)
+    output = Path(args.output)
+    if shard[1] > 1:
+        videos, output = select_shard(videos, shard, key=lambda video: video.name), shard_output(output, shard)
     # Loaded only now, so that --help and bad input answer at once instead of after seconds of imports.
+    import torch
+
     from core.checkpoints import CheckpointError
     from core.faces import FaceDetector
-    from inference.folder import default_workers, predict_videos
+    from inference.folder import all_shards_done, default_workers, predict_videos
     from inference.predictor import VideoPredictor, default_batch_size, load_classifier
     from inference.released_weights import released_size_warnings
     from training.zoo.classifiers import NETWORKS
@@ -89,6 +110,9 @@ def main(argv=None) -> int:
         if args.network and args.network not in NETWORKS:
             raise InputError(f"--network {args.network}: use one of {', '.join(NETWORKS)}")
         device = resolve_device(args.device)
+        if device.type == "cuda" and "LOCAL_RANK" in os.environ:  # under torchrun: one GPU per process
+            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+            torch.cuda.set_device(device)
         fp16 = device.type == "cuda" if args.fp16 is None else args.fp16
         if fp16 and device.type != "cuda":
             raise InputError("--fp16 needs --device cuda")
@@ -104,9 +128,22 @@ def main(argv=None) -> int:
         max_faces_per_frame=args.max_faces_per_frame, parallel_batches=args.parallel_batches,
     )
     workers = default_workers(device) if args.workers is None else args.workers
-    results = predict_videos(predictor, videos, args.output, weights, workers=workers, strategy_name=args.strategy)
+    results = predict_videos(predictor, videos, output, weights, workers=workers, strategy_name=args.strategy)
     failed = sum(1 for record in results.values() if record["fallback"])
-    print(f"wrote {args.output} ({len(results)} videos, {failed} scored 0.5 by fallback) and {diagnostics_path(args.output)}")
+    print(f"wrote {output} ({len(results)} videos, {failed} scored 0.5 by fallback) and {diagnostics_path(output)}")
+    if shard[1] > 1 and all_shards_done(Path(args.output), shard[1]):
+        return merge(Path(args.output), shard[1])
+    return 0
+
+
+def merge(output: Path, count: int | None = None) -> int:
+    from inference.folder import ShardError, merge_shards
+
+    try:
+        merged = merge_shards(output, count)
+    except (ShardError, OSError, ValueError) as error:
+        return input_error(error)
+    print(f"merged the shards into {output} ({len(merged)} videos) and {diagnostics_path(output)}")
     return 0
 
 

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import re
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,6 +19,7 @@ from tqdm import tqdm
 
 from core.atomic import write_json_atomic, write_text_atomic
 from core.checkpoints import file_identity
+from core.shards import shard_output
 from inference.inputs import diagnostics_path
 from inference.predictor import NEUTRAL_LABEL, PreparedVideo, VideoPredictor, failed
 from inference.strategy import STRATEGIES, combine
@@ -142,7 +144,10 @@ def predict_videos(
             progress_log.write(json.dumps({"settings_key": key, "result": record}) + "\n")
             progress_log.flush()
     rescore_with_strategy(results, strategy_name)
-    write_outputs(output, results, key, weights, predictor, strategy_name)
+    write_outputs(output, results, {
+        "settings_key": key, "models": [w.name for w in weights], "strategy": strategy_name, "frames": predictor.num_frames,
+        "inputs": {name: {"size": spec.size, "mean": spec.mean, "std": spec.std} for name, spec in predictor.specs.items()},
+    })
     progress.unlink(missing_ok=True)
     return results
 
@@ -155,21 +160,57 @@ def rescore_with_strategy(results: dict[str, dict], strategy_name: str) -> None:
             record["model_labels"], record["label"] = combine(record["scores"], strategy)
 
 
-def write_outputs(output: Path, results: dict[str, dict], key: str, weights: Sequence[Path], predictor: VideoPredictor, strategy_name: str) -> None:
+def write_outputs(output: Path, results: dict[str, dict], settings: dict) -> None:
+    """The CSV (filename,label, sorted by name) and the diagnostics JSON: `settings` and every video's record."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")  # quotes a name holding a comma, a quote or a line break
     writer.writerow(["filename", "label"])
     writer.writerows([name, f"{results[name]['label']:.6f}"] for name in sorted(results))
     write_text_atomic(output, buffer.getvalue())
-    write_json_atomic(
-        diagnostics_path(output),
-        {
-            "settings_key": key,
-            "models": [w.name for w in weights],
-            "strategy": strategy_name,
-            "frames": predictor.num_frames,
-            "inputs": {name: {"size": spec.size, "mean": spec.mean, "std": spec.std} for name, spec in predictor.specs.items()},
-            "videos": {name: results[name] for name in sorted(results)},
-        },
-        indent=None,
-    )
+    write_json_atomic(diagnostics_path(output), {**settings, "videos": {name: results[name] for name in sorted(results)}}, indent=None)
+
+
+class ShardError(Exception):
+    """Shards that cannot be merged: one is missing or was made with other settings."""
+
+
+def shard_count(output: Path) -> int:
+    """N of the shards of `output` found on disk."""
+    pattern = re.compile(re.escape(output.stem) + r"\.shard-\d+-of-(\d+)" + re.escape(output.suffix) + "$")
+    counts = {int(match.group(1)) for path in output.parent.glob(f"{output.stem}.shard-*") if (match := pattern.match(path.name))}
+    if not counts:
+        raise ShardError(f"no shard of {output} found ({output.stem}.shard-I-of-N{output.suffix})")
+    if len(counts) > 1:
+        raise ShardError(f"shards of {output} from runs split {' and '.join(map(str, sorted(counts)))} ways: remove the stale ones")
+    return counts.pop()
+
+
+def merge_shards(output: Path, count: int | None = None) -> dict[str, dict]:
+    """One CSV and diagnostics JSON at `output` from its N finished shards; every shard must be there, with the same
+    settings (weights, device, inputs, detection, strategy) and no video scored twice."""
+    count = count or shard_count(output)
+    merged: dict[str, dict] = {}
+    settings = None
+    for index in range(count):
+        part = shard_output(output, (index, count))
+        diagnostics = diagnostics_path(part)
+        if not part.is_file() or not diagnostics.is_file():
+            raise ShardError(f"shard {index} of {count} is missing: {part if not part.is_file() else diagnostics}")
+        data = json.loads(diagnostics.read_text(encoding="utf-8"))
+        videos = data.pop("videos")
+        data.pop("shard", None)
+        if settings is None:
+            settings = data
+        elif data != settings:
+            raise ShardError(f"{diagnostics} was made with other settings than shard 0 (weights, device, inputs, detection or strategy)")
+        twice = sorted(set(videos) & set(merged))
+        if twice:
+            raise ShardError(f"{twice[0]!r} was scored by two shards (shard {index} and an earlier one)")
+        merged.update(videos)
+    write_outputs(output, merged, settings)
+    return merged
+
+
+def all_shards_done(output: Path, count: int) -> bool:
+    return all(shard_output(output, (index, count)).is_file() and diagnostics_path(shard_output(output, (index, count))).is_file()
+               for index in range(count))

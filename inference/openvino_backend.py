@@ -8,6 +8,7 @@ message: a different score is never the result. Where the time goes is measured 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -76,7 +77,8 @@ def _key(identity: str, architecture: str, size: int, version: str) -> str:
 
 
 def _convert(model: nn.Module, size: int, folder: Path) -> None:
-    """Convert into a temporary folder beside `folder`, then move it into place whole."""
+    """Convert into a temporary folder beside `folder`, then move it into place whole: an entry being replaced is renamed
+    aside first, and when another process (a torchrun rank) put its own conversion in place meanwhile, that one stays."""
     import openvino
 
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -89,9 +91,12 @@ def _convert(model: nn.Module, size: int, folder: Path) -> None:
         openvino.save_model(converted, staging / "model.xml", compress_to_fp16=False)
         for item in staging.iterdir():
             fsync_path(item)
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
+        aside = folder.with_name(staging.name.replace(".tmp", ".old"))
+        with contextlib.suppress(FileNotFoundError):
+            folder.rename(aside)
+        with contextlib.suppress(OSError):  # another process's entry arrived first
+            staging.rename(folder)
+        shutil.rmtree(aside, ignore_errors=True)
     finally:
         if staging.exists():
             shutil.rmtree(staging)

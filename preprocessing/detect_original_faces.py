@@ -16,10 +16,11 @@ from tqdm import tqdm
 
 from core.cli import ArgumentParser, at_least
 from core.faces import FaceDetector, detection_scale, resize_for_detection
+from core.shards import select_shard
 from core.video import VideoReadError, iterate_frames
 from preprocessing.boxes import write_boxes
 from preprocessing.dataset import Dataset, VideoEntry
-from preprocessing.steps import StepReport, add_common_arguments, select_shard, start_step
+from preprocessing.steps import StepReport, add_common_arguments, start_step
 
 STEP = "detect_original_faces"
 THRESHOLDS = (0.85, 0.95, 0.95)

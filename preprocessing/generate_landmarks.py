@@ -18,7 +18,8 @@ from tqdm import tqdm
 
 from core.cli import ArgumentParser
 from core.faces import FaceDetector
-from preprocessing.steps import add_common_arguments, atomic_directory, select_shard, start_step
+from core.shards import select_shard
+from preprocessing.steps import add_common_arguments, atomic_directory, start_step
 
 STEP = "generate_landmarks"
 THRESHOLDS = (0.65, 0.75, 0.75)

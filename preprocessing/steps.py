@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from core.allocator import keep_freed_memory
 from core.atomic import current_umask, fsync_path, write_json_atomic
 from core.cli import at_least
 from core.device import DEVICE_CHOICES, DeviceUnavailableError, resolve_device
+from core.shards import parse_shard
 from preprocessing.dataset import load_dataset
 
 
@@ -32,24 +33,6 @@ def add_common_arguments(parser: argparse.ArgumentParser, device: bool = False) 
     )
     if device:
         parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where face detection runs")
-
-
-def parse_shard(text: str | None) -> tuple[int, int]:
-    if text is None:
-        return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    try:
-        index, count = (int(v) for v in text.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--shard must look like I/N, got {text!r}") from None
-    if not 0 <= index < count:
-        raise argparse.ArgumentTypeError(f"--shard {text}: need 0 <= I < N")
-    return index, count
-
-
-def select_shard(items: Sequence, shard: tuple[int, int], key=lambda item: item) -> list:
-    """A disjoint, stable share of `items`: every N-th in sorted order, starting at I."""
-    index, count = shard
-    return sorted(items, key=key)[index::count]
 
 
 @contextlib.contextmanager

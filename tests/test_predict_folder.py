@@ -165,3 +165,33 @@ def test_a_checkpoint_named_freely_is_read_as_the_original_or_as_told(tmp_path, 
     done = run_predict(*common, "--encoder", "tf_efficientnet_b0_ns", "--output", tmp_path / "b.csv")
     assert done.returncode == 0, done.stderr
     assert read_csv(tmp_path / "b.csv")[0]["filename"] == "no_face.mp4"
+
+
+def test_two_processes_under_torchrun_give_the_csv_of_one(tmp_path, small_checkpoint):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for video in ("ffpp/original_sequences/youtube/c23/videos/519.mp4", "ffpp/original_sequences/youtube/c23/videos/634.mp4",
+                  "ffpp/manipulated_sequences/Deepfakes/c23/videos/519_515.mp4", "dfdc/dfdc_train_part_10/yhffcuhhjy.mp4"):
+        shutil.copy(shared_video(video), folder / video.rsplit("/", 1)[-1])
+    (folder / "broken.mp4").write_bytes(b"not a video")
+    common = ["--weights-dir", small_checkpoint.parent, "--models", small_checkpoint.name, "--test-dir", folder, "--device", "cpu",
+              "--frames", 3, "--input-size", 128]
+    single = run_predict(*common, "--output", tmp_path / "single" / "out.csv")
+    assert single.returncode == 0, single.stderr
+    sharded = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "predict_folder.py",
+                              *map(str, common), "--output", str(tmp_path / "sharded" / "out.csv")],
+                             cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert sharded.returncode == 0, sharded.stderr[-3000:]
+    assert (tmp_path / "sharded" / "out.csv").read_text() == (tmp_path / "single" / "out.csv").read_text()
+    shards = [json.loads((tmp_path / "sharded" / f"out.shard-{i}-of-2.diagnostics.json").read_text())["videos"] for i in range(2)]
+    assert sorted(shards[0]) == ["519.mp4", "634.mp4", "yhffcuhhjy.mp4"]  # every other video of the sorted list
+    assert sorted(shards[1]) == ["519_515.mp4", "broken.mp4"]
+    merged = json.loads((tmp_path / "sharded" / "out.diagnostics.json").read_text())["videos"]
+    single_videos = json.loads((tmp_path / "single" / "out.diagnostics.json").read_text())["videos"]
+    assert merged.keys() == single_videos.keys()
+    for name, record in merged.items():
+        assert record["scores"] == single_videos[name]["scores"] and record["faces"] == single_videos[name]["faces"]
+
+    (tmp_path / "sharded" / "out.shard-1-of-2.csv").unlink()
+    missing = run_predict("--merge", tmp_path / "sharded" / "out.csv")
+    assert missing.returncode == 2 and missing.stderr.strip() == f"error: shard 1 of 2 is missing: {tmp_path / 'sharded' / 'out.shard-1-of-2.csv'}"

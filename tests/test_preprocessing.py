@@ -12,10 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
+from core.shards import parse_shard, select_shard
 from preprocessing import generate_folds
 from preprocessing.dataset import load_dataset
 from preprocessing.generate_folds import FoldLeakError, check_no_leak, dfdc_part_fold
-from preprocessing.steps import parse_shard, select_shard
 from tests.conftest import REPO, run_pipeline, shared_video
 
 FFPP_PAIRS = {"Deepfakes_519_515": "519", "FaceSwap_634_660": "634", "NeuralTextures_004_982": "004"}
