@@ -121,7 +121,7 @@ def load_classifier(path: str | os.PathLike, device: torch.device, fp16: bool = 
     model = read_classifier(path, network, encoder)
     model.input_spec = spec
     if resolve_backend(backend, device) == "openvino":
-        from inference.openvino_backend import OpenVINOUnavailable, default_cache_dir, openvino_classifier
+        from core.openvino_runtime import OpenVINOUnavailable, default_cache_dir, openvino_classifier
 
         try:
             return openvino_classifier(model.eval(), file_identity(Path(path)), f"{network}/{encoder}",

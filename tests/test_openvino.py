@@ -12,7 +12,7 @@ import torch
 
 from core.checkpoints import save_checkpoint
 from core.faces import FaceDetector
-from inference.openvino_backend import OpenVINOClassifier
+from core.openvino_runtime import OpenVINOClassifier
 from inference.predictor import VideoPredictor, load_classifier
 from tests.conftest import REPO, shared_video
 from training.zoo.classifiers import DeepFakeClassifier

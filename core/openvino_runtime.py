@@ -4,7 +4,7 @@ A checkpoint's network is converted once (openvino.convert_model on the module i
 disk under a key of the checkpoint's identity, the architecture, the input size and the runtime's version. Every load
 checks the compiled model against the PyTorch one on a fixed probe face; an entry that cannot be read or disagrees is
 converted again, and a model that still disagrees, or a runtime that is missing, is left to PyTorch with a one-line
-message: a different score is never the result. Where the time goes is measured in benchmarks/README.md.
+message: a different score is never the result. The same conversion serves the MTCNN networks (core/mtcnn.py). Where the time goes is measured in benchmarks/README.md.
 """
 from __future__ import annotations
 
@@ -64,19 +64,13 @@ class OpenVINOClassifier:
         self.dtype = torch.float32
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        request = self.compiled.create_infer_request()
-        output = request.infer([np.ascontiguousarray(batch.detach().to(torch.float32).contiguous().numpy())])
-        return torch.from_numpy(np.array(output[self.compiled.output(0)]))
+        return _run(self.compiled, batch.contiguous())[0]
 
     def eval(self) -> OpenVINOClassifier:
         return self
 
 
-def _key(identity: str, architecture: str, size: int, version: str) -> str:
-    return hashlib.sha256(f"{identity}|{architecture}|{size}|{version}".encode()).hexdigest()[:24]
-
-
-def _convert(model: nn.Module, size: int, folder: Path) -> None:
+def _convert(model: nn.Module, example: torch.Tensor, shape: tuple[int, ...], folder: Path) -> None:
     """Convert into a temporary folder beside `folder`, then move it into place whole: an entry being replaced is renamed
     aside first, and when another process (a torchrun rank) put its own conversion in place meanwhile, that one stays."""
     import openvino
@@ -87,7 +81,7 @@ def _convert(model: nn.Module, size: int, folder: Path) -> None:
         with torch.no_grad(), warnings.catch_warnings():
             # the conversion traces the module with torch.jit, which torch now calls deprecated at every use
             warnings.filterwarnings("ignore", message=r"`torch\.jit\.trace", category=FutureWarning)
-            converted = openvino.convert_model(model, example_input=torch.zeros(1, 3, size, size), input=[(-1, 3, size, size)])
+            converted = openvino.convert_model(model, example_input=example, input=[shape])
         openvino.save_model(converted, staging / "model.xml", compress_to_fp16=False)
         for item in staging.iterdir():
             fsync_path(item)
@@ -102,50 +96,72 @@ def _convert(model: nn.Module, size: int, folder: Path) -> None:
             shutil.rmtree(staging)
 
 
-def _compile(folder: Path):
+def _compile(folder: Path, hint: str):
     import openvino
 
     core = openvino.Core()
-    return core.compile_model(core.read_model(folder / "model.xml"), "CPU",
-                              {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "THROUGHPUT"})
+    return core.compile_model(core.read_model(folder / "model.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": hint})
 
 
-def _agrees(compiled, model: nn.Module, size: int) -> float:
-    probe = probe_faces(size)
+def _run(compiled, batch: torch.Tensor) -> list[torch.Tensor]:
+    outputs = compiled.create_infer_request().infer([np.ascontiguousarray(batch.detach().to(torch.float32).numpy())])
+    return [torch.from_numpy(np.array(outputs[compiled.output(index)])) for index in range(len(compiled.outputs))]
+
+
+def _largest_difference(compiled, model: nn.Module, probe: torch.Tensor, transform) -> float:
+    """Largest difference between the compiled and the PyTorch model's outputs on `probe`, after `transform`."""
     with torch.no_grad():
-        expected = torch.sigmoid(model(probe).float()).flatten()
-    request = compiled.create_infer_request()
-    got = torch.sigmoid(torch.from_numpy(np.array(request.infer([probe.numpy()])[compiled.output(0)]))).flatten()
-    return float((got - expected).abs().max())
+        expected = model(probe)
+    expected = list(expected) if isinstance(expected, tuple | list) else [expected]
+    return max(float((transform(got) - transform(want.float())).abs().max()) for got, want in zip(_run(compiled, probe), expected, strict=True))
 
 
-def openvino_classifier(model: nn.Module, identity: str, architecture: str, cache_dir: Path, name: str) -> OpenVINOClassifier:
-    """The compiled counterpart of `model` (eval mode, before any CPU packing), from the cache or converted now.
-
-    Raises OpenVINOUnavailable when the runtime is missing or cannot give the model's scores.
-    """
-    size = model.input_spec.size
+def compiled_module(model: nn.Module, probe: torch.Tensor, shape: tuple[int, ...], key: str, cache_dir: Path, name: str,
+                    hint: str = "THROUGHPUT", transform=lambda output: output):
+    """`model` compiled by OpenVINO for inputs of `shape` (-1 where it varies), from the cache entry `key` or converted
+    now; its outputs on `probe` (after `transform`) must agree with the PyTorch model's within AGREEMENT, else the entry
+    is converted again, and a conversion that still disagrees raises OpenVINOUnavailable."""
     version = runtime_version()
-    folder = Path(cache_dir) / "openvino" / _key(identity, architecture, size, version)
+    folder = Path(cache_dir) / "openvino" / hashlib.sha256(f"{key}|{version}".encode()).hexdigest()[:24]
+    difference = float("inf")
     for attempt in ("cache", "conversion"):
         if attempt == "conversion" or not (folder / "model.xml").is_file():
             log.info("converting %s for OpenVINO %s (once; cached in %s)", name, version, folder)
             try:
-                _convert(model, size, folder)
+                _convert(model, probe[:1], shape, folder)
             except Exception as error:
                 raise OpenVINOUnavailable(f"OpenVINO cannot convert {name}: {type(error).__name__}: {error}") from None
             attempt = "conversion"
         try:
-            compiled = _compile(folder)
-            difference = _agrees(compiled, model, size)
+            compiled = _compile(folder, hint)
+            difference = _largest_difference(compiled, model, probe, transform)
         except Exception as error:  # a damaged entry fails to read or compile
-            difference, compiled = float("inf"), None
             log.info("the cached OpenVINO model of %s cannot be used (%s: %s)", name, type(error).__name__, error)
+            compiled = None
         if difference <= AGREEMENT:
             if attempt == "conversion":
-                write_json_atomic(folder / "meta.json", {"model": name, "architecture": architecture, "size": size,
-                                                         "openvino": version, "probe_difference": difference})
-            return OpenVINOClassifier(compiled, model.input_spec, name)
+                write_json_atomic(folder / "meta.json", {"model": name, "key": key, "openvino": version, "probe_difference": difference})
+            return compiled
         if attempt == "conversion":
             break
-    raise OpenVINOUnavailable(f"OpenVINO's {name} differs from PyTorch's by {difference:.2g} on the probe faces")
+    raise OpenVINOUnavailable(f"OpenVINO's {name} differs from PyTorch's by {difference:.2g} on the probe inputs")
+
+
+def openvino_classifier(model: nn.Module, identity: str, architecture: str, cache_dir: Path, name: str) -> OpenVINOClassifier:
+    """The compiled counterpart of `model` (eval mode, before any CPU packing), from the cache or converted now; its
+    probabilities must agree with the PyTorch model's. Raises OpenVINOUnavailable when the runtime is missing or cannot
+    give the model's scores."""
+    size = model.input_spec.size
+    compiled = compiled_module(model, probe_faces(size), (-1, 3, size, size), f"{identity}|{architecture}|{size}", cache_dir, name,
+                               transform=torch.sigmoid)
+    return OpenVINOClassifier(compiled, model.input_spec, name)
+
+
+class OpenVINONetwork:
+    """A compiled network called like the PyTorch module it comes from: a tensor in, its outputs as a tuple of tensors."""
+
+    def __init__(self, compiled):
+        self.compiled = compiled
+
+    def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(_run(self.compiled, batch))
