@@ -33,6 +33,22 @@ class OpenVINOUnavailable(RuntimeError):
     pass
 
 
+BACKENDS = ("auto", "torch", "openvino")
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """auto: OpenVINO on the CPU when it is installed, PyTorch otherwise (CUDA always runs on PyTorch)."""
+    if device.type != "cpu":
+        return "torch"
+    if backend != "auto":
+        return backend
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return "torch"
+    return "openvino"
+
+
 def default_cache_dir() -> Path:
     """$DFDC_CACHE_DIR, else the user's cache folder ($XDG_CACHE_HOME or ~/.cache) / dfdc."""
     if os.environ.get(CACHE_ENVIRONMENT):

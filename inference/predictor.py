@@ -24,6 +24,7 @@ from core.checkpoints import (
 )
 from core.faces import Face, FaceDetector, crop_face
 from core.images import IMAGENET_MEAN, IMAGENET_STD, face_to_model_input, normalize_batch
+from core.openvino_runtime import resolve_backend
 from core.video import SampledFrames, VideoReadError, read_sampled_frames
 from inference.optimize import can_pack_for_cpu, fold_batchnorm, pack_for_cpu
 from inference.strategy import STRATEGIES, combine
@@ -84,22 +85,6 @@ def read_classifier(path: str | os.PathLike, network: str | None = None, encoder
     model = NETWORKS[network](encoder=encoder)
     load_weights(model, load_checkpoint(path)["state_dict"], source=Path(path).name)  # the checkpoint is freed here
     return model
-
-
-BACKENDS = ("auto", "torch", "openvino")
-
-
-def resolve_backend(backend: str, device: torch.device) -> str:
-    """auto: OpenVINO on the CPU when it is installed, PyTorch otherwise (CUDA always runs on PyTorch)."""
-    if device.type != "cpu":
-        return "torch"
-    if backend != "auto":
-        return backend
-    try:
-        import openvino  # noqa: F401
-    except ImportError:
-        return "torch"
-    return "openvino"
 
 
 def load_classifier(path: str | os.PathLike, device: torch.device, fp16: bool = False, input_size: int | None = None,
