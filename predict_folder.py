@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     from core.checkpoints import CheckpointError
     from core.faces import FaceDetector
     from inference.folder import all_shards_done, default_workers, predict_videos
-    from inference.predictor import VideoPredictor, default_batch_size, load_classifier, resolve_backend
+    from inference.predictor import VideoPredictor, load_classifier, resolve_backend
     from inference.released_weights import released_size_warnings
     from training.zoo.classifiers import NETWORKS
 
@@ -121,11 +121,10 @@ def main(argv=None) -> int:
         release_freed_memory()
     except (InputError, CheckpointError, DeviceUnavailableError, FileNotFoundError, ValueError) as error:
         return input_error(error)
-    batch_size = args.batch_size or default_batch_size(device)
     predictor = VideoPredictor(
         models, FaceDetector(device, scale=args.detection_scale, contrast_retry=not args.no_contrast_retry,
                              backend=resolve_backend(args.backend, device)), device, num_frames=args.frames,
-        batch_size=batch_size, strategy=args.strategy, jitter=args.jitter, seed=args.seed,
+        batch_size=args.batch_size, strategy=args.strategy, jitter=args.jitter, seed=args.seed,
         max_faces_per_frame=args.max_faces_per_frame, parallel_batches=args.parallel_batches,
     )
     workers = default_workers(device) if args.workers is None else args.workers

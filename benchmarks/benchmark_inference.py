@@ -39,7 +39,6 @@ from inference.predictor import (
     DEFAULT_INPUT_SIZE,
     InputSpec,
     VideoPredictor,
-    default_batch_size,
     prepare_for_inference,
     read_classifier,
     resolve_backend,
@@ -63,7 +62,6 @@ def build_network(args) -> tuple[str, torch.nn.Module]:
 
 def build_predictors(args, name: str, model: torch.nn.Module, device: torch.device) -> dict[str, VideoPredictor]:
     """One predictor per backend asked for, each with its own copy of the model prepared as predict_folder.py prepares it."""
-    batch_size = args.batch_size or default_batch_size(device)
     predictors = {}
     for backend in dict.fromkeys(resolve_backend(choice, device) for choice in args.backend):
         copy_ = copy.deepcopy(model).eval()
@@ -71,10 +69,10 @@ def build_predictors(args, name: str, model: torch.nn.Module, device: torch.devi
         if backend == "openvino":
             identity = file_identity(Path(args.weights)) if args.weights else "random weights, seed 0"
             cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
-            classifier = openvino_classifier(copy_, identity, name, cache, name)
+            classifier = openvino_classifier(lambda model=copy_: model, copy_.input_spec, identity, name, cache, name)
         else:
             classifier = prepare_for_inference(copy_, device, device.type == "cuda", args.input_size)
-        predictors[backend] = VideoPredictor({name: classifier}, FaceDetector(device, backend=backend), device, args.frames, args.input_size, batch_size,
+        predictors[backend] = VideoPredictor({name: classifier}, FaceDetector(device, backend=backend), device, args.frames, args.input_size, args.batch_size,
                                              parallel_batches=args.parallel_batches)
     release_freed_memory()
     return predictors

@@ -145,7 +145,8 @@ def openvino_networks(networks: dict[str, torch.nn.Module]) -> dict[str, object]
     for name, network in networks.items():
         _, probe_shape, shape = _NETWORKS[name]
         probe = torch.rand(probe_shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
-        compiled[name] = OpenVINONetwork(compiled_module(network, probe, shape, f"facenet-pytorch {name}", default_cache_dir(), name))
+        compiled[name] = OpenVINONetwork(compiled_module(lambda network=network: network, probe, shape, f"facenet-pytorch {name}",
+                                                         default_cache_dir(), name))
     return compiled
 
 

@@ -45,7 +45,8 @@ def add_scoring_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-size", type=at_least(32), default=None,
                         help="side of the square face image the classifiers take (default: the size in the training config "
                         "saved beside each checkpoint, else 380, the released checkpoints' size)")
-    parser.add_argument("--batch-size", type=at_least(1), default=None, help="faces per classifier forward pass (default: 32 on CUDA, 4 on CPU)")
+    parser.add_argument("--batch-size", type=at_least(1), default=None,
+                        help="faces per classifier forward pass (default: 32 on CUDA, 4 on CPU with PyTorch, 1 with OpenVINO)")
     parser.add_argument("--parallel-batches", type=at_least(1), default=None,
                         help="batches classified side by side, each on its share of the CPU threads; the scores do not change "
                         "(default: 2 on a CPU with 2 or more threads, else 1)")

@@ -24,7 +24,7 @@ from core.checkpoints import (
 )
 from core.faces import Face, FaceDetector, crop_face
 from core.images import IMAGENET_MEAN, IMAGENET_STD, face_to_model_input, normalize_batch
-from core.openvino_runtime import resolve_backend
+from core.openvino_runtime import OpenVINOClassifier, resolve_backend
 from core.video import SampledFrames, VideoReadError, read_sampled_frames
 from inference.optimize import can_pack_for_cpu, fold_batchnorm, pack_for_cpu
 from inference.strategy import STRATEGIES, combine
@@ -103,16 +103,16 @@ def load_classifier(path: str | os.PathLike, device: torch.device, fp16: bool = 
     if input_size:
         spec = InputSpec(input_size, spec.mean, spec.std)
     network, encoder = checkpoint_architecture(path, network, encoder)
-    model = read_classifier(path, network, encoder)
-    model.input_spec = spec
     if resolve_backend(backend, device) == "openvino":
         from core.openvino_runtime import OpenVINOUnavailable, default_cache_dir, openvino_classifier
 
         try:
-            return openvino_classifier(model.eval(), file_identity(Path(path)), f"{network}/{encoder}",
-                                       Path(cache_dir) if cache_dir else default_cache_dir(), Path(path).name)
+            return openvino_classifier(lambda: read_classifier(path, network, encoder).eval(), spec, file_identity(Path(path)),
+                                       f"{network}/{encoder}", Path(cache_dir) if cache_dir else default_cache_dir(), Path(path).name)
         except OpenVINOUnavailable as error:
             print(f"warning: {error}; {Path(path).name} runs on PyTorch", file=sys.stderr)
+    model = read_classifier(path, network, encoder)
+    model.input_spec = spec
     return prepare_for_inference(model, device, fp16, spec.size)
 
 
@@ -186,7 +186,9 @@ class VideoPredictor:
         if input_size:
             self.specs = {name: replace(spec, size=input_size) for name, spec in self.specs.items()}
         self.sizes = sorted({spec.size for spec in self.specs.values()})
-        self.batch_size = batch_size or default_batch_size(device)
+        on_openvino = all(isinstance(model, OpenVINOClassifier) for model in models.values())
+        # OpenVINO's latency mode takes one face at a time on every core fastest (see core.openvino_runtime.compiled_module)
+        self.batch_size = batch_size or (1 if on_openvino else default_batch_size(device))
         self.strategy = STRATEGIES[strategy] if isinstance(strategy, str) else strategy
         self.jitter = jitter
         self.seed = seed
@@ -197,7 +199,9 @@ class VideoPredictor:
         # so on a GPU the last faces of a video are padded to a full batch: one shape for the whole run.
         # On a CPU a padding face would cost as much as a real one.
         self.pad_batches = device.type == "cuda" if pad_batches is None else pad_batches
-        self.parallel_batches = default_parallel_batches(device) if parallel_batches is None else max(parallel_batches, 1)
+        if parallel_batches is None:
+            parallel_batches = 1 if on_openvino else default_parallel_batches(device)
+        self.parallel_batches = max(parallel_batches, 1)
         # Made here, in the thread that owns the predictor, with its thread count: a read-ahead thread limited to
         # one thread must not hand every lane one thread, and two read-ahead threads must not make two pools.
         self._lane_pool = self._start_lanes() if self.parallel_batches > 1 else None
