@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     from core.checkpoints import CheckpointError
     from core.faces import FaceDetector
     from inference.folder import settings_key
-    from inference.predictor import load_classifier, resolve_backend
+    from inference.predictor import load_classifier
     from robustness.evaluation import PerturbedPredictor, conditions, run, summarise
     from robustness.outputs import write_outputs
 
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
                                              cache_dir=args.cache_dir) for path in weights}
     except (CheckpointError, DeviceUnavailableError, FileNotFoundError, ValueError) as error:
         return fail(error)
-    predictor = PerturbedPredictor(models, FaceDetector(device, backend=resolve_backend(args.backend, device)), device, num_frames=args.frames, batch_size=args.batch_size,
+    predictor = PerturbedPredictor(models, FaceDetector(device), device, num_frames=args.frames, batch_size=args.batch_size,
                                    parallel_batches=args.parallel_batches)
     settings = hashlib.sha256(f"{settings_key(weights, predictor)}|seed={args.seed}".encode()).hexdigest()[:16]
     chosen = conditions(args.perturbations, sorted(set(args.levels)))

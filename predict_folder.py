@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     from core.checkpoints import CheckpointError
     from core.faces import FaceDetector
     from inference.folder import all_shards_done, default_workers, predict_videos
-    from inference.predictor import VideoPredictor, load_classifier, resolve_backend
+    from inference.predictor import VideoPredictor, load_classifier
     from inference.released_weights import released_size_warnings
     from training.zoo.classifiers import NETWORKS
 
@@ -122,8 +122,7 @@ def main(argv=None) -> int:
     except (InputError, CheckpointError, DeviceUnavailableError, FileNotFoundError, ValueError) as error:
         return input_error(error)
     predictor = VideoPredictor(
-        models, FaceDetector(device, scale=args.detection_scale, contrast_retry=not args.no_contrast_retry,
-                             backend=resolve_backend(args.backend, device)), device, num_frames=args.frames,
+        models, FaceDetector(device, scale=args.detection_scale, contrast_retry=not args.no_contrast_retry), device, num_frames=args.frames,
         batch_size=args.batch_size, strategy=args.strategy, jitter=args.jitter, seed=args.seed,
         max_faces_per_frame=args.max_faces_per_frame, parallel_batches=args.parallel_batches,
     )

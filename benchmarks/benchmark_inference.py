@@ -72,7 +72,7 @@ def build_predictors(args, name: str, model: torch.nn.Module, device: torch.devi
             classifier = openvino_classifier(lambda model=copy_: model, copy_.input_spec, identity, name, cache, name)
         else:
             classifier = prepare_for_inference(copy_, device, device.type == "cuda", args.input_size)
-        predictors[backend] = VideoPredictor({name: classifier}, FaceDetector(device, backend=backend), device, args.frames, args.input_size, args.batch_size,
+        predictors[backend] = VideoPredictor({name: classifier}, FaceDetector(device), device, args.frames, args.input_size, args.batch_size,
                                              parallel_batches=args.parallel_batches)
     release_freed_memory()
     return predictors

@@ -143,16 +143,14 @@ class FaceDetector:
         batch_size: int = 32,
         scale: float | None = None,
         contrast_retry: bool = True,
-        backend: str = "torch",
     ):
         """`scale`: resize factor for detection, applied with the original's resampling (resize_as_original; the
         original repository's code used 0.5 for every video), or None for detection_scale's rule by resolution.
-        `contrast_retry`: search faceless dark frames again with their contrast stretched. `backend` "openvino": the
-        networks run through OpenVINO on the CPU (the same faces; see MTCNNCascade)."""
+        `contrast_retry`: search faceless dark frames again with their contrast stretched."""
         # Imported here: the cascade pulls in torch and torchvision (seconds), which the crop helpers above do not need.
         from core.mtcnn import MTCNNCascade
 
-        self.cascade = MTCNNCascade(thresholds, min_face_size, device=device, backend=backend)
+        self.cascade = MTCNNCascade(thresholds, min_face_size, device=device)
         self.batch_size = batch_size
         self.scale = scale
         self.contrast_retry = contrast_retry
@@ -160,8 +158,7 @@ class FaceDetector:
     def settings(self) -> dict:
         """What the faces found depend on, for keys that decide whether earlier results still hold."""
         return {"thresholds": list(self.cascade.thresholds), "min_face_size": self.cascade.min_face_size,
-                "factor": self.cascade.factor, "scale": self.scale or "by resolution", "contrast_retry": self.contrast_retry,
-                "backend": self.cascade.backend}
+                "factor": self.cascade.factor, "scale": self.scale or "by resolution", "contrast_retry": self.contrast_retry}
 
     def detect(self, frames: Sequence[np.ndarray], scale: float | None = None) -> list[list[Face]]:
         """Faces of each full-resolution RGB frame, largest first. All frames must share one size."""

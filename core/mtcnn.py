@@ -10,8 +10,6 @@ made that stage the slowest part of detection on the CPU).
 """
 from __future__ import annotations
 
-import sys
-
 import cv2
 import numpy as np
 import torch
@@ -131,45 +129,15 @@ def _nms_min(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndar
     return np.asarray(keep, dtype=np.int64)
 
 
-# each network with a probe input (values in the normalised range) and the input shape it is converted for
-_NETWORKS = {"pnet": (PNet, (2, 3, 40, 56), (-1, 3, -1, -1)), "rnet": (RNet, (4, 3, 24, 24), (-1, 3, 24, 24)),
-             "onet": (ONet, (4, 3, 48, 48), (-1, 3, 48, 48))}
-
-
-def openvino_networks(networks: dict[str, torch.nn.Module]) -> dict[str, object]:
-    """The three networks compiled by OpenVINO (converted once, cached; each checked against PyTorch on a probe input).
-    P-Net, which runs over every pyramid level, was 5x faster so (0.1 instead of 0.5 s for 8 frames of 576x324, 2 cores)."""
-    from core.openvino_runtime import OpenVINONetwork, compiled_module, default_cache_dir
-
-    compiled = {}
-    for name, network in networks.items():
-        _, probe_shape, shape = _NETWORKS[name]
-        probe = torch.rand(probe_shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
-        compiled[name] = OpenVINONetwork(compiled_module(lambda network=network: network, probe, shape, f"facenet-pytorch {name}",
-                                                         default_cache_dir(), name))
-    return compiled
-
-
 class MTCNNCascade:
-    def __init__(self, thresholds=(0.6, 0.7, 0.7), min_face_size: int = 20, factor: float = 0.709, device: torch.device | str = "cpu",
-                 backend: str = "torch"):
-        """`backend` "openvino" runs the networks through OpenVINO (CPU only), with the same outputs within 1e-4;
-        without the runtime the networks stay on PyTorch, which a one-line warning says."""
+    def __init__(self, thresholds=(0.6, 0.7, 0.7), min_face_size: int = 20, factor: float = 0.709, device: torch.device | str = "cpu"):
         self.device = torch.device(device)
         self.thresholds = tuple(thresholds)
         self.min_face_size = min_face_size
         self.factor = factor
-        networks = {name: network().to(self.device).eval() for name, (network, _, _) in _NETWORKS.items()}
-        self.backend = "torch"
-        if backend == "openvino" and self.device.type == "cpu":
-            from core.openvino_runtime import OpenVINOUnavailable
-
-            try:
-                networks = openvino_networks(networks)
-                self.backend = "openvino"
-            except OpenVINOUnavailable as error:
-                print(f"warning: {error}; face detection runs on PyTorch", file=sys.stderr)
-        self.pnet, self.rnet, self.onet = networks["pnet"], networks["rnet"], networks["onet"]
+        self.pnet = PNet().to(self.device).eval()
+        self.rnet = RNet().to(self.device).eval()
+        self.onet = ONet().to(self.device).eval()
 
     @torch.inference_mode()
     def __call__(self, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -4,7 +4,7 @@ A checkpoint's network is converted once (openvino.convert_model on the module i
 disk under a key of the checkpoint's identity, the architecture, the input size and the runtime's version. Every load
 checks the compiled model against the PyTorch one on a fixed probe face; an entry that cannot be read or disagrees is
 converted again, and a model that still disagrees, or a runtime that is missing, is left to PyTorch with a one-line
-message: a different score is never the result. The same conversion serves the MTCNN networks (core/mtcnn.py). Where the time goes is measured in benchmarks/README.md.
+message: a different score is never the result. Where the time goes is measured in benchmarks/README.md.
 """
 from __future__ import annotations
 
@@ -191,13 +191,3 @@ def openvino_classifier(build: Callable[[], nn.Module], input_spec, identity: st
     compiled = compiled_module(build, probe_faces(size), (-1, 3, size, size), f"{identity}|{architecture}|{size}", cache_dir, name,
                                transform=torch.sigmoid)
     return OpenVINOClassifier(compiled, input_spec, name)
-
-
-class OpenVINONetwork:
-    """A compiled network called like the PyTorch module it comes from: a tensor in, its outputs as a tuple of tensors."""
-
-    def __init__(self, compiled):
-        self.compiled = compiled
-
-    def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(_run(self.compiled, batch))

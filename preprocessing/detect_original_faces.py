@@ -16,7 +16,6 @@ from tqdm import tqdm
 
 from core.cli import ArgumentParser, at_least
 from core.faces import FaceDetector, detection_scale, resize_for_detection
-from core.openvino_runtime import resolve_backend
 from core.shards import select_shard
 from core.video import VideoReadError, iterate_frames
 from preprocessing.boxes import write_boxes
@@ -102,7 +101,7 @@ def main(argv=None) -> int:
     if shard[0] == 0:
         for video_id, reason in dataset.problems.items():
             report.problem(video_id, reason, counts_as_failure=False)
-    detect_faces(dataset, FaceDetector(device, THRESHOLDS, batch_size=args.batch_size, backend=resolve_backend(args.backend, device)), args.workers, shard, report)
+    detect_faces(dataset, FaceDetector(device, THRESHOLDS, batch_size=args.batch_size), args.workers, shard, report)
     print(report.write())
     return 0
 

@@ -18,7 +18,6 @@ from tqdm import tqdm
 
 from core.cli import ArgumentParser
 from core.faces import FaceDetector
-from core.openvino_runtime import resolve_backend
 from core.shards import select_shard
 from preprocessing.steps import add_common_arguments, atomic_directory, start_step
 
@@ -62,7 +61,7 @@ def main(argv=None) -> int:
             report.problem(video.video_id, "no crops (extract_crops has not processed it)")
         else:
             todo.append(dataset.crops_dir(video.video_id))
-    detector = FaceDetector(device, THRESHOLDS, backend=resolve_backend(args.backend, device))
+    detector = FaceDetector(device, THRESHOLDS)
     loader = DataLoader(VideoCrops(todo), batch_size=None, num_workers=args.workers, collate_fn=lambda item: item)
     for crop_dir, crops in tqdm(loader, total=len(todo), desc=STEP, unit="video"):
         found = 0

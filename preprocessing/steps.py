@@ -33,8 +33,6 @@ def add_common_arguments(parser: argparse.ArgumentParser, device: bool = False) 
     )
     if device:
         parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where face detection runs")
-        parser.add_argument("--backend", choices=("auto", "torch", "openvino"), default="auto",
-                            help="what runs the MTCNN networks on the CPU (the same faces): OpenVINO, faster, when installed (auto), or PyTorch")
 
 
 @contextlib.contextmanager
