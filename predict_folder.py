@@ -56,6 +56,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--workers", type=at_least(0), default=None,
                         help="videos decoded ahead in background threads (default: 1 with CUDA, 0 on CPU, where they would compete with the classifier)")
     parser.add_argument("--strategy", choices=sorted(STRATEGIES), default="confident", help="how one model's face scores become a video score")
+    parser.add_argument("--video-score", choices=("every-face", "per-person"), default="every-face",
+                        help="every-face: the strategy over every face of every frame (the original's); per-person: the highest "
+                        "score of a person's face track, so that one fake person among real ones is not averaged away")
     parser.add_argument("--jitter", type=at_least(0), default=0, help="shift each sampled frame by up to this many frames at random")
     parser.add_argument("--seed", type=int, default=None, help="random seed for --jitter")
     parser.add_argument("--max-faces-per-frame", type=at_least(0), default=MAX_FACES_PER_FRAME,
@@ -124,7 +127,7 @@ def main(argv=None) -> int:
     predictor = VideoPredictor(
         models, FaceDetector(device, scale=args.detection_scale, contrast_retry=not args.no_contrast_retry), device, num_frames=args.frames,
         batch_size=args.batch_size, strategy=args.strategy, jitter=args.jitter, seed=args.seed,
-        max_faces_per_frame=args.max_faces_per_frame, parallel_batches=args.parallel_batches,
+        max_faces_per_frame=args.max_faces_per_frame, parallel_batches=args.parallel_batches, video_score=args.video_score,
     )
     workers = default_workers(device) if args.workers is None else args.workers
     results = predict_videos(predictor, videos, output, weights, workers=workers, strategy_name=args.strategy)

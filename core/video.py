@@ -8,6 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+# Still photos are scored as one-frame videos.
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 # Failed grabs in a row taken for the end of the stream; fewer are damaged frames in its middle, each counted as one.
 UNDECODABLE_IN_A_ROW = 8
 
@@ -105,8 +107,12 @@ def read_sampled_frames(path: str | Path, num_frames: int = 32, jitter: int = 0,
     When far fewer frames decode than the container claims (a truncated file), the
     frames are sampled again over those that do decode, and `note` says so.
 
+    A still photo (IMAGE_SUFFIXES) comes back as a video of one frame.
+
     Raises VideoReadError when the file cannot be opened or yields no frame.
     """
+    if Path(path).suffix.lower() in IMAGE_SUFFIXES:
+        return _read_image(path)
     capture = _open(path)
     frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     capture.release()
@@ -130,6 +136,16 @@ def read_sampled_frames(path: str | Path, num_frames: int = 32, jitter: int = 0,
         short = f"decoded {len(frames)} of {len(requested)} requested frames (the stream ends at or after frame {indices[-1]})"
         note = f"{note}; {short}" if note else short
     return SampledFrames(frames, indices, frame_count, requested, note)
+
+
+def _read_image(path: str | Path) -> SampledFrames:
+    path = Path(path)
+    if not path.is_file():
+        raise VideoReadError(f"no such file: {path}")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise VideoReadError("cannot read image (unreadable or unsupported format)")
+    return SampledFrames([cv2.cvtColor(image, cv2.COLOR_BGR2RGB)], [0], 1, [0])
 
 
 def _read_frames(path: str | Path, wanted: list[int]) -> tuple[list[np.ndarray], list[int], int]:

@@ -23,6 +23,7 @@ from core.shards import shard_output
 from inference.inputs import diagnostics_path
 from inference.predictor import NEUTRAL_LABEL, PreparedVideo, VideoPredictor, failed
 from inference.strategy import STRATEGIES, combine
+from inference.tracks import link_tracks, per_person_label, score_tracks
 
 log = logging.getLogger("dfdc.predict")
 
@@ -143,21 +144,29 @@ def predict_videos(
             results[video.name] = record
             progress_log.write(json.dumps({"settings_key": key, "result": record}) + "\n")
             progress_log.flush()
-    rescore_with_strategy(results, strategy_name)
+    rescore_with_strategy(results, strategy_name, predictor.video_score)
     write_outputs(output, results, {
-        "settings_key": key, "models": [w.name for w in weights], "strategy": strategy_name, "frames": predictor.num_frames,
+        "settings_key": key, "models": [w.name for w in weights], "strategy": strategy_name, "video_score": predictor.video_score,
+        "frames": predictor.num_frames,
         "inputs": {name: {"size": spec.size, "mean": spec.mean, "std": spec.std} for name, spec in predictor.specs.items()},
     })
     progress.unlink(missing_ok=True)
     return results
 
 
-def rescore_with_strategy(results: dict[str, dict], strategy_name: str) -> None:
-    """Recompute labels from stored per-face scores, so reused videos follow this run's strategy."""
+def rescore_with_strategy(results: dict[str, dict], strategy_name: str, video_score: str = "every-face") -> None:
+    """Recompute labels and track scores from stored per-face scores, so reused videos follow this run's strategy and
+    video score."""
     strategy = STRATEGIES[strategy_name]
     for record in results.values():
         if record.get("scores"):
+            if any("track" not in face for face in record["faces"]):  # a result from before faces had tracks
+                for face, track in zip(record["faces"], link_tracks(record["faces"], sorted({f["frame"] for f in record["faces"]})), strict=True):
+                    face["track"] = track
             record["model_labels"], record["label"] = combine(record["scores"], strategy)
+            record["tracks"] = score_tracks(record["faces"], record["scores"], strategy)
+            if video_score == "per-person":
+                record["label"] = per_person_label(record["tracks"], record["label"])
 
 
 def write_outputs(output: Path, results: dict[str, dict], settings: dict) -> None:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from core.cli import at_least
 from core.device import DEVICE_CHOICES
+from core.video import IMAGE_SUFFIXES
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"} | IMAGE_SUFFIXES  # photos: one frame
 
 
 class InputError(Exception):
@@ -20,7 +21,7 @@ class InputError(Exception):
 
 
 def find_videos(inputs: Sequence[str | os.PathLike]) -> list[Path]:
-    """Videos named directly, plus the video files directly inside named folders; sorted by file name."""
+    """Videos named directly, plus the video files (and still photos) directly inside named folders; sorted by file name."""
     videos: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():

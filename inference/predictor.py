@@ -28,10 +28,13 @@ from core.openvino_runtime import OpenVINOClassifier, resolve_backend
 from core.video import SampledFrames, VideoReadError, read_sampled_frames
 from inference.optimize import can_pack_for_cpu, fold_batchnorm, pack_for_cpu
 from inference.strategy import STRATEGIES, combine
+from inference.tracks import link_tracks, per_person_label, score_tracks
 from training.zoo.classifiers import NETWORKS
 
 NEUTRAL_LABEL = 0.5  # what a video gets when it cannot be scored: the log-loss-minimising guess
 DEFAULT_INPUT_SIZE = 380  # the released checkpoints' face size
+# every-face: the strategy over every face of every frame, as the original; per-person: the highest track score
+VIDEO_SCORES = ("every-face", "per-person")
 
 
 def default_batch_size(device: torch.device) -> int:
@@ -128,6 +131,7 @@ class VideoResult:
     transient: bool = False  # the fallback came from an unexpected error (out of memory, a decoder crash): retried by a rerun
     note: str | None = None
     faces_skipped: int = 0  # smallest faces of crowded frames, beyond the per-frame limit
+    tracks: list[dict] = field(default_factory=list)  # one per person: frames, faces, per-model and overall score
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -143,6 +147,7 @@ class VideoResult:
             "frames_with_faces": len({face["frame"] for face in self.faces}),
             "faces_skipped": self.faces_skipped,
             "faces": self.faces,
+            "tracks": self.tracks,
             "scores": self.scores,
             "model_labels": self.model_labels,
             "fallback": self.fallback,
@@ -173,6 +178,7 @@ class VideoPredictor:
         pad_batches: bool | None = None,
         max_faces_per_frame: int | None = None,
         parallel_batches: int | None = None,
+        video_score: str = "every-face",
     ):
         if not models:
             raise ValueError("at least one model is needed")
@@ -193,6 +199,9 @@ class VideoPredictor:
         self.jitter = jitter
         self.seed = seed
         self.max_faces_per_frame = max_faces_per_frame or None  # 0 or None: every face
+        if video_score not in VIDEO_SCORES:
+            raise ValueError(f"video_score must be one of {', '.join(VIDEO_SCORES)}")
+        self.video_score = video_score
         first = next(iter(models.values()))
         self.dtype = first.dtype if hasattr(first, "dtype") else first.fc.weight.dtype
         # cuDNN plans every convolution anew for each batch shape it has not seen, about 1 s for a B7 on an H200,
@@ -229,6 +238,8 @@ class VideoPredictor:
                 faces.append({"frame": frame_index, **face.to_json()})
                 for size, ready in inputs.items():
                     ready.append(face_to_model_input(crop, size))
+        for face, track in zip(faces, link_tracks(faces, sampled.indices), strict=True):
+            face["track"] = track
         return faces, inputs, skipped
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
@@ -333,6 +344,9 @@ class VideoPredictor:
         result.scores = {name: [round(s, 6) for s in values] for name, values in self.classify(prepared.inputs).items()}
         result.seconds["classify"] = round(time.perf_counter() - started, 3)
         result.model_labels, result.label = combine(result.scores, self.strategy)
+        result.tracks = score_tracks(result.faces, result.scores, self.strategy)
+        if self.video_score == "per-person":
+            result.label = per_person_label(result.tracks, result.label)
         return result
 
     def predict(self, path: str | os.PathLike) -> VideoResult:

@@ -77,6 +77,9 @@ def test_scores_a_folder_with_bad_files_among_good_ones(tmp_path, test_dir, smal
     frames_with_both = {face["frame"] for face in two["faces"] if face["box"][2] < split} & {
         face["frame"] for face in two["faces"] if face["box"][0] > split}
     assert len(frames_with_both) >= 7 and two["faces_found"] >= 14
+    people = [track for track in two["tracks"] if track["faces"] >= 7]  # one face track per person
+    assert len(people) == 2 and sum(track["faces"] for track in two["tracks"]) == two["faces_found"]
+    assert {face["track"] for face in two["faces"]} == {track["track"] for track in two["tracks"]}
     assert not output.with_name("submission.progress.jsonl").exists()
 
     # a rerun with the same settings reuses every video, and a new strategy is applied to the stored scores
@@ -86,6 +89,12 @@ def test_scores_a_folder_with_bad_files_among_good_ones(tmp_path, test_dir, smal
     rerun = json.loads(output.with_name("submission.diagnostics.json").read_text())["videos"]
     for good in ("ffpp_519.mp4", "portrait.mp4"):
         assert rerun[good]["label"] == pytest.approx(np.mean(videos[good]["scores"][small_checkpoint.name]))
+
+    # per person: the highest score of a person's track, from the stored face scores (nothing is scored again)
+    per_person = run_predict(*args, "--video-score", "per-person")
+    assert per_person.returncode == 0 and "reusing 7 finished videos" in per_person.stderr
+    two = json.loads(output.with_name("submission.diagnostics.json").read_text())["videos"]["two_people.mp4"]
+    assert two["label"] == pytest.approx(max(track["label"] for track in two["tracks"] if track["faces"] >= 3))
 
 
 def test_single_files_can_be_scored(tmp_path, small_checkpoint):
@@ -195,3 +204,22 @@ def test_two_processes_under_torchrun_give_the_csv_of_one(tmp_path, small_checkp
     (tmp_path / "sharded" / "out.shard-1-of-2.csv").unlink()
     missing = run_predict("--merge", tmp_path / "sharded" / "out.csv")
     assert missing.returncode == 2 and missing.stderr.strip() == f"error: shard 1 of 2 is missing: {tmp_path / 'sharded' / 'out.shard-1-of-2.csv'}"
+
+
+def test_still_photos_are_scored_as_one_frame_videos(tmp_path, small_checkpoint):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    frame = read_sampled_frames(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4"), 1).frames[0]
+    for suffix in (".jpg", ".png", ".webp"):
+        assert cv2.imwrite(str(folder / f"photo{suffix}"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    output = tmp_path / "photos.csv"
+    done = run_predict("--weights-dir", small_checkpoint.parent, "--models", small_checkpoint.name, "--test-dir", folder,
+                       "--output", output, "--device", "cpu", "--input-size", 128)
+    assert done.returncode == 0, done.stderr
+    assert [row["filename"] for row in read_csv(output)] == ["broken.jpg", "photo.jpg", "photo.png", "photo.webp"]
+    videos = json.loads(output.with_name("photos.diagnostics.json").read_text())["videos"]
+    assert "cannot read image" in videos["broken.jpg"]["fallback"]
+    for name in ("photo.jpg", "photo.png", "photo.webp"):
+        assert videos[name]["frames_read"] == 1 and videos[name]["faces_found"] >= 1 and videos[name]["fallback"] is None
+        assert len(videos[name]["tracks"]) == videos[name]["faces_found"]
