@@ -65,15 +65,16 @@ def read_rows(path: Path, column: str, parse) -> tuple[dict[str, float], dict[st
 
 
 def parse_label(text: str) -> float:
-    label = LABEL_WORDS.get(text.strip().lower())
-    if label is None:
-        try:
-            label = LABEL_WORDS.get(str(int(float(text)))) if float(text).is_integer() else None
-        except ValueError:
-            label = None
-    if label is None:
+    word = text.strip().lower()
+    if word in LABEL_WORDS:
+        return LABEL_WORDS[word]
+    try:
+        value = float(word)  # 0.0 and 1.0 are labels too
+    except ValueError:
+        value = None
+    if value not in (0.0, 1.0):
         raise ValueError(f"label {text!r} is none of 0, 1, REAL, FAKE")
-    return label
+    return value
 
 
 def parse_probability(text: str) -> float:

@@ -35,9 +35,6 @@ class OpenVINOUnavailable(RuntimeError):
     pass
 
 
-BACKENDS = ("auto", "torch", "openvino")
-
-
 def resolve_backend(backend: str, device: torch.device) -> str:
     """auto: OpenVINO on the CPU when it is installed, PyTorch otherwise (CUDA always runs on PyTorch)."""
     if device.type != "cpu":
@@ -75,17 +72,13 @@ class OpenVINOClassifier:
     """A compiled classifier that takes the normalised NCHW float batch a PyTorch classifier takes and returns its
     logits as a tensor; several threads may call it at once (one infer request each)."""
 
-    def __init__(self, compiled, input_spec, source: str):
+    def __init__(self, compiled, input_spec):
         self.compiled = compiled
         self.input_spec = input_spec
-        self.source = source
         self.dtype = torch.float32
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         return _run(self.compiled, batch.contiguous())[0]
-
-    def eval(self) -> OpenVINOClassifier:
-        return self
 
 
 def _convert(model: nn.Module, example: torch.Tensor, shape: tuple[int, ...], folder: Path) -> None:
@@ -190,4 +183,4 @@ def openvino_classifier(build: Callable[[], nn.Module], input_spec, identity: st
     size = input_spec.size
     compiled = compiled_module(build, probe_faces(size), (-1, 3, size, size), f"{identity}|{architecture}|{size}", cache_dir, name,
                                transform=torch.sigmoid)
-    return OpenVINOClassifier(compiled, input_spec, name)
+    return OpenVINOClassifier(compiled, input_spec)

@@ -22,8 +22,8 @@ from core.checkpoints import file_identity
 from core.shards import shard_output
 from inference.inputs import diagnostics_path
 from inference.predictor import NEUTRAL_LABEL, PreparedVideo, VideoPredictor, failed
-from inference.strategy import STRATEGIES, combine
-from inference.tracks import link_tracks, per_person_label, score_tracks
+from inference.strategy import STRATEGIES
+from inference.tracks import label_video
 
 log = logging.getLogger("dfdc.predict")
 
@@ -160,13 +160,7 @@ def rescore_with_strategy(results: dict[str, dict], strategy_name: str, video_sc
     strategy = STRATEGIES[strategy_name]
     for record in results.values():
         if record.get("scores"):
-            if any("track" not in face for face in record["faces"]):  # a result from before faces had tracks
-                for face, track in zip(record["faces"], link_tracks(record["faces"], sorted({f["frame"] for f in record["faces"]})), strict=True):
-                    face["track"] = track
-            record["model_labels"], record["label"] = combine(record["scores"], strategy)
-            record["tracks"] = score_tracks(record["faces"], record["scores"], strategy)
-            if video_score == "per-person":
-                record["label"] = per_person_label(record["tracks"], record["label"])
+            record["model_labels"], record["label"], record["tracks"] = label_video(record["faces"], record["scores"], strategy, video_score)
 
 
 def write_outputs(output: Path, results: dict[str, dict], settings: dict) -> None:

@@ -27,8 +27,8 @@ from core.images import IMAGENET_MEAN, IMAGENET_STD, face_to_model_input, normal
 from core.openvino_runtime import OpenVINOClassifier, resolve_backend
 from core.video import SampledFrames, VideoReadError, read_sampled_frames
 from inference.optimize import can_pack_for_cpu, fold_batchnorm, pack_for_cpu
-from inference.strategy import STRATEGIES, combine
-from inference.tracks import link_tracks, per_person_label, score_tracks
+from inference.strategy import STRATEGIES
+from inference.tracks import label_video, link_tracks
 from training.zoo.classifiers import NETWORKS
 
 NEUTRAL_LABEL = 0.5  # what a video gets when it cannot be scored: the log-loss-minimising guess
@@ -343,10 +343,7 @@ class VideoPredictor:
         started = time.perf_counter()
         result.scores = {name: [round(s, 6) for s in values] for name, values in self.classify(prepared.inputs).items()}
         result.seconds["classify"] = round(time.perf_counter() - started, 3)
-        result.model_labels, result.label = combine(result.scores, self.strategy)
-        result.tracks = score_tracks(result.faces, result.scores, self.strategy)
-        if self.video_score == "per-person":
-            result.label = per_person_label(result.tracks, result.label)
+        result.model_labels, result.label, result.tracks = label_video(result.faces, result.scores, self.strategy, self.video_score)
         return result
 
     def predict(self, path: str | os.PathLike) -> VideoResult:

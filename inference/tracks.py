@@ -74,6 +74,15 @@ def score_tracks(faces: Sequence[dict], scores: dict[str, Sequence[float]], stra
     return tracks
 
 
+def label_video(faces: Sequence[dict], scores: dict[str, Sequence[float]], strategy: Callable[[Sequence[float]], float],
+                video_score: str = "every-face") -> tuple[dict[str, float], float, list[dict]]:
+    """(each model's video score, the video's label, its tracks) from per-face scores: the label is the models' mean
+    under `strategy` over every face, or with video_score "per-person" the highest person's track score."""
+    model_labels, label = combine(scores, strategy)
+    tracks = score_tracks(faces, scores, strategy)
+    return model_labels, per_person_label(tracks, label) if video_score == "per-person" else label, tracks
+
+
 def per_person_label(tracks: Sequence[dict], every_face_label: float) -> float:
     """The highest score of a person's track (tracks of at least MIN_TRACK_FACES faces, else the longest one): one fake
     person among real ones is not averaged away. Without tracks, the score over every face."""
