@@ -12,6 +12,7 @@ from core.cli import ArgumentParser, at_least
 from core.device import DeviceUnavailableError, resolve_device
 from core.shards import parse_shard, select_shard, shard_output
 from inference.inputs import InputError, add_backend_options, add_scoring_options, diagnostics_path, find_videos
+from inference.report import DEFAULT_THRESHOLD, threshold_option
 from inference.strategy import STRATEGIES
 
 # Every person of an interview, a talk show or a family scene, while a crowd (dozens of faces in each frame,
@@ -68,6 +69,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "0.5 up to 1900, 0.33 above (0.5 is what the original solution's code used for every video)")
     parser.add_argument("--no-contrast-retry", action="store_true",
                         help="do not search faceless dark frames again with their contrast stretched (the original's behaviour)")
+    parser.add_argument("--explain", action="store_true",
+                        help="Grad-CAM heat maps towards 'fake' for every face and model, kept in the diagnostics and shown in the "
+                        "report for the most and least fake face of each person; costs a forward and backward pass per face and model")
+    parser.add_argument("--report", metavar="DIR", default=None,
+                        help="write a static HTML report of the run into DIR: an index of every video and a page per video "
+                        "(open DIR/index.html; works offline). python -m inference.report makes one later from the diagnostics JSON")
+    parser.add_argument("--threshold", type=threshold_option, default=DEFAULT_THRESHOLD,
+                        help="score at or above which the report calls a video fake (its index page lets the reader change it)")
     parser.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None, help="half precision classifiers (CUDA only; default: on for CUDA)")
     parser.add_argument(
         "--shard", default=None,
@@ -88,7 +97,7 @@ def main(argv=None) -> int:
     keep_freed_memory()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.merge:
-        return merge(Path(args.merge))
+        return merge(Path(args.merge), report=args.report, threshold=args.threshold)
     try:
         shard = parse_shard(args.shard)
         weights, videos = check_inputs(args)
@@ -129,16 +138,21 @@ def main(argv=None) -> int:
         batch_size=args.batch_size, strategy=args.strategy, jitter=args.jitter, seed=args.seed,
         max_faces_per_frame=args.max_faces_per_frame, parallel_batches=args.parallel_batches, video_score=args.video_score,
     )
+    if args.explain:
+        from inference.explain import HeatMapExplainer
+
+        predictor.explainer = HeatMapExplainer({path.name: path for path in weights}, predictor.specs, device, args.network, args.encoder)
     workers = default_workers(device) if args.workers is None else args.workers
-    results = predict_videos(predictor, videos, output, weights, workers=workers, strategy_name=args.strategy)
+    report = Path(args.report) if args.report else None
+    results = predict_videos(predictor, videos, output, weights, workers=workers, strategy_name=args.strategy, report_dir=report)
     failed = sum(1 for record in results.values() if record["fallback"])
     print(f"wrote {output} ({len(results)} videos, {failed} scored 0.5 by fallback) and {diagnostics_path(output)}")
-    if shard[1] > 1 and all_shards_done(Path(args.output), shard[1]):
-        return merge(Path(args.output), shard[1])
-    return 0
+    if shard[1] > 1:  # the shard that completes the set merges and reports; the others leave their thumbnails
+        return merge(Path(args.output), shard[1], args.report, args.threshold) if all_shards_done(Path(args.output), shard[1]) else 0
+    return write_report_of(output, args.report, args.threshold)
 
 
-def merge(output: Path, count: int | None = None) -> int:
+def merge(output: Path, count: int | None = None, report: str | None = None, threshold: float = DEFAULT_THRESHOLD) -> int:
     from inference.folder import ShardError, merge_shards
 
     try:
@@ -146,6 +160,22 @@ def merge(output: Path, count: int | None = None) -> int:
     except (ShardError, OSError, ValueError) as error:
         return input_error(error)
     print(f"merged the shards into {output} ({len(merged)} videos) and {diagnostics_path(output)}")
+    return write_report_of(output, report, threshold)
+
+
+def write_report_of(output: Path, report: str | None, threshold: float) -> int:
+    """The HTML report of the diagnostics just written beside `output`, when --report asked for one."""
+    if report is None:
+        return 0
+    import json
+    import time
+
+    from inference.report import write_report
+
+    started = time.perf_counter()
+    diagnostics = diagnostics_path(output)
+    index = write_report(json.loads(diagnostics.read_text(encoding="utf-8")), Path(report), threshold, diagnostics.name)
+    print(f"wrote the report {index} in {time.perf_counter() - started:.1f} s")
     return 0
 
 

@@ -166,6 +166,15 @@ def _read_frames(path: str | Path, wanted: list[int]) -> tuple[list[np.ndarray],
     return frames, indices, grabbed
 
 
+def read_frames_at(path: str | Path, indices: list[int]) -> dict[int, np.ndarray]:
+    """The frames at these positions that decode, by position (a still photo is frame 0); raises VideoReadError when
+    none does."""
+    if Path(path).suffix.lower() in IMAGE_SUFFIXES:
+        return {0: _read_image(path).frames[0]}
+    frames, positions, _ = _read_frames(path, indices)
+    return dict(zip(positions, frames, strict=True))
+
+
 def write_video(path: str | Path, frames: list[np.ndarray], fps: float = 25.0) -> Path:
     """Write RGB frames with OpenCV's mp4v codec, which every OpenCV build can write and read back."""
     height, width = frames[0].shape[:2]

@@ -11,7 +11,8 @@ Every stage runs the project's own scripts, exactly as a user would:
   2. preprocess_data.sh         boxes, crops, landmarks, diffs and folds.csv under OUT/data
   3. train_classifier.py        the --config (configs/tiny.json) on fold 0, validated on fold 1
   4. plot_loss.py               OUT/loss.png
-  5. predict_folder.py          the best checkpoint on the held-out clips -> OUT/predictions.csv
+  5. predict_folder.py          the best checkpoint on the held-out clips -> OUT/predictions.csv, with
+                                heat maps (--explain) and the HTML report OUT/report/index.html
   6. evaluate.py                OUT/evaluation.json and the ROC curve
 
 A rerun continues where a killed one stopped: every stage skips finished work and training
@@ -56,12 +57,13 @@ class DemoPaths:
     diagnostics: Path
     evaluation: Path
     roc_curve: Path
+    report: Path
 
     @classmethod
     def under(cls, out: Path) -> DemoPaths:
         return cls(out, out / "data", out / "heldout", out / "heldout" / f"dfdc_train_part_{HELD_OUT_PART}", out / "weights",
                    out / "logs", out / "loss.png", out / "predictions.csv", out / "predictions.diagnostics.json",
-                   out / "evaluation.json", out / "predictions.roc.png")
+                   out / "evaluation.json", out / "predictions.roc.png", out / "report")
 
 
 def run_stage(title: str, command: list) -> None:
@@ -117,7 +119,7 @@ def run_demo(args: argparse.Namespace) -> dict:
         raise StageError(f"training wrote no {best} checkpoint (was validation skipped?)")
     run_stage("scoring held-out clips", [
         sys.executable, "predict_folder.py", "--weights-dir", paths.weights, "--models", best, "--test-dir", paths.held_out_videos,
-        "--output", paths.predictions, "--input-size", config["size"], "--device", args.device])
+        "--output", paths.predictions, "--input-size", config["size"], "--device", args.device, "--explain", "--report", paths.report])
     run_stage("evaluation", [sys.executable, "evaluate.py", "--predictions", paths.predictions, "--labels", paths.held_out,
                              "--roc", paths.roc_curve, "--output", paths.evaluation])
     return {"paths": paths, "checkpoint": paths.weights / best, "report": json.loads(paths.evaluation.read_text())}
@@ -162,7 +164,8 @@ def main(argv=None) -> int:
     print(f"\n== demo finished in {minutes} min {seconds} s; outputs:")
     for label, path in (("training data", paths.data), ("held-out clips", paths.held_out_videos), ("best checkpoint", result["checkpoint"]),
                         ("loss plot", paths.loss_plot), ("predictions", paths.predictions), ("diagnostics", paths.diagnostics),
-                        ("evaluation report", paths.evaluation), ("ROC curve", paths.roc_curve)):
+                        ("evaluation report", paths.evaluation), ("ROC curve", paths.roc_curve),
+                        ("HTML report", paths.report / "index.html")):
         print(f"  {label:18s} {path}")
     print(f"held-out: {report['videos']} videos ({report['fakes']} fake, {report['reals']} real), log loss {report['log_loss']:.4f}, "
           f"AUC {report['auc']:.4f} ({'meets' if passed else 'BELOW'} the {args.min_auc} bar)")

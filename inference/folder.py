@@ -54,9 +54,10 @@ def settings_key(weights: Sequence[Path], predictor: VideoPredictor) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def load_finished(output: Path, key: str) -> dict[str, dict]:
+def load_finished(output: Path, key: str, need_heatmaps: bool = False) -> dict[str, dict]:
     """Results of an earlier run with the same settings, by video key (see video_key): its diagnostics JSON, then its
-    progress log. Results whose fallback was transient are left out, so that those videos are tried again."""
+    progress log. Results whose fallback was transient are left out, so that those videos are tried again, and so are
+    results with faces but no heat maps when `need_heatmaps`."""
     finished: dict[str, dict] = {}
     diagnostics = diagnostics_path(output)
     if diagnostics.is_file():
@@ -75,7 +76,8 @@ def load_finished(output: Path, key: str) -> dict[str, dict]:
                 continue  # the last line of an interrupted run may be cut short
             if record.get("settings_key") == key and "video_key" in record.get("result", {}):
                 finished[record["result"]["video_key"]] = record["result"]
-    return {video: record for video, record in finished.items() if not record.get("transient")}
+    return {video: record for video, record in finished.items()
+            if not record.get("transient") and not (need_heatmaps and record.get("faces") and not record.get("heatmaps"))}
 
 
 def default_workers(device: torch.device) -> int:
@@ -115,16 +117,18 @@ def predict_videos(
     weights: Sequence[Path],
     workers: int = 0,
     strategy_name: str = "confident",
+    report_dir: Path | None = None,
 ) -> dict[str, dict]:
     """Score every video, skipping those an earlier run with the same settings finished; write CSV + JSON.
 
     Each video is keyed by its resolved path, size and modification time, so another folder's file of the same name,
     or a re-encoded file, is scored afresh. Every video's result is appended to the progress log as it finishes, so
-    an interrupted run (KeyboardInterrupt passes through at once) loses only the video in hand.
+    an interrupted run (KeyboardInterrupt passes through at once) loses only the video in hand. With `report_dir`, each
+    scored video's face thumbnails go there as it finishes, for the report (inference.report) made at the end.
     """
     output = Path(output)
     key = settings_key(weights, predictor)
-    finished = load_finished(output, key)
+    finished = load_finished(output, key, need_heatmaps=predictor.explainer is not None)
     keys = {video: video_key(video) for video in videos}
     todo = [video for video in videos if keys[video] not in finished]
     results: dict[str, dict] = {video.name: finished[keys[video]] for video in videos if keys[video] in finished}
@@ -140,6 +144,8 @@ def predict_videos(
                 result = failed(prepared.result, "classification", error)
             if result.fallback:
                 tqdm.write(f"warning: {video.name}: {result.fallback}; scored {NEUTRAL_LABEL}")
+            elif report_dir is not None:
+                save_report_thumbnails(report_dir, video.name, prepared)
             record = {**result.to_json(), "video_key": keys[video]}
             results[video.name] = record
             progress_log.write(json.dumps({"settings_key": key, "result": record}) + "\n")
@@ -152,6 +158,17 @@ def predict_videos(
     })
     progress.unlink(missing_ok=True)
     return results
+
+
+def save_report_thumbnails(report_dir: Path, name: str, prepared: PreparedVideo) -> None:
+    """The faces as the largest-input model saw them; a report without them is still a report, so a failure only warns
+    (the report cuts them from the video again)."""
+    from inference.report import save_thumbnails
+
+    try:
+        save_thumbnails(report_dir, name, prepared.inputs[max(prepared.inputs)])
+    except OSError as error:
+        tqdm.write(f"warning: {name}: face thumbnails for the report not saved: {error}")
 
 
 def rescore_with_strategy(results: dict[str, dict], strategy_name: str, video_score: str = "every-face") -> None:

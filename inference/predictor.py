@@ -26,6 +26,7 @@ from core.faces import Face, FaceDetector, crop_face
 from core.images import IMAGENET_MEAN, IMAGENET_STD, face_to_model_input, normalize_batch
 from core.openvino_runtime import OpenVINOClassifier, resolve_backend
 from core.video import SampledFrames, VideoReadError, read_sampled_frames
+from inference.explain import HeatMapExplainer
 from inference.optimize import can_pack_for_cpu, fold_batchnorm, pack_for_cpu
 from inference.strategy import STRATEGIES
 from inference.tracks import label_video, link_tracks
@@ -132,6 +133,7 @@ class VideoResult:
     note: str | None = None
     faces_skipped: int = 0  # smallest faces of crowded frames, beyond the per-frame limit
     tracks: list[dict] = field(default_factory=list)  # one per person: frames, faces, per-model and overall score
+    heatmaps: dict[str, dict] = field(default_factory=dict)  # per model, with --explain: see inference.explain
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -148,6 +150,7 @@ class VideoResult:
             "faces_skipped": self.faces_skipped,
             "faces": self.faces,
             "tracks": self.tracks,
+            "heatmaps": self.heatmaps,
             "scores": self.scores,
             "model_labels": self.model_labels,
             "fallback": self.fallback,
@@ -202,6 +205,7 @@ class VideoPredictor:
         if video_score not in VIDEO_SCORES:
             raise ValueError(f"video_score must be one of {', '.join(VIDEO_SCORES)}")
         self.video_score = video_score
+        self.explainer: HeatMapExplainer | None = None  # heat maps of every face, for --explain: set by the caller
         first = next(iter(models.values()))
         self.dtype = first.dtype if hasattr(first, "dtype") else first.fc.weight.dtype
         # cuDNN plans every convolution anew for each batch shape it has not seen, about 1 s for a B7 on an H200,
@@ -344,6 +348,10 @@ class VideoPredictor:
         result.scores = {name: [round(s, 6) for s in values] for name, values in self.classify(prepared.inputs).items()}
         result.seconds["classify"] = round(time.perf_counter() - started, 3)
         result.model_labels, result.label, result.tracks = label_video(result.faces, result.scores, self.strategy, self.video_score)
+        if self.explainer is not None:
+            started = time.perf_counter()
+            result.heatmaps = self.explainer.explain(prepared.inputs)
+            result.seconds["explain"] = round(time.perf_counter() - started, 3)
         return result
 
     def predict(self, path: str | os.PathLike) -> VideoResult:

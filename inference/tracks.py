@@ -64,13 +64,18 @@ def link_tracks(faces: Sequence[dict], frames: Sequence[int], max_gap: int = MAX
 
 
 def score_tracks(faces: Sequence[dict], scores: dict[str, Sequence[float]], strategy: Callable[[Sequence[float]], float]) -> list[dict]:
-    """Per track: its frames, its faces, each model's score of it under `strategy` and their mean."""
+    """Per track: its frames, its faces, each model's score of it under `strategy` and their mean, and which of its faces
+    the models found most and least fake (by their mean score; positions in `faces`): the faces that pushed its score
+    up and down most, the ones a reviewer looks at first."""
     tracks = []
+    face_means = np.mean([values for values in scores.values()], axis=0)
     for number in sorted({face["track"] for face in faces}):
         members = [i for i, face in enumerate(faces) if face["track"] == number]
         model_labels, label = combine({name: [values[i] for i in members] for name, values in scores.items()}, strategy)
+        means = face_means[members]
         tracks.append({"track": number, "frames": [faces[i]["frame"] for i in members], "faces": len(members),
-                       "model_labels": model_labels, "label": label})
+                       "model_labels": model_labels, "label": label,
+                       "most_fake_face": members[int(np.argmax(means))], "least_fake_face": members[int(np.argmin(means))]})
     return tracks
 
 

@@ -1,0 +1,112 @@
+"""Heat maps of what each classifier looked at: Grad-CAM towards "fake" on an encoder feature map, per face and model.
+
+Grad-CAM weighs each channel of a feature map by the mean gradient of the fake logit over it and keeps the positive
+sum: the places whose features raised the fake score. It runs on a plain PyTorch copy of each checkpoint (the scoring
+models may be OpenVINO-compiled or have their batch norms folded and convolutions packed, with no backward pass), and
+costs one forward and one backward pass per face and model; the README's Speed section gives the measured cost.
+
+The map comes from the encoder's last feature map (12x12 for a B7 at 380 px). A small input makes that map too coarse
+to say anything (2x2 for a ResNet-18 at 64 px), so the deepest layer whose output is at least MIN_MAP_SIDE on each side
+is taken instead (layer2, 8x8, for that ResNet-18).
+"""
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.images import normalize_batch
+
+MIN_MAP_SIDE = 8
+FACES_PER_PASS = 4
+
+
+@dataclass(frozen=True)
+class MapLayer:
+    name: str  # the module's name inside the classifier, e.g. "encoder.bn2"
+    module: nn.Module
+    shape: tuple[int, int]  # (height, width) of its output for the model's input size
+
+
+def heat_map_layer(model: nn.Module, input_size: int, min_side: int = MIN_MAP_SIDE) -> MapLayer:
+    """The encoder module whose output is the last feature map, or, when that map is smaller than `min_side`, the last
+    stage of the encoder whose output is at least that large. Found by running one face through the model and watching every
+    module's output, so it holds for any timm encoder."""
+    outputs: list[tuple[str, nn.Module, tuple[int, ...]]] = []
+    hooks = [module.register_forward_hook(lambda module, args, output, name=name: outputs.append((name, module, tuple(output.shape))))
+             for name, module in model.encoder.named_modules() if name]
+    try:
+        with torch.no_grad():
+            features = model.encoder.forward_features(torch.zeros(1, 3, input_size, input_size, device=next(model.parameters()).device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    maps = [(name, module, shape) for name, module, shape in outputs if len(shape) == 4]
+    last = [entry for entry in maps if entry[2] == tuple(features.shape)]
+    if last and min(features.shape[2:]) >= min_side:
+        candidates = last
+    else:  # the output of a stage (timm's feature_info), rather than a layer inside a block
+        stages = {info["module"] for info in getattr(model.encoder, "feature_info", [])}
+        large = [entry for entry in maps if min(entry[2][2:]) >= min_side]
+        candidates = [entry for entry in large if entry[0] in stages] or large
+    if not candidates:
+        raise ValueError(f"no feature map of the encoder is {min_side}x{min_side} or larger at {input_size} px")
+    name, module, shape = candidates[-1]
+    return MapLayer(f"encoder.{name}", module, (shape[2], shape[3]))
+
+
+def encode_map(heat: np.ndarray) -> str:
+    """A heat map scaled to its maximum (all zero stays zero), as base64 of uint8 rows: 192 characters for 12x12."""
+    peak = float(heat.max())
+    scaled = np.round(np.clip(heat / peak, 0, 1) * 255) if peak > 0 else np.zeros_like(heat)
+    return base64.b64encode(scaled.astype(np.uint8).tobytes()).decode("ascii")
+
+
+def decode_map(text: str, shape: Sequence[int]) -> np.ndarray:
+    """The heat map of encode_map as floats in [0, 1]."""
+    return np.frombuffer(base64.b64decode(text), dtype=np.uint8).reshape(tuple(shape)).astype(np.float32) / 255
+
+
+class HeatMapExplainer:
+    """Grad-CAM heat maps of faces for every model of an ensemble."""
+
+    def __init__(self, checkpoints: dict[str, str | os.PathLike], specs: dict, device: torch.device,
+                 network: str | None = None, encoder: str | None = None):
+        from captum.attr import LayerGradCam
+
+        from inference.predictor import read_classifier
+
+        self.device = device
+        self.specs = specs
+        self.models: dict[str, nn.Module] = {}
+        self.layers: dict[str, MapLayer] = {}
+        self.cams: dict[str, LayerGradCam] = {}
+        for name, path in checkpoints.items():
+            model = read_classifier(Path(path), network, encoder).eval().to(device)
+            for parameter in model.parameters():
+                parameter.requires_grad_(False)  # gradients flow to the feature map only
+            layer = heat_map_layer(model, specs[name].size)
+            self.models[name], self.layers[name] = model, layer
+            self.cams[name] = LayerGradCam(model, layer.module)
+
+    def explain(self, inputs: dict[int, Sequence[np.ndarray]]) -> dict[str, dict]:
+        """Per model: its layer, the map's shape and each face's encoded map (aligned with the faces), from the
+        model-ready faces at each input size (PreparedVideo.inputs)."""
+        explained = {}
+        for name, cam in self.cams.items():
+            spec, layer = self.specs[name], self.layers[name]
+            faces = inputs[spec.size]
+            encoded = []
+            for start in range(0, len(faces), FACES_PER_PASS):
+                batch = normalize_batch(faces[start : start + FACES_PER_PASS], self.device, torch.float32, spec.mean, spec.std)
+                with torch.enable_grad():
+                    heat = cam.attribute(batch.requires_grad_(True), target=0, relu_attributions=True)
+                encoded.extend(encode_map(face_map) for face_map in heat[:, 0].detach().float().cpu().numpy())
+            explained[name] = {"layer": layer.name, "shape": list(layer.shape), "faces": encoded}
+        return explained

@@ -1,0 +1,342 @@
+"""A static HTML report of a scoring run: an index of every video and a page per video, readable offline from disk.
+
+    python -m inference.report submission.diagnostics.json --out report/
+
+predict_folder.py --report DIR writes the same report at the end of its run, with the face thumbnails it saved while
+scoring; made later from a diagnostics JSON, the thumbnails are cut again from the videos (their paths are in the
+diagnostics), and a video that is gone gets a page without them. Pages come from the Jinja2 templates in
+inference/report_templates, plots from matplotlib; the report needs nothing outside its folder (no scripts, fonts or
+styles from the web). A rerun redraws only the videos whose results changed.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from core.atomic import atomic_path, write_text_atomic
+from core.cli import ArgumentParser
+
+TEMPLATES = Path(__file__).resolve().parent / "report_templates"
+ASSETS = ("report.css", "report.js")
+THUMBNAIL_SIZE = 112  # pixels of each face thumbnail and heat map, square as the model's input
+DEFAULT_THRESHOLD = 0.5
+RECORD_FILE = "record.sha256"  # what a video's page was drawn from; a rerun redraws it only when that changed
+
+
+class ReportError(Exception):
+    """A diagnostics file that cannot be read as one."""
+
+
+def video_folder_name(name: str) -> str:
+    """A folder name for any file name: its safe characters, plus a short hash that keeps names apart."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:60] or "video"
+    return f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def faces_folder(report_dir: Path, name: str) -> Path:
+    return report_dir / "videos" / video_folder_name(name) / "faces"
+
+
+def thumbnail(face_input: np.ndarray) -> np.ndarray:
+    """A model-ready square face (RGB) as a THUMBNAIL_SIZE thumbnail, so heat maps lie on it as on the model's input."""
+    import cv2
+
+    shrink = face_input.shape[0] > THUMBNAIL_SIZE
+    return cv2.resize(face_input, (THUMBNAIL_SIZE, THUMBNAIL_SIZE), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def save_thumbnails(report_dir: Path, name: str, faces: Sequence[np.ndarray]) -> None:
+    """Each face of a video as faces/<position>.jpg in its report folder, all at once (a folder of them, or none)."""
+    import cv2
+
+    from preprocessing.steps import atomic_directory
+
+    with atomic_directory(faces_folder(report_dir, name)) as tmp:
+        for position, face in enumerate(faces):
+            cv2.imwrite(str(tmp / f"{position:03d}.jpg"), cv2.cvtColor(thumbnail(face), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+
+
+def video_path(record: dict) -> Path | None:
+    """The scored file, from the record's video key (resolved path|size|mtime)."""
+    key = record.get("video_key")
+    return Path(key.rsplit("|", 2)[0]) if key and key.count("|") >= 2 else None
+
+
+def thumbnails_from_video(record: dict) -> list[np.ndarray]:
+    """The record's faces cut again from its video's frames (raises VideoReadError when the video cannot be read)."""
+    from core.faces import crop_face
+    from core.images import face_to_model_input
+    from core.video import VideoReadError, read_frames_at
+
+    path = video_path(record)
+    if path is None:
+        raise VideoReadError("the diagnostics do not say where the video is")
+    frames = read_frames_at(path, sorted({face["frame"] for face in record["faces"]}))
+    faces = []
+    for face in record["faces"]:
+        if face["frame"] not in frames:
+            raise VideoReadError(f"frame {face['frame']} no longer decodes")
+        crop = crop_face(frames[face["frame"]], face["box"])
+        faces.append(face_to_model_input(crop, THUMBNAIL_SIZE) if crop is not None else np.zeros((THUMBNAIL_SIZE,) * 2 + (3,), np.uint8))
+    return faces
+
+
+def ensure_thumbnails(report_dir: Path, name: str, record: dict) -> str | None:
+    """Thumbnails for every face of the video in its report folder; a reason when they cannot be made."""
+    from core.video import VideoReadError
+
+    folder = faces_folder(report_dir, name)
+    faces = record.get("faces", [])
+    if not faces or all((folder / f"{position:03d}.jpg").is_file() for position in range(len(faces))):
+        return None
+    try:
+        save_thumbnails(report_dir, name, thumbnails_from_video(record))
+    except (VideoReadError, OSError) as error:
+        return f"face thumbnails unavailable: {error}"
+    return None
+
+
+def face_scores(record: dict) -> list[float]:
+    """Each face's score: the mean over the models."""
+    scores = list(record.get("scores", {}).values())
+    return np.mean(scores, axis=0).tolist() if scores and scores[0] else []
+
+
+def draw_timeline(record: dict, path: Path) -> None:
+    """Each track's face scores across the video (mean over models, the band between the lowest and highest model),
+    and the video's score."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 2.8), dpi=100)
+    axes = figure.add_subplot()
+    scores = np.array(list(record["scores"].values()))
+    faces = record["faces"]
+    for colour, track in zip(_colours(len(record["tracks"])), record["tracks"], strict=True):
+        members = [i for i, face in enumerate(faces) if face["track"] == track["track"]]
+        frames = [faces[i]["frame"] for i in members]
+        axes.fill_between(frames, scores[:, members].min(axis=0), scores[:, members].max(axis=0), color=colour, alpha=0.18, linewidth=0)
+        axes.plot(frames, scores[:, members].mean(axis=0), marker="o", markersize=3, color=colour,
+                  label=f"person {track['track'] + 1}: {track['label']:.3f}")
+    axes.axhline(record["label"], color="black", linestyle="--", linewidth=1, label=f"video score {record['label']:.3f}")
+    axes.set_ylim(-0.02, 1.02)
+    axes.set_xlim(0, max(record.get("frame_count", 1) - 1, max(face["frame"] for face in faces), 1))
+    axes.set_xlabel("frame")
+    axes.set_ylabel("fake probability")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+
+
+def draw_histogram(videos: dict[str, dict], threshold: float, path: Path) -> None:
+    """How the video scores spread, with the threshold; videos scored by fallback apart."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 2.4), dpi=100)
+    axes = figure.add_subplot()
+    scored = [record["label"] for record in videos.values() if not record.get("fallback")]
+    fallback = [record["label"] for record in videos.values() if record.get("fallback")]
+    bins = np.linspace(0, 1, 21)
+    axes.hist([scored, fallback], bins=bins, stacked=True, color=["#4472c4", "#bbbbbb"], label=["scored", "fallback (0.5)"])
+    axes.axvline(threshold, color="#c00000", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
+    axes.set_xlabel("video score (fake probability)")
+    axes.set_ylabel("videos")
+    axes.legend(fontsize=8, frameon=False)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+
+
+def _colours(count: int) -> list:
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10"]
+    return [palette(i % 10) for i in range(count)]
+
+
+def draw_heat_map(face: Path, heat: np.ndarray, path: Path) -> None:
+    """The heat map over the face thumbnail: transparent where cold, red where the model saw "fake" most."""
+    import cv2
+    from matplotlib import colormaps
+
+    image = cv2.cvtColor(cv2.imread(str(face)), cv2.COLOR_BGR2RGB).astype(np.float32) / 255
+    heat = cv2.resize(heat, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+    colour = colormaps["jet"](heat)[..., :3]
+    alpha = 0.15 + 0.45 * heat[..., None]
+    blended = np.clip((image * (1 - alpha) + colour * alpha) * 255, 0, 255).astype(np.uint8)
+    with atomic_path(path) as tmp:
+        cv2.imwrite(str(tmp), cv2.cvtColor(blended, cv2.COLOR_RGB2BGR))
+
+
+def heat_maps_of(record: dict, folder: Path, faces_dir: Path, thumbnails_ok: bool) -> dict[int, list[dict]]:
+    """Per face kept for a track (its most and least fake), each model's heat map image, drawn when computed."""
+    from inference.explain import decode_map
+
+    kept = sorted({track[key] for track in record.get("tracks", []) for key in ("most_fake_face", "least_fake_face") if key in track})
+    heatmaps = record.get("heatmaps") or {}
+    if not heatmaps or not thumbnails_ok:
+        return {}
+    drawn: dict[int, list[dict]] = {}
+    for position in kept:
+        for number, (model, entry) in enumerate(heatmaps.items()):
+            image = folder / "heat" / f"{position:03d}-{number}.png"
+            draw_heat_map(faces_dir / f"{position:03d}.jpg", decode_map(entry["faces"][position], entry["shape"]), image)
+            drawn.setdefault(position, []).append({"model": model, "layer": entry["layer"], "image": image.relative_to(folder).as_posix(),
+                                                   "score": record["scores"][model][position]})
+    return drawn
+
+
+def _environment():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True)
+    environment.filters["score"] = lambda value: f"{value:.3f}"
+    return environment
+
+
+def record_digest(record: dict, settings: dict) -> str:
+    return hashlib.sha256(json.dumps([record, settings], sort_keys=True).encode()).hexdigest()
+
+
+def with_tracks(record: dict, settings: dict) -> dict:
+    """The record with face tracks, linked now when it comes from a version that did not keep them."""
+    from core.video import sample_frame_indices
+    from inference.strategy import STRATEGIES
+    from inference.tracks import label_video, link_tracks
+
+    faces = record.get("faces") or []
+    if not faces or not record.get("scores") or all("track" in face for face in faces) and record.get("tracks"):
+        return record
+    frames = sample_frame_indices(record.get("frame_count", 0), int(settings.get("frames", 32))) or sorted({face["frame"] for face in faces})
+    faces = [{**face, "track": track} for face, track in zip(faces, link_tracks(faces, frames), strict=True)]
+    strategy = STRATEGIES.get(settings.get("strategy", "confident"), STRATEGIES["confident"])
+    tracks = label_video(faces, record["scores"], strategy)[2]
+    return {**record, "faces": faces, "tracks": tracks}
+
+
+def write_video_page(environment, report_dir: Path, name: str, record: dict, settings: dict, threshold: float) -> dict:
+    """The video's page and its pictures, unless they were drawn from this very record before; its index row."""
+    folder = report_dir / "videos" / video_folder_name(name)
+    record = with_tracks(record, settings)
+    row = {"name": name, "href": f"videos/{folder.name}/index.html", "label": record["label"], "fallback": record.get("fallback"),
+           "faces": record.get("faces_found", len(record.get("faces", []))), "tracks": len(record.get("tracks", [])),
+           "frames": record.get("frames_read", 0), "note": record.get("note")}
+    digest = record_digest(record, {**settings, "threshold": threshold})
+    if (folder / RECORD_FILE).is_file() and (folder / RECORD_FILE).read_text().strip() == digest and (folder / "index.html").is_file():
+        return row
+    thumbnails_missing = ensure_thumbnails(report_dir, name, record)
+    per_face = face_scores(record)
+    faces = record.get("faces", [])
+    tracks = []
+    for track in record.get("tracks", []):
+        members = [i for i, face in enumerate(faces) if face["track"] == track["track"]]
+        kept = list(dict.fromkeys(track[key] for key in ("most_fake_face", "least_fake_face") if key in track))
+        tracks.append({**track, "person": track["track"] + 1, "kept": kept,
+                       "members": [{"position": i, "frame": faces[i]["frame"], "score": per_face[i],
+                                    "image": f"faces/{i:03d}.jpg", "kind": _kind(track, i)} for i in members]})
+    if record.get("scores") and faces:
+        draw_timeline(record, folder / "timeline.png")
+    page = environment.get_template("video.html").render(
+        name=name, record=record, tracks=tracks, threshold=threshold, settings=settings,
+        thumbnails=thumbnails_missing is None and bool(faces), thumbnails_missing=thumbnails_missing,
+        heat_maps=heat_maps_of(record, folder, faces_folder(report_dir, name), thumbnails_missing is None),
+        timeline=bool(record.get("scores") and faces), seconds=record.get("seconds", {}),
+        agreement=_agreement(record, threshold), explained=bool(record.get("heatmaps")))
+    write_text_atomic(folder / "index.html", page)
+    write_text_atomic(folder / RECORD_FILE, digest + "\n")
+    return row
+
+
+def _kind(track: dict, position: int) -> str:
+    if position == track.get("most_fake_face"):
+        return "most fake"
+    if position == track.get("least_fake_face"):
+        return "least fake"
+    return ""
+
+
+def _agreement(record: dict, threshold: float) -> dict:
+    """Each model's video score and track scores, and how far apart the models are."""
+    labels = record.get("model_labels", {})
+    verdicts = {score >= threshold for score in labels.values()}
+    return {"models": labels, "spread": (max(labels.values()) - min(labels.values())) if labels else 0.0,
+            "unanimous": len(verdicts) <= 1}
+
+
+def write_report(diagnostics: dict, report_dir: str | Path, threshold: float = DEFAULT_THRESHOLD, source: str = "") -> Path:
+    """The report of a run's diagnostics (as predict_folder.py writes them) in `report_dir`; returns its index page."""
+    from tqdm import tqdm
+
+    report_dir = Path(report_dir)
+    videos = diagnostics.get("videos")
+    if not isinstance(videos, dict):
+        raise ReportError(f"{source or 'the diagnostics'} has no \"videos\" object: not a predict_folder.py diagnostics file")
+    settings = {key: value for key, value in diagnostics.items() if key != "videos"}
+    environment = _environment()
+    (report_dir / "assets").mkdir(parents=True, exist_ok=True)
+    for asset in ASSETS:
+        write_text_atomic(report_dir / "assets" / asset, (TEMPLATES / asset).read_text(encoding="utf-8"))
+    rows = [write_video_page(environment, report_dir, name, record, settings, threshold)
+            for name, record in tqdm(sorted(videos.items()), desc="report pages", unit="video", disable=len(videos) < 2)]
+    draw_histogram(videos, threshold, report_dir / "scores.png")
+    index = report_dir / "index.html"
+    write_text_atomic(index, environment.get_template("index.html").render(
+        rows=rows, settings=settings, threshold=threshold, source=source, histogram=bool(videos),
+        fallbacks=sum(1 for row in rows if row["fallback"])))
+    _remove_stale_pages(report_dir, {video_folder_name(name) for name in videos})
+    return index
+
+
+def _remove_stale_pages(report_dir: Path, current: set[str]) -> None:
+    """Pages of videos that are no longer in the run (the report folder is reused for a new run)."""
+    for folder in (report_dir / "videos").iterdir():
+        if folder.is_dir() and not folder.name.startswith(".") and folder.name not in current:
+            shutil.rmtree(folder)
+
+
+def threshold_option(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def main(argv=None) -> int:
+    parser = ArgumentParser(prog="python -m inference.report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("diagnostics", help="the <output stem>.diagnostics.json that predict_folder.py wrote beside its CSV")
+    parser.add_argument("--out", required=True, help="folder to write the report into (index.html and a folder per video)")
+    parser.add_argument("--threshold", type=threshold_option, default=DEFAULT_THRESHOLD,
+                        help="score at or above which a video is called fake; the index page lets the reader change it")
+    args = parser.parse_args(argv)
+    source = Path(args.diagnostics)
+    try:
+        diagnostics = json.loads(source.read_text(encoding="utf-8"))
+        index = write_report(diagnostics, args.out, args.threshold, source.name)
+    except FileNotFoundError:
+        print(f"error: diagnostics file not found: {source}", file=sys.stderr)
+        return 2
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        print(f"error: {source} is not JSON: {error}", file=sys.stderr)
+        return 2
+    except (ReportError, AttributeError, KeyError, TypeError) as error:
+        print(f"error: {source} is not a predict_folder.py diagnostics file ({type(error).__name__}: {error})", file=sys.stderr)
+        return 2
+    print(f"wrote the report of {len(diagnostics['videos'])} videos: {index.resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
