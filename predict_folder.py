@@ -70,7 +70,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--no-contrast-retry", action="store_true",
                         help="do not search faceless dark frames again with their contrast stretched (the original's behaviour)")
     parser.add_argument("--explain", action="store_true",
-                        help="Grad-CAM heat maps towards 'fake' for every face and model, kept in the diagnostics and shown in the "
+                        help="class-activation heat maps towards 'fake' (HiResCAM: Grad-CAM on the last feature map) for every face and model, kept in the diagnostics and shown in the "
                         "report for the most and least fake face of each person; costs a forward and backward pass per face and model")
     parser.add_argument("--report", metavar="DIR", default=None,
                         help="write a static HTML report of the run into DIR: an index of every video and a page per video "

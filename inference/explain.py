@@ -1,12 +1,19 @@
-"""Heat maps of what each classifier looked at: Grad-CAM towards "fake" on an encoder feature map, per face and model.
+"""Heat maps of what each classifier looked at: class-activation maps towards "fake" on an encoder feature map, per
+face and model.
 
-Grad-CAM weighs each channel of a feature map by the mean gradient of the fake logit over it and keeps the positive
-sum: the places whose features raised the fake score. It runs on a plain PyTorch copy of each checkpoint (the scoring
-models may be OpenVINO-compiled or have their batch norms folded and convolutions packed, with no backward pass), and
-costs one forward and one backward pass per face and model; the README's Speed section gives the measured cost.
+The map is HiResCAM (Draelos & Carin, 2020): each position's activations times the gradient of the fake logit there,
+summed over channels, negatives dropped: the places whose features raised the fake score. On the encoder's last
+feature map, which the classifiers average and feed to one linear layer, the gradient is the same at every position,
+so this is exactly Grad-CAM (a test checks it). On an earlier layer Grad-CAM's averaging of the gradient over the map
+spreads it over the whole face; HiResCAM keeps it where the evidence is (measured on the demo's self-blended fakes:
+tests/test_demo.py, figures in the README).
+
+It runs on a plain PyTorch copy of each checkpoint (the scoring models may be OpenVINO-compiled, or have their batch
+norms folded and convolutions packed, with no backward pass), with captum's LayerGradientXActivation, and costs one
+forward and one backward pass per face and model; the README's Speed section gives the measured cost.
 
 The map comes from the encoder's last feature map (12x12 for a B7 at 380 px). A small input makes that map too coarse
-to say anything (2x2 for a ResNet-18 at 64 px), so the deepest layer whose output is at least MIN_MAP_SIDE on each side
+to say anything (2x2 for a ResNet-18 at 64 px), so the deepest stage whose output is at least MIN_MAP_SIDE on each side
 is taken instead (layer2, 8x8, for that ResNet-18).
 """
 from __future__ import annotations
@@ -74,11 +81,11 @@ def decode_map(text: str, shape: Sequence[int]) -> np.ndarray:
 
 
 class HeatMapExplainer:
-    """Grad-CAM heat maps of faces for every model of an ensemble."""
+    """Heat maps of faces (see the module's text) for every model of an ensemble."""
 
     def __init__(self, checkpoints: dict[str, str | os.PathLike], specs: dict, device: torch.device,
                  network: str | None = None, encoder: str | None = None):
-        from captum.attr import LayerGradCam
+        from captum.attr import LayerGradientXActivation
 
         from inference.predictor import read_classifier
 
@@ -86,14 +93,14 @@ class HeatMapExplainer:
         self.specs = specs
         self.models: dict[str, nn.Module] = {}
         self.layers: dict[str, MapLayer] = {}
-        self.cams: dict[str, LayerGradCam] = {}
+        self.cams: dict[str, LayerGradientXActivation] = {}
         for name, path in checkpoints.items():
             model = read_classifier(Path(path), network, encoder).eval().to(device)
             for parameter in model.parameters():
                 parameter.requires_grad_(False)  # gradients flow to the feature map only
             layer = heat_map_layer(model, specs[name].size)
             self.models[name], self.layers[name] = model, layer
-            self.cams[name] = LayerGradCam(model, layer.module)
+            self.cams[name] = LayerGradientXActivation(model, layer.module)
 
     def explain(self, inputs: dict[int, Sequence[np.ndarray]]) -> dict[str, dict]:
         """Per model: its layer, the map's shape and each face's encoded map (aligned with the faces), from the
@@ -106,7 +113,7 @@ class HeatMapExplainer:
             for start in range(0, len(faces), FACES_PER_PASS):
                 batch = normalize_batch(faces[start : start + FACES_PER_PASS], self.device, torch.float32, spec.mean, spec.std)
                 with torch.enable_grad():
-                    heat = cam.attribute(batch.requires_grad_(True), target=0, relu_attributions=True)
-                encoded.extend(encode_map(face_map) for face_map in heat[:, 0].detach().float().cpu().numpy())
+                    heat = cam.attribute(batch.requires_grad_(True), target=0).sum(dim=1).clamp(min=0)
+                encoded.extend(encode_map(face_map) for face_map in heat.detach().float().cpu().numpy())
             explained[name] = {"layer": layer.name, "shape": list(layer.shape), "faces": encoded}
         return explained

@@ -171,7 +171,7 @@ def draw_heat_map(face: Path, heat: np.ndarray, path: Path) -> None:
     image = cv2.cvtColor(cv2.imread(str(face)), cv2.COLOR_BGR2RGB).astype(np.float32) / 255
     heat = cv2.resize(heat, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
     colour = colormaps["jet"](heat)[..., :3]
-    alpha = 0.15 + 0.45 * heat[..., None]
+    alpha = 0.65 * heat[..., None]
     blended = np.clip((image * (1 - alpha) + colour * alpha) * 255, 0, 255).astype(np.uint8)
     with atomic_path(path) as tmp:
         cv2.imwrite(str(tmp), cv2.cvtColor(blended, cv2.COLOR_RGB2BGR))
