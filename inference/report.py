@@ -232,7 +232,7 @@ def write_video_page(environment, report_dir: Path, name: str, record: dict, set
            "faces": record.get("faces_found", len(record.get("faces", []))), "tracks": len(record.get("tracks", [])),
            "frames": record.get("frames_read", 0), "note": record.get("note")}
     digest = record_digest(record, {**settings, "threshold": threshold})
-    if (folder / RECORD_FILE).is_file() and (folder / RECORD_FILE).read_text().strip() == digest and (folder / "index.html").is_file():
+    if _drawn_from(folder, digest) and all((folder / "faces" / f"{i:03d}.jpg").is_file() for i in range(len(record.get("faces", [])))):
         return row
     thumbnails_missing = ensure_thumbnails(report_dir, name, record)
     per_face = face_scores(record)
@@ -255,6 +255,11 @@ def write_video_page(environment, report_dir: Path, name: str, record: dict, set
     write_text_atomic(folder / "index.html", page)
     write_text_atomic(folder / RECORD_FILE, digest + "\n")
     return row
+
+
+def _drawn_from(folder: Path, digest: str) -> bool:
+    record = folder / RECORD_FILE
+    return record.is_file() and record.read_text().strip() == digest and (folder / "index.html").is_file()
 
 
 def _kind(track: dict, position: int) -> str:

@@ -126,8 +126,9 @@ class Browser:
             raise AssertionError(f"{method}: {reply['error']}")
         return reply["result"]
 
-    def open(self, path: Path, timeout: float = 30) -> Page:
-        """A new tab showing the file at `path`, once its load event has fired (every image and script loaded)."""
+    def open(self, path: Path, fragment: str = "", timeout: float = 30) -> Page:
+        """A new tab showing the file at `path` (#`fragment`), once its load event has fired (every image and script
+        loaded)."""
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         page = self._pages[session] = Page(self, session)
@@ -135,7 +136,7 @@ class Browser:
         for domain in ("Runtime", "Log", "Network", "Page"):
             page.call(f"{domain}.enable")
         page.call("Emulation.setDeviceMetricsOverride", width=self.width, height=self.height, deviceScaleFactor=1, mobile=False)
-        page.call("Page.navigate", url=path.resolve().as_uri())
+        page.call("Page.navigate", url=path.resolve().as_uri() + (f"#{fragment}" if fragment else ""))
         if not self._loaded[session].wait(timeout):
             raise AssertionError(f"{path} did not finish loading within {timeout} s")
         time.sleep(0.2)  # late console messages of the page's script

@@ -1,0 +1,198 @@
+"""The HTML report (--report, python -m inference.report) and the heat maps (--explain), on real videos with a trained
+checkpoint; the pages are opened in headless Chromium and looked at as a person would."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from core.video import read_sampled_frames, write_video
+from inference.report import faces_folder, video_folder_name
+from tests.browser import Browser
+from tests.conftest import REPO, shared_video
+
+ODD_NAME = "odd <b>name & 'quotes'.mp4"  # escaped on the pages, a safe folder name on disk
+INPUTS = ["no_face.mp4", ODD_NAME, "photo.jpg", "portrait.mp4", "two_people.mp4"]
+
+
+def run(*args, module: str | None = None):
+    command = [sys.executable, "-m", module] if module else [sys.executable, "predict_folder.py"]
+    return subprocess.run([*command, *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def report_run(tmp_path_factory, trained_checkpoint, faceless_video):
+    folder = tmp_path_factory.mktemp("report_inputs")
+    left = read_sampled_frames(shared_video("ffpp/original_sequences/youtube/c23/videos/519.mp4"), 12).frames
+    right = read_sampled_frames(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4"), 12).frames
+    width = round(right[0].shape[1] * left[0].shape[0] / right[0].shape[0])
+    write_video(folder / "two_people.mp4", [np.hstack([a, cv2.resize(b, (width, a.shape[0]), interpolation=cv2.INTER_AREA)])
+                                            for a, b in zip(left, right, strict=True)])
+    shutil.copy(shared_video("dfdc/dfdc_train_part_0/brtujopkby.mp4"), folder / "portrait.mp4")
+    shutil.copy(shared_video("ffpp/original_sequences/youtube/c23/videos/004.mp4"), folder / ODD_NAME)
+    assert cv2.imwrite(str(folder / "photo.jpg"), cv2.cvtColor(right[0], cv2.COLOR_RGB2BGR))
+    shutil.copy(faceless_video, folder / "no_face.mp4")
+    out = tmp_path_factory.mktemp("report_run")
+    done = run("--weights-dir", trained_checkpoint.parent, "--models", trained_checkpoint.name, "--test-dir", folder,
+               "--output", out / "scores.csv", "--device", "cpu", "--frames", 8, "--explain", "--report", out / "report")
+    assert done.returncode == 0, done.stderr[-3000:]
+    diagnostics = json.loads((out / "scores.diagnostics.json").read_text())
+    return out / "report", diagnostics, folder, done
+
+
+def test_explain_keeps_a_heat_map_per_face_and_model(report_run, trained_checkpoint):
+    _, diagnostics, _, _ = report_run
+    videos = diagnostics["videos"]
+    assert sorted(videos) == INPUTS
+    assert videos["no_face.mp4"]["heatmaps"] == {}
+    for name in INPUTS[1:]:
+        record = videos[name]
+        entry = record["heatmaps"][trained_checkpoint.name]
+        # the 64-px ResNet-18's last feature map is 2x2: the map comes from layer2, 8x8
+        assert entry["layer"] == "encoder.layer2" and entry["shape"] == [8, 8]
+        assert len(entry["faces"]) == record["faces_found"] > 0 and "explain" in record["seconds"]
+        scores = np.array(record["scores"][trained_checkpoint.name])
+        for track in record["tracks"]:
+            members = [i for i, face in enumerate(record["faces"]) if face["track"] == track["track"]]
+            assert track["most_fake_face"] == members[int(np.argmax(scores[members]))]
+            assert track["least_fake_face"] == members[int(np.argmin(scores[members]))]
+
+
+def test_report_has_a_page_per_video_with_its_faces_and_heat_maps(report_run):
+    report, diagnostics, _, done = report_run
+    assert f"wrote the report {report / 'index.html'}" in done.stdout
+    for name, record in diagnostics["videos"].items():
+        folder = report / "videos" / video_folder_name(name)
+        assert (folder / "index.html").is_file()
+        assert len(list(faces_folder(report, name).glob("*.jpg"))) == record["faces_found"]
+        kept = {track[key] for track in record["tracks"] for key in ("most_fake_face", "least_fake_face")}
+        assert len(list((folder / "heat").glob("*.png"))) == len(kept)  # one model
+        assert (folder / "timeline.png").is_file() == (record["faces_found"] > 0)
+    assert video_folder_name(ODD_NAME).startswith("odd_b_name_quotes_.mp4-")
+    page = (report / "videos" / video_folder_name(ODD_NAME) / "index.html").read_text()
+    assert "odd &lt;b&gt;name &amp; &#39;quotes&#39;.mp4" in page and "<b>name" not in page
+    assert "no face found in 8 sampled frames" in (report / "index.html").read_text()
+
+
+def not_blank(png: bytes) -> bool:
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    return image is not None and image.shape[0] > 300 and float(image.std()) > 20 and len(np.unique(image.reshape(-1, 3), axis=0)) > 200
+
+
+@pytest.fixture(scope="module")
+def browser():
+    browser = Browser()
+    yield browser
+    browser.close()
+
+
+def assert_stays_inside(page, report):
+    assert page.console_errors == []
+    assert page.failed_requests == []
+    outside = [url for url in page.requests if not url.startswith(report.resolve().as_uri() + "/") and not url.startswith("data:")]
+    assert outside == []
+
+
+def type_into(page, element: str, text: str) -> None:
+    page.evaluate(f"{{ const input = document.getElementById({element!r}); input.value = {text!r}; input.dispatchEvent(new Event('input')); }}")
+
+
+def test_index_page_in_chromium(report_run, browser, tmp_path):
+    report, diagnostics, _, _ = report_run
+    page = browser.open(report / "index.html")
+    assert_stays_inside(page, report)
+    rows = "Array.from(document.querySelectorAll('#videos tbody tr')).filter(r => !r.hidden)"
+    assert page.evaluate(f"{rows}.map(r => r.cells[0].textContent.trim())") == INPUTS  # one row per input, by name
+    scores = {name: record["label"] for name, record in diagnostics["videos"].items()}
+    page.evaluate("document.querySelector('th[data-column=score] button').click()")
+    ascending = page.evaluate(f"{rows}.map(r => r.cells[0].textContent.trim())")
+    assert [scores[name] for name in ascending] == sorted(scores.values())
+    page.evaluate("document.querySelector('th[data-column=score] button').click()")
+    descending = page.evaluate(f"{rows}.map(r => parseFloat(r.cells[1].textContent))")
+    assert descending == sorted(descending, reverse=True) and len(descending) == len(INPUTS)
+    assert page.evaluate("document.querySelector('th[data-column=score]').getAttribute('aria-sort')") == "descending"
+    # the threshold moves the verdicts; a fallback stays undecided
+    type_into(page, "threshold", "0")
+    verdicts = dict(page.evaluate(f"{rows}.map(r => [r.cells[0].textContent.trim(), r.cells[2].textContent])"))
+    assert verdicts == {name: "undecided" if name == "no_face.mp4" else "fake" for name in INPUTS}
+    type_into(page, "filter", "PEOPLE")
+    assert page.evaluate(f"{rows}.map(r => r.cells[0].textContent.trim())") == ["two_people.mp4"]
+    assert page.evaluate("document.getElementById('counts').textContent") == "1 of 5 videos shown, 1 of them called fake"
+    type_into(page, "filter", "")
+    assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    screenshot = page.screenshot()
+    (tmp_path / "index.png").write_bytes(screenshot)
+    assert not_blank(screenshot)
+
+
+def test_video_page_in_chromium(report_run, browser, tmp_path):
+    report, diagnostics, _, _ = report_run
+    record = diagnostics["videos"]["two_people.mp4"]
+    page = browser.open(report / "videos" / video_folder_name("two_people.mp4") / "index.html")
+    assert_stays_inside(page, report)
+    assert page.evaluate("document.querySelector('h1').textContent") == "two_people.mp4"
+    assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    assert page.evaluate("document.querySelectorAll('figure.face img').length") == record["faces_found"]
+    people = record["tracks"]
+    assert page.evaluate("document.querySelectorAll('section.track').length") == len(people) >= 2
+    assert page.evaluate("document.querySelectorAll('table.heat-maps tbody tr').length") == sum(
+        len({track["most_fake_face"], track["least_fake_face"]}) for track in people)
+    expected = "fake" if record["label"] >= 0.5 else "real"
+    assert page.evaluate("document.getElementById('verdict').textContent") == f"{expected} at threshold 0.5"
+    assert f"{record['label']:.3f}" == page.evaluate("document.getElementById('video-score').textContent")
+    text = page.evaluate("document.body.innerText")
+    assert "What the score means" in text and "0.5 is the undecided fallback" in text and "detect" in text
+    screenshot = page.screenshot()
+    (tmp_path / "video.png").write_bytes(screenshot)
+    assert not_blank(screenshot)
+    # the threshold given by the index travels in the link
+    assert record["label"] < 0.99
+    later = browser.open(report / "videos" / video_folder_name("two_people.mp4") / "index.html", fragment="threshold=0.99")
+    assert later.evaluate("document.getElementById('verdict').textContent") == "real at threshold 0.99"
+
+
+def test_report_made_later_from_the_diagnostics(report_run, tmp_path):
+    report, diagnostics, folder, _ = report_run
+    source = report.parent / "scores.diagnostics.json"
+    later = tmp_path / "later"
+    done = run(source, "--out", later, "--threshold", "0.3", module="inference.report")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith(f"wrote the report of 5 videos: {later / 'index.html'}")
+    assert sorted(p.name for p in (later / "videos").iterdir()) == sorted(p.name for p in (report / "videos").iterdir())
+    for name, record in diagnostics["videos"].items():  # faces cut again from the videos
+        assert len(list(faces_folder(later, name).glob("*.jpg"))) == record["faces_found"]
+    assert 'value="0.3"' in (later / "index.html").read_text()
+
+    # a rerun redraws nothing that did not change; a video that is gone gets its page without faces
+    timeline = later / "videos" / video_folder_name("portrait.mp4") / "timeline.png"
+    before = timeline.stat().st_mtime_ns
+    moved = diagnostics["videos"]["photo.jpg"]
+    shutil.rmtree(faces_folder(later, "photo.jpg"))
+    (folder / "photo.jpg").rename(tmp_path / "photo.jpg")
+    try:
+        again = run(source, "--out", later, "--threshold", "0.3", module="inference.report")
+    finally:
+        (tmp_path / "photo.jpg").rename(folder / "photo.jpg")
+    assert again.returncode == 0, again.stderr
+    assert timeline.stat().st_mtime_ns == before
+    photo_page = (later / "videos" / video_folder_name("photo.jpg") / "index.html").read_text()
+    assert moved["faces_found"] >= 1 and "face thumbnails unavailable" in photo_page  # the page was kept, now says why
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "error: diagnostics file not found"),
+    ("{not json", "is not JSON"),
+    ('{"settings_key": "x"}', "is not a predict_folder.py diagnostics file"),
+])
+def test_report_refuses_bad_input_in_one_line(tmp_path, content, message):
+    source = tmp_path / "d.json"
+    if content is not None:
+        source.write_text(content)
+    done = run(source, "--out", tmp_path / "r", module="inference.report")
+    assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r" / "index.html").exists()
