@@ -69,9 +69,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "0.5 up to 1900, 0.33 above (0.5 is what the original solution's code used for every video)")
     parser.add_argument("--no-contrast-retry", action="store_true",
                         help="do not search faceless dark frames again with their contrast stretched (the original's behaviour)")
-    parser.add_argument("--explain", action="store_true",
-                        help="class-activation heat maps towards 'fake' (HiResCAM: Grad-CAM on the last feature map) for every face and model, kept in the diagnostics and shown in the "
-                        "report for the most and least fake face of each person; costs a forward and backward pass per face and model")
+    parser.add_argument("--explain", nargs="?", const="every-face", choices=("every-face", "kept"), default=None,
+                        help="class-activation heat maps towards 'fake' (HiResCAM: Grad-CAM on the last feature map), per model, of every "
+                        "face, or ('kept') only of each person's most and least fake face, the ones the report shows; kept in the diagnostics. "
+                        "Costs a forward and a backward pass per face and model (see the README's Speed section)")
     parser.add_argument("--report", metavar="DIR", default=None,
                         help="write a static HTML report of the run into DIR: an index of every video and a page per video "
                         "(open DIR/index.html; works offline). python -m inference.report makes one later from the diagnostics JSON")
@@ -142,6 +143,7 @@ def main(argv=None) -> int:
         from inference.explain import HeatMapExplainer
 
         predictor.explainer = HeatMapExplainer({path.name: path for path in weights}, predictor.specs, device, args.network, args.encoder)
+        predictor.explain_faces = args.explain
     workers = default_workers(device) if args.workers is None else args.workers
     report = Path(args.report) if args.report else None
     results = predict_videos(predictor, videos, output, weights, workers=workers, strategy_name=args.strategy, report_dir=report)

@@ -31,7 +31,9 @@ from torch import nn
 from core.images import normalize_batch
 
 MIN_MAP_SIDE = 8
-FACES_PER_PASS = 4
+# One face per backward pass: autograd keeps every activation, about 2.8 GB per face for a B7 at 380 px in fp32, and
+# on a CPU larger batches are slower per face as well as larger (benchmarks/README.md, "Heat maps").
+FACES_PER_PASS = 1
 
 
 @dataclass(frozen=True)
@@ -102,18 +104,21 @@ class HeatMapExplainer:
             self.models[name], self.layers[name] = model, layer
             self.cams[name] = LayerGradientXActivation(model, layer.module)
 
-    def explain(self, inputs: dict[int, Sequence[np.ndarray]]) -> dict[str, dict]:
-        """Per model: its layer, the map's shape and each face's encoded map (aligned with the faces), from the
-        model-ready faces at each input size (PreparedVideo.inputs)."""
+    def explain(self, inputs: dict[int, Sequence[np.ndarray]], positions: Sequence[int] | None = None) -> dict[str, dict]:
+        """Per model: its layer, the map's shape and each face's encoded map (aligned with the faces; None for a face
+        not in `positions`, when given), from the model-ready faces at each input size (PreparedVideo.inputs)."""
         explained = {}
         for name, cam in self.cams.items():
             spec, layer = self.specs[name], self.layers[name]
             faces = inputs[spec.size]
-            encoded = []
-            for start in range(0, len(faces), FACES_PER_PASS):
-                batch = normalize_batch(faces[start : start + FACES_PER_PASS], self.device, torch.float32, spec.mean, spec.std)
+            chosen = list(range(len(faces))) if positions is None else sorted(set(positions))
+            encoded: list[str | None] = [None] * len(faces)
+            for start in range(0, len(chosen), FACES_PER_PASS):
+                part = chosen[start : start + FACES_PER_PASS]
+                batch = normalize_batch([faces[i] for i in part], self.device, torch.float32, spec.mean, spec.std)
                 with torch.enable_grad():
                     heat = cam.attribute(batch.requires_grad_(True), target=0).sum(dim=1).clamp(min=0)
-                encoded.extend(encode_map(face_map) for face_map in heat.detach().float().cpu().numpy())
+                for position, face_map in zip(part, heat.detach().float().cpu().numpy(), strict=True):
+                    encoded[position] = encode_map(face_map)
             explained[name] = {"layer": layer.name, "shape": list(layer.shape), "faces": encoded}
         return explained

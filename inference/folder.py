@@ -54,10 +54,20 @@ def settings_key(weights: Sequence[Path], predictor: VideoPredictor) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def load_finished(output: Path, key: str, need_heatmaps: bool = False) -> dict[str, dict]:
+def has_heat_maps(record: dict, explain_faces: str) -> bool:
+    """Whether a result holds every heat map --explain asks for: of every face, or of each track's kept faces."""
+    if not record.get("faces"):
+        return True
+    wanted = range(len(record["faces"])) if explain_faces == "every-face" else [
+        track[key] for track in record.get("tracks", []) for key in ("most_fake_face", "least_fake_face")]
+    entries = (record.get("heatmaps") or {}).values()
+    return bool(entries) and all(entry["faces"][i] is not None for entry in entries for i in wanted)
+
+
+def load_finished(output: Path, key: str, explain_faces: str | None = None) -> dict[str, dict]:
     """Results of an earlier run with the same settings, by video key (see video_key): its diagnostics JSON, then its
     progress log. Results whose fallback was transient are left out, so that those videos are tried again, and so are
-    results with faces but no heat maps when `need_heatmaps`."""
+    results without the heat maps `explain_faces` asks for (see has_heat_maps)."""
     finished: dict[str, dict] = {}
     diagnostics = diagnostics_path(output)
     if diagnostics.is_file():
@@ -77,7 +87,7 @@ def load_finished(output: Path, key: str, need_heatmaps: bool = False) -> dict[s
             if record.get("settings_key") == key and "video_key" in record.get("result", {}):
                 finished[record["result"]["video_key"]] = record["result"]
     return {video: record for video, record in finished.items()
-            if not record.get("transient") and not (need_heatmaps and record.get("faces") and not record.get("heatmaps"))}
+            if not record.get("transient") and (explain_faces is None or has_heat_maps(record, explain_faces))}
 
 
 def default_workers(device: torch.device) -> int:
@@ -128,7 +138,7 @@ def predict_videos(
     """
     output = Path(output)
     key = settings_key(weights, predictor)
-    finished = load_finished(output, key, need_heatmaps=predictor.explainer is not None)
+    finished = load_finished(output, key, predictor.explain_faces if predictor.explainer is not None else None)
     keys = {video: video_key(video) for video in videos}
     todo = [video for video in videos if keys[video] not in finished]
     results: dict[str, dict] = {video.name: finished[keys[video]] for video in videos if keys[video] in finished}

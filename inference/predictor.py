@@ -205,7 +205,9 @@ class VideoPredictor:
         if video_score not in VIDEO_SCORES:
             raise ValueError(f"video_score must be one of {', '.join(VIDEO_SCORES)}")
         self.video_score = video_score
-        self.explainer: HeatMapExplainer | None = None  # heat maps of every face, for --explain: set by the caller
+        # heat maps for --explain, set by the caller: of every face, or ("kept") of each track's most and least fake face
+        self.explainer: HeatMapExplainer | None = None
+        self.explain_faces = "every-face"
         first = next(iter(models.values()))
         self.dtype = first.dtype if hasattr(first, "dtype") else first.fc.weight.dtype
         # cuDNN plans every convolution anew for each batch shape it has not seen, about 1 s for a B7 on an H200,
@@ -350,7 +352,8 @@ class VideoPredictor:
         result.model_labels, result.label, result.tracks = label_video(result.faces, result.scores, self.strategy, self.video_score)
         if self.explainer is not None:
             started = time.perf_counter()
-            result.heatmaps = self.explainer.explain(prepared.inputs)
+            kept = None if self.explain_faces == "every-face" else [track[key] for track in result.tracks for key in ("most_fake_face", "least_fake_face")]
+            result.heatmaps = self.explainer.explain(prepared.inputs, kept)
             result.seconds["explain"] = round(time.perf_counter() - started, 3)
         return result
 

@@ -188,6 +188,8 @@ def heat_maps_of(record: dict, folder: Path, faces_dir: Path, thumbnails_ok: boo
     drawn: dict[int, list[dict]] = {}
     for position in kept:
         for number, (model, entry) in enumerate(heatmaps.items()):
+            if entry["faces"][position] is None:
+                continue
             image = folder / "heat" / f"{position:03d}-{number}.png"
             draw_heat_map(faces_dir / f"{position:03d}.jpg", decode_map(entry["faces"][position], entry["shape"]), image)
             drawn.setdefault(position, []).append({"model": model, "layer": entry["layer"], "image": image.relative_to(folder).as_posix(),

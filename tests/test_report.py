@@ -196,3 +196,20 @@ def test_report_refuses_bad_input_in_one_line(tmp_path, content, message):
     done = run(source, "--out", tmp_path / "r", module="inference.report")
     assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r" / "index.html").exists()
+
+
+def test_explain_kept_maps_only_the_faces_the_report_shows_and_a_full_rerun_fills_the_rest(report_run, trained_checkpoint, tmp_path):
+    _, _, folder, _ = report_run
+    args = ["--weights-dir", trained_checkpoint.parent, "--models", trained_checkpoint.name, "--test-dir", folder / "two_people.mp4",
+            folder / "no_face.mp4", "--output", tmp_path / "kept.csv", "--device", "cpu", "--frames", 8]
+    done = run(*args, "--explain", "kept")
+    assert done.returncode == 0, done.stderr
+    record = json.loads((tmp_path / "kept.diagnostics.json").read_text())["videos"]["two_people.mp4"]
+    kept = {track[key] for track in record["tracks"] for key in ("most_fake_face", "least_fake_face")}
+    maps = record["heatmaps"][trained_checkpoint.name]["faces"]
+    assert {i for i, text in enumerate(maps) if text is not None} == kept and len(kept) < len(maps)
+    assert "reusing 2 finished videos" in run(*args, "--explain", "kept").stderr  # all that was asked is there
+    again = run(*args, "--explain")  # every face: the video with faces is explained again
+    assert again.returncode == 0 and "reusing 1 finished videos" in again.stderr
+    record = json.loads((tmp_path / "kept.diagnostics.json").read_text())["videos"]["two_people.mp4"]
+    assert all(text is not None for text in record["heatmaps"][trained_checkpoint.name]["faces"])
