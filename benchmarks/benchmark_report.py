@@ -9,6 +9,7 @@ trained weights, the scores are meaningless. Every run starts from an empty outp
 """
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import statistics
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 from core.cli import ArgumentParser, at_least
+from core.device import DEVICE_CHOICES
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -49,7 +51,7 @@ def folder_run(weights: Path, videos: list[str], out: Path, extra: list[str], de
     return seconds, float(report.group(1)) if report else None
 
 
-def explain_seconds_per_face(weights: Path, video: Path, faces: int, device: str) -> float:
+def explain_seconds_per_face(weights: Path, video: Path, faces: int, size: int, device: str) -> float:
     """Heat maps of `faces` faces of the video, after one warm-up batch; seconds per face."""
 
     from core.device import resolve_device
@@ -62,11 +64,11 @@ def explain_seconds_per_face(weights: Path, video: Path, faces: int, device: str
     torch_device = resolve_device(device)
     sampled = read_sampled_frames(video, faces)
     found = FaceDetector(torch_device).detect(sampled.frames)
-    inputs = [face_to_model_input(crop_face(frame, boxes[0].box), 380) for frame, boxes in zip(sampled.frames, found, strict=True) if boxes]
-    explainer = HeatMapExplainer({"model": weights}, {"model": InputSpec(380)}, torch_device)
-    explainer.explain({380: inputs[:FACES_PER_PASS]})
+    inputs = [face_to_model_input(crop_face(frame, boxes[0].box), size) for frame, boxes in zip(sampled.frames, found, strict=True) if boxes]
+    explainer = HeatMapExplainer({"model": weights}, {"model": InputSpec(size)}, torch_device)
+    explainer.explain({size: inputs[:FACES_PER_PASS]})
     started = time.perf_counter()
-    explainer.explain({380: inputs})
+    explainer.explain({size: inputs})
     return (time.perf_counter() - started) / len(inputs)
 
 
@@ -85,24 +87,25 @@ def report_steps_per_video(diagnostics: Path, rounds: int) -> dict[str, float]:
             save_thumbnails(Path(folder), "video.mp4", faces)
             thumbnails.append(time.perf_counter() - started)
         write_report(data, Path(folder) / "warm")  # thumbnails cut from the videos, imports done
-        for index in range(rounds):
+        for _ in range(rounds):
             for video in (Path(folder) / "warm" / "videos").iterdir():
                 (video / "record.sha256").unlink()  # drawn again, the thumbnails kept
             started = time.perf_counter()
             write_report(data, Path(folder) / "warm")
             pages.append((time.perf_counter() - started) / len(data["videos"]))
-            del index
     return {"thumbnails": min(thumbnails), "page": min(pages)}
 
 
 def main(argv=None) -> int:
-    parser = ArgumentParser(description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", nargs="+", required=True, help="video files or folders of videos (1080p, as the target is stated for)")
     parser.add_argument("--weights", default=None, help="a checkpoint to use instead of a random B7")
     parser.add_argument("--encoder", default="tf_efficientnet_b7_ns", help="encoder of the random checkpoint")
     parser.add_argument("--rounds", type=at_least(1), default=2, help="alternating rounds of the runs without and with --report")
+    parser.add_argument("--frames", type=at_least(1), default=32, help="frames sampled per video in the runs")
+    parser.add_argument("--input-size", type=at_least(32), default=380, help="the classifier's face size")
     parser.add_argument("--explain-faces", type=at_least(1), default=8, help="faces whose heat maps are timed")
-    parser.add_argument("--device", default="cpu", help="auto, cpu or cuda")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="where detection, the classifier and the heat maps run")
     parser.add_argument("--skip-runs", action="store_true", help="only the heat maps' and the report steps' times")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="dfdc-bench-report-") as scratch:
@@ -113,22 +116,22 @@ def main(argv=None) -> int:
         videos = find_videos(args.videos)
         names = [str(video) for video in videos]
         print(f"videos: {len(videos)}; model: {weights.name}", flush=True)
-        per_face = explain_seconds_per_face(weights, videos[0], args.explain_faces, args.device)
+        per_face = explain_seconds_per_face(weights, videos[0], args.explain_faces, args.input_size, args.device)
         import resource
 
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
         print(f"--explain: {per_face:.2f} s per face and model ({args.explain_faces} faces of {videos[0].name}), peak memory {peak:.2f} GB", flush=True)
         if args.skip_runs:
             return 0
-        folder_run(weights, names[:1], scratch / "warm", ["--frames", "4"], args.device)  # converts the checkpoint once
-        plain, reported, report_steps = [], [], []
+        common = ["--frames", str(args.frames), "--input-size", str(args.input_size)]
+        folder_run(weights, names[:1], scratch / "warm", [*common, "--frames", "4"], args.device)  # converts the checkpoint once
+        plain, reported = [], []
         for round_index in range(args.rounds):
-            for label, extra in (("plain", []), ("--report", ["--report", str(scratch / f"report{round_index}")])):
+            for label, extra in (("plain", common), ("--report", [*common, "--report", str(scratch / f"report{round_index}")])):
                 seconds, report_seconds = folder_run(weights, names, scratch / f"{label}{round_index}", extra, args.device)
-                (reported if extra else plain).append(seconds)
-                if report_seconds is not None:
-                    report_steps.append(report_seconds)
-                print(f"round {round_index + 1}: {label:9s} {seconds:.1f} s" + (f" (final report step {report_seconds:.2f} s)" if extra else ""), flush=True)
+                (reported if report_seconds is not None else plain).append(seconds)
+                print(f"round {round_index + 1}: {label:9s} {seconds:.1f} s"
+                      + (f" (final report step {report_seconds:.2f} s)" if report_seconds is not None else ""), flush=True)
         steps = report_steps_per_video(scratch / "--report0" / "scores.diagnostics.json", 3)
         print(f"whole runs: plain {statistics.mean(plain):.1f} s (range {min(plain):.1f}-{max(plain):.1f}), with --report "
               f"{statistics.mean(reported):.1f} s (range {min(reported):.1f}-{max(reported):.1f}): "

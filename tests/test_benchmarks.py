@@ -50,6 +50,16 @@ def test_benchmark_training_reports_images_per_second(data_root, tmp_path):
     assert "images" in out and "wait" in out, out
 
 
+def test_benchmark_report_times_the_runs_the_report_and_the_heat_maps():
+    video = shared_video(REAL_VIDEOS["ffpp_original_004"])
+    out = run_module("benchmarks.benchmark_report", "--videos", video, "--encoder", "tf_efficientnet_b0_ns", "--frames", 4,
+                     "--input-size", 128, "--rounds", 1, "--explain-faces", 2, "--device", "cpu")
+    assert re.search(r"--explain: \d+\.\d+ s per face and model \(2 faces of 004\.mp4\), peak memory \d+\.\d+ GB", out), out
+    assert re.search(r"round 1: --report +\d+\.\d+ s \(final report step \d+\.\d+ s\)", out), out
+    assert re.search(r"whole runs: plain .* with --report .*: [+-]\d+\.\d+%", out), out
+    assert re.search(r"report's own work per video: thumbnails \d+ ms \+ page \d+ ms = \d+\.\d+% of a plain run", out), out
+
+
 def test_benchmark_inference_times_the_original_setup_on_the_same_video():
     video = shared_video(REAL_VIDEOS["ffpp_original_004"])
     common = ("--videos", video, "--encoder", "tf_efficientnet_b0_ns", "--frames", 4, "--input-size", 128, "--no-warmup", "--device", "cpu")
