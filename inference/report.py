@@ -306,7 +306,7 @@ def write_report(diagnostics: dict, report_dir: str | Path, threshold: float = D
 
 def _remove_stale_pages(report_dir: Path, current: set[str]) -> None:
     """Pages of videos that are no longer in the run (the report folder is reused for a new run)."""
-    for folder in (report_dir / "videos").iterdir():
+    for folder in (report_dir / "videos").iterdir() if (report_dir / "videos").is_dir() else []:
         if folder.is_dir() and not folder.name.startswith(".") and folder.name not in current:
             shutil.rmtree(folder)
 

@@ -52,9 +52,11 @@ def test_predict_submission_scores_with_all_seven_released_names(tmp_path):
     videos.mkdir()
     (videos / "004.mp4").symlink_to(shared_video("ffpp/original_sequences/youtube/c23/videos/004.mp4"))
     output = tmp_path / "submission.csv"
-    done = subprocess.run(["bash", "predict_submission.sh", str(videos), str(output), "--weights-dir", str(weights), "--frames", "2",
-                           "--device", "cpu"], cwd=REPO, capture_output=True, text=True, timeout=900)
+    # run from the caller's folder: relative paths, the options' too, are the caller's
+    done = subprocess.run(["bash", str(REPO / "predict_submission.sh"), "videos", "submission.csv", "--weights-dir", "weights",
+                           "--frames", "2", "--device", "cpu", "--report", "report"], cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "report" / "index.html").is_file()
     rows = output.read_text().splitlines()
     assert rows[0] == "filename,label" and len(rows) == 2 and rows[1].startswith("004.mp4,")
     video = json.loads((tmp_path / "submission.diagnostics.json").read_text())["videos"]["004.mp4"]

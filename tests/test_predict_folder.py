@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from core.video import read_sampled_frames, write_video
+from inference.report import faces_folder
 from tests.conftest import REPO, shared_video
 
 
@@ -188,7 +189,7 @@ def test_two_processes_under_torchrun_give_the_csv_of_one(tmp_path, small_checkp
     single = run_predict(*common, "--output", tmp_path / "single" / "out.csv")
     assert single.returncode == 0, single.stderr
     sharded = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "predict_folder.py",
-                              *map(str, common), "--output", str(tmp_path / "sharded" / "out.csv")],
+                              *map(str, common), "--output", str(tmp_path / "sharded" / "out.csv"), "--report", str(tmp_path / "report")],
                              cwd=REPO, capture_output=True, text=True, timeout=900)
     assert sharded.returncode == 0, sharded.stderr[-3000:]
     assert (tmp_path / "sharded" / "out.csv").read_text() == (tmp_path / "single" / "out.csv").read_text()
@@ -200,6 +201,11 @@ def test_two_processes_under_torchrun_give_the_csv_of_one(tmp_path, small_checkp
     assert merged.keys() == single_videos.keys()
     for name, record in merged.items():
         assert record["scores"] == single_videos[name]["scores"] and record["faces"] == single_videos[name]["faces"]
+    # each shard saved its videos' faces; the shard that merged wrote one report of them all
+    index = (tmp_path / "report" / "index.html").read_text()
+    assert index.count('class="video-link"') == 5 and all(f">{name}</a>" in index for name in merged)
+    for name, record in merged.items():
+        assert len(list(faces_folder(tmp_path / "report", name).glob("*.jpg"))) == record["faces_found"]
 
     (tmp_path / "sharded" / "out.shard-1-of-2.csv").unlink()
     missing = run_predict("--merge", tmp_path / "sharded" / "out.csv")
