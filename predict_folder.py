@@ -172,11 +172,16 @@ def write_report_of(output: Path, report: str | None, threshold: float) -> int:
     import json
     import time
 
-    from inference.report import write_report
+    from inference.report import ReportError, write_report
 
     started = time.perf_counter()
     diagnostics = diagnostics_path(output)
-    index = write_report(json.loads(diagnostics.read_text(encoding="utf-8")), Path(report), threshold, diagnostics.name)
+    try:
+        index = write_report(json.loads(diagnostics.read_text(encoding="utf-8")), Path(report), threshold, diagnostics.name)
+    except (OSError, ReportError) as error:  # the scores are written; only the pages are missing
+        print(f"error: the report was not written ({error}); the scores are in {output}: python -m inference.report "
+              f"{diagnostics} --out {report} makes it later", file=sys.stderr)
+        return 1
     print(f"wrote the report {index} in {time.perf_counter() - started:.1f} s")
     return 0
 

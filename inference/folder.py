@@ -155,7 +155,7 @@ def predict_videos(
             if result.fallback:
                 tqdm.write(f"warning: {video.name}: {result.fallback}; scored {NEUTRAL_LABEL}")
             elif report_dir is not None:
-                save_report_thumbnails(report_dir, video.name, prepared)
+                save_report_thumbnails(report_dir, video.name, prepared, keys[video])
             record = {**result.to_json(), "video_key": keys[video]}
             results[video.name] = record
             progress_log.write(json.dumps({"settings_key": key, "result": record}) + "\n")
@@ -170,13 +170,13 @@ def predict_videos(
     return results
 
 
-def save_report_thumbnails(report_dir: Path, name: str, prepared: PreparedVideo) -> None:
+def save_report_thumbnails(report_dir: Path, name: str, prepared: PreparedVideo, key: str) -> None:
     """The faces as the largest-input model saw them; a report without them is still a report, so a failure only warns
     (the report cuts them from the video again)."""
     from inference.report import save_thumbnails
 
     try:
-        save_thumbnails(report_dir, name, prepared.inputs[max(prepared.inputs)])
+        save_thumbnails(report_dir, name, prepared.inputs[max(prepared.inputs)], key)
     except OSError as error:
         tqdm.write(f"warning: {name}: face thumbnails for the report not saved: {error}")
 

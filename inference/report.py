@@ -29,6 +29,7 @@ ASSETS = ("report.css", "report.js")
 THUMBNAIL_SIZE = 112  # pixels of each face thumbnail and heat map, square as the model's input
 DEFAULT_THRESHOLD = 0.5
 RECORD_FILE = "record.sha256"  # what a video's page was drawn from; a rerun redraws it only when that changed
+SOURCE_FILE = "video_key.txt"  # which video file the face thumbnails were cut from
 
 
 class ReportError(Exception):
@@ -53,8 +54,9 @@ def thumbnail(face_input: np.ndarray) -> np.ndarray:
     return cv2.resize(face_input, (THUMBNAIL_SIZE, THUMBNAIL_SIZE), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
-def save_thumbnails(report_dir: Path, name: str, faces: Sequence[np.ndarray]) -> None:
-    """Each face of a video as faces/<position>.jpg in its report folder, all at once (a folder of them, or none)."""
+def save_thumbnails(report_dir: Path, name: str, faces: Sequence[np.ndarray], video_key: str) -> None:
+    """Each face of a video as faces/<position>.jpg in its report folder, all at once (a folder of them, or none), with
+    the key of the video file they come from (see inference.folder.video_key)."""
     import cv2
 
     from preprocessing.steps import atomic_directory
@@ -62,6 +64,15 @@ def save_thumbnails(report_dir: Path, name: str, faces: Sequence[np.ndarray]) ->
     with atomic_directory(faces_folder(report_dir, name)) as tmp:
         for position, face in enumerate(faces):
             cv2.imwrite(str(tmp / f"{position:03d}.jpg"), cv2.cvtColor(thumbnail(face), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+        (tmp / SOURCE_FILE).write_text(video_key + "\n", encoding="utf-8")
+
+
+def has_thumbnails(report_dir: Path, name: str, record: dict) -> bool:
+    """Whether the report folder holds a thumbnail of each of the record's faces, cut from the same video file."""
+    folder = faces_folder(report_dir, name)
+    source = folder / SOURCE_FILE
+    return (source.is_file() and source.read_text(encoding="utf-8").strip() == record.get("video_key", "")
+            and all((folder / f"{position:03d}.jpg").is_file() for position in range(len(record.get("faces", [])))))
 
 
 def video_path(record: dict) -> Path | None:
@@ -93,12 +104,10 @@ def ensure_thumbnails(report_dir: Path, name: str, record: dict) -> str | None:
     """Thumbnails for every face of the video in its report folder; a reason when they cannot be made."""
     from core.video import VideoReadError
 
-    folder = faces_folder(report_dir, name)
-    faces = record.get("faces", [])
-    if not faces or all((folder / f"{position:03d}.jpg").is_file() for position in range(len(faces))):
+    if not record.get("faces") or has_thumbnails(report_dir, name, record):
         return None
     try:
-        save_thumbnails(report_dir, name, thumbnails_from_video(record))
+        save_thumbnails(report_dir, name, thumbnails_from_video(record), record.get("video_key", ""))
     except (VideoReadError, OSError) as error:
         return f"face thumbnails unavailable: {error}"
     return None
@@ -234,7 +243,7 @@ def write_video_page(environment, report_dir: Path, name: str, record: dict, set
            "faces": record.get("faces_found", len(record.get("faces", []))), "tracks": len(record.get("tracks", [])),
            "frames": record.get("frames_read", 0), "note": record.get("note")}
     digest = record_digest(record, {**settings, "threshold": threshold})
-    if _drawn_from(folder, digest) and all((folder / "faces" / f"{i:03d}.jpg").is_file() for i in range(len(record.get("faces", [])))):
+    if _drawn_from(folder, digest) and (not record.get("faces") or has_thumbnails(report_dir, name, record)):
         return row
     thumbnails_missing = ensure_thumbnails(report_dir, name, record)
     per_face = face_scores(record)

@@ -168,9 +168,13 @@ def test_report_made_later_from_the_diagnostics(report_run, tmp_path):
         assert len(list(faces_folder(later, name).glob("*.jpg"))) == record["faces_found"]
     assert 'value="0.3"' in (later / "index.html").read_text()
 
-    # a rerun redraws nothing that did not change; a video that is gone gets its page without faces
+    # a rerun redraws nothing that did not change, but faces cut from another file of the same name are cut again;
+    # a video that is gone gets its page without faces
     timeline = later / "videos" / video_folder_name("portrait.mp4") / "timeline.png"
     before = timeline.stat().st_mtime_ns
+    two_people = faces_folder(later, "two_people.mp4")
+    (two_people / "video_key.txt").write_text("another file|1|1\n")
+    (two_people / "000.jpg").write_bytes(b"stale")
     moved = diagnostics["videos"]["photo.jpg"]
     shutil.rmtree(faces_folder(later, "photo.jpg"))
     (folder / "photo.jpg").rename(tmp_path / "photo.jpg")
@@ -180,6 +184,8 @@ def test_report_made_later_from_the_diagnostics(report_run, tmp_path):
         (tmp_path / "photo.jpg").rename(folder / "photo.jpg")
     assert again.returncode == 0, again.stderr
     assert timeline.stat().st_mtime_ns == before
+    assert (two_people / "video_key.txt").read_text().strip() == diagnostics["videos"]["two_people.mp4"]["video_key"]
+    assert cv2.imread(str(two_people / "000.jpg")).shape == (112, 112, 3)
     photo_page = (later / "videos" / video_folder_name("photo.jpg") / "index.html").read_text()
     assert moved["faces_found"] >= 1 and "face thumbnails unavailable" in photo_page  # the page was kept, now says why
 
