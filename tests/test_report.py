@@ -219,3 +219,14 @@ def test_explain_kept_maps_only_the_faces_the_report_shows_and_a_full_rerun_fill
     assert again.returncode == 0 and "reusing 1 finished videos" in again.stderr
     record = json.loads((tmp_path / "kept.diagnostics.json").read_text())["videos"]["two_people.mp4"]
     assert all(text is not None for text in record["heatmaps"][trained_checkpoint.name]["faces"])
+
+
+def test_a_report_that_cannot_be_written_keeps_the_scores_and_says_so(report_run, trained_checkpoint, tmp_path):
+    _, _, folder, _ = report_run
+    (tmp_path / "blocked").write_text("a file where the report's folder should go")
+    done = run("--weights-dir", trained_checkpoint.parent, "--models", trained_checkpoint.name, "--test-dir", folder / "photo.jpg",
+               "--output", tmp_path / "scores.csv", "--device", "cpu", "--report", tmp_path / "blocked" / "report")
+    assert done.returncode == 1 and (tmp_path / "scores.csv").is_file()
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "the report was not written" in errors[0] and "python -m inference.report" in errors[0]
+    assert "warning: photo.jpg: face thumbnails for the report not saved" in done.stdout + done.stderr
