@@ -23,7 +23,7 @@ from core.shards import shard_output
 from inference.inputs import diagnostics_path
 from inference.predictor import NEUTRAL_LABEL, PreparedVideo, VideoPredictor, failed
 from inference.strategy import STRATEGIES
-from inference.tracks import label_video
+from inference.tracks import kept_faces, label_video
 
 log = logging.getLogger("dfdc.predict")
 
@@ -58,8 +58,7 @@ def has_heat_maps(record: dict, explain_faces: str) -> bool:
     """Whether a result holds every heat map --explain asks for: of every face, or of each track's kept faces."""
     if not record.get("faces"):
         return True
-    wanted = range(len(record["faces"])) if explain_faces == "every-face" else [
-        track[key] for track in record.get("tracks", []) for key in ("most_fake_face", "least_fake_face")]
+    wanted = range(len(record["faces"])) if explain_faces == "every-face" else kept_faces(record.get("tracks", []))
     entries = (record.get("heatmaps") or {}).values()
     return bool(entries) and all(entry["faces"][i] is not None for entry in entries for i in wanted)
 

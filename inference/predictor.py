@@ -29,7 +29,7 @@ from core.video import SampledFrames, VideoReadError, read_sampled_frames
 from inference.explain import HeatMapExplainer
 from inference.optimize import can_pack_for_cpu, fold_batchnorm, pack_for_cpu
 from inference.strategy import STRATEGIES
-from inference.tracks import label_video, link_tracks
+from inference.tracks import kept_faces, label_video, link_tracks
 from training.zoo.classifiers import NETWORKS
 
 NEUTRAL_LABEL = 0.5  # what a video gets when it cannot be scored: the log-loss-minimising guess
@@ -351,11 +351,20 @@ class VideoPredictor:
         result.seconds["classify"] = round(time.perf_counter() - started, 3)
         result.model_labels, result.label, result.tracks = label_video(result.faces, result.scores, self.strategy, self.video_score)
         if self.explainer is not None:
-            started = time.perf_counter()
-            kept = None if self.explain_faces == "every-face" else [track[key] for track in result.tracks for key in ("most_fake_face", "least_fake_face")]
-            result.heatmaps = self.explainer.explain(prepared.inputs, kept)
-            result.seconds["explain"] = round(time.perf_counter() - started, 3)
+            self.explain(prepared, result)
         return result
+
+    def explain(self, prepared: PreparedVideo, result: VideoResult) -> None:
+        """The heat maps of the scored faces. Failing here (a backward pass is memory-hungry) costs the maps, never the
+        scores: the note says why, and a rerun with --explain tries the video again, as it lacks the maps."""
+        started = time.perf_counter()
+        try:
+            result.heatmaps = self.explainer.explain(prepared.inputs, None if self.explain_faces == "every-face" else kept_faces(result.tracks))
+        except Exception as error:
+            result.heatmaps = {}
+            reason = f"heat maps failed: {type(error).__name__}: {error}"
+            result.note = f"{result.note}; {reason}" if result.note else reason
+        result.seconds["explain"] = round(time.perf_counter() - started, 3)
 
     def predict(self, path: str | os.PathLike) -> VideoResult:
         """Score one video; a bad video gets the neutral label and a reason, never an exception."""

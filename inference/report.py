@@ -23,6 +23,7 @@ import numpy as np
 
 from core.atomic import atomic_path, write_text_atomic
 from core.cli import ArgumentParser
+from inference.tracks import kept_faces
 
 TEMPLATES = Path(__file__).resolve().parent / "report_templates"
 ASSETS = ("report.css", "report.js")
@@ -190,7 +191,7 @@ def heat_maps_of(record: dict, folder: Path, faces_dir: Path, thumbnails_ok: boo
     """Per face kept for a track (its most and least fake), each model's heat map image, drawn when computed."""
     from inference.explain import decode_map
 
-    kept = sorted({track[key] for track in record.get("tracks", []) for key in ("most_fake_face", "least_fake_face") if key in track})
+    kept = kept_faces(record.get("tracks", []))
     heatmaps = record.get("heatmaps") or {}
     if not heatmaps or not thumbnails_ok:
         return {}
@@ -251,8 +252,7 @@ def write_video_page(environment, report_dir: Path, name: str, record: dict, set
     tracks = []
     for track in record.get("tracks", []):
         members = [i for i, face in enumerate(faces) if face["track"] == track["track"]]
-        kept = list(dict.fromkeys(track[key] for key in ("most_fake_face", "least_fake_face") if key in track))
-        tracks.append({**track, "person": track["track"] + 1, "kept": kept,
+        tracks.append({**track, "person": track["track"] + 1, "kept": kept_faces([track]),
                        "members": [{"position": i, "frame": faces[i]["frame"], "score": per_face[i],
                                     "image": f"faces/{i:03d}.jpg", "kind": _kind(track, i)} for i in members]})
     if record.get("scores") and faces:

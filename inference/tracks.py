@@ -79,6 +79,12 @@ def score_tracks(faces: Sequence[dict], scores: dict[str, Sequence[float]], stra
     return tracks
 
 
+def kept_faces(tracks: Sequence[dict]) -> list[int]:
+    """Positions of each track's most and least fake face (score_tracks), in track order, each once: the faces whose
+    heat maps the report shows."""
+    return list(dict.fromkeys(track[key] for track in tracks for key in ("most_fake_face", "least_fake_face") if key in track))
+
+
 def label_video(faces: Sequence[dict], scores: dict[str, Sequence[float]], strategy: Callable[[Sequence[float]], float],
                 video_score: str = "every-face") -> tuple[dict[str, float], float, list[dict]]:
     """(each model's video score, the video's label, its tracks) from per-face scores: the label is the models' mean

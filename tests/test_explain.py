@@ -68,3 +68,23 @@ def test_maps_round_trip_through_the_diagnostics_text():
     assert len(text) == 192
     np.testing.assert_allclose(decode_map(text, (12, 12)), heat / heat.max(), atol=0.5 / 255)
     assert decode_map(encode_map(np.zeros((8, 8), np.float32)), (8, 8)).max() == 0
+
+
+def test_heat_maps_that_fail_cost_the_maps_not_the_scores(trained_checkpoint, detector):
+    """A backward pass can run out of memory where scoring does not: the video keeps its scores and says why it has no maps."""
+    from inference.folder import has_heat_maps
+    from inference.predictor import VideoPredictor, load_classifier
+
+    class OutOfMemory:
+        def explain(self, inputs, positions=None):
+            raise MemoryError("cannot allocate 2.8 GB")
+
+    device = torch.device("cpu")
+    predictor = VideoPredictor({"tiny": load_classifier(trained_checkpoint, device, backend="torch")}, detector, device, num_frames=4)
+    video = shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4")
+    plain = predictor.predict(video)
+    predictor.explainer = OutOfMemory()
+    explained = predictor.predict(video)
+    assert explained.fallback is None and not explained.transient and explained.label == plain.label and explained.scores == plain.scores
+    assert explained.heatmaps == {} and explained.note == "heat maps failed: MemoryError: cannot allocate 2.8 GB"
+    assert not has_heat_maps(explained.to_json(), "kept")  # so a rerun with --explain scores it again
