@@ -25,6 +25,7 @@ class SampledFrames:
     frame_count: int  # frames the container claims (or counted, when it claims none or far more than decode)
     requested: list[int] = field(default_factory=list)
     note: str | None = None  # why fewer frames than requested came back
+    fps: float = 0.0  # frames per second the container states; 0 when it states none (and for a photo)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -115,6 +116,7 @@ def read_sampled_frames(path: str | Path, num_frames: int = 32, jitter: int = 0,
         return _read_image(path)
     capture = _open(path)
     frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    fps = float(capture.get(cv2.CAP_PROP_FPS))
     capture.release()
     if frame_count <= 0:
         # Some containers do not store a frame count: count by decoding, then sample.
@@ -135,7 +137,7 @@ def read_sampled_frames(path: str | Path, num_frames: int = 32, jitter: int = 0,
     if len(frames) < len(requested):
         short = f"decoded {len(frames)} of {len(requested)} requested frames (the stream ends at or after frame {indices[-1]})"
         note = f"{note}; {short}" if note else short
-    return SampledFrames(frames, indices, frame_count, requested, note)
+    return SampledFrames(frames, indices, frame_count, requested, note, fps if 0 < fps < 1000 else 0.0)
 
 
 def _read_image(path: str | Path) -> SampledFrames:

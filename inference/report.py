@@ -120,25 +120,35 @@ def face_scores(record: dict) -> list[float]:
     return np.mean(scores, axis=0).tolist() if scores and scores[0] else []
 
 
+def moment(frame: int, fps: float) -> str:
+    """Where a frame is: its number, and its time in the video (m:ss.s) when the frame rate is known."""
+    if fps <= 0:
+        return f"frame {frame}"
+    minutes, seconds = divmod(frame / fps, 60)
+    return f"frame {frame}, {int(minutes)}:{seconds:04.1f}"
+
+
 def draw_timeline(record: dict, path: Path) -> None:
     """Each track's face scores across the video (mean over models, the band between the lowest and highest model),
-    and the video's score."""
+    and the video's score; in seconds when the frame rate is known, else in frames."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(8, 2.8), dpi=100)
     axes = figure.add_subplot()
     scores = np.array(list(record["scores"].values()))
     faces = record["faces"]
+    fps = record.get("fps") or 0.0
+    scale = 1 / fps if fps > 0 else 1.0
     for colour, track in zip(_colours(len(record["tracks"])), record["tracks"], strict=True):
         members = [i for i, face in enumerate(faces) if face["track"] == track["track"]]
-        frames = [faces[i]["frame"] for i in members]
+        frames = [faces[i]["frame"] * scale for i in members]
         axes.fill_between(frames, scores[:, members].min(axis=0), scores[:, members].max(axis=0), color=colour, alpha=0.18, linewidth=0)
         axes.plot(frames, scores[:, members].mean(axis=0), marker="o", markersize=3, color=colour,
                   label=f"person {track['track'] + 1}: {track['label']:.3f}")
     axes.axhline(record["label"], color="black", linestyle="--", linewidth=1, label=f"video score {record['label']:.3f}")
     axes.set_ylim(-0.02, 1.02)
-    axes.set_xlim(0, max(record.get("frame_count", 1) - 1, max(face["frame"] for face in faces), 1))
-    axes.set_xlabel("frame")
+    axes.set_xlim(0, max(record.get("frame_count", 1) - 1, max(face["frame"] for face in faces), 1) * scale)
+    axes.set_xlabel("seconds" if fps > 0 else "frame")
     axes.set_ylabel("fake probability")
     axes.grid(alpha=0.3)
     axes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
@@ -213,6 +223,7 @@ def _environment():
     environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
                               trim_blocks=True, lstrip_blocks=True)
     environment.filters["score"] = lambda value: f"{value:.3f}"
+    environment.globals["moment"] = moment
     return environment
 
 
@@ -258,7 +269,7 @@ def write_video_page(environment, report_dir: Path, name: str, record: dict, set
     if record.get("scores") and faces:
         draw_timeline(record, folder / "timeline.png")
     page = environment.get_template("video.html").render(
-        name=name, record=record, tracks=tracks, threshold=threshold, settings=settings,
+        name=name, record=record, tracks=tracks, threshold=threshold, settings=settings, fps=record.get("fps") or 0.0,
         thumbnails=thumbnails_missing is None and bool(faces), thumbnails_missing=thumbnails_missing,
         heat_maps=heat_maps_of(record, folder, faces_folder(report_dir, name), thumbnails_missing is None),
         timeline=bool(record.get("scores") and faces), seconds=record.get("seconds", {}),

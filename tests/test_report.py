@@ -147,6 +147,7 @@ def test_video_page_in_chromium(report_run, browser, tmp_path):
     assert f"{record['label']:.3f}" == page.evaluate("document.getElementById('video-score').textContent")
     text = page.evaluate("document.body.innerText")
     assert "What the score means" in text and "0.5 is the undecided fallback" in text and "detect" in text
+    assert "(0.5 s at 25 frames per second)" in text and "frame 0, 0:00.0" in text  # times in the video: 12 frames at 25 fps
     screenshot = page.screenshot()
     (tmp_path / "video.png").write_bytes(screenshot)
     assert not_blank(screenshot)

@@ -1,5 +1,6 @@
 import struct
 
+import cv2
 import numpy as np
 import pytest
 
@@ -139,3 +140,12 @@ def test_unreadable_files_raise_a_clear_error(tmp_path, content, reason):
 def test_missing_file_raises(tmp_path):
     with pytest.raises(VideoReadError, match="no such file"):
         read_sampled_frames(tmp_path / "absent.mp4")
+
+
+def test_the_frame_rate_comes_with_the_frames(tmp_path):
+    sampled = read_sampled_frames(shared_video("dfdc_real/lynaeydofd.mp4"), 4)
+    assert sampled.fps == pytest.approx(29.97, abs=0.01)
+    clip = write_video(tmp_path / "clip.mp4", [np.zeros((64, 64, 3), np.uint8)] * 5, fps=12.5)
+    assert read_sampled_frames(clip, 2).fps == pytest.approx(12.5)
+    assert cv2.imwrite(str(tmp_path / "photo.png"), np.zeros((8, 8, 3), np.uint8))
+    assert read_sampled_frames(tmp_path / "photo.png").fps == 0.0
