@@ -67,7 +67,7 @@ class Browser:
             [require_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
              "--remote-debugging-pipe", f"--user-data-dir={self.profile}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=os.environ.get('DFDC_CHROMIUM_LOG') and open(os.environ['DFDC_CHROMIUM_LOG'], 'w') or subprocess.DEVNULL, close_fds=False, preexec_fn=pipes_on_3_and_4)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=False, preexec_fn=pipes_on_3_and_4)
         os.close(to_chromium)
         os.close(from_chromium)
         self._next_id = 0
