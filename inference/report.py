@@ -23,7 +23,7 @@ import numpy as np
 
 from core.atomic import atomic_path, write_text_atomic
 from core.cli import ArgumentParser
-from inference.tracks import kept_faces
+from inference.tracks import kept_faces, label_video, link_tracks
 
 TEMPLATES = Path(__file__).resolve().parent / "report_templates"
 ASSETS = ("report.css", "report.js")
@@ -203,6 +203,7 @@ def heat_maps_of(record: dict, folder: Path, faces_dir: Path, thumbnails_ok: boo
 
     kept = kept_faces(record.get("tracks", []))
     heatmaps = record.get("heatmaps") or {}
+    shutil.rmtree(folder / "heat", ignore_errors=True)  # maps of faces kept by an earlier version of the record
     if not heatmaps or not thumbnails_ok:
         return {}
     drawn: dict[int, list[dict]] = {}
@@ -235,7 +236,6 @@ def with_tracks(record: dict, settings: dict) -> dict:
     """The record with face tracks, linked now when it comes from a version that did not keep them."""
     from core.video import sample_frame_indices
     from inference.strategy import STRATEGIES
-    from inference.tracks import label_video, link_tracks
 
     faces = record.get("faces") or []
     if not faces or not record.get("scores") or all("track" in face for face in faces) and record.get("tracks"):
