@@ -24,6 +24,7 @@ import numpy as np
 from core.atomic import atomic_path, write_json_atomic
 from core.cli import ArgumentParser
 from core.metrics import average_precision, balanced_accuracy, equal_error_rate, fake_real_log_loss, log_loss, roc_auc, roc_curve
+from inference.strategy import face_means
 from preprocessing.dataset import load_dataset
 
 LABEL_WORDS = {"0": 0.0, "1": 1.0, "real": 0.0, "fake": 1.0}
@@ -132,7 +133,7 @@ def face_scores(diagnostics: dict[str, dict], labels: dict[str, float]) -> tuple
         scores = record.get("scores") or {}
         if name not in labels or not scores:
             continue
-        per_face = np.mean([values for values in scores.values()], axis=0)
+        per_face = face_means(scores)
         y.extend([labels[name]] * len(per_face))
         p.extend(per_face.tolist())
     return np.array(y), np.array(p)

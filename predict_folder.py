@@ -14,6 +14,7 @@ from core.shards import parse_shard, select_shard, shard_output
 from inference.inputs import InputError, add_backend_options, add_scoring_options, diagnostics_path, find_videos
 from inference.report import DEFAULT_THRESHOLD, threshold_option
 from inference.strategy import STRATEGIES
+from inference.tracks import VIDEO_SCORES
 
 # Every person of an interview, a talk show or a family scene, while a crowd (dozens of faces in each frame,
 # each a forward pass of every model) costs a few times a one-person video instead of dozens of times.
@@ -57,7 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--workers", type=at_least(0), default=None,
                         help="videos decoded ahead in background threads (default: 1 with CUDA, 0 on CPU, where they would compete with the classifier)")
     parser.add_argument("--strategy", choices=sorted(STRATEGIES), default="confident", help="how one model's face scores become a video score")
-    parser.add_argument("--video-score", choices=("every-face", "per-person"), default="every-face",
+    parser.add_argument("--video-score", choices=VIDEO_SCORES, default="every-face",
                         help="every-face: the strategy over every face of every frame (the original's); per-person: the highest "
                         "score of a person's face track, so that one fake person among real ones is not averaged away")
     parser.add_argument("--jitter", type=at_least(0), default=0, help="shift each sampled frame by up to this many frames at random")

@@ -93,7 +93,6 @@ class HeatMapExplainer:
 
         self.device = device
         self.specs = specs
-        self.models: dict[str, nn.Module] = {}
         self.layers: dict[str, MapLayer] = {}
         self.cams: dict[str, LayerGradientXActivation] = {}
         for name, path in checkpoints.items():
@@ -101,7 +100,7 @@ class HeatMapExplainer:
             for parameter in model.parameters():
                 parameter.requires_grad_(False)  # gradients flow to the feature map only
             layer = heat_map_layer(model, specs[name].size)
-            self.models[name], self.layers[name] = model, layer
+            self.layers[name] = layer
             self.cams[name] = LayerGradientXActivation(model, layer.module)
 
     def explain(self, inputs: dict[int, Sequence[np.ndarray]], positions: Sequence[int] | None = None) -> dict[str, dict]:

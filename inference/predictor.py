@@ -29,13 +29,11 @@ from core.video import SampledFrames, VideoReadError, read_sampled_frames
 from inference.explain import HeatMapExplainer
 from inference.optimize import can_pack_for_cpu, fold_batchnorm, pack_for_cpu
 from inference.strategy import STRATEGIES
-from inference.tracks import kept_faces, label_video, link_tracks
+from inference.tracks import VIDEO_SCORES, kept_faces, label_video, link_tracks
 from training.zoo.classifiers import NETWORKS
 
 NEUTRAL_LABEL = 0.5  # what a video gets when it cannot be scored: the log-loss-minimising guess
 DEFAULT_INPUT_SIZE = 380  # the released checkpoints' face size
-# every-face: the strategy over every face of every frame, as the original; per-person: the highest track score
-VIDEO_SCORES = ("every-face", "per-person")
 
 
 def default_batch_size(device: torch.device) -> int:

@@ -23,6 +23,7 @@ import numpy as np
 
 from core.atomic import atomic_path, write_text_atomic
 from core.cli import ArgumentParser
+from inference.strategy import face_means
 from inference.tracks import kept_faces, label_video, link_tracks
 
 TEMPLATES = Path(__file__).resolve().parent / "report_templates"
@@ -114,12 +115,6 @@ def ensure_thumbnails(report_dir: Path, name: str, record: dict) -> str | None:
     return None
 
 
-def face_scores(record: dict) -> list[float]:
-    """Each face's score: the mean over the models."""
-    scores = list(record.get("scores", {}).values())
-    return np.mean(scores, axis=0).tolist() if scores and scores[0] else []
-
-
 def moment(frame: int, fps: float) -> str:
     """Where a frame is: its number, and its time in the video (m:ss.s) when the frame rate is known."""
     if fps <= 0:
@@ -197,7 +192,7 @@ def draw_heat_map(face: Path, heat: np.ndarray, path: Path) -> None:
         cv2.imwrite(str(tmp), cv2.cvtColor(blended, cv2.COLOR_RGB2BGR))
 
 
-def heat_maps_of(record: dict, folder: Path, faces_dir: Path, thumbnails_ok: bool) -> dict[int, list[dict]]:
+def heat_maps_of(record: dict, folder: Path, thumbnails_ok: bool) -> dict[int, list[dict]]:
     """Per face kept for a track (its most and least fake), each model's heat map image, drawn when computed."""
     from inference.explain import decode_map
 
@@ -212,7 +207,7 @@ def heat_maps_of(record: dict, folder: Path, faces_dir: Path, thumbnails_ok: boo
             if entry["faces"][position] is None:
                 continue
             image = folder / "heat" / f"{position:03d}-{number}.png"
-            draw_heat_map(faces_dir / f"{position:03d}.jpg", decode_map(entry["faces"][position], entry["shape"]), image)
+            draw_heat_map(folder / "faces" / f"{position:03d}.jpg", decode_map(entry["faces"][position], entry["shape"]), image)
             drawn.setdefault(position, []).append({"model": model, "layer": entry["layer"], "image": image.relative_to(folder).as_posix(),
                                                    "score": record["scores"][model][position]})
     return drawn
@@ -258,7 +253,7 @@ def write_video_page(environment, report_dir: Path, name: str, record: dict, set
     if _drawn_from(folder, digest) and (not record.get("faces") or has_thumbnails(report_dir, name, record)):
         return row
     thumbnails_missing = ensure_thumbnails(report_dir, name, record)
-    per_face = face_scores(record)
+    per_face = face_means(record.get("scores", {})).tolist()
     faces = record.get("faces", [])
     tracks = []
     for track in record.get("tracks", []):
@@ -271,7 +266,7 @@ def write_video_page(environment, report_dir: Path, name: str, record: dict, set
     page = environment.get_template("video.html").render(
         name=name, record=record, tracks=tracks, threshold=threshold, settings=settings, fps=record.get("fps") or 0.0,
         thumbnails=thumbnails_missing is None and bool(faces), thumbnails_missing=thumbnails_missing,
-        heat_maps=heat_maps_of(record, folder, faces_folder(report_dir, name), thumbnails_missing is None),
+        heat_maps=heat_maps_of(record, folder, thumbnails_missing is None),
         timeline=bool(record.get("scores") and faces), seconds=record.get("seconds", {}),
         agreement=_agreement(record, threshold), explained=bool(record.get("heatmaps")))
     write_text_atomic(folder / "index.html", page)

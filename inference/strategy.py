@@ -39,6 +39,11 @@ STRATEGIES: dict[str, Callable[[Sequence[float]], float]] = {
 }
 
 
+def face_means(scores: dict[str, Sequence[float]]) -> np.ndarray:
+    """Each face's score: its mean over the models (`scores` holds each model's per-face scores, aligned)."""
+    return np.mean([values for values in scores.values()], axis=0) if scores else np.zeros(0)
+
+
 def combine(scores: dict[str, Sequence[float]], strategy: Callable[[Sequence[float]], float]) -> tuple[dict[str, float], float]:
     """Each model's video score under `strategy`, and their plain mean: the video's label."""
     model_labels = {name: strategy(values) for name, values in scores.items()}

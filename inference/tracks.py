@@ -9,12 +9,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from inference.strategy import combine
+from inference.strategy import combine, face_means
 
 MAX_GAP = 3  # sampled frames a track may skip and still continue
 MIN_IOU = 0.3
 MAX_CENTRE_SHIFT = 0.5  # of the box's larger side, for faces that moved more than their boxes overlap
 MIN_TRACK_FACES = 3  # faces a track needs to count as a person for --video-score per-person
+# every-face: the strategy over every face of every frame, as the original; per-person: the highest track score
+VIDEO_SCORES = ("every-face", "per-person")
 
 
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -68,11 +70,11 @@ def score_tracks(faces: Sequence[dict], scores: dict[str, Sequence[float]], stra
     the models found most and least fake (by their mean score; positions in `faces`): the faces that pushed its score
     up and down most, the ones a reviewer looks at first."""
     tracks = []
-    face_means = np.mean([values for values in scores.values()], axis=0)
+    per_face = face_means(scores)
     for number in sorted({face["track"] for face in faces}):
         members = [i for i, face in enumerate(faces) if face["track"] == number]
         model_labels, label = combine({name: [values[i] for i in members] for name, values in scores.items()}, strategy)
-        means = face_means[members]
+        means = per_face[members]
         tracks.append({"track": number, "frames": [faces[i]["frame"] for i in members], "faces": len(members),
                        "model_labels": model_labels, "label": label,
                        "most_fake_face": members[int(np.argmax(means))], "least_fake_face": members[int(np.argmin(means))]})
