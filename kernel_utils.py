@@ -19,7 +19,15 @@ from __future__ import annotations
 from core.faces import Face, FaceDetector, crop_face, detection_scale, margin_box
 from core.images import face_to_model_input, isotropically_resize_image, normalize_batch, put_to_center
 from core.video import SampledFrames, VideoReadError, read_sampled_frames, sample_frame_indices
-from inference.original_api import FaceExtractor, VideoReader, predict_on_video, predict_on_video_set
+from inference.original_api import (
+    FaceExtractor,
+    VideoReader,
+    mean,
+    normalize_transform,
+    predict_on_video,
+    predict_on_video_set,
+    std,
+)
 from inference.predictor import NEUTRAL_LABEL, VideoPredictor, VideoResult, load_classifier, score_videos
 from inference.strategy import confident_strategy, mean_strategy
 
@@ -28,6 +36,6 @@ strategy = confident_strategy  # the original module's name for the strategy it 
 __all__ = [
     "NEUTRAL_LABEL", "Face", "FaceDetector", "FaceExtractor", "SampledFrames", "VideoPredictor", "VideoReadError", "VideoReader",
     "VideoResult", "confident_strategy", "crop_face", "detection_scale", "face_to_model_input", "isotropically_resize_image",
-    "load_classifier", "margin_box", "mean_strategy", "normalize_batch", "predict_on_video", "predict_on_video_set",
-    "put_to_center", "read_sampled_frames", "sample_frame_indices", "score_videos", "strategy",
+    "load_classifier", "margin_box", "mean", "mean_strategy", "normalize_batch", "normalize_transform", "predict_on_video",
+    "predict_on_video_set", "put_to_center", "read_sampled_frames", "sample_frame_indices", "score_videos", "std", "strategy",
 ]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from core.allocator import keep_freed_memory, release_freed_memory
-from core.cli import ArgumentParser, at_least
+from core.cli import ArgumentParser, at_least, detection_scale_option
 from core.device import DeviceUnavailableError, resolve_device
 from core.shards import parse_shard, select_shard, shard_output
 from inference.inputs import InputError, add_backend_options, add_scoring_options, diagnostics_path, find_videos
@@ -19,19 +19,6 @@ from inference.tracks import VIDEO_SCORES
 # Every person of an interview, a talk show or a family scene, while a crowd (dozens of faces in each frame,
 # each a forward pass of every model) costs a few times a one-person video instead of dozens of times.
 MAX_FACES_PER_FRAME = 8
-
-
-def detection_scale_option(text: str) -> float | None:
-    """--detection-scale: 'auto' (None: the rule by resolution) or a positive factor."""
-    if text == "auto":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither 'auto' nor a number") from None
-    if not 0 < value <= 4:
-        raise argparse.ArgumentTypeError(f"must be in (0, 4], got {value}")
-    return value
 
 
 def parse_args(argv=None) -> argparse.Namespace:

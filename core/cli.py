@@ -28,3 +28,16 @@ def at_least(minimum: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def detection_scale_option(text: str) -> float | None:
+    """--detection-scale: 'auto' (None: the rule by resolution) or a positive factor."""
+    if text == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'auto' nor a number") from None
+    if not 0 < value <= 4:
+        raise argparse.ArgumentTypeError(f"must be in (0, 4], got {value}")
+    return value

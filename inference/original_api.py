@@ -15,19 +15,39 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 import torch
+from torchvision.transforms import Normalize
 
 from core.faces import FaceDetector, crop_face
-from core.images import face_to_model_input, normalize_batch
-from core.video import VideoReadError, read_sampled_frames
+from core.images import IMAGENET_MEAN, IMAGENET_STD, face_to_model_input, normalize_batch
+from core.video import VideoReadError, read_frames_at, read_sampled_frames
 from inference.predictor import NEUTRAL_LABEL
 
 ORIGINAL_DETECTION_SCALE = 0.5
 ORIGINAL_THRESHOLDS = (0.7, 0.8, 0.8)
 COMPRESSION_QUALITY = 90  # predict_on_video(apply_compression=True): JPEG quality of each resized face
 
+# The original module's normalisation, under its names: ImageNet's mean and std, and torchvision's transform of them.
+mean = list(IMAGENET_MEAN)
+std = list(IMAGENET_STD)
+normalize_transform = Normalize(mean, std)
+
+
+def _container_frame_count(path) -> int:
+    """The frame count the container states, as the original read it (0 when it cannot be opened)."""
+    capture = cv2.VideoCapture(str(path))
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+    capture.release()
+    return max(count, 0)
+
 
 class VideoReader:
-    """Reads evenly spaced frames, as the original's VideoReader."""
+    """Reads frames of a video as the original's VideoReader: each method returns (frames as one uint8 RGB array,
+    their indices), or None when nothing could be read.
+
+    Where the original's reader met an index twice (read_frames on a video shorter than the frames asked for, a
+    repeated random draw) it stopped reading there; here a repeated index is read once and reading goes on, as its
+    documentation promised. A frame that fails to decode is skipped, where the original stopped.
+    """
 
     def __init__(self, verbose: bool = True, insets: tuple[float, float] = (0, 0)):
         self.verbose = verbose
@@ -43,6 +63,36 @@ class VideoReader:
             return None
         frames = [self._inset(frame) for frame in sampled.frames]
         return np.stack(frames), list(sampled.indices)
+
+    def read_random_frames(self, path, num_frames: int, seed: int | None = None):
+        """`num_frames` positions drawn at random, with repeats, as the original drew them (NumPy's legacy generator
+        seeded with `seed`: the same positions), read in order."""
+        frame_count = _container_frame_count(path)
+        if frame_count <= 0:
+            return None
+        drawn = np.random.RandomState(seed).choice(np.arange(0, frame_count), num_frames)
+        return self.read_frames_at_indices(path, sorted(drawn.tolist()))
+
+    def read_frames_at_indices(self, path, frame_idxs: Sequence[int]):
+        """The frames at these positions (sorted low to high), each read once."""
+        try:
+            frames = read_frames_at(path, sorted({int(index) for index in frame_idxs}))
+        except VideoReadError as error:
+            if self.verbose:
+                print(f"Error reading {path}: {error}")
+            return None
+        return np.stack([self._inset(frame) for frame in frames.values()]), list(frames)
+
+    def read_middle_frame(self, path):
+        """The frame at half the frame count the container states."""
+        return self.read_frame_at_index(path, _container_frame_count(path) // 2)
+
+    def read_frame_at_index(self, path, frame_idx: int):
+        """One frame: an array of shape (1, H, W, 3) and [frame_idx]."""
+        result = self.read_frames_at_indices(path, [frame_idx])
+        if result is None or result[1] != [frame_idx]:
+            return None
+        return result
 
     def _inset(self, frame: np.ndarray) -> np.ndarray:
         width_inset, height_inset = int(frame.shape[1] * self.insets[0]), int(frame.shape[0] * self.insets[1])
@@ -62,7 +112,8 @@ class FaceExtractor:
         self.detector = detector or FaceDetector(device, ORIGINAL_THRESHOLDS, scale=ORIGINAL_DETECTION_SCALE, contrast_retry=False)
 
     def process_videos(self, input_dir, filenames: Sequence[str], video_idxs: Sequence[int]) -> list[dict]:
-        """One dict per frame read: video_idx, frame_idx, frame_w, frame_h, faces (RGB crops, largest first), scores."""
+        """One dict per frame in which a face was found, as the original (a frame without one has no entry): video_idx,
+        frame_idx, frame_w, frame_h, faces (RGB crops, largest first), scores."""
         results = []
         for video_idx in video_idxs:
             read = self.video_read_fn(os.path.join(input_dir, filenames[video_idx]))
@@ -71,6 +122,8 @@ class FaceExtractor:
             frames, indices = read
             for frame, frame_idx, faces in zip(frames, indices, self.detector.detect(list(frames)), strict=True):
                 crops = [(crop, face.score) for face in faces if (crop := crop_face(frame, face.box)) is not None]
+                if not faces:
+                    continue
                 results.append({"video_idx": video_idx, "frame_idx": frame_idx, "frame_w": frame.shape[1], "frame_h": frame.shape[0],
                                 "faces": [crop for crop, _ in crops], "scores": [score for _, score in crops]})
         return results

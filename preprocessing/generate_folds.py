@@ -1,5 +1,9 @@
 """Step 5: one row per crop with its fold -> folds.csv (video,file,label,original,frame,fold).
 
+The rows are the original solution's: crops of frames 0, 10, ..., 310 (below 320, every 10th), faces 0 and 1 only (the
+two largest), a REAL video only when at least one fake names it as its original, and every FAKE that names its
+original. The crops left out are counted, by reason, in the step's report; --all-crops lists every crop instead.
+
 DFDC parts (folders ending in _<number>) are whole folds, as in the original solution:
 with 16 splits, parts 3f..3f+2 form fold f (f < 15) and parts 45-49 fold 15 (see
 dfdc_part_fold), and a fake lives in its original's part. Folders without a
@@ -14,6 +18,7 @@ import io
 import re
 import sys
 import zlib
+from collections import Counter
 from pathlib import Path
 
 from core.atomic import write_text_atomic
@@ -30,6 +35,10 @@ class FoldLeakError(AssertionError):
 
 
 DFDC_PARTS = 50
+# The original's rows: frames below 320, every 10th, and the first two faces of each (largest first).
+ORIGINAL_FRAME_LIMIT = 320
+ORIGINAL_FRAME_STEP = 10
+ORIGINAL_FACES = 2
 
 
 def dfdc_part_fold(part: int, n_splits: int) -> int:
@@ -46,8 +55,24 @@ def assign_fold(dataset: Dataset, video: VideoEntry, n_splits: int) -> int:
     return zlib.crc32(anchor.video_id.encode()) % n_splits
 
 
-def fold_rows(dataset: Dataset, n_splits: int, stray: list[Path] | None = None) -> list[dict]:
-    """One row per crop; files in a crops folder that are not `<frame>_<face>.png` are left out (and added to `stray`)."""
+def left_out_reason(frame: int, face: int) -> str | None:
+    """Why the original's rows had no place for this crop, or None where they had."""
+    if frame >= ORIGINAL_FRAME_LIMIT:
+        return f"crops of frames {ORIGINAL_FRAME_LIMIT} or later"
+    if frame % ORIGINAL_FRAME_STEP:
+        return f"crops of frames that are not a multiple of {ORIGINAL_FRAME_STEP}"
+    if face >= ORIGINAL_FACES:
+        return f"crops of faces after the {ORIGINAL_FACES} largest of their frame"
+    return None
+
+
+def fold_rows(dataset: Dataset, n_splits: int, stray: list[Path] | None = None, all_crops: bool = False,
+              left_out: Counter | None = None) -> list[dict]:
+    """One row per crop; files in a crops folder that are not `<frame>_<face>.png` are left out (and added to `stray`).
+
+    Unless `all_crops`, only the original's rows (see the module's doc); the crops left out are counted in `left_out`
+    by reason."""
+    named_originals = {video.original for video in dataset.videos.values() if video.is_fake and video.original}
     rows = []
     for video_id in sorted(dataset.videos):
         video = dataset.videos[video_id]
@@ -61,13 +86,36 @@ def fold_rows(dataset: Dataset, n_splits: int, stray: list[Path] | None = None) 
                 crops.append(path)
             elif stray is not None:
                 stray.append(path)
+        unpaired = None
+        if not all_crops and not video.is_fake and video_id not in named_originals:
+            unpaired = "crops of REAL videos that no fake names as its original"
+        elif not all_crops and video.is_fake and not video.original:
+            unpaired = "crops of FAKE videos that name no original"
         for png in sorted(crops, key=lambda p: tuple(int(v) for v in p.stem.split("_"))):
+            frame, face = (int(v) for v in png.stem.split("_"))
+            reason = None if all_crops else unpaired or left_out_reason(frame, face)
+            if reason:
+                if left_out is not None:
+                    left_out[reason] += 1
+                continue
             rows.append({
                 "video": video_id, "file": png.relative_to(dataset.root).as_posix(), "label": video.label,
-                "original": video.original or "", "frame": int(png.stem.split("_")[0]), "fold": fold,
+                "original": video.original or "", "frame": frame, "fold": fold,
             })
     check_no_leak(rows)
     return rows
+
+
+def fold_summary(rows: list[dict]) -> list[str]:
+    """"fold 3: 12 videos (4 real, 8 fake)", one line per fold that has rows, in fold order."""
+    videos: dict[int, dict[str, int]] = {}
+    for row in rows:
+        videos.setdefault(row["fold"], {})[row["video"]] = row["label"]
+    lines = []
+    for fold in sorted(videos):
+        labels = list(videos[fold].values())
+        lines.append(f"fold {fold}: {len(labels)} videos ({labels.count(0)} real, {labels.count(1)} fake)")
+    return lines
 
 
 def check_no_leak(rows: list[dict]) -> None:
@@ -83,6 +131,9 @@ def main(argv=None) -> int:
     parser.add_argument("--root-dir", required=True, help="DATA_ROOT, after extract_crops")
     parser.add_argument("--out", default="folds.csv", help="CSV to write; a relative path is taken inside --root-dir")
     parser.add_argument("--n-splits", type=at_least(2), default=16, help="number of folds")
+    parser.add_argument("--all-crops", action="store_true",
+                        help="a row for every crop of every video, instead of the original solution's rows (frames below 320, "
+                        "every 10th, faces 0 and 1, reals only where a fake names them as its original)")
     args = parser.parse_args(argv)
     try:
         dataset = load_dataset(args.root_dir)
@@ -90,9 +141,11 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     stray: list[Path] = []
-    rows = fold_rows(dataset, args.n_splits, stray)
+    left_out: Counter = Counter()
+    rows = fold_rows(dataset, args.n_splits, stray, args.all_crops, left_out)
     report = StepReport(dataset.root, "generate_folds", (0, 1))
     report.problems = {}  # this step reads every crop afresh: only this run's findings
+    report.extra = {"folds": fold_summary(rows), "crops_left_out": dict(sorted(left_out.items()))}
     for path in stray:
         report.problem(str(path.relative_to(dataset.root)), "not a <frame>_<face>.png crop; left out of folds.csv")
     for path in sorted(stray)[:10]:
@@ -105,6 +158,12 @@ def main(argv=None) -> int:
     write_text_atomic(out, buffer.getvalue())
     videos = {row["video"] for row in rows}
     print(f"generate_folds: {len(rows)} crops of {len(videos)} videos in {len({r['fold'] for r in rows})} folds -> {out}")
+    for line in report.extra["folds"]:
+        print(f"  {line}")
+    if left_out:
+        reasons = "; ".join(f"{count} {reason}" for reason, count in sorted(left_out.items()))
+        print(f"generate_folds: {sum(left_out.values())} crops left out, as the original solution's rows leave them out "
+              f"({reasons}); --all-crops keeps them")
     report.done = len(videos)
     report.write()
     if stray:

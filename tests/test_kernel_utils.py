@@ -173,3 +173,58 @@ def test_detection_shared_between_lanes_finds_the_same_faces(detector, small_che
         for a, b in zip(lanes_faces, faces, strict=True):
             np.testing.assert_allclose(a.box, b.box, atol=1e-3)
             np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1e-3)
+
+
+def cv2_frames(path, indices):
+    """The frames at these positions, grabbed in one pass with OpenCV and turned RGB, as the original's reader did."""
+    capture = cv2.VideoCapture(str(path))
+    frames = {}
+    for index in range(max(indices) + 1):
+        capture.grab()
+        if index in indices:
+            frames[index] = cv2.cvtColor(capture.retrieve()[1], cv2.COLOR_BGR2RGB)
+    capture.release()
+    return frames
+
+
+def test_the_originals_other_readers_read_the_frames_it_read(faceless_video):
+    """read_random_frames, read_frames_at_indices, read_middle_frame and read_frame_at_index of the original's
+    VideoReader: its positions (np.random.seed(seed); sorted(np.random.choice(np.arange(0, n), k))), RGB frames."""
+    from kernel_utils import VideoReader
+
+    reader = VideoReader()
+    np.random.seed(7)
+    drawn = sorted(np.random.choice(np.arange(0, 40), 6))
+    frames, indices = reader.read_random_frames(str(faceless_video), 6, seed=7)
+    assert indices == sorted(set(int(i) for i in drawn)) and len(frames) == len(indices)
+    expected = cv2_frames(faceless_video, [2, 5, 9, 20, 39])
+    for positions in ([9, 2, 5], [20], [39]):
+        frames, indices = reader.read_frames_at_indices(str(faceless_video), positions)
+        assert indices == sorted(positions)
+        assert all(np.array_equal(frame, expected[index]) for frame, index in zip(frames, indices, strict=True))
+    frames, indices = reader.read_middle_frame(str(faceless_video))
+    assert indices == [20] and frames.shape == (1, 240, 320, 3) and np.array_equal(frames[0], expected[20])
+    frames, indices = reader.read_frame_at_index(str(faceless_video), 9)
+    assert indices == [9] and np.array_equal(frames[0], expected[9])
+    assert reader.read_frame_at_index(str(faceless_video), 40) is None  # past the end
+    assert reader.read_middle_frame("no_such_video.mp4") is None
+
+
+def test_the_originals_normalisation_is_exported_under_its_names():
+    from kernel_utils import mean, normalize_transform, std
+
+    assert mean == [0.485, 0.456, 0.406] and std == [0.229, 0.224, 0.225]
+    image = torch.rand(3, 4, 5)
+    expected = (image - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+    assert torch.allclose(normalize_transform(image), expected)
+
+
+def test_the_originals_face_extractor_gives_no_entry_for_a_frame_without_faces(faceless_video):
+    from kernel_utils import FaceExtractor, VideoReader
+
+    reader = VideoReader()
+    extractor = FaceExtractor(lambda path: reader.read_frames(path, num_frames=4))
+    assert extractor.process_video(str(faceless_video)) == []
+    face_video = shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4")
+    entries = extractor.process_video(str(face_video))
+    assert len(entries) == 4 and all(entry["faces"] for entry in entries)

@@ -17,6 +17,7 @@ from preprocessing import generate_folds
 from preprocessing.dataset import load_dataset
 from preprocessing.generate_folds import FoldLeakError, check_no_leak, dfdc_part_fold
 from tests.conftest import REPO, run_pipeline, shared_video
+from tests.test_preprocessing_parity import originals_rows
 
 FFPP_PAIRS = {"Deepfakes_519_515": "519", "FaceSwap_634_660": "634", "NeuralTextures_004_982": "004"}
 ORIGINALS = ["004", "519", "634", "lynaeydofd"]
@@ -86,18 +87,29 @@ def test_difference_masks_are_bright_on_the_face_and_dark_around_it(data_root):
         assert np.median(centre) > 2 * np.median(background), fake
 
 
-def test_folds_list_every_crop_once_without_leaks(data_root):
+def test_folds_list_the_originals_rows_once_without_leaks(data_root):
+    """preprocess_data.sh's folds.csv holds the rows the original's generate_folds.py made from the same crops: for
+    every FAKE of every metadata.json (the original's get_original_with_fakes) and its original, frames 0-310 of every
+    10th, faces 0 and 1."""
+    pairs = []
+    for metadata_file in data_root.glob("*/metadata.json"):
+        try:
+            metadata = json.loads(metadata_file.read_text())
+        except ValueError:
+            continue  # broken_part: the original would have stopped here; this project reports it
+        pairs += [(info["original"][:-4], name[:-4]) for name, info in metadata.items() if info["label"] == "FAKE"]
     with open(data_root / "folds.csv") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["video", "file", "label", "original", "frame", "fold"]
     files = [row["file"] for row in rows]
-    assert len(files) == len(set(files)) == len(list((data_root / "crops").glob("*/*.png")))
+    assert len(files) == len(set(files))
+    assert {(row["video"], row["file"].split("/")[-1], int(row["label"]), int(row["frame"])) for row in rows} == originals_rows(data_root, pairs)
+    assert {row["video"] for row in rows} == {*ORIGINALS[:3], *FFPP_PAIRS}  # lynaeydofd: no fake names it
     folds = {row["video"]: row["fold"] for row in rows}
     for row in rows:
         assert (data_root / row["file"]).is_file() and row["label"] in ("0", "1")
         if row["original"]:
             assert folds[row["original"]] == row["fold"]
-    assert folds["lynaeydofd"] == "0"  # DFDC part 1: fold 0 (parts 0-2), as the original
     with pytest.raises(FoldLeakError):
         check_no_leak([{"video": "a", "original": "", "fold": 0}, {"video": "b", "original": "a", "fold": 1}])
 
@@ -111,7 +123,7 @@ def test_dfdc_parts_0_to_49_get_the_originals_folds(tmp_path):
         (folder / "metadata.json").write_text(json.dumps({f"v{part}.mp4": {"label": "REAL", "original": None}}))
         (tmp_path / "crops" / f"v{part}").mkdir(parents=True)
         (tmp_path / "crops" / f"v{part}" / "0_0.png").write_bytes(b"x")
-    assert generate_folds.main(["--root-dir", str(tmp_path)]) == 0
+    assert generate_folds.main(["--root-dir", str(tmp_path), "--all-crops"]) == 0  # reals without fakes: every crop
     with open(tmp_path / "folds.csv") as f:
         folds = {row["video"]: int(row["fold"]) for row in csv.DictReader(f)}
     assert [folds[f"v{part}"] for part in range(50)] == [part // 3 for part in range(45)] + [15] * 5

@@ -65,7 +65,7 @@ def test_frames_after_a_damaged_one_keep_their_positions(tmp_path, face_frames):
 
 
 def test_boxes_and_crops_are_keyed_by_the_real_frame_index(tmp_path, face_frames):
-    detector = FaceDetector("cpu", detect_original_faces.THRESHOLDS)
+    detector = FaceDetector("cpu", detect_original_faces.THRESHOLDS, scale=detect_original_faces.ORIGINAL_SCALE, contrast_retry=False)
     clean = write_mjpg(tmp_path / "clean.avi", face_frames)
     root = one_video_root(tmp_path / "root", "damaged.avi", lambda path: write_mjpg(path, face_frames))
     damage_frame(root / "part" / "damaged.avi", DAMAGED_FRAME)
@@ -142,7 +142,7 @@ def test_odd_metadata_and_stray_files_are_reported_not_fatal(tmp_path, face_fram
     (crops / "0_0 copy.png").write_bytes(b"x")
     (crops / "Thumbs.db").write_bytes(b"x")
     capsys.readouterr()
-    assert generate_folds.main(["--root-dir", str(root)]) == 0
+    assert generate_folds.main(["--root-dir", str(root), "--all-crops"]) == 0  # no fake names real: every crop
     printed = capsys.readouterr()
     rows = (root / "folds.csv").read_text().splitlines()
     assert len(rows) == 1 + 2 and all(",crops/real/" in row for row in rows[1:])

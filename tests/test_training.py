@@ -37,18 +37,14 @@ def write_config(path, **changes):
     return path
 
 
-@pytest.mark.parametrize("name", ["b7.json", "b5.json", "tiny.json"])
+@pytest.mark.parametrize("name", ["b7.json", "b5.json", "b7_gwap.json", "tiny.json"])
 def test_shipped_configs_load(name):
     config = load_config(REPO / "configs" / name)
     assert config["optimizer"]["schedule"]["type"] == "poly" and config["losses"] == {"BinaryCrossentropy": 1}
-    # the winning encoders start from ImageNet + Noisy Student weights; the demo's ResNet says it starts from random ones
-    assert json.loads((REPO / "configs" / name).read_text())["pretrained"] is (name != "tiny.json")
-    if name != "tiny.json":
-        optimizer = config["optimizer"]
-        assert (optimizer["type"], optimizer["learning_rate"], optimizer["momentum"], optimizer["weight_decay"], optimizer["nesterov"],
-                optimizer["batch_size"]) == ("SGD", 0.01, 0.9, 1e-4, True, 12)
-        assert (config["size"], config["batches_per_epoch"], optimizer["schedule"]["epochs"], optimizer["schedule"]["params"]["max_iter"],
-                config["fp16"]) == (380, 2500, 40, 100500, True)
+    # the winning encoders start from ImageNet + Noisy Student weights (tests/test_training_parity.py checks each
+    # value against the original's configs); the demo's ResNet says it starts from random ones
+    assert config["pretrained"] is (name != "tiny.json")
+    assert json.loads((REPO / "configs" / "tiny.json").read_text())["pretrained"] is False
 
 
 def test_missing_imagenet_weights_stop_training_before_it_starts_and_nothing_is_fetched(tmp_path):

@@ -14,7 +14,6 @@ import numpy as np
 from albumentations import (
     Affine,
     Compose,
-    GaussianBlur,
     HorizontalFlip,
     HueSaturationValue,
     ImageCompression,
@@ -99,9 +98,17 @@ class GaussNoiseByVariance(ImageOnlyTransform):
     def get_transform_init_args_names(self) -> tuple[str, ...]:
         return ("var_limit",)
 
-# 0.4's GaussianBlur(blur_limit=3) was a 3x3 kernel with the sigma OpenCV derives from it (0.8); 2.x draws its sigma
-# from (0.5, 3.0) by default.
-BLUR_SIGMA = 0.3 * ((3 - 1) * 0.5 - 1) + 0.8
+
+class ThreeByThreeBlur(ImageOnlyTransform):
+    """albumentations 0.4's GaussianBlur(blur_limit=3): cv2.GaussianBlur with a 3x3 kernel and sigma 0, for which OpenCV
+    uses its fixed kernel [0.25, 0.5, 0.25] (not the 0.8 its formula would give: [0.239, 0.522, 0.239]). 2.x draws a
+    sigma from (0.5, 3.0) by default and divides by zero at sigma 0."""
+
+    def apply(self, img: np.ndarray, **params) -> np.ndarray:
+        return cv2.GaussianBlur(img, (3, 3), 0)
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ()
 
 
 def create_train_transforms(size: int = 380) -> Compose:
@@ -111,7 +118,7 @@ def create_train_transforms(size: int = 380) -> Compose:
     return Compose([
         ImageCompression(quality_range=(60, 100), p=0.5),
         GaussNoiseByVariance(p=0.1),
-        GaussianBlur(blur_limit=(3, 3), sigma_limit=(BLUR_SIGMA, BLUR_SIGMA), p=0.05),
+        ThreeByThreeBlur(p=0.05),
         HorizontalFlip(),
         isotropic_resizes(size),
         pad_to_square(size),

@@ -15,8 +15,12 @@ from training.zoo.classifiers import NETWORKS
 DEFAULTS: dict = {
     "network": "DeepFakeClassifier",
     "encoder": "tf_efficientnet_b7_ns",
-    "dropout_rate": 0.0,
-    "pretrained": False,  # False, true (timm's local cache) or a path to ImageNet weights
+    # None: the network's own (0.0 for DeepFakeClassifier, 0.5 for the SRM and GWAP ones): the original's configs had no
+    # such key and its trainer built every network with the encoder alone
+    "dropout_rate": None,
+    # the original's trainer always started from ImageNet weights, so a config that does not say starts from them too:
+    # false (random start), true (timm's local cache) or a path to ImageNet weights
+    "pretrained": True,
     "batches_per_epoch": 2500,
     "size": 380,
     "fp16": True,

@@ -10,8 +10,9 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from core.dlib_landmarks import unavailable_reason
 from training.augmentations import seed_transforms
-from training.face_dropout import blackout_half_face, blackout_region, remove_landmark_part
+from training.face_dropout import blackout_convex_hull, blackout_half_face, blackout_region, remove_landmark_part
 
 log = logging.getLogger("dfdc.train")
 
@@ -31,8 +32,9 @@ class FaceCrops(Dataset):
     In training, labels are clipped to [s, 1 - s] (label smoothing) and, with
     `hardcore`, parts of the face are blacked out before the augmentations:
     eyes, mouth or nose along the landmarks (p 0.7 where landmarks exist), else
-    half of the face outline (p 0.2), else one of six half/quarter regions (p 0.1,
-    for a fake only one that keeps manipulated pixels of its diff mask visible).
+    half of the face outline (p 0.2: dlib's 68-point outline as the original, or an ellipse
+    around the landmarks where dlib's model is not installed), else one of six half/quarter
+    regions (p 0.1, for a fake only one that keeps manipulated pixels of its diff mask visible).
     """
 
     def __init__(self, data_root, rows: pd.DataFrame, transforms, normalize: dict, train: bool,
@@ -47,6 +49,9 @@ class FaceCrops(Dataset):
         self.label_smoothing = label_smoothing
         self.seed = seed
         self.epoch = 0
+        self.dlib_outline = train and hardcore and unavailable_reason() is None
+        if train and hardcore and not self.dlib_outline:
+            log.warning("half-face blackout along an ellipse instead of dlib's 68-point outline: %s", unavailable_reason())
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -62,11 +67,11 @@ class FaceCrops(Dataset):
         # a fake shares its original's landmarks: same frames, same crop boxes
         landmark_video = row.original if row.label == 1 and row.original else row.video
         landmarks_file = self.root / "landmarks" / landmark_video / f"{Path(row.file).stem}.npy"
-        landmarks = np.load(landmarks_file).astype(np.float32) if landmarks_file.is_file() else None
+        landmarks = np.load(landmarks_file) if landmarks_file.is_file() else None
         if landmarks is not None and rng.random() < 0.7:
             return remove_landmark_part(image, landmarks, rng)
         if rng.random() < 0.2:
-            return blackout_half_face(image, landmarks, rng)
+            return blackout_convex_hull(image, rng) if self.dlib_outline else blackout_half_face(image, landmarks, rng)
         if rng.random() < 0.1:
             diff = None
             if row.label == 1:

@@ -3,33 +3,52 @@
 All functions take an RGB uint8 crop and return a new array; landmarks are the
 five int (x, y) points of preprocessing/generate_landmarks.py in crop pixels:
 left eye, right eye, nose, left and right mouth corner.
+
+The shapes are the original solution's: a 2 px line between two landmarks grown by binary dilation (a cross-shaped
+step per iteration) for eyes, nose and mouth, and dlib's 68-point jaw and brow outline for the half-face blackout.
 """
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
+from scipy.ndimage import binary_dilation
+from skimage.draw import polygon
+
+from core.dlib_landmarks import face_landmarks_68
 
 
-def _thick_line(image: np.ndarray, start, end, thickness: int) -> np.ndarray:
+def _dilated_line(image: np.ndarray, start, end, iterations: int) -> np.ndarray:
+    """The image with a 2 px line from `start` to `end`, dilated `iterations` times, blacked out. As in the original,
+    0 iterations (landmarks under 4 px apart for eyes and nose, 3 for the mouth) means scipy's "until nothing changes":
+    the whole crop."""
+    line = cv2.line(np.zeros(image.shape[:2], np.uint8), (int(start[0]), int(start[1])), (int(end[0]), int(end[1])),
+                    color=1, thickness=2)
     out = image.copy()
-    cv2.line(out, tuple(int(v) for v in start), tuple(int(v) for v in end), (0, 0, 0), max(int(thickness), 1))
+    out[binary_dilation(line, iterations=iterations)] = 0
     return out
+
+
+def _distance(first, second) -> float:
+    return math.hypot(float(first[0]) - float(second[0]), float(first[1]) - float(second[1]))
 
 
 def remove_eyes(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     left, right = landmarks[0], landmarks[1]
-    return _thick_line(image, left, right, np.linalg.norm(right - left) / 2)
+    return _dilated_line(image, left, right, int(_distance(left, right) // 4))
 
 
 def remove_mouth(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     left, right = landmarks[3], landmarks[4]
-    return _thick_line(image, left, right, np.linalg.norm(right - left) / 1.5)
+    return _dilated_line(image, left, right, int(_distance(left, right) // 3))
 
 
 def remove_nose(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    between_eyes = (landmarks[0] + landmarks[1]) / 2
-    width = np.linalg.norm(landmarks[1] - landmarks[0])
-    return _thick_line(image, between_eyes, landmarks[2], width / 2)
+    """From the nose to the point between the eyes (its coordinates truncated), as wide as the eyes' line."""
+    left, right, nose = landmarks[0], landmarks[1], landmarks[2]
+    between_eyes = (int((int(left[0]) + int(right[0])) / 2), int((int(left[1]) + int(right[1])) / 2))
+    return _dilated_line(image, nose, between_eyes, int(_distance(left, right) // 4))
 
 
 def choose_landmark_part(rng: np.random.Generator) -> str | None:
@@ -46,6 +65,44 @@ def remove_landmark_part(image: np.ndarray, landmarks: np.ndarray, rng: np.rando
     part = choose_landmark_part(rng)
     removals = {"eyes": remove_eyes, "mouth": remove_mouth, "nose": remove_nose}
     return removals[part](image, landmarks) if part else image.copy()
+
+
+JAW_AND_BROWS = [*range(17), *range(26, 16, -1)]  # the 68-point outline: jaw left to right, then the brows back
+
+
+def blackout_convex_hull(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The original's half-face blackout: dlib's first face in the crop, the polygon of its jaw and brow points, split
+    at the polygon's centroid (truncated) into top/bottom or left/right, one half blacked out. Unchanged where dlib finds
+    no face. As the original's numpy indexing did, polygon pixels left of or above the crop wrap to its other side,
+    and an outline reaching past its right or bottom edge leaves the crop unchanged (the original's IndexError, which
+    its `except` swallowed)."""
+    faces = face_landmarks_68(image)
+    if not faces:
+        return image.copy()
+    outline = faces[0][JAW_AND_BROWS]
+    rows, columns = polygon(outline[:, 1], outline[:, 0])
+    region = np.zeros(image.shape[:2], np.uint8)
+    try:
+        region[rows, columns] = 1
+    except IndexError:
+        return image.copy()
+    ys, xs = np.nonzero(region)
+    if not len(ys):
+        return image.copy()
+    centre_y, centre_x = int(ys.mean()), int(xs.mean())
+    first = rng.random() > 0.5
+    if rng.random() > 0.5:
+        if first:
+            region[:centre_y] = 0
+        else:
+            region[centre_y:] = 0
+    elif first:
+        region[:, :centre_x] = 0
+    else:
+        region[:, centre_x:] = 0
+    out = image.copy()
+    out[region > 0] = 0
+    return out
 
 
 def face_outline(shape: tuple[int, ...], landmarks: np.ndarray | None) -> np.ndarray:
@@ -69,7 +126,8 @@ def face_outline(shape: tuple[int, ...], landmarks: np.ndarray | None) -> np.nda
 
 
 def blackout_half_face(image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
-    """Black out one half of the face outline, split through its centroid vertically or horizontally."""
+    """Black out one half of an ellipse around the face, split through its centroid vertically or horizontally: the
+    stand-in for blackout_convex_hull where dlib's 68-point model is not installed."""
     outline = face_outline(image.shape, landmarks)
     ys, xs = np.nonzero(outline)
     if not len(xs):

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +85,9 @@ class Distributed:
 
 
 def poly_schedule(max_iter: int, power: float = 0.9):
-    return lambda step: max(0.0, 1 - step / max_iter) ** power
+    """The original's PolyLR as a factor of the base rate at each step; its first batch already ran at step 1's rate
+    (its constructor stepped once)."""
+    return lambda step: max(0.0, 1 - max(step, 1) / max_iter) ** power
 
 
 def run_name(config: dict, prefix: str, fold: int) -> str:
@@ -198,7 +201,7 @@ class Trainer:
         started = time.perf_counter()
         bar = tqdm(self.train_loader, desc=f"epoch {epoch}", unit="batch", disable=not self.dist.main)
         ready = time.perf_counter()
-        for images, labels, _, _ in bar:
+        for batch, (images, labels, _, _) in enumerate(bar):
             waited += time.perf_counter() - ready
             images = images.to(self.dist.device, non_blocking=True)
             labels = labels.to(self.dist.device, non_blocking=True)
@@ -209,12 +212,13 @@ class Trainer:
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-            scale = self.scaler.get_scale()
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            if self.scaler.get_scale() >= scale:
-                # the scaler skips the update and lowers its scale when fp16 gradients overflow (the first steps of a run
-                # search for the scale): the schedule then waits too, rather than warn of a step before the optimizer's
+            # As the original: the schedule goes to batch + epoch * batches_per_epoch after every batch, also one whose fp16
+            # update overflowed and was skipped, and whatever the epoch's length (so it does not drift)
+            self.scheduler.last_epoch = batch + epoch * self.config["batches_per_epoch"]
+            with warnings.catch_warnings():  # the warning that a skipped first update came before the schedule's step
+                warnings.filterwarnings("ignore", "Detected call of")
                 self.scheduler.step()
             totals["loss"].append(loss.item())
             for key, value in (("fake_loss", fake_loss), ("real_loss", real_loss)):

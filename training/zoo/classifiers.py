@@ -122,12 +122,16 @@ class GlobalWeightedAvgPool2d(nn.Module):
 
 
 class DeepFakeClassifier(nn.Module):
-    def __init__(self, encoder: str = "tf_efficientnet_b7_ns", dropout_rate: float = 0.0, pretrained: bool | str = False,
+    # The original's default dropout before the logit, per network: its trainer never passed another.
+    DROPOUT = 0.0
+
+    def __init__(self, encoder: str = "tf_efficientnet_b7_ns", dropout_rate: float | None = None, pretrained: bool | str = False,
                  allow_download: bool = False):
+        """`dropout_rate`: None for the network's own default (DROPOUT)."""
         super().__init__()
         self.encoder = create_encoder(encoder, pretrained, allow_download)
         self.avg_pool = nn.AdaptiveAvgPool2d((1, 1))
-        self.dropout = nn.Dropout(dropout_rate)
+        self.dropout = nn.Dropout(self.DROPOUT if dropout_rate is None else dropout_rate)
         self.fc = nn.Linear(self.encoder.num_features, 1)
 
     def pooled_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -140,7 +144,9 @@ class DeepFakeClassifier(nn.Module):
 class DeepFakeClassifierSRM(DeepFakeClassifier):
     """Classifies the SRM noise residuals of the image instead of its pixels."""
 
-    def __init__(self, encoder: str, dropout_rate: float = 0.5, pretrained: bool | str = False, allow_download: bool = False):
+    DROPOUT = 0.5
+
+    def __init__(self, encoder: str, dropout_rate: float | None = None, pretrained: bool | str = False, allow_download: bool = False):
         super().__init__(encoder, dropout_rate, pretrained, allow_download)
         self.srm_conv = srm_layer(3)
 
@@ -149,7 +155,9 @@ class DeepFakeClassifierSRM(DeepFakeClassifier):
 
 
 class DeepFakeClassifierGWAP(DeepFakeClassifier):
-    def __init__(self, encoder: str, dropout_rate: float = 0.5, pretrained: bool | str = False, allow_download: bool = False):
+    DROPOUT = 0.5
+
+    def __init__(self, encoder: str, dropout_rate: float | None = None, pretrained: bool | str = False, allow_download: bool = False):
         super().__init__(encoder, dropout_rate, pretrained, allow_download)
         self.avg_pool = GlobalWeightedAvgPool2d(self.encoder.num_features, flatten=True)
 
