@@ -1,6 +1,7 @@
 """The training loop: one process per device under torchrun (DDP), or a single process."""
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import logging
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.distributed as dist
 from timm.layers import convert_sync_batchnorm
@@ -49,6 +51,7 @@ class TrainOptions:
     workers: int = 4
     device: str = "auto"
     download_pretrained: bool = False  # let timm fetch ImageNet weights missing from its cache
+    validate: bool = True  # False (--no-validation): train on every fold and validate on none
 
 
 class Distributed:
@@ -83,6 +86,39 @@ class Distributed:
             dist.destroy_process_group()
 
 
+def with_run_length(config: dict, epochs: int | None = None, batches_per_epoch: int | None = None) -> dict:
+    """The config of a shorter (or longer) run: the poly schedule's horizon (`max_iter`, in batches) is scaled by the
+    same factor as the run's batches (epochs x batches_per_epoch), so the learning rate still decays over the whole
+    run instead of stopping near its start value."""
+    if epochs is None and batches_per_epoch is None:
+        return config
+    config = copy.deepcopy(config)
+    schedule = config["optimizer"]["schedule"]
+    before = schedule["epochs"] * config["batches_per_epoch"]
+    schedule["epochs"] = epochs if epochs is not None else schedule["epochs"]
+    config["batches_per_epoch"] = batches_per_epoch if batches_per_epoch is not None else config["batches_per_epoch"]
+    after = schedule["epochs"] * config["batches_per_epoch"]
+    schedule["params"]["max_iter"] = max(1, round(schedule["params"]["max_iter"] * after / before))
+    return config
+
+
+def split_folds(folds_csv: Path, fold: int, validate: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training rows, validation rows): outside and inside `fold`, or every row and none without validation. A
+    validation fold with no rows is an error naming the folds that have some, so that a run never trains for hours
+    with nothing to choose its best epoch by."""
+    train_rows, val_rows = read_folds(folds_csv, fold, train=True), read_folds(folds_csv, fold, train=False)
+    if not validate:
+        train_rows, val_rows = pd.concat([train_rows, val_rows], ignore_index=True), val_rows.iloc[:0]
+    elif not len(val_rows):
+        counts = train_rows.groupby("fold")["video"].nunique()
+        present = ", ".join(f"{number} ({count} videos)" for number, count in counts.items()) or "none"
+        raise ValueError(f"validation fold {fold} has no rows in {folds_csv}; the folds with rows: {present}. "
+                         f"Choose one with --fold, or train on every fold without validation with --no-validation")
+    if not len(train_rows):
+        raise ValueError(f"no training rows in {folds_csv}" + (f" outside fold {fold}" if validate else ""))
+    return train_rows, val_rows
+
+
 def poly_schedule(max_iter: int, power: float = 0.9):
     return lambda step: max(0.0, 1 - step / max_iter) ** power
 
@@ -100,6 +136,8 @@ class Trainer:
     def __init__(self, options: TrainOptions):
         self.options = options
         self.config = config = options.config
+        # read before the model is built or a process group joined: a bad fold is answered in a second
+        self.train_rows, self.val_rows = split_folds(options.folds_csv, options.fold, options.validate)
         self.dist = Distributed(options.device)
         torch.manual_seed(options.seed)
         np.random.seed(options.seed)
@@ -163,18 +201,29 @@ class Trainer:
     def _data(self) -> None:
         options, config = self.options, self.config
         size = config["size"]
-        train_rows = read_folds(options.folds_csv, options.fold, train=True)
-        self.val_rows = read_folds(options.folds_csv, options.fold, train=False)
-        if not len(train_rows):
-            raise ValueError(f"no training rows in {options.folds_csv} outside fold {options.fold}")
-        self.train_set = FaceCrops(options.data_dir, train_rows, create_train_transforms(size), config["normalize"], train=True,
+        self.train_set = FaceCrops(options.data_dir, self.train_rows, create_train_transforms(size), config["normalize"], train=True,
                                    hardcore=options.hardcore, label_smoothing=options.label_smoothing, seed=options.seed)
         self.val_set = FaceCrops(options.data_dir, self.val_rows, create_val_transforms(size), config["normalize"], train=False)
         batch_size = config["optimizer"]["batch_size"]
-        self.sampler = BalancedEpochSampler(train_rows["label"].to_numpy(), options.seed, self.dist.rank, self.dist.world_size,
+        self.sampler = BalancedEpochSampler(self.train_rows["label"].to_numpy(), options.seed, self.dist.rank, self.dist.world_size,
                                             options.oversample, max_samples=config["batches_per_epoch"] * batch_size)
         self.train_loader = DataLoader(self.train_set, batch_size=batch_size, sampler=self.sampler, num_workers=options.workers,
                                        pin_memory=self.dist.device.type == "cuda", drop_last=len(self.sampler) >= batch_size)
+        if self.dist.main:
+            log.info("%s", self.run_length())
+
+    def run_length(self) -> str:
+        """What a run will do, in one line: an epoch's batches are fewer than batches_per_epoch (a cap) when the
+        training rows run out first, and the poly schedule then ends before its horizon."""
+        batches, cap = len(self.train_loader), self.config["batches_per_epoch"]
+        epochs = self.config["optimizer"]["schedule"]["epochs"]
+        text = f"training {epochs} epochs × {batches} batches"
+        text += f" (the training rows give fewer than batches_per_epoch, {cap}, a cap)" if batches < cap else ""
+        schedule = self.config["optimizer"]["schedule"]
+        if schedule["type"] == "poly":
+            max_iter = schedule["params"]["max_iter"]
+            text += f"; the poly schedule decays over {max_iter} batches, this run takes {epochs * batches}"
+        return text + ("; no validation" if not self.options.validate else f"; validating on fold {self.options.fold}")
 
     def _wrapped(self, epoch: int):
         """The model to train this epoch: encoder frozen during the first --freeze-epochs, DDP-wrapped under torchrun."""
