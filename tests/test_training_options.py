@@ -16,13 +16,19 @@ from training.trainer import Trainer, TrainOptions, with_run_length
 
 def make_dataset(root, folds=(3, 4, 5)):
     """Dark real crops and bright fake ones, 3 videos of each class per fold, in the given folds only (as
-    generate_folds left the converted FF++ sample: folds 3, 4 and 5 of 16)."""
+    generate_folds left the converted FF++ sample: folds 3, 4 and 5 of 16); the videos (empty files) listed in the
+    metadata of two converted folders."""
     rng = np.random.default_rng(0)
     rows = []
+    metadata = {"ffpp_original": {}, "ffpp_Deepfakes": {}}
     for fold in folds:
         for label in (0, 1):
             for v in range(3):
                 video = f"{'fake' if label else 'real'}{fold}_{v}"
+                part = "ffpp_Deepfakes" if label else "ffpp_original"
+                metadata[part][f"{video}.mp4"] = {"label": "FAKE" if label else "REAL", "original": None}
+                (root / part).mkdir(parents=True, exist_ok=True)
+                (root / part / f"{video}.mp4").write_bytes(b"")
                 (root / "crops" / video).mkdir(parents=True)
                 for frame in (0, 10):
                     image = np.clip(rng.normal(170 if label else 60, 25, (40, 32, 3)), 0, 255).astype(np.uint8)
@@ -30,6 +36,8 @@ def make_dataset(root, folds=(3, 4, 5)):
                     rows.append({"video": video, "file": f"crops/{video}/{frame}_0.png", "label": label, "original": "",
                                  "frame": frame, "fold": fold})
     pd.DataFrame(rows).to_csv(root / "folds.csv", index=False)
+    for part, videos in metadata.items():
+        (root / part / "metadata.json").write_text(json.dumps(videos))
     return root
 
 
@@ -80,13 +88,13 @@ def test_run_length_overrides_scale_the_poly_horizon_with_the_runs_batches():
 
 def test_the_run_says_when_batches_per_epoch_is_a_cap_the_data_does_not_reach(tmp_path):
     """Trained on folds 3 and 4: 12 real crops and as many fakes, in batches of 16 (a last partial batch is dropped): an
-    epoch is 1 batch, not tiny.json's 32, and the poly schedule would end at 3 of its 96 batches."""
+    epoch is 1 batch, not tiny.json's 32."""
     root = make_dataset(tmp_path)
     options = TrainOptions(config=with_run_length(load_config(REPO / "configs" / "tiny.json"), epochs=3), data_dir=root,
                            folds_csv=root / "folds.csv", fold=5, output_dir=root / "weights", log_dir=root / "logs", workers=0,
                            device="cpu")
-    assert Trainer(options).run_length() == ("training 3 epochs × 1 batches (the training rows give fewer than batches_per_epoch, "
-                                             "32, a cap); the poly schedule decays over 96 batches, this run takes 3; validating on fold 5")
+    assert Trainer(options).run_length() == ("training 3 epochs × 1 batches (batches_per_epoch, 32, is a cap: the training rows run out "
+                                             "first); poly schedule over max_iter 96 (epochs × batches_per_epoch: 96); validating on fold 5")
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -97,3 +105,30 @@ def test_bad_run_lengths_are_one_line_errors(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as exit_:
         train_classifier.main(arguments(tmp_path, *argv))
     assert exit_.value.code == 2 and capsys.readouterr().err.strip() == f"error: {message} (see --help)"
+
+
+def test_the_report_says_what_a_users_checkpoint_was_trained_on_never_dfdc(tmp_path, capsys):
+    """The report's "What the score means" says what the checkpoint's saved config says: here the converted FF++
+    folders it trained on, and nothing of the DFDC; a checkpoint without a saved config gets no claim at all."""
+    import predict_folder
+    from tests.conftest import REAL_VIDEOS, shared_video
+
+    video = shared_video(REAL_VIDEOS["ffpp_original_004"])
+    root = make_dataset(tmp_path / "data")
+    assert train_classifier.main(arguments(root, "--fold", "5", "--epochs", "1", "--batches-per-epoch", "1", "--prefix", "r_")) == 0
+    weights = root / "weights"
+    saved = json.loads((weights / "r_DeepFakeClassifier_resnet18_5.config.json").read_text())["trained_on"]
+    assert saved == {"data_dir": str(root.resolve()), "videos": 12, "folders": {"ffpp_Deepfakes": 6, "ffpp_original": 6},
+                     "validation_fold": 5}
+    (weights / "renamed.pth").write_bytes((weights / "r_DeepFakeClassifier_resnet18_5_0").read_bytes())  # no config beside it
+    output = tmp_path / "out" / "scores.csv"
+    assert predict_folder.main(["--weights-dir", str(weights), "--models", "r_DeepFakeClassifier_resnet18_5_0", "renamed.pth",
+                                "--network", "DeepFakeClassifier", "--encoder", "resnet18", "--input-size", "64",
+                                "--test-dir", str(video), "--output", str(output), "--frames", "2", "--device", "cpu",
+                                "--backend", "torch", "--report", str(tmp_path / "report")]) == 0
+    page = (tmp_path / "report" / "index.html").read_text()
+    meaning = page[page.index("What the score means"):]
+    assert "DFDC)" not in meaning and "training data (DFDC" not in meaning
+    assert (f"<code>r_DeepFakeClassifier_resnet18_5_0</code>: 12 videos of {root.resolve()} (ffpp_Deepfakes 6, ffpp_original 6), "
+            "fold 5 held out for validation") in meaning
+    assert "renamed.pth</code>:" not in meaning

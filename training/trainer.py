@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from core.atomic import atomic_path, write_json_atomic
 from core.checkpoints import load_checkpoint, load_weights, save_checkpoint
 from core.device import resolve_device
 from core.metrics import video_scores
+from preprocessing.dataset import load_dataset
 from training.augmentations import create_train_transforms, create_val_transforms
 from training.datasets import BalancedEpochSampler, FaceCrops, read_folds
 from training.losses import fake_real_bce
@@ -119,6 +121,20 @@ def split_folds(folds_csv: Path, fold: int, validate: bool) -> tuple[pd.DataFram
     return train_rows, val_rows
 
 
+def trained_on(data_dir: Path, rows: pd.DataFrame, validation_fold: int | None) -> dict:
+    """What a run trains on, kept in the config saved beside its checkpoints, so that the scoring report can say what
+    the models learnt from: the DATA_ROOT, its videos per source folder (DFDC part, converted FF++ method or Celeb-DF
+    subset) and the fold held out."""
+    videos = rows["video"].unique()
+    try:
+        parts = {video_id: entry.part for video_id, entry in load_dataset(data_dir).videos.items()}
+    except FileNotFoundError:  # crops without the videos' metadata: the folders are unknown
+        parts = {}
+    folders = Counter(parts.get(video, "(unknown folder)") for video in videos)
+    return {"data_dir": str(Path(data_dir).resolve()), "videos": len(videos), "folders": dict(sorted(folders.items())),
+            "validation_fold": validation_fold}
+
+
 def poly_schedule(max_iter: int, power: float = 0.9):
     return lambda step: max(0.0, 1 - step / max_iter) ** power
 
@@ -170,7 +186,8 @@ class Trainer:
         if self.dist.main:
             options.output_dir.mkdir(parents=True, exist_ok=True)
             options.log_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(options.output_dir / f"{self.name}.config.json", config)
+            write_json_atomic(options.output_dir / f"{self.name}.config.json",
+                              {**config, "trained_on": trained_on(options.data_dir, self.train_rows, options.fold if options.validate else None)})
 
     def _resume(self, checkpoint_path: Path) -> None:
         checkpoint = load_checkpoint(checkpoint_path)
@@ -218,11 +235,10 @@ class Trainer:
         batches, cap = len(self.train_loader), self.config["batches_per_epoch"]
         epochs = self.config["optimizer"]["schedule"]["epochs"]
         text = f"training {epochs} epochs × {batches} batches"
-        text += f" (the training rows give fewer than batches_per_epoch, {cap}, a cap)" if batches < cap else ""
+        text += f" (batches_per_epoch, {cap}, is a cap: the training rows run out first)" if batches < cap else ""
         schedule = self.config["optimizer"]["schedule"]
         if schedule["type"] == "poly":
-            max_iter = schedule["params"]["max_iter"]
-            text += f"; the poly schedule decays over {max_iter} batches, this run takes {epochs * batches}"
+            text += f"; poly schedule over max_iter {schedule['params']['max_iter']} (epochs × batches_per_epoch: {epochs * cap})"
         return text + ("; no validation" if not self.options.validate else f"; validating on fold {self.options.fold}")
 
     def _wrapped(self, epoch: int):
