@@ -46,13 +46,15 @@ class Labels:
         """(prediction name -> label key, prediction name -> why it matches none: it matches several, or a label
         another prediction took). A name matching nothing is in neither: it is unlabelled."""
         by_file_name: dict[str, list[str]] = defaultdict(list)
+        folders: set[str] = set()  # every folder name of the labels' paths
         for key in self.labels:
             by_file_name[PurePosixPath(key).name].append(key)
+            folders.update(PurePosixPath(key).parts[:-1])
         matched: dict[str, str] = {}
         problems: dict[str, str] = {}
         taken: dict[str, str] = {}
         for name in sorted(names):
-            candidates = self._candidates(name.replace("\\", "/"), by_file_name)
+            candidates = self._candidates(name.replace("\\", "/"), by_file_name, folders)
             if len(candidates) > 1:
                 problems[name] = f"matches {len(candidates)} labelled videos ({', '.join(candidates[:3])}): name them by their path"
             elif candidates and candidates[0] in taken:
@@ -61,13 +63,15 @@ class Labels:
                 matched[name] = taken[candidates[0]] = candidates[0]
         return matched, problems
 
-    def _candidates(self, name: str, by_file_name: dict[str, list[str]]) -> list[str]:
+    def _candidates(self, name: str, by_file_name: dict[str, list[str]], folders: set[str]) -> list[str]:
         if name in self.labels:
             return [name]
         if "/" in name:
             ending = [key for key in self.labels if key.endswith("/" + name)]
             if ending:
                 return sorted(ending)
+            if folders & set(PurePosixPath(name).parts[:-1]):
+                return []  # a path in the dataset's own folders that no label has (another method's fake): not its file name's
         file_name = PurePosixPath(name).name
         found = by_file_name.get(file_name) or ([self.aliases[file_name]] if file_name in self.aliases else [])
         # the same video at several compressions (FF++'s c23 and c40 side by side) is one label and one group

@@ -64,11 +64,12 @@ def test_clashing_ffpp_names_match_by_relative_path_and_are_never_guessed(tmp_pa
     is left out with the reason; a relative path (from the dataset root or from a folder inside it) decides."""
     root = touch(tmp_path / "ffpp", *(f"original_sequences/youtube/{c}/videos/519.mp4" for c in ("c23", "c40")),
                  *(f"manipulated_sequences/{m}/c23/videos/519_515.mp4" for m in ("Deepfakes", "FaceSwap")),
-                 "manipulated_sequences/Deepfakes/masks/videos/519_515.mp4")
+                 "manipulated_sequences/Deepfakes/c23/videos/004_982.mp4", "manipulated_sequences/Deepfakes/masks/videos/519_515.mp4")
     labels = read_labels(root)
-    assert len(labels.labels) == 4  # the mask video is not a video to score
+    assert len(labels.labels) == 5  # the mask video is not a video to score
+    # NeuralTextures' 004_982.mp4 is not Deepfakes' one of the same name: its path says so, and it stays unlabelled
     matched, problems = labels.match(["519.mp4", "519_515.mp4", "manipulated_sequences/Deepfakes/c23/videos/519_515.mp4",
-                                      "FaceSwap/c23/videos/519_515.mp4", "other.mp4"])
+                                      "FaceSwap/c23/videos/519_515.mp4", "other.mp4", "NeuralTextures/c23/videos/004_982.mp4"])
     # 519.mp4 is one original at two compressions: same label, same group
     assert matched == {"519.mp4": "original_sequences/youtube/c23/videos/519.mp4",
                        "manipulated_sequences/Deepfakes/c23/videos/519_515.mp4": "manipulated_sequences/Deepfakes/c23/videos/519_515.mp4",
