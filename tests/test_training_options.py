@@ -1,6 +1,7 @@
 """train_classifier.py as a researcher meets it: a validation fold with no rows, training without validation, runs
 shortened from the command line, and plot_loss.py on a log that was never validated."""
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -132,3 +133,11 @@ def test_the_report_says_what_a_users_checkpoint_was_trained_on_never_dfdc(tmp_p
     assert (f"<code>r_DeepFakeClassifier_resnet18_5_0</code>: 12 videos of {root.resolve()} (ffpp_Deepfakes 6, ffpp_original 6), "
             "fold 5 held out for validation") in meaning
     assert "renamed.pth</code>:" not in meaning
+
+
+def test_the_released_checkpoints_are_said_to_be_trained_on_the_dfdc_by_name_alone():
+    from inference.released_weights import RELEASED_MODELS
+    from inference.report import trained_on
+
+    said = trained_on([Path("weights") / RELEASED_MODELS[0], Path("weights") / "b7_weights.pth"])
+    assert said == {RELEASED_MODELS[0]: "the DFDC training set (the winning solution's released checkpoints)", "b7_weights.pth": None}
