@@ -2,17 +2,18 @@
 
     python evaluate.py --predictions submission.csv --labels DATA_ROOT            # labels from its metadata.json files
     python evaluate.py --predictions submission.csv --labels labels.csv --json    # labels as filename,label (1 = fake)
+    python evaluate.py --predictions ffpp.csv --labels /data/FaceForensics++      # its own layout, per method
+    python evaluate.py --predictions celebdf.csv --labels /data/Celeb-DF-v2       # its List_of_testing_videos.txt, per subset
 
 Prints log loss (the DFDC metric, predictions clipped to [1e-15, 1 - 1e-15]), balanced log loss (mean of the
 fake and real losses), ROC AUC, equal error rate, average precision, accuracy and balanced accuracy at 0.5 and
 counts, the same per source folder (DFDC part, FF++ method, Celeb-DF subset), the per-face AUC when the
 diagnostics JSON of the run is there, and writes a ROC-curve PNG. Videos present on one side only are listed,
-never silently dropped from the report.
+never silently dropped from the report. How predictions find their labels: evaluation/labels.py, docs/evaluation.md.
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
@@ -24,58 +25,10 @@ import numpy as np
 from core.atomic import atomic_path, write_json_atomic
 from core.cli import ArgumentParser
 from core.metrics import average_precision, balanced_accuracy, equal_error_rate, fake_real_log_loss, log_loss, roc_auc, roc_curve
+from evaluation.labels import EvaluationError, Labels, read_labels, read_rows
 from inference.strategy import face_means
-from preprocessing.dataset import load_dataset
 
-LABEL_WORDS = {"0": 0.0, "1": 1.0, "real": 0.0, "fake": 1.0}
 FF_LAYOUT = ("manipulated_sequences", "original_sequences")
-
-
-class EvaluationError(Exception):
-    pass
-
-
-def read_rows(path: Path, column: str, parse) -> tuple[dict[str, float], dict[str, str]]:
-    """filename -> parse(value) of `column`, and filename -> the optional `source` column; any short row, duplicate
-    file name or value `parse` refuses is an EvaluationError naming the line."""
-    values: dict[str, float] = {}
-    sources: dict[str, str] = {}
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if not header or "filename" not in header or column not in header:
-            raise EvaluationError(f"{path} needs the columns filename,{column}")
-        name_at, value_at = header.index("filename"), header.index(column)
-        source_at = header.index("source") if "source" in header else None
-        for row in reader:
-            line = f"{path}:{reader.line_num}"
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise EvaluationError(f"{line}: {len(row)} fields where the header has {len(header)}")
-            name = row[name_at]
-            if name in values:
-                raise EvaluationError(f"{line}: {name!r} appears twice")
-            try:
-                values[name] = parse(row[value_at])
-            except ValueError as error:
-                raise EvaluationError(f"{line}: {error}") from None
-            if source_at is not None and row[source_at]:
-                sources[name] = row[source_at]
-    return values, sources
-
-
-def parse_label(text: str) -> float:
-    word = text.strip().lower()
-    if word in LABEL_WORDS:
-        return LABEL_WORDS[word]
-    try:
-        value = float(word)  # 0.0 and 1.0 are labels too
-    except ValueError:
-        value = None
-    if value not in (0.0, 1.0):
-        raise ValueError(f"label {text!r} is none of 0, 1, REAL, FAKE")
-    return value
 
 
 def parse_probability(text: str) -> float:
@@ -92,18 +45,15 @@ def read_predictions(path: Path) -> dict[str, float]:
     return read_rows(path, "label", parse_probability)[0]
 
 
-def read_labels(source: Path) -> tuple[dict[str, float], dict[str, str]]:
-    """filename -> 1 (fake) or 0 (real), and filename -> its source folder, from a DATA_ROOT's metadata or a
-    filename,label[,source] CSV. Metadata entries that cannot be used are reported on stderr, not dropped silently."""
-    if source.is_dir():
-        dataset = load_dataset(source)
-        for video_id, reason in sorted(dataset.problems.items()):
-            print(f"warning: labels: {video_id}: {reason}", file=sys.stderr)
-        videos = dataset.videos.values()
-        return {video.path.name: float(video.label) for video in videos}, {video.path.name: video.part for video in videos}
-    if not source.is_file():
-        raise EvaluationError(f"labels not found: {source}")
-    return read_rows(source, "label", parse_label)
+def matched_to(labels: Labels, predictions: dict[str, float], diagnostics: dict[str, dict] | None):
+    """The predictions and diagnostics keyed like the labels (see Labels.match); names matching several labelled videos
+    are left out and returned with the reason. A name matching none keeps its name: it is reported unlabelled."""
+    matched, ambiguous = labels.match(predictions)
+
+    def rekey(items: dict) -> dict:
+        return {matched.get(name, name): value for name, value in items.items() if name not in ambiguous}
+
+    return rekey(predictions), (rekey(diagnostics) if diagnostics is not None else None), ambiguous
 
 
 def source_folder(path: Path) -> str:
@@ -218,6 +168,8 @@ def print_report(report: dict) -> None:
                   f"{auc:>7s} {eer:>7s} {entry['accuracy']:6.3f}")
         if any("auc_against" in entry for entry in report["per_source"].values()):
             print("(the AUC and EER of a source without reals are against every real video)")
+    for name, reason in report.get("ambiguous_predictions", {}).items():
+        print(f"left out: {name} {reason}")
     for key in ("missing_predictions", "unlabelled_predictions"):
         if report[key]:
             print(f"{key.replace('_', ' ')} ({len(report[key])}): {', '.join(report[key][:10])}{' …' if len(report[key]) > 10 else ''}")
@@ -229,8 +181,9 @@ def main(argv=None) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--predictions", required=True, help="CSV of filename,label as predict_folder.py writes it")
     parser.add_argument("--labels", required=True,
-                        help="a DATA_ROOT with metadata.json files, or a filename,label CSV (1 or FAKE = fake, 0 or REAL = real; "
-                        "an optional source column groups the per-source report)")
+                        help="a DATA_ROOT with metadata.json files; a FaceForensics++ root (original_sequences/, "
+                        "manipulated_sequences/: per method); a Celeb-DF v2 root or its List_of_testing_videos.txt (per subset); or a "
+                        "filename,label CSV (1 or FAKE = fake, 0 or REAL = real; an optional source column groups the per-source report)")
     parser.add_argument("--diagnostics", default=None,
                         help="the run's diagnostics JSON, for the per-face AUC and, without other sources, the source folders "
                         "(default: <predictions stem>.diagnostics.json when it exists)")
@@ -248,20 +201,21 @@ def main(argv=None) -> int:
         if not predictions_path.is_file():
             raise EvaluationError(f"predictions not found: {predictions_path}")
         predictions = read_predictions(predictions_path)
-        labels, sources = read_labels(Path(args.labels))
+        labels = read_labels(Path(args.labels))
         diagnostics = read_diagnostics(diagnostics_path) if diagnostics_path else None
     except (EvaluationError, FileNotFoundError, UnicodeDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if not sources and diagnostics:
-        sources = sources_from_diagnostics(diagnostics)
-    report = evaluate(predictions, labels, sources, diagnostics)
+    predictions, diagnostics, ambiguous = matched_to(labels, predictions, diagnostics)
+    sources = labels.groups or (sources_from_diagnostics(diagnostics) if diagnostics else {})
+    report = evaluate(predictions, labels.labels, sources, diagnostics)
+    report["ambiguous_predictions"] = ambiguous
     if not report["videos"]:
         print("error: no video has both a prediction and a label", file=sys.stderr)
         return 2
     roc_path = Path(args.roc) if args.roc else predictions_path.with_name(predictions_path.stem + ".roc.png")
     if report["fakes"] and report["reals"]:
-        plot_roc(predictions, labels, report["auc"], roc_path)
+        plot_roc(predictions, labels.labels, report["auc"], roc_path)
         report["roc_png"] = str(roc_path)
     if args.output:
         write_json_atomic(args.output, report)

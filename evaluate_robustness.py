@@ -21,41 +21,55 @@ import sys
 from pathlib import Path
 
 from core.allocator import keep_freed_memory
-from core.cli import ArgumentParser
+from core.cli import ArgumentParser, DefaultsHelpFormatter
 from core.device import DeviceUnavailableError, resolve_device
-from inference.inputs import InputError, add_backend_options, add_scoring_options
+from inference.inputs import InputError, add_backend_options, add_scoring_options, find_videos
+from inference.options import LIST_RELEASED, add_model_options, checked_weights
 from robustness.perturbations import PERTURBATIONS
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights-dir", default="weights", help="folder holding the checkpoint files named by --models")
-    parser.add_argument("--models", nargs="+", required=True, help="checkpoint file names in --weights-dir (as predict_folder.py)")
-    parser.add_argument("--test-dir", nargs="+", required=True, help="a folder of videos, or video files")
-    parser.add_argument("--labels", required=True, help="what evaluate.py takes: a filename,label CSV (1 = fake) or a DATA_ROOT with metadata.json files")
-    parser.add_argument("--out", required=True, help="folder for the results (reused by a rerun to continue)")
-    parser.add_argument("--perturbations", nargs="+", choices=PERTURBATIONS, default=list(PERTURBATIONS), help="which perturbations (default: all)")
-    parser.add_argument("--levels", nargs="+", type=int, choices=range(1, 6), default=[1, 2, 3, 4, 5], metavar="{1..5}",
-                        help="which levels (default: all); level 0, the clean videos, is always scored")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random perturbations (block positions, noise)")
-    add_scoring_options(parser)
-    add_backend_options(parser)
-    return parser.parse_args(argv)
+    parser = ArgumentParser(description=__doc__, formatter_class=DefaultsHelpFormatter,
+                            usage="%(prog)s --models NAME [NAME ...] --test-dir PATH [PATH ...] --labels LABELS --out OUT [options]")
+    inputs = parser.add_argument_group("inputs and outputs")
+    inputs.add_argument("--test-dir", nargs="+", required=True, metavar="PATH", help="a folder of videos, or video files")
+    add_model_options(inputs)
+    inputs.add_argument("--labels", required=True,
+                        help="what evaluate.py takes: a filename,label CSV (1 = fake), a DATA_ROOT with metadata.json files, a "
+                        "FaceForensics++ root or a Celeb-DF v2 root")
+    inputs.add_argument("--out", required=True, help="folder for the results (reused by a rerun to continue)")
+    conditions = parser.add_argument_group("perturbations")
+    conditions.add_argument("--perturbations", nargs="+", choices=PERTURBATIONS, default=list(PERTURBATIONS), metavar="NAME",
+                            help=f"which perturbations, of {', '.join(PERTURBATIONS)} (default: all)")
+    conditions.add_argument("--levels", nargs="+", type=int, choices=range(1, 6), default=[1, 2, 3, 4, 5], metavar="{1..5}",
+                            help="which levels (default: all); level 0, the clean videos, is always scored")
+    conditions.add_argument("--seed", type=int, default=0, help="seed of the random perturbations (block positions, noise)")
+    scoring = parser.add_argument_group("scoring")
+    runtime = parser.add_argument_group("runtime (where and how fast; the scores do not change)")
+    add_scoring_options(scoring, runtime)
+    add_backend_options(runtime)
+    args = parser.parse_args(argv)
+    if not args.models:
+        parser.error(f"the following arguments are required: --models (the released model names: {LIST_RELEASED})")
+    return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     keep_freed_memory()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from evaluate import EvaluationError, read_labels
-    from predict_folder import check_inputs
+    from evaluation.labels import EvaluationError, read_labels
 
     try:
-        weights, videos = check_inputs(args)
-        labels, _ = read_labels(Path(args.labels))
+        weights, videos = checked_weights(args), find_videos(args.test_dir)
+        known = read_labels(Path(args.labels))
     except (InputError, EvaluationError, FileNotFoundError) as error:
         return fail(error)
-    unlabelled = [video.name for video in videos if video.name not in labels]
+    matched, ambiguous = known.match(video.name for video in videos)
+    for name, reason in ambiguous.items():
+        print(f"warning: {name} is left out: it {reason}", file=sys.stderr)
+    labels = {name: known.labels[key] for name, key in matched.items()}
+    unlabelled = [video.name for video in videos if video.name not in labels and video.name not in ambiguous]
     videos = [video for video in videos if video.name in labels]
     if unlabelled:
         print(f"warning: {len(unlabelled)} videos have no label and are left out: {', '.join(unlabelled[:5])}", file=sys.stderr)
@@ -71,8 +85,8 @@ def main(argv=None) -> int:
 
     try:
         device = resolve_device(args.device)
-        models = {path.name: load_classifier(path, device, device.type == "cuda", args.input_size, backend=args.backend,
-                                             cache_dir=args.cache_dir) for path in weights}
+        models = {path.name: load_classifier(path, device, device.type == "cuda", args.input_size, args.network, args.encoder,
+                                             args.backend, args.cache_dir) for path in weights}
     except (CheckpointError, DeviceUnavailableError, FileNotFoundError, ValueError) as error:
         return fail(error)
     predictor = PerturbedPredictor(models, FaceDetector(device), device, num_frames=args.frames, batch_size=args.batch_size,

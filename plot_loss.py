@@ -27,6 +27,15 @@ def read_losses(path: Path) -> list[tuple[int, float, float]]:
     return [(epoch, fake, real) for epoch, (fake, real) in sorted(losses.items())]
 
 
+def why_no_losses(path: Path) -> str:
+    """What to say of a log without validation losses: a run that trained but never validated points at the cause."""
+    epochs = sum(1 for line in path.read_text().splitlines() if line.startswith("epoch "))
+    if epochs:
+        return (f"{path} logs {epochs} trained epochs but no validation losses: the run never validated (it ran with "
+                "--no-validation, or --test-every was larger than its epochs); validate on a fold with rows to plot the loss")
+    return f"no 'epoch N ... fake_loss X ... real_loss Y' lines in {path}: not a train_classifier.py log, or no epoch finished yet"
+
+
 def weighted(fake: float, real: float, fake_weight: float) -> float:
     return (fake_weight * fake + real) / 2
 
@@ -44,7 +53,7 @@ def main(argv=None) -> int:
         return 2
     losses = read_losses(path)
     if not losses:
-        print(f"error: no 'epoch N ... fake_loss X ... real_loss Y' lines in {path}", file=sys.stderr)
+        print(f"error: {why_no_losses(path)}", file=sys.stderr)
         return 2
     import matplotlib
 

@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 from core.allocator import keep_freed_memory, release_freed_memory
-from core.cli import ArgumentParser, at_least, detection_scale_option
+from core.cli import ArgumentParser, DefaultsHelpFormatter, at_least, detection_scale_option
 from core.device import DeviceUnavailableError, resolve_device
 from core.shards import parse_shard, select_shard, shard_output
 from inference.inputs import InputError, add_backend_options, add_scoring_options, diagnostics_path, find_videos
+from inference.options import LIST_RELEASED, add_model_options, checked_weights
 from inference.report import DEFAULT_THRESHOLD, threshold_option
 from inference.strategy import STRATEGIES
 from inference.tracks import VIDEO_SCORES
@@ -21,63 +22,64 @@ from inference.tracks import VIDEO_SCORES
 MAX_FACES_PER_FRAME = 8
 
 
+USAGE = """%(prog)s --models NAME [NAME ...] --test-dir PATH [PATH ...] [options]
+       %(prog)s --merge OUTPUT [--report DIR]"""
+
+EXAMPLES = f"""examples:
+  # the seven released checkpoints (bash download_weights.sh fetches them) on a folder of videos
+  python predict_folder.py --models $({LIST_RELEASED}) --test-dir VIDEOS --output submission.csv
+  # your own checkpoint, with an HTML report and heat maps
+  python predict_folder.py --models b7_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_best --test-dir VIDEOS --report report/ --explain
+
+Per-video diagnostics (frames read, faces, per-face scores per model, fallback reasons) go to <output stem>.diagnostics.json
+beside the CSV. A rerun with the same weights and settings reuses the videos already scored."""
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = ArgumentParser(
-        description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        epilog="Per-video diagnostics (frames read, faces, per-face scores per model, fallback reasons) "
-        "go to <output stem>.diagnostics.json beside the CSV. A rerun with the same weights and "
-        "settings reuses the videos already scored.",
-    )
-    parser.add_argument("--weights-dir", default="weights", help="folder holding the checkpoint files named by --models")
-    parser.add_argument(
-        "--models", nargs="+",
-        help="checkpoint file names in --weights-dir; the architecture is read from the name "
-        "(<prefix><Network>_<encoder>_<fold>_<epoch>, as the released files and train_classifier.py write them); "
-        "a name that does not spell it out is a DeepFakeClassifier on tf_efficientnet_b7_ns, as the original assumed",
-    )
-    parser.add_argument("--network", default=None, help="network class of every checkpoint, instead of what the names say")
-    parser.add_argument("--encoder", default=None, help="encoder of every checkpoint (e.g. tf_efficientnet_b5_ns), instead of what the names say")
-    parser.add_argument("--test-dir", nargs="+", help="a folder of videos, or one or more video files")
-    parser.add_argument("--output", default="submission.csv", help="CSV to write (filename,label), sorted by filename")
-    add_scoring_options(parser)
-    add_backend_options(parser)
-    parser.add_argument("--workers", type=at_least(0), default=None,
-                        help="videos decoded ahead in background threads (default: 1 with CUDA, 0 on CPU, where they would compete with the classifier)")
-    parser.add_argument("--strategy", choices=sorted(STRATEGIES), default="confident", help="how one model's face scores become a video score")
-    parser.add_argument("--video-score", choices=VIDEO_SCORES, default="every-face",
-                        help="every-face: the strategy over every face of every frame (the original's); per-person: the highest "
-                        "score of a person's face track, so that one fake person among real ones is not averaged away")
-    parser.add_argument("--jitter", type=at_least(0), default=0, help="shift each sampled frame by up to this many frames at random")
-    parser.add_argument("--seed", type=int, default=None, help="random seed for --jitter")
-    parser.add_argument("--max-faces-per-frame", type=at_least(0), default=MAX_FACES_PER_FRAME,
-                        help="classify at most this many faces of a frame, the largest ones (0: every face); the number skipped is in the diagnostics")
-    parser.add_argument("--detection-scale", type=detection_scale_option, default="auto", metavar="auto|FACTOR",
-                        help="resize factor of the frames for face detection; auto: 2 for a wider side under 300 px, 1 up to 1000, "
-                        "0.5 up to 1900, 0.33 above (0.5 is what the original solution's code used for every video)")
-    parser.add_argument("--no-contrast-retry", action="store_true",
-                        help="do not search faceless dark frames again with their contrast stretched (the original's behaviour)")
-    parser.add_argument("--explain", nargs="?", const="every-face", choices=("every-face", "kept"), default=None,
-                        help="class-activation heat maps towards 'fake' (HiResCAM: Grad-CAM on the last feature map), per model, of every "
-                        "face, or ('kept') only of each person's most and least fake face, the ones the report shows; kept in the diagnostics. "
-                        "Costs a forward and a backward pass per face and model (see the README's Speed section)")
-    parser.add_argument("--report", metavar="DIR", default=None,
-                        help="write a static HTML report of the run into DIR: an index of every video and a page per video "
-                        "(open DIR/index.html; works offline). python -m inference.report makes one later from the diagnostics JSON")
-    parser.add_argument("--threshold", type=threshold_option, default=DEFAULT_THRESHOLD,
-                        help="score at or above which the report calls a video fake (its index page lets the reader change it)")
-    parser.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None, help="half precision classifiers (CUDA only; default: on for CUDA)")
-    parser.add_argument(
-        "--shard", default=None,
-        help="I/N: score only every N-th video of the sorted list, from the I-th (0-based), into <output stem>.shard-I-of-N.csv "
-        "and its diagnostics; the shard that finds all N done merges them into --output. Default under torchrun: its RANK/WORLD_SIZE "
-        "(each rank then drives GPU LOCAL_RANK)")
-    parser.add_argument("--merge", metavar="OUTPUT", default=None,
-                        help="only merge the finished shards of OUTPUT into OUTPUT and its diagnostics JSON (refused when one is missing "
-                        "or was made with other settings)")
+    parser = ArgumentParser(description=__doc__, usage=USAGE, epilog=EXAMPLES, formatter_class=DefaultsHelpFormatter)
+    inputs = parser.add_argument_group("inputs and outputs")
+    inputs.add_argument("--test-dir", nargs="+", metavar="PATH", help="required: a folder of videos, or one or more video or photo files")
+    add_model_options(inputs)
+    inputs.add_argument("--output", default="submission.csv", help="CSV to write (filename,label), sorted by filename")
+    scoring = parser.add_argument_group("scoring")
+    runtime = parser.add_argument_group("runtime (where and how fast; the scores do not change)")
+    add_scoring_options(scoring, runtime)
+    scoring.add_argument("--strategy", choices=sorted(STRATEGIES), default="confident", help="how one model's face scores become a video score")
+    scoring.add_argument("--video-score", choices=VIDEO_SCORES, default="every-face",
+                         help="every-face: the strategy over every face of every frame (the original's); per-person: the highest score "
+                         "of one person's face track, for videos of several people")
+    scoring.add_argument("--jitter", type=at_least(0), default=0, help="shift each sampled frame by up to this many frames at random")
+    scoring.add_argument("--seed", type=int, default=None, help="random seed for --jitter (default: a different draw each run)")
+    scoring.add_argument("--max-faces-per-frame", type=at_least(0), default=MAX_FACES_PER_FRAME,
+                         help="classify at most this many faces of a frame, the largest (0: every face)")
+    scoring.add_argument("--detection-scale", type=detection_scale_option, default="auto", metavar="auto|FACTOR",
+                         help="resize factor of the frames for face detection; auto: 2 under 300 px, 1 up to 1000, 0.5 up to 1900, "
+                         "0.33 above (the original: 0.5)")
+    scoring.add_argument("--no-contrast-retry", action="store_true",
+                         help="do not search faceless dark frames again with their contrast stretched (the original's behaviour)")
+    add_backend_options(runtime)
+    runtime.add_argument("--workers", type=at_least(0), default=None,
+                         help="videos decoded ahead in background threads (default: 1 with CUDA, 0 on CPU)")
+    runtime.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None,
+                         help="half precision classifiers, CUDA only (default: on with CUDA)")
+    report = parser.add_argument_group("report")
+    report.add_argument("--report", metavar="DIR", default=None,
+                        help="write a static HTML report into DIR (open DIR/index.html; works offline)")
+    report.add_argument("--threshold", type=threshold_option, default=DEFAULT_THRESHOLD,
+                        help="score at or above which the report calls a video fake (readers can change it on the page)")
+    report.add_argument("--explain", nargs="?", const="every-face", choices=("every-face", "kept"), default=None,
+                        help="heat maps towards 'fake' per model, of every face or ('kept') each person's most and least fake; "
+                        "a forward and a backward pass per face and model")
+    machines = parser.add_argument_group("many machines")
+    machines.add_argument("--shard", default=None, metavar="I/N",
+                          help="score every N-th video from the I-th (0-based) into <output stem>.shard-I-of-N.csv; the last "
+                          "to finish merges (default under torchrun: RANK/WORLD_SIZE)")
+    machines.add_argument("--merge", metavar="OUTPUT", default=None,
+                          help="only merge the finished shards of OUTPUT into it (refused when one is missing or differs)")
     args = parser.parse_args(argv)
     if args.merge is None and (not args.models or not args.test_dir):
-        parser.error("the following arguments are required: --models, --test-dir")
+        missing = [flag for flag, value in (("--models", args.models), ("--test-dir", args.test_dir)) if not value]
+        parser.error(f"the following arguments are required: {', '.join(missing)} (the released model names: {LIST_RELEASED})")
     return args
 
 
@@ -89,7 +91,7 @@ def main(argv=None) -> int:
         return merge(Path(args.merge), report=args.report, threshold=args.threshold)
     try:
         shard = parse_shard(args.shard)
-        weights, videos = check_inputs(args)
+        weights, videos = checked_weights(args), find_videos(args.test_dir)
     except (InputError, argparse.ArgumentTypeError) as error:
         return input_error(error)
     output = Path(args.output)
@@ -103,13 +105,10 @@ def main(argv=None) -> int:
     from inference.folder import all_shards_done, default_workers, predict_videos
     from inference.predictor import VideoPredictor, load_classifier
     from inference.released_weights import released_size_warnings
-    from training.zoo.classifiers import NETWORKS
 
     for warning in released_size_warnings(weights):
         print(warning, file=sys.stderr)
     try:
-        if args.network and args.network not in NETWORKS:
-            raise InputError(f"--network {args.network}: use one of {', '.join(NETWORKS)}")
         device = resolve_device(args.device)
         if device.type == "cuda" and "LOCAL_RANK" in os.environ:  # under torchrun: one GPU per process
             device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
@@ -177,18 +176,6 @@ def write_report_of(output: Path, report: str | None, threshold: float) -> int:
 def input_error(error: Exception) -> int:
     print(f"error: {error}", file=sys.stderr)
     return 2
-
-
-def check_inputs(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
-    """The weights files and the videos to score; a missing one raises InputError before anything is loaded."""
-    weights_dir = Path(args.weights_dir)
-    if not weights_dir.is_dir():
-        raise InputError(f"weights folder not found: {weights_dir} (download_weights.sh fetches the released ones)")
-    weights = [weights_dir / name for name in args.models]
-    for path in weights:
-        if not path.is_file():
-            raise InputError(f"weights file not found: {path}")
-    return weights, find_videos(args.test_dir)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 One device:        python train_classifier.py --config configs/b7.json --data-dir DATA_ROOT --folds-csv DATA_ROOT/folds.csv
 Several GPUs:      torchrun --nproc_per_node=N train_classifier.py ...same options...
 Several machines:  torchrun --nnodes=M --node_rank=R --rdzv_backend=c10d --rdzv_endpoint=HOST:PORT --nproc_per_node=N train_classifier.py ...
+A quick run:       python train_classifier.py --config configs/tiny.json ... --epochs 2 --batches-per-epoch 10
+
+docs/training.md walks through it on FaceForensics++ and Celeb-DF.
 """
 from __future__ import annotations
 
@@ -21,7 +24,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--config", required=True, help="JSON config, e.g. configs/b7.json; unknown keys are an error")
     parser.add_argument("--data-dir", required=True, help="DATA_ROOT after preprocess_data.sh (crops/, landmarks/, diffs/)")
     parser.add_argument("--folds-csv", required=True, help="folds.csv written by preprocessing/generate_folds.py")
-    parser.add_argument("--fold", type=at_least(0), default=0, help="validation fold; the others are trained on")
+    parser.add_argument("--fold", type=at_least(0), default=0,
+                        help="validation fold; the others are trained on. A fold with no rows in --folds-csv stops the run "
+                        "before it starts, naming the folds that have rows (default: 0)")
+    parser.add_argument("--no-validation", action="store_true",
+                        help="train on every fold and validate on none: no _best checkpoint and no validation losses for plot_loss.py")
+    parser.add_argument("--epochs", type=at_least(1), default=None,
+                        help="number of epochs instead of the config's optimizer.schedule.epochs; the poly schedule's horizon "
+                        "(max_iter) is scaled with the run's batches, so the learning rate still decays over the whole run")
+    parser.add_argument("--batches-per-epoch", type=at_least(1), default=None,
+                        help="the most batches an epoch takes, per process, instead of the config's batches_per_epoch (a cap: "
+                        "an epoch ends sooner when the training rows run out); max_iter is scaled as with --epochs")
     parser.add_argument("--seed", type=int, default=111, help="seed for initialisation, sampling and augmentation")
     parser.add_argument("--prefix", default="", help="checkpoint name prefix, e.g. b7_111_")
     parser.add_argument("--output-dir", default="weights", help="where checkpoints and the resolved config go")
@@ -50,10 +63,10 @@ def main(argv=None) -> int:
     # Loaded after the options are parsed, so that --help answers at once instead of after seconds of imports.
     from core.checkpoints import CheckpointError
     from training.config import ConfigError, load_config
-    from training.trainer import Trainer, TrainOptions
+    from training.trainer import Trainer, TrainOptions, with_run_length
 
     try:
-        config = load_config(args.config)
+        config = with_run_length(load_config(args.config), args.epochs, args.batches_per_epoch)
         if args.pretrained:
             config["pretrained"] = args.pretrained
         options = TrainOptions(
@@ -62,7 +75,7 @@ def main(argv=None) -> int:
             resume=Path(args.resume) if args.resume else None, from_zero=args.from_zero, freeze_epochs=args.freeze_epochs,
             test_every=args.test_every, oversample=not args.no_oversample, hardcore=not args.no_hardcore,
             label_smoothing=args.label_smoothing, workers=args.workers, device=args.device,
-            download_pretrained=args.download_pretrained,
+            download_pretrained=args.download_pretrained, validate=not args.no_validation,
         )
         if not options.folds_csv.is_file():
             raise FileNotFoundError(f"folds file not found: {options.folds_csv}")
@@ -71,8 +84,10 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     best = trainer.run()
-    if trainer.dist.main:
+    if trainer.dist.main and options.validate:
         print(f"done: best validation score {best:.4f}; checkpoints in {options.output_dir}")
+    elif trainer.dist.main:
+        print(f"done: trained without validation (no _best checkpoint); checkpoints in {options.output_dir}")
     return 0
 
 

@@ -15,6 +15,20 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see --help)\n")
 
 
+class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Each option's help ends with its default, unless the help already says it or there is none to say (None,
+    False, an empty list): argparse's own formatter writes "(default: None)" after a default spelt out in words."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        nothing = action.default is None or action.default is False or action.default == [] or action.default == argparse.SUPPRESS
+        shown = action.option_strings and not nothing
+        if not shown or "default" in help_text:
+            return help_text
+        default = " ".join(map(str, action.default)) if isinstance(action.default, list) else action.default
+        return f"{help_text} (default: {default})"
+
+
 def at_least(minimum: int) -> Callable[[str], int]:
     """An argparse type: a whole number no smaller than `minimum` (a count of frames, workers, folds ...)."""
 

@@ -22,6 +22,7 @@ from core.checkpoints import file_identity
 from core.shards import shard_output
 from inference.inputs import diagnostics_path
 from inference.predictor import NEUTRAL_LABEL, PreparedVideo, VideoPredictor, failed
+from inference.report import trained_on
 from inference.strategy import STRATEGIES
 from inference.tracks import kept_faces, label_video
 
@@ -164,6 +165,7 @@ def predict_videos(
         "settings_key": key, "models": [w.name for w in weights], "strategy": strategy_name, "video_score": predictor.video_score,
         "frames": predictor.num_frames,
         "inputs": {name: {"size": spec.size, "mean": spec.mean, "std": spec.std} for name, spec in predictor.specs.items()},
+        "trained_on": trained_on(weights),
     })
     progress.unlink(missing_ok=True)
     return results

@@ -39,18 +39,20 @@ def find_videos(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     return sorted(videos, key=lambda p: p.name)
 
 
-def add_scoring_options(parser: argparse.ArgumentParser) -> None:
-    """The options of how a video is scored that the scoring command and the inference benchmark share."""
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run detection and the classifiers")
+def add_scoring_options(parser: argparse.ArgumentParser, runtime=None) -> None:
+    """The options of how a video is scored that the scoring command and the inference benchmark share; those that
+    change where and how fast, not the scores (device, batches), go to the `runtime` group where one is given."""
+    runtime = runtime or parser
+    runtime.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run detection and the classifiers")
     parser.add_argument("--frames", type=at_least(1), default=32, help="evenly spaced frames sampled per video")
     parser.add_argument("--input-size", type=at_least(32), default=None,
                         help="side of the square face image the classifiers take (default: the size in the training config "
                         "saved beside each checkpoint, else 380, the released checkpoints' size)")
-    parser.add_argument("--batch-size", type=at_least(1), default=None,
-                        help="faces per classifier forward pass (default: 32 on CUDA, 4 on CPU with PyTorch, 1 with OpenVINO)")
-    parser.add_argument("--parallel-batches", type=at_least(1), default=None,
-                        help="batches classified side by side, each on its share of the CPU threads; the scores do not change "
-                        "(default: 2 on a CPU with 2 or more threads, else 1)")
+    runtime.add_argument("--batch-size", type=at_least(1), default=None,
+                         help="faces per classifier forward pass (default: 32 on CUDA, 4 on CPU with PyTorch, 1 with OpenVINO)")
+    runtime.add_argument("--parallel-batches", type=at_least(1), default=None,
+                         help="batches classified side by side, each on its share of the CPU threads; the scores do not change "
+                         "(default: 2 on a CPU with 2 or more threads, else 1)")
 
 
 def add_backend_options(parser: argparse.ArgumentParser, several: bool = False) -> None:

@@ -38,6 +38,31 @@ class ReportError(Exception):
     """A diagnostics file that cannot be read as one."""
 
 
+def trained_on(weights: Sequence[Path]) -> dict[str, str | None]:
+    """What each checkpoint learnt from, as far as anything says: the released ones, DFDC; one of train_classifier.py,
+    the data its saved config names; any other, None (the report then claims nothing about it)."""
+    from core.checkpoints import CheckpointError, training_config_for
+    from inference.released_weights import RELEASED
+
+    said: dict[str, str | None] = {}
+    for path in weights:
+        if path.name in RELEASED:
+            said[path.name] = "the DFDC training set (the winning solution's released checkpoints)"
+            continue
+        try:
+            record = training_config_for(path).get("trained_on")
+        except CheckpointError:
+            record = None
+        if not isinstance(record, dict) or "data_dir" not in record:
+            said[path.name] = None
+            continue
+        folders = ", ".join(f"{folder} {count}" for folder, count in (record.get("folders") or {}).items())
+        fold = record.get("validation_fold")
+        said[path.name] = (f"{record.get('videos', '?')} videos of {record['data_dir']}" + (f" ({folders})" if folders else "")
+                           + (f", fold {fold} held out for validation" if fold is not None else ""))
+    return said
+
+
 def video_folder_name(name: str) -> str:
     """A folder name for any file name: its safe characters, plus a short hash that keeps names apart."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:60] or "video"

@@ -7,6 +7,7 @@ import io
 import re
 import runpy
 import sys
+import warnings
 from functools import cache
 from pathlib import Path
 
@@ -40,7 +41,9 @@ def help_text(script: str) -> str:
     argv = sys.argv
     sys.argv = [script, "--help"]
     try:
-        with contextlib.redirect_stdout(output), contextlib.redirect_stderr(io.StringIO()), pytest.raises(SystemExit):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(output), contextlib.redirect_stderr(io.StringIO()), pytest.raises(SystemExit):
+            # runpy's note that a module the tests imported already is run again as __main__
+            warnings.filterwarnings("ignore", "'.*' found in sys.modules", RuntimeWarning)
             if script.startswith("-m "):
                 runpy.run_module(script[3:], run_name="__main__", alter_sys=True)
             else:

@@ -35,6 +35,9 @@ DEFAULTS: dict = {
     },
     "normalize": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
     "losses": {"BinaryCrossentropy": 1},
+    # what the trainer records in the config it saves beside its checkpoints (the data it trained on, for the scoring
+    # report); a saved config given back as --config is thus a config like any other, and the new run records its own
+    "trained_on": None,
 }
 
 OPTIMIZERS = ("SGD", "AdamW")

@@ -1,16 +1,19 @@
 """The training loop: one process per device under torchrun (DDP), or a single process."""
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import logging
 import os
 import time
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.distributed as dist
 from timm.layers import convert_sync_batchnorm
@@ -22,6 +25,7 @@ from core.atomic import atomic_path, write_json_atomic
 from core.checkpoints import load_checkpoint, load_weights, save_checkpoint
 from core.device import resolve_device
 from core.metrics import video_scores
+from preprocessing.dataset import load_dataset
 from training.augmentations import create_train_transforms, create_val_transforms
 from training.datasets import BalancedEpochSampler, FaceCrops, read_folds
 from training.losses import fake_real_bce
@@ -50,6 +54,7 @@ class TrainOptions:
     workers: int = 4
     device: str = "auto"
     download_pretrained: bool = False  # let timm fetch ImageNet weights missing from its cache
+    validate: bool = True  # False (--no-validation): train on every fold and validate on none
 
 
 class Distributed:
@@ -84,6 +89,53 @@ class Distributed:
             dist.destroy_process_group()
 
 
+def with_run_length(config: dict, epochs: int | None = None, batches_per_epoch: int | None = None) -> dict:
+    """The config of a shorter (or longer) run: the poly schedule's horizon (`max_iter`, in batches) is scaled by the
+    same factor as the run's batches (epochs x batches_per_epoch), so the learning rate still decays over the whole
+    run instead of stopping near its start value."""
+    if epochs is None and batches_per_epoch is None:
+        return config
+    config = copy.deepcopy(config)
+    schedule = config["optimizer"]["schedule"]
+    before = schedule["epochs"] * config["batches_per_epoch"]
+    schedule["epochs"] = epochs if epochs is not None else schedule["epochs"]
+    config["batches_per_epoch"] = batches_per_epoch if batches_per_epoch is not None else config["batches_per_epoch"]
+    after = schedule["epochs"] * config["batches_per_epoch"]
+    schedule["params"]["max_iter"] = max(1, round(schedule["params"]["max_iter"] * after / before))
+    return config
+
+
+def split_folds(folds_csv: Path, fold: int, validate: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training rows, validation rows): outside and inside `fold`, or every row and none without validation. A
+    validation fold with no rows is an error naming the folds that have some, so that a run never trains for hours
+    with nothing to choose its best epoch by."""
+    train_rows, val_rows = read_folds(folds_csv, fold, train=True), read_folds(folds_csv, fold, train=False)
+    if not validate:
+        train_rows, val_rows = pd.concat([train_rows, val_rows], ignore_index=True), val_rows.iloc[:0]
+    elif not len(val_rows):
+        counts = train_rows.groupby("fold")["video"].nunique()
+        present = ", ".join(f"{number} ({count} videos)" for number, count in counts.items()) or "none"
+        raise ValueError(f"validation fold {fold} has no rows in {folds_csv}; the folds with rows: {present}. "
+                         f"Choose one with --fold, or train on every fold without validation with --no-validation")
+    if not len(train_rows):
+        raise ValueError(f"no training rows in {folds_csv}" + (f" outside fold {fold}" if validate else ""))
+    return train_rows, val_rows
+
+
+def trained_on(data_dir: Path, rows: pd.DataFrame, validation_fold: int | None) -> dict:
+    """What a run trains on, kept in the config saved beside its checkpoints, so that the scoring report can say what
+    the models learnt from: the DATA_ROOT, its videos per source folder (DFDC part, converted FF++ method or Celeb-DF
+    subset) and the fold held out."""
+    videos = rows["video"].unique()
+    try:
+        parts = {video_id: entry.part for video_id, entry in load_dataset(data_dir).videos.items()}
+    except FileNotFoundError:  # crops without the videos' metadata: the folders are unknown
+        parts = {}
+    folders = Counter(parts.get(video, "(unknown folder)") for video in videos)
+    return {"data_dir": str(Path(data_dir).resolve()), "videos": len(videos), "folders": dict(sorted(folders.items())),
+            "validation_fold": validation_fold}
+
+
 def poly_schedule(max_iter: int, power: float = 0.9):
     """The original's PolyLR as a factor of the base rate at each step; its first batch already ran at step 1's rate
     (its constructor stepped once)."""
@@ -103,6 +155,8 @@ class Trainer:
     def __init__(self, options: TrainOptions):
         self.options = options
         self.config = config = options.config
+        # read before the model is built or a process group joined: a bad fold is answered in a second
+        self.train_rows, self.val_rows = split_folds(options.folds_csv, options.fold, options.validate)
         self.dist = Distributed(options.device)
         torch.manual_seed(options.seed)
         np.random.seed(options.seed)
@@ -135,7 +189,8 @@ class Trainer:
         if self.dist.main:
             options.output_dir.mkdir(parents=True, exist_ok=True)
             options.log_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(options.output_dir / f"{self.name}.config.json", config)
+            write_json_atomic(options.output_dir / f"{self.name}.config.json",
+                              {**config, "trained_on": trained_on(options.data_dir, self.train_rows, options.fold if options.validate else None)})
 
     def _resume(self, checkpoint_path: Path) -> None:
         checkpoint = load_checkpoint(checkpoint_path)
@@ -166,18 +221,28 @@ class Trainer:
     def _data(self) -> None:
         options, config = self.options, self.config
         size = config["size"]
-        train_rows = read_folds(options.folds_csv, options.fold, train=True)
-        self.val_rows = read_folds(options.folds_csv, options.fold, train=False)
-        if not len(train_rows):
-            raise ValueError(f"no training rows in {options.folds_csv} outside fold {options.fold}")
-        self.train_set = FaceCrops(options.data_dir, train_rows, create_train_transforms(size), config["normalize"], train=True,
+        self.train_set = FaceCrops(options.data_dir, self.train_rows, create_train_transforms(size), config["normalize"], train=True,
                                    hardcore=options.hardcore, label_smoothing=options.label_smoothing, seed=options.seed)
         self.val_set = FaceCrops(options.data_dir, self.val_rows, create_val_transforms(size), config["normalize"], train=False)
         batch_size = config["optimizer"]["batch_size"]
-        self.sampler = BalancedEpochSampler(train_rows["label"].to_numpy(), options.seed, self.dist.rank, self.dist.world_size,
+        self.sampler = BalancedEpochSampler(self.train_rows["label"].to_numpy(), options.seed, self.dist.rank, self.dist.world_size,
                                             options.oversample, max_samples=config["batches_per_epoch"] * batch_size)
         self.train_loader = DataLoader(self.train_set, batch_size=batch_size, sampler=self.sampler, num_workers=options.workers,
                                        pin_memory=self.dist.device.type == "cuda", drop_last=len(self.sampler) >= batch_size)
+        if self.dist.main:
+            log.info("%s", self.run_length())
+
+    def run_length(self) -> str:
+        """What a run will do, in one line: an epoch's batches are fewer than batches_per_epoch (a cap) when the
+        training rows run out first, and the poly schedule then ends before its horizon."""
+        batches, cap = len(self.train_loader), self.config["batches_per_epoch"]
+        epochs = self.config["optimizer"]["schedule"]["epochs"]
+        text = f"training {epochs} epochs × {batches} batches"
+        text += f" (batches_per_epoch, {cap}, is a cap: the training rows run out first)" if batches < cap else ""
+        schedule = self.config["optimizer"]["schedule"]
+        if schedule["type"] == "poly":
+            text += f"; poly schedule over max_iter {schedule['params']['max_iter']} (epochs × batches_per_epoch: {epochs * cap})"
+        return text + ("; no validation" if not self.options.validate else f"; validating on fold {self.options.fold}")
 
     def _wrapped(self, epoch: int):
         """The model to train this epoch: encoder frozen during the first --freeze-epochs, DDP-wrapped under torchrun."""
