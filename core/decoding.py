@@ -52,6 +52,7 @@ class DecodeReport:
     decoder: str = ""  # "pyav", "pyav-seek" or "opencv"
     errors: int = 0  # FFmpeg's error messages while PyAV decoded (OpenCV's are not counted: its FFmpeg cannot be asked)
     first_error: str | None = None
+    frames_decoded: int = 0  # frames the decoder produced, wanted or not (OpenCV: frames grabbed)
 
 
 class DecoderMessages:
@@ -156,7 +157,7 @@ def seek_plan(timeline: Timeline, wanted: list[int]) -> list[tuple[int, int | No
     return plan
 
 
-def frames_decoded(plan: list[tuple[int, int | None]]) -> int:
+def planned_decodes(plan: list[tuple[int, int | None]]) -> int:
     """Frames a seek plan decodes (about: from each keyframe sought on to each target)."""
     count, decoded_to = 0, -1
     for target, keyframe in plan:
@@ -168,7 +169,7 @@ def frames_decoded(plan: list[tuple[int, int | None]]) -> int:
 def worth_seeking(timeline: Timeline, wanted: list[int]) -> bool:
     if not timeline.exact or not wanted or len(timeline.keyframes) < 2 or timeline.keyframes[0] != 0:
         return False
-    return frames_decoded(seek_plan(timeline, wanted)) <= SEEK_WORTH * (wanted[-1] + 1)
+    return planned_decodes(seek_plan(timeline, wanted)) <= SEEK_WORTH * (wanted[-1] + 1)
 
 
 def _rgb(frame: av.VideoFrame) -> np.ndarray:
@@ -178,11 +179,14 @@ def _rgb(frame: av.VideoFrame) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, quarter_turns)) if quarter_turns else image
 
 
-def _decoded(container, stream, errors: Callable[[], None]) -> Iterator[av.VideoFrame]:
-    """Every frame from the container's current position on; a packet that fails to decode calls `errors` and is skipped."""
+def _decoded(container, stream, report: DecodeReport, errors: Callable[[], None] = lambda: None) -> Iterator[av.VideoFrame]:
+    """Every frame from the container's current position on, counted in `report`; a packet that fails to decode calls
+    `errors` and is skipped."""
     for packet in container.demux(stream):
         try:
-            yield from packet.decode()
+            for frame in packet.decode():
+                report.frames_decoded += 1
+                yield frame
         except av.error.EOFError:
             return
         except av.FFmpegError:
@@ -203,18 +207,18 @@ def decode_frames(path: Path, wanted: set[int] | None, timeline: Timeline, repor
         if ordered and worth_seeking(timeline, ordered):
             frames = []
             try:
-                frames = list(_seeking(path, timeline, ordered))
+                frames = list(_seeking(path, timeline, ordered, report))
             except NotExact:
                 frames = None
             if frames is not None:
                 report.decoder = "pyav-seek"
                 yield from frames
                 return frames[-1][0] + 1 if frames else 0
-        decoded_to = yield from _sequential(path, wanted, timeline)
+        decoded_to = yield from _sequential(path, wanted, timeline, report)
     return decoded_to
 
 
-def _sequential(path: Path, wanted: set[int] | None, timeline: Timeline) -> Generator[tuple[int, np.ndarray], None, int]:
+def _sequential(path: Path, wanted: set[int] | None, timeline: Timeline, report: DecodeReport) -> Generator[tuple[int, np.ndarray], None, int]:
     """One pass from the start. Positions come from the timestamps where they are exact, else from counting: a packet
     that fails to decode counts as one frame, so the frames after it keep their positions."""
     position = timeline.position() if timeline.exact else None
@@ -228,7 +232,7 @@ def _sequential(path: Path, wanted: set[int] | None, timeline: Timeline) -> Gene
         counted += 1
 
     try:
-        for frame in _decoded(container, stream, failed):
+        for frame in _decoded(container, stream, report, failed):
             index = position.get(frame.pts, counted) if position is not None else counted
             decoded_any = True
             if last is not None and index > last:
@@ -245,7 +249,7 @@ def _sequential(path: Path, wanted: set[int] | None, timeline: Timeline) -> Gene
     return counted
 
 
-def _seeking(path: Path, timeline: Timeline, wanted: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+def _seeking(path: Path, timeline: Timeline, wanted: list[int], report: DecodeReport) -> Iterator[tuple[int, np.ndarray]]:
     """The wanted frames, each decoded from the keyframe before it (or on from the previous one); raises NotExact when
     a frame's timestamp is not the one expected there."""
     position = timeline.position()
@@ -255,7 +259,7 @@ def _seeking(path: Path, timeline: Timeline, wanted: list[int]) -> Iterator[tupl
         for target, keyframe in seek_plan(timeline, wanted):
             if keyframe is not None or frames is None:
                 container.seek(timeline.seek_to[keyframe or 0], stream=stream, backward=True, any_frame=False)
-                frames = _decoded(container, stream, lambda: None)
+                frames = _decoded(container, stream, report)
                 first = True
             for frame in frames:
                 index = position.get(frame.pts)

@@ -91,7 +91,7 @@ def _opencv_capture(path: Path, reason: str | None = None) -> cv2.VideoCapture:
     return capture
 
 
-def _opencv_frames(path: Path, wanted: set[int] | None, reason: str | None) -> Generator[tuple[int, np.ndarray], None, int]:
+def _opencv_frames(path: Path, wanted: set[int] | None, reason: str | None, report: DecodeReport | None = None) -> Generator[tuple[int, np.ndarray], None, int]:
     """OpenCV's sequential pass, for files PyAV cannot read (see iterate_frames); `reason`: why PyAV could not."""
     capture = _opencv_capture(path, reason)
     try:
@@ -105,6 +105,8 @@ def _opencv_frames(path: Path, wanted: set[int] | None, reason: str | None) -> G
                 index += 1
                 continue
             failures = 0
+            if report is not None:
+                report.frames_decoded += 1
             if wanted is None or index in wanted:
                 ok, frame = capture.retrieve()
                 if ok and frame is not None:
@@ -144,7 +146,7 @@ def iterate_frames(path: str | Path, wanted: set[int] | None = None, report: Dec
         except CannotDecode as error:  # raised before any frame is yielded
             reason = str(error)
     report.decoder = "opencv"
-    return (yield from _opencv_frames(path, wanted, reason))
+    return (yield from _opencv_frames(path, wanted, reason, report))
 
 
 def _frame_count_and_rate(path: Path, timeline: Timeline | str) -> tuple[int, float]:
