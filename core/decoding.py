@@ -102,7 +102,10 @@ class Timeline:
 def _open(path: Path) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
     try:
         container = av.open(str(path), metadata_errors="ignore")
-    except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
+    except av.FFmpegError as error:  # FFmpeg's reason, and what its demuxer said last: "moov atom not found"
+        said = f": {error.log[2].strip()}" if error.log else ""
+        raise CannotDecode(f"cannot open video ({error.strerror}{said})") from None
+    except (OSError, UnicodeDecodeError) as error:
         raise CannotDecode(f"cannot open video ({error})") from None
     if not container.streams.video:
         kinds = sorted({stream.type for stream in container.streams})
@@ -170,6 +173,13 @@ def worth_seeking(timeline: Timeline, wanted: list[int]) -> bool:
     if not timeline.exact or not wanted or len(timeline.keyframes) < 2 or timeline.keyframes[0] != 0:
         return False
     return planned_decodes(seek_plan(timeline, wanted)) <= SEEK_WORTH * (wanted[-1] + 1)
+
+
+def _close(container, stream) -> None:
+    """Close after letting the decoder's frame threads finish, with the GIL released: a thread that reports an error
+    takes the GIL (PyAV's log callback), and the container frees its decoder while holding it."""
+    stream.codec_context.flush_buffers()
+    container.close()
 
 
 def _rgb(frame: av.VideoFrame) -> np.ndarray:
@@ -243,7 +253,7 @@ def _sequential(path: Path, wanted: set[int] | None, timeline: Timeline, report:
             if index == last:
                 break
     finally:
-        container.close()
+        _close(container, stream)
     if not decoded_any:
         raise CannotDecode("video has no decodable frames")
     return counted
@@ -272,4 +282,4 @@ def _seeking(path: Path, timeline: Timeline, wanted: list[int], report: DecodeRe
             else:
                 return  # the stream ends before the target: as sequential decoding, which also ends there
     finally:
-        container.close()
+        _close(container, stream)
