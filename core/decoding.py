@@ -92,7 +92,7 @@ class Timeline:
     fps: float
     pts: list[int]  # presentation time of every frame, in presentation order: frame i shows at pts[i]
     keyframes: list[int]  # positions (presentation order) of the keyframes
-    seek_to: dict[int, int]  # a keyframe's position -> the timestamp that seeks to it (its decoding time)
+    seek_to: dict[int, int]  # a keyframe's position -> the timestamp that seeks to it (its presentation time)
     exact: bool  # every packet has its own presentation time, none is to be discarded, and no packet is missing
 
     def position(self) -> dict[int, int]:
@@ -122,29 +122,29 @@ def read_timeline(path: Path) -> Timeline:
     try:
         stated = stream.frames
         rate = stream.average_rate or stream.guessed_rate
-        packets: list[tuple[int | None, int | None, bool]] = []
+        packets: list[tuple[int | None, bool]] = []
         discarded = False
         try:
             for packet in container.demux(stream):
                 if packet.size == 0:  # the end-of-stream marker
                     continue
                 discarded |= packet.is_discard
-                packets.append((packet.pts, packet.dts, packet.is_keyframe))
+                packets.append((packet.pts, packet.is_keyframe))
         except av.FFmpegError:
             pass  # a truncated or damaged file: the packets read so far
     finally:
         container.close()
-    times = [pts for pts, _, _ in packets]
+    times = [pts for pts, _ in packets]
     exact = bool(packets) and None not in times and len(set(times)) == len(times) and not discarded
     exact &= stated in (0, len(packets))
     pts = sorted(times) if exact else []
     position = {time: index for index, time in enumerate(pts)}
     keyframes, seek_to = [], {}
     if exact:
-        for time, dts, key in packets:
+        for time, key in packets:
             if key:
                 keyframes.append(position[time])
-                seek_to[position[time]] = time if dts is None else min(time, dts)
+                seek_to[position[time]] = time
         keyframes.sort()
     return Timeline(stated or len(packets), float(rate) if rate else 0.0, pts, keyframes, seek_to, exact)
 
@@ -154,7 +154,8 @@ def seek_plan(timeline: Timeline, wanted: list[int]) -> list[tuple[int, int | No
     plan, decoded_to = [], -1
     for target in wanted:
         keyframe = timeline.keyframes[bisect.bisect_right(timeline.keyframes, target) - 1] if timeline.keyframes else 0
-        seek = keyframe if decoded_to < keyframe - 1 else None  # else decoding on from the last target costs no more
+        # decoding on from the last target costs no more when it is at most one frame before the keyframe
+        seek = keyframe if decoded_to < 0 or decoded_to < keyframe - 1 else None
         plan.append((target, seek))
         decoded_to = target
     return plan
@@ -261,25 +262,31 @@ def _sequential(path: Path, wanted: set[int] | None, timeline: Timeline, report:
 
 def _seeking(path: Path, timeline: Timeline, wanted: list[int], report: DecodeReport) -> Iterator[tuple[int, np.ndarray]]:
     """The wanted frames, each decoded from the keyframe before it (or on from the previous one); raises NotExact when
-    a frame's timestamp is not the one expected there."""
+    a frame's timestamp is not the one expected there, or when the decoder reports any error (a reference missing: the
+    keyframe was no clean start), so that the video is read sequentially instead."""
     position = timeline.position()
     container, stream = _open(path)
     try:
-        frames = None
-        for target, keyframe in seek_plan(timeline, wanted):
-            if keyframe is not None or frames is None:
-                container.seek(timeline.seek_to[keyframe or 0], stream=stream, backward=True, any_frame=False)
-                frames = _decoded(container, stream, report)
-                first = True
-            for frame in frames:
-                index = position.get(frame.pts)
-                if index is None or index > target or (first and keyframe is not None and index > keyframe):
-                    raise NotExact(f"frame at {frame.pts} where frame {target} was expected")
-                first = False
-                if index == target:
-                    yield index, _rgb(frame)
-                    break
-            else:
-                return  # the stream ends before the target: as sequential decoding, which also ends there
+        with av.logging.Capture(local=False) as messages:
+            # The first frame is decoded before any seek: FFmpeg's H.264 decoder, seeking before it has decoded anything,
+            # gave garbled frames on FF++'s High 4:4:4 videos (and said only "gray chroma").
+            frames = _decoded(container, stream, report)
+            next(frames, None)
+            for target, keyframe in seek_plan(timeline, wanted):
+                if keyframe is not None:
+                    container.seek(timeline.seek_to[keyframe], stream=stream, backward=True, any_frame=False)
+                    frames = _decoded(container, stream, report)
+                for frame in frames:
+                    index = position.get(frame.pts)
+                    if index is None or index > target or (keyframe is not None and index > keyframe):
+                        raise NotExact(f"frame at {frame.pts} where frame {target} was expected")
+                    keyframe = None  # only the first frame after a seek may not be later than the keyframe
+                    if index == target:
+                        if any(level <= av.logging.ERROR for level, _, _ in messages):
+                            raise NotExact(f"the decoder reported errors: {messages[0][2].strip()}")
+                        yield index, _rgb(frame)
+                        break
+                else:
+                    return  # the stream ends before the target: as sequential decoding, which also ends there
     finally:
         _close(container, stream)
