@@ -33,14 +33,14 @@ def find_videos(inputs: Sequence[str | os.PathLike], warn: Callable[[str], None]
 
     An entry is listed also when it cannot be read (a dangling symbolic link, a file this user may not read, a folder
     named clip.mp4), so that it gets a row with its reason. Hidden entries (.git, macOS's ._clip.mp4) are skipped.
-    Each named folder that holds nothing to score is a warning; none at all is an InputError.
+    Each named folder that holds nothing to score is a warning; nothing to score in any input is an InputError.
     """
     videos: dict[str, Path] = {}
+    fruitless = []
     for item in map(Path, inputs):
         if item.is_dir():
             found = _search(item, warn)
-            if not found:
-                warn(f"{item}: no video or photo in this folder or its subfolders; nothing scored from it")
+            fruitless += [] if found else [item]
             videos.update((os.path.abspath(video), video) for video in found)
         elif item.exists() or item.is_symlink():
             videos.setdefault(os.path.abspath(item), item)
@@ -48,6 +48,8 @@ def find_videos(inputs: Sequence[str | os.PathLike], warn: Callable[[str], None]
             raise InputError(f"no such file or folder: {item}")
     if not videos:
         raise InputError(f"no video files ({', '.join(sorted(VIDEO_SUFFIXES))}) in {', '.join(map(str, inputs))}")
+    for folder in fruitless:
+        warn(f"{folder}: no video or photo in this folder or its subfolders; nothing scored from it")
     names = result_names(list(videos.values()))
     return sorted(videos.values(), key=names.__getitem__)
 
