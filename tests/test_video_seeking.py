@@ -1,5 +1,8 @@
 """Seeking to the keyframe before each sampled frame: exactly the frames sequential decoding gives, far fewer decoded."""
 import dataclasses
+import re
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -7,7 +10,7 @@ import pytest
 
 from core.decoding import DecodeReport, read_timeline, seek_plan, worth_seeking
 from core.video import iterate_frames, read_sampled_frames, sample_frame_indices
-from tests.conftest import REAL_VIDEOS, shared_video
+from tests.conftest import REAL_VIDEOS, REPO, shared_video
 from tests.media import encode_as, numbered_frames
 
 
@@ -78,3 +81,13 @@ def test_seeking_in_real_videos_gives_the_frames_of_a_sequential_pass(video):
     assert report.decoder == "pyav-seek" and sorted(frames) == wanted
     reference = opencv_frames(path, wanted[-1])
     assert all(np.array_equal(frame, reference[index]) for index, frame in frames.items())
+
+
+def test_the_decoding_benchmark_times_a_short_and_a_long_video(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "benchmarks.benchmark_decoding", "--out", tmp_path, "--size", "128x72",
+                           "--seconds", "10", "120", "--frames", "8", "--rounds", "1"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^ +120 s 128x72, 3000 frames: 8 sampled in \d+\.\d+ s .*pyav-seek, \d+ frames decoded\); one OpenCV pass",
+                     done.stdout, re.MULTILINE), done.stdout
+    assert re.search(r"^120 s against 10 s: \d+\.\dx \(one pass, as before: \d+\.\dx\)$", done.stdout, re.MULTILINE), done.stdout
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["128x72_synthetic_k2_10s.mp4", "128x72_synthetic_k2_120s.mp4"]
