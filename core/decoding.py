@@ -220,15 +220,14 @@ def decode_frames(path: Path, wanted: set[int] | None, timeline: Timeline, repor
     ordered = sorted(wanted) if wanted is not None else None
     with DecoderMessages(report, path.name):
         if ordered and worth_seeking(timeline, ordered):
-            frames = []
             try:
                 frames = list(_seeking(path, timeline, ordered, report))
             except NotExact:
-                frames = None
-            if frames is not None:
+                frames = []
+            if frames:  # else a pass from the start finds what there is
                 report.decoder = "pyav-seek"
                 yield from frames
-                return frames[-1][0] + 1 if frames else 0
+                return frames[-1][0] + 1
         decoded_to = yield from _sequential(path, wanted, timeline, report)
     return decoded_to
 
