@@ -11,7 +11,7 @@ from core.allocator import keep_freed_memory, release_freed_memory
 from core.cli import ArgumentParser, DefaultsHelpFormatter, at_least, detection_scale_option
 from core.device import DeviceUnavailableError, resolve_device
 from core.shards import parse_shard, select_shard, shard_output
-from inference.inputs import InputError, add_backend_options, add_scoring_options, diagnostics_path, find_videos
+from inference.inputs import InputError, add_backend_options, add_scoring_options, diagnostics_path, find_videos, result_names
 from inference.options import LIST_RELEASED, add_model_options, checked_weights
 from inference.report import DEFAULT_THRESHOLD, threshold_option
 from inference.strategy import STRATEGIES
@@ -38,7 +38,9 @@ beside the CSV. A rerun with the same weights and settings reuses the videos alr
 def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__, usage=USAGE, epilog=EXAMPLES, formatter_class=DefaultsHelpFormatter)
     inputs = parser.add_argument_group("inputs and outputs")
-    inputs.add_argument("--test-dir", nargs="+", metavar="PATH", help="required: a folder of videos, or one or more video or photo files")
+    inputs.add_argument("--test-dir", nargs="+", metavar="PATH",
+                        help="required: folders of videos and photos (subfolders searched too) and single files; each is named in the "
+                        "CSV by its file name, or where several share one, by the end of its path that tells them apart")
     add_model_options(inputs)
     inputs.add_argument("--output", default="submission.csv", help="CSV to write (filename,label), sorted by filename")
     scoring = parser.add_argument_group("scoring")
@@ -95,8 +97,9 @@ def main(argv=None) -> int:
     except (InputError, argparse.ArgumentTypeError) as error:
         return input_error(error)
     output = Path(args.output)
+    names = result_names(videos)  # of every video, so that each shard names a video alike
     if shard[1] > 1:
-        videos, output = select_shard(videos, shard, key=lambda video: video.name), shard_output(output, shard)
+        videos, output = select_shard(videos, shard, key=names.__getitem__), shard_output(output, shard)
     # Loaded only now, so that --help and bad input answer at once instead of after seconds of imports.
     import torch
 
@@ -133,7 +136,8 @@ def main(argv=None) -> int:
         predictor.explain_faces = args.explain
     workers = default_workers(device) if args.workers is None else args.workers
     report = Path(args.report) if args.report else None
-    results = predict_videos(predictor, videos, output, weights, workers=workers, strategy_name=args.strategy, report_dir=report)
+    results = predict_videos(predictor, videos, output, weights, workers=workers, strategy_name=args.strategy, report_dir=report,
+                             names=names)
     failed = sum(1 for record in results.values() if record["fallback"])
     print(f"wrote {output} ({len(results)} videos, {failed} scored 0.5 by fallback) and {diagnostics_path(output)}")
     if shard[1] > 1:  # the shard that completes the set merges and reports; the others leave their thumbnails

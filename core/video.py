@@ -1,15 +1,26 @@
-"""Read a few evenly spaced frames of a video in one sequential decoding pass; write RGB frames as an mp4."""
+"""Read a few evenly spaced frames of a video, or a photo as a video of one frame; write RGB frames as an mp4.
+
+Videos are decoded by PyAV (core.decoding: every codec its FFmpeg has, AV1 by dav1d, seeking where that is exact),
+and by OpenCV where PyAV cannot open a file or decodes nothing from it.
+"""
 from __future__ import annotations
 
+import os
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, ImageOps
 
-# Still photos are scored as one-frame videos.
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+from core.decoding import CannotDecode, DecodeReport, Timeline, decode_frames, quiet_ffmpeg, read_timeline
+
+quiet_ffmpeg()  # before OpenCV opens its first video, which is when its FFmpeg reads the log level
+
+# Still photos are scored as one-frame videos; HEIC/HEIF (iPhone photos) through pillow-heif's Pillow plugin.
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
+PILLOW_SUFFIXES = {".heic", ".heif"}
 # Failed grabs in a row taken for the end of the stream; fewer are damaged frames in its middle, each counted as one.
 UNDECODABLE_IN_A_ROW = 8
 
@@ -26,6 +37,7 @@ class SampledFrames:
     requested: list[int] = field(default_factory=list)
     note: str | None = None  # why fewer frames than requested came back
     fps: float = 0.0  # frames per second the container states; 0 when it states none (and for a photo)
+    decoding: DecodeReport = field(default_factory=DecodeReport)  # which decoder read it, and its errors
 
     @property
     def size(self) -> tuple[int, int]:
@@ -48,38 +60,40 @@ def sample_frame_indices(frame_count: int, num_frames: int, jitter: int = 0, see
     return sorted(set(indices.tolist()))
 
 
-def _open(path: str | Path) -> cv2.VideoCapture:
+def check_readable(path: str | Path) -> Path:
+    """The path, when it is a non-empty file this process may read; else VideoReadError with the reason."""
     path = Path(path)
-    if not path.is_file():
+    if path.is_symlink() and not path.exists():
+        raise VideoReadError(f"dangling symbolic link (to {os.readlink(path)}, which does not exist)")
+    if not path.exists():
         raise VideoReadError(f"no such file: {path}")
-    if path.stat().st_size == 0:
+    if path.is_dir():
+        raise VideoReadError("a folder, not a video file")
+    if not path.is_file():
+        raise VideoReadError("not a regular file (a device, pipe or socket)")
+    try:
+        with path.open("rb") as file:
+            empty = not file.read(1)
+    except PermissionError:
+        raise VideoReadError("permission denied (this user may not read the file)") from None
+    except OSError as error:
+        raise VideoReadError(f"cannot read the file ({error.strerror or error})") from None
+    if empty:
         raise VideoReadError("empty file (0 bytes)")
+    return path
+
+
+def _opencv_capture(path: Path, reason: str | None = None) -> cv2.VideoCapture:
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         capture.release()
-        raise VideoReadError("cannot open video (unreadable or unsupported format)")
+        raise VideoReadError(reason or "cannot open video (unreadable or unsupported format)")
     return capture
 
 
-def _count_by_decoding(path: str | Path) -> int:
-    capture = _open(path)
-    count = 0
-    while capture.grab():
-        count += 1
-    capture.release()
-    return count
-
-
-def iterate_frames(path: str | Path, wanted: set[int] | None = None) -> Generator[tuple[int, np.ndarray], None, int]:
-    """Yield (index, RGB frame) for the wanted positions (all when None), decoding the video once.
-
-    Frames that are not wanted are only grabbed, never converted, which is the cheap way to skip through a
-    compressed stream. A frame that fails to decode (a damaged packet) is skipped but still counted, so every later
-    frame keeps its real position; the stream ends after UNDECODABLE_IN_A_ROW failures in a row. The generator
-    returns how many frames it grabbed up to the last that decoded: all that decode when the stream ends before the
-    last wanted one.
-    """
-    capture = _open(path)
+def _opencv_frames(path: Path, wanted: set[int] | None, reason: str | None, report: DecodeReport | None = None) -> Generator[tuple[int, np.ndarray], None, int]:
+    """OpenCV's sequential pass, for files PyAV cannot read (see iterate_frames); `reason`: why PyAV could not."""
+    capture = _opencv_capture(path, reason)
     try:
         last = max(wanted) if wanted else None
         index = decoded_to = failures = 0
@@ -91,6 +105,8 @@ def iterate_frames(path: str | Path, wanted: set[int] | None = None) -> Generato
                 index += 1
                 continue
             failures = 0
+            if report is not None:
+                report.frames_decoded += 1
             if wanted is None or index in wanted:
                 ok, frame = capture.retrieve()
                 if ok and frame is not None:
@@ -100,6 +116,48 @@ def iterate_frames(path: str | Path, wanted: set[int] | None = None) -> Generato
     finally:
         capture.release()
     return decoded_to
+
+
+def _timeline(path: Path) -> Timeline | str:
+    """PyAV's view of the video stream, or why PyAV cannot read the file."""
+    try:
+        return read_timeline(path)
+    except CannotDecode as error:
+        return str(error)
+
+
+def iterate_frames(path: str | Path, wanted: set[int] | None = None, report: DecodeReport | None = None,
+                   timeline: Timeline | str | None = None) -> Generator[tuple[int, np.ndarray], None, int]:
+    """Yield (index, RGB frame) for the wanted positions (all when None), in order.
+
+    PyAV decodes, seeking where that is exact and saves work (core.decoding); where PyAV cannot open the file or decodes
+    no frame of it, OpenCV reads it in one pass, in which frames that are not wanted are only grabbed. A frame that
+    fails to decode (a damaged packet) is skipped but still counted, so every later frame keeps its real position.
+    The generator returns how many frames the stream held up to the last that decoded: all that decode when the stream
+    ends before the last wanted one. `report` is filled with the decoder used and its errors.
+    """
+    path = check_readable(path)
+    report = report if report is not None else DecodeReport()
+    timeline = _timeline(path) if timeline is None else timeline
+    reason = timeline if isinstance(timeline, str) else None
+    if reason is None:
+        try:
+            return (yield from decode_frames(path, wanted, timeline, report))
+        except CannotDecode as error:  # raised before any frame is yielded
+            reason = str(error)
+    report.decoder = "opencv"
+    return (yield from _opencv_frames(path, wanted, reason, report))
+
+
+def _frame_count_and_rate(path: Path, timeline: Timeline | str) -> tuple[int, float]:
+    if isinstance(timeline, Timeline):
+        return timeline.frame_count, timeline.fps
+    capture = _opencv_capture(path, timeline)
+    frame_count, fps = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), float(capture.get(cv2.CAP_PROP_FPS))
+    capture.release()
+    if frame_count <= 0:  # some containers do not store a frame count: count by decoding
+        frame_count = sum(1 for _ in _opencv_frames(path, None, timeline))
+    return frame_count, fps
 
 
 def read_sampled_frames(path: str | Path, num_frames: int = 32, jitter: int = 0, seed: int | None = None) -> SampledFrames:
@@ -114,17 +172,14 @@ def read_sampled_frames(path: str | Path, num_frames: int = 32, jitter: int = 0,
     """
     if Path(path).suffix.lower() in IMAGE_SUFFIXES:
         return _read_image(path)
-    capture = _open(path)
-    frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    fps = float(capture.get(cv2.CAP_PROP_FPS))
-    capture.release()
-    if frame_count <= 0:
-        # Some containers do not store a frame count: count by decoding, then sample.
-        frame_count = _count_by_decoding(path)
-        if frame_count == 0:
-            raise VideoReadError("video has no decodable frames")
+    path = check_readable(path)
+    timeline = _timeline(path)
+    frame_count, fps = _frame_count_and_rate(path, timeline)
+    if frame_count == 0:
+        raise VideoReadError("video has no decodable frames")
+    report = DecodeReport()
     requested = sample_frame_indices(frame_count, num_frames, jitter, seed)
-    frames, indices, decodable = _read_frames(path, requested)
+    frames, indices, decodable = _read_frames(path, requested, report, timeline)
     note = None
     if len(frames) < 0.9 * len(requested) and decodable < frame_count:
         # A truncated or damaged file whose container still claims every frame: sample over the frames that decode.
@@ -133,28 +188,39 @@ def read_sampled_frames(path: str | Path, num_frames: int = 32, jitter: int = 0,
         if len(resampled) > len(frames):
             note = f"the container claims {frame_count} frames but only {decodable} decode; sampled over those"
             frame_count, requested = decodable, resampled
-            frames, indices, _ = _read_frames(path, requested)
+            report = DecodeReport()
+            frames, indices, _ = _read_frames(path, requested, report, timeline)
     if len(frames) < len(requested):
         short = f"decoded {len(frames)} of {len(requested)} requested frames (the stream ends at or after frame {indices[-1]})"
         note = f"{note}; {short}" if note else short
-    return SampledFrames(frames, indices, frame_count, requested, note, fps if 0 < fps < 1000 else 0.0)
+    return SampledFrames(frames, indices, frame_count, requested, note, fps if 0 < fps < 1000 else 0.0, report)
 
 
 def _read_image(path: str | Path) -> SampledFrames:
-    path = Path(path)
-    if not path.is_file():
-        raise VideoReadError(f"no such file: {path}")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """A photo upright (EXIF orientation applied) in 8-bit RGB, whatever its bit depth, alpha or colour model."""
+    path = check_readable(path)
+    if path.suffix.lower() in PILLOW_SUFFIXES:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        try:
+            with Image.open(path) as photo:
+                image = np.asarray(ImageOps.exif_transpose(photo).convert("RGB"))
+        except (OSError, ValueError, SyntaxError) as error:
+            raise VideoReadError(f"cannot read image ({error})") from None
+        return SampledFrames([image], [0], 1, [0], decoding=DecodeReport("pillow"))
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # applies the EXIF orientation
     if image is None:
         raise VideoReadError("cannot read image (unreadable or unsupported format)")
-    return SampledFrames([cv2.cvtColor(image, cv2.COLOR_BGR2RGB)], [0], 1, [0])
+    return SampledFrames([cv2.cvtColor(image, cv2.COLOR_BGR2RGB)], [0], 1, [0], decoding=DecodeReport("opencv"))
 
 
-def _read_frames(path: str | Path, wanted: list[int]) -> tuple[list[np.ndarray], list[int], int]:
-    """The wanted frames that decode, their indices, and how many frames were grabbed (see iterate_frames);
+def _read_frames(path: Path, wanted: list[int], report: DecodeReport | None = None,
+                 timeline: Timeline | str | None = None) -> tuple[list[np.ndarray], list[int], int]:
+    """The wanted frames that decode, their indices, and how many frames the stream held (see iterate_frames);
     raises VideoReadError when no wanted frame decodes."""
     frames, indices = [], []
-    reader = iterate_frames(path, set(wanted))
+    reader = iterate_frames(path, set(wanted), report, timeline)
     while True:
         try:
             index, frame = next(reader)
@@ -173,7 +239,7 @@ def read_frames_at(path: str | Path, indices: list[int]) -> dict[int, np.ndarray
     none does."""
     if Path(path).suffix.lower() in IMAGE_SUFFIXES:
         return {0: _read_image(path).frames[0]}
-    frames, positions, _ = _read_frames(path, indices)
+    frames, positions, _ = _read_frames(Path(path), indices)
     return dict(zip(positions, frames, strict=True))
 
 

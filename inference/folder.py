@@ -128,6 +128,7 @@ def predict_videos(
     workers: int = 0,
     strategy_name: str = "confident",
     report_dir: Path | None = None,
+    names: dict[Path, str] | None = None,
 ) -> dict[str, dict]:
     """Score every video, skipping those an earlier run with the same settings finished; write CSV + JSON.
 
@@ -135,13 +136,15 @@ def predict_videos(
     or a re-encoded file, is scored afresh. Every video's result is appended to the progress log as it finishes, so
     an interrupted run (KeyboardInterrupt passes through at once) loses only the video in hand. With `report_dir`, each
     scored video's face thumbnails go there as it finishes, for the report (inference.report) made at the end.
+    Results are keyed by `names` (inference.inputs.result_names; default: the file names).
     """
     output = Path(output)
     key = settings_key(weights, predictor)
     finished = load_finished(output, key, predictor.explain_faces if predictor.explainer is not None else None)
+    names = names or {video: video.name for video in videos}
     keys = {video: video_key(video) for video in videos}
     todo = [video for video in videos if keys[video] not in finished]
-    results: dict[str, dict] = {video.name: finished[keys[video]] for video in videos if keys[video] in finished}
+    results: dict[str, dict] = {names[video]: finished[keys[video]] for video in videos if keys[video] in finished}
     if results:
         log.info("reusing %d finished videos from an earlier run", len(results))
     progress = progress_path(output)
@@ -153,11 +156,11 @@ def predict_videos(
             except Exception as error:  # one bad video must not stop the run; the reason is recorded
                 result = failed(prepared.result, "classification", error)
             if result.fallback:
-                tqdm.write(f"warning: {video.name}: {result.fallback}; scored {NEUTRAL_LABEL}")
+                tqdm.write(f"warning: {names[video]}: {result.fallback}; scored {NEUTRAL_LABEL}")
             elif report_dir is not None:
-                save_report_thumbnails(report_dir, video.name, prepared, keys[video])
+                save_report_thumbnails(report_dir, names[video], prepared, keys[video])
             record = {**result.to_json(), "video_key": keys[video]}
-            results[video.name] = record
+            results[names[video]] = record
             progress_log.write(json.dumps({"settings_key": key, "result": record}) + "\n")
             progress_log.flush()
     rescore_with_strategy(results, strategy_name, predictor.video_score)

@@ -6,37 +6,102 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
-from pathlib import Path
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path, PurePosixPath
 
 from core.cli import at_least
 from core.device import DEVICE_CHOICES
 from core.video import IMAGE_SUFFIXES
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"} | IMAGE_SUFFIXES  # photos: one frame
+# Containers people bring (phones, cameras, downloads, screen recorders); an animated GIF is a video too. Photos: one frame.
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
+                  ".3gp", ".ogv", ".gif"} | IMAGE_SUFFIXES
 
 
 class InputError(Exception):
     """Bad command-line input: a missing folder, weights file, or no video to score."""
 
 
-def find_videos(inputs: Sequence[str | os.PathLike]) -> list[Path]:
-    """Videos named directly, plus the video files (and still photos) directly inside named folders; sorted by file name."""
-    videos: list[Path] = []
+def warn_on_stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def find_videos(inputs: Sequence[str | os.PathLike], warn: Callable[[str], None] = warn_on_stderr) -> list[Path]:
+    """Files named directly, and every entry named like a video or photo (VIDEO_SUFFIXES) in the named folders and their
+    subfolders, each once, sorted by result name (see result_names).
+
+    An entry is listed also when it cannot be read (a dangling symbolic link, a file this user may not read, a folder
+    named clip.mp4), so that it gets a row with its reason. Hidden entries (.git, macOS's ._clip.mp4) are skipped.
+    Each named folder that holds nothing to score is a warning; nothing to score in any input is an InputError.
+    """
+    videos: dict[str, Path] = {}
+    fruitless = []
     for item in map(Path, inputs):
         if item.is_dir():
-            videos.extend(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
-        elif item.is_file():
-            videos.append(item)
+            found = _search(item, warn)
+            fruitless += [] if found else [item]
+            videos.update((os.path.abspath(video), video) for video in found)
+        elif item.exists() or item.is_symlink():
+            videos.setdefault(os.path.abspath(item), item)
         else:
             raise InputError(f"no such file or folder: {item}")
-    names = [video.name for video in videos]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise InputError(f"several inputs share the file name {duplicates[0]!r}; the CSV is keyed by file name")
     if not videos:
         raise InputError(f"no video files ({', '.join(sorted(VIDEO_SUFFIXES))}) in {', '.join(map(str, inputs))}")
-    return sorted(videos, key=lambda p: p.name)
+    for folder in fruitless:
+        warn(f"{folder}: no video or photo in this folder or its subfolders; nothing scored from it")
+    names = result_names(list(videos.values()))
+    return sorted(videos.values(), key=names.__getitem__)
+
+
+def _search(folder: Path, warn: Callable[[str], None]) -> list[Path]:
+    """Entries named like videos or photos in `folder` and below; a folder reached twice through links is searched once."""
+    found: list[Path] = []
+    searched = {folder.resolve()}
+    pending = [folder]
+    while pending:
+        directory = pending.pop()
+        try:
+            entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+        except OSError as error:
+            warn(f"{directory}: cannot list this folder ({error.strerror or error}); nothing scored from it")
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            if path.suffix.lower() in VIDEO_SUFFIXES:
+                found.append(path)
+            elif _is_folder(entry) and path.resolve() not in searched:
+                searched.add(path.resolve())
+                pending.append(path)
+    return found
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()  # follows a symbolic link
+    except OSError:
+        return False
+
+
+def result_names(videos: Sequence[Path]) -> dict[Path, str]:
+    """The name each video gets in the CSV: its file name, or, where several files share one, the shortest ending of
+    their paths that tells them apart (dfdc_train_part_0/clip.mp4 and dfdc_train_part_1/clip.mp4)."""
+    by_name: dict[str, list[Path]] = {}
+    for video in videos:
+        by_name.setdefault(video.name, []).append(video)
+    names = {}
+    for name, same in by_name.items():
+        if len(same) == 1:
+            names[same[0]] = name
+            continue
+        parts = [Path(os.path.abspath(video)).parts for video in same]
+        depth = 2
+        while len({path[-depth:] for path in parts}) < len(parts):
+            depth += 1
+        names.update((video, PurePosixPath(*path[-depth:]).as_posix()) for video, path in zip(same, parts, strict=True))
+    return names
 
 
 def add_scoring_options(parser: argparse.ArgumentParser, runtime=None) -> None:

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +124,7 @@ class VideoResult:
     frames_read: int = 0
     frame_count: int = 0
     fps: float = 0.0  # as the container states it (0: unknown), for times in the report
+    decoding: dict = field(default_factory=dict)  # which decoder read it, its errors and frames decoded (core.decoding.DecodeReport)
     faces: list[dict] = field(default_factory=list)  # one entry per classified face: frame index + detection
     scores: dict[str, list[float]] = field(default_factory=dict)  # per model, aligned with `faces`
     model_labels: dict[str, float] = field(default_factory=dict)
@@ -145,6 +146,7 @@ class VideoResult:
             "frames_read": self.frames_read,
             "frame_count": self.frame_count,
             "fps": self.fps,
+            "decoding": self.decoding,
             "faces_found": self.faces_found,
             "frames_with_faces": len({face["frame"] for face in self.faces}),
             "faces_skipped": self.faces_skipped,
@@ -333,6 +335,7 @@ class VideoPredictor:
         decoded = time.perf_counter()
         result.frames_read, result.frame_count, result.note = len(sampled.frames), sampled.frame_count, sampled.note
         result.fps = round(sampled.fps, 3)
+        result.decoding = asdict(sampled.decoding)
         try:
             result.faces, inputs, result.faces_skipped = self.find_faces(sampled)
         except Exception as error:

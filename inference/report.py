@@ -267,13 +267,19 @@ def with_tracks(record: dict, settings: dict) -> dict:
     return {**record, "faces": faces, "tracks": tracks}
 
 
+# how each decoder of core.video reads a video, in the report's words
+DECODERS = {"pyav": "PyAV (FFmpeg), one pass from the start", "pyav-seek": "PyAV (FFmpeg), seeking to the keyframe before each frame",
+            "opencv": "OpenCV (FFmpeg), one pass from the start", "pillow": "Pillow (a photo)"}
+
+
 def write_video_page(environment, report_dir: Path, name: str, record: dict, settings: dict, threshold: float) -> dict:
     """The video's page and its pictures, unless they were drawn from this very record before; its index row."""
     folder = report_dir / "videos" / video_folder_name(name)
     record = with_tracks(record, settings)
     row = {"name": name, "href": f"videos/{folder.name}/index.html", "label": record["label"], "fallback": record.get("fallback"),
            "faces": record.get("faces_found", len(record.get("faces", []))), "tracks": len(record.get("tracks", [])),
-           "frames": record.get("frames_read", 0), "note": record.get("note")}
+           "frames": record.get("frames_read", 0), "note": record.get("note"),
+           "decoder_errors": record.get("decoding", {}).get("errors", 0)}
     digest = record_digest(record, {**settings, "threshold": threshold})
     if _drawn_from(folder, digest) and (not record.get("faces") or has_thumbnails(report_dir, name, record)):
         return row
@@ -290,6 +296,7 @@ def write_video_page(environment, report_dir: Path, name: str, record: dict, set
         draw_timeline(record, folder / "timeline.png")
     page = environment.get_template("video.html").render(
         name=name, record=record, tracks=tracks, threshold=threshold, settings=settings, fps=record.get("fps") or 0.0,
+        decoding=record.get("decoding") or {}, decoders=DECODERS,
         thumbnails=thumbnails_missing is None and bool(faces), thumbnails_missing=thumbnails_missing,
         heat_maps=heat_maps_of(record, folder, thumbnails_missing is None),
         timeline=bool(record.get("scores") and faces), seconds=record.get("seconds", {}),

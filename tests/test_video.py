@@ -39,7 +39,17 @@ def test_reads_the_sampled_frames_of_a_portrait_video():
     assert sampled.frames[0].shape == (1920, 1080, 3) and sampled.note is None
 
 
-def test_phone_clip_with_rotation_metadata_is_read_upright(tmp_path):
+# a track header's display matrix (a, b, c, d), the upright frame's (height, width), and where the stored frame's
+# top-left mark ends up: (first row, last row, first column, last column)
+TURNS = {
+    "90 clockwise": ((0, 0x10000, -0x10000, 0), (480, 270), (0, 99, 230, 269)),  # top right, standing up
+    "90 counterclockwise": ((0, -0x10000, 0x10000, 0), (480, 270), (380, 479, 0, 39)),  # bottom left
+    "180": ((-0x10000, 0, 0, -0x10000), (270, 480), (230, 269, 380, 479)),  # bottom right, upside down
+}
+
+
+@pytest.mark.parametrize("turn", sorted(TURNS))
+def test_phone_clip_with_rotation_metadata_is_read_upright(tmp_path, turn):
     # Phones store portrait clips landscape plus a display matrix in the track header; faces must come out upright.
     landscape = [frame[::4, ::4].copy() for frame in read_sampled_frames(shared_video("dfdc_real/lynaeydofd.mp4"), 3).frames]
     for frame in landscape:
@@ -49,13 +59,14 @@ def test_phone_clip_with_rotation_metadata_is_read_upright(tmp_path):
     assert data[header + 4] == 0  # version 0: the matrix starts 36 bytes after version and flags
     matrix = header + 8 + 36
     assert struct.unpack(">9i", data[matrix : matrix + 36]) == (0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)  # identity
-    data[matrix : matrix + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)  # 90 degrees clockwise
+    (a, b, c, d), (height, width), mark = TURNS[turn]
+    data[matrix : matrix + 36] = struct.pack(">9i", a, b, 0, c, d, 0, 0, 0, 0x40000000)
     (tmp_path / "rotated.mp4").write_bytes(data)
     sampled = read_sampled_frames(tmp_path / "rotated.mp4", 3)
-    assert sampled.size == (270, 480) and len(sampled.frames) == 3
+    assert sampled.size == (width, height) and len(sampled.frames) == 3
     red = (sampled.frames[0][..., 0] > 200) & (sampled.frames[0][..., 1] < 60)
     rows, cols = np.nonzero(red)
-    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (0, 99, 230, 269)  # now at the top right, standing up
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == mark
 
 
 def test_sampled_frames_match_a_full_decode(tmp_path):
