@@ -92,15 +92,25 @@ PENDING_PAGES = {"docs/sbi.md"}
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 
 
+def anchors(page: Path) -> set[str]:
+    """The `#anchor` of each heading of a page, as GitHub makes them (code blocks' `#` lines are not headings)."""
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in re.findall(r"^#+ (.+)$", text, re.M)}
+
+
 def test_relative_links_resolve():
-    """Every relative link in README.md and docs/*.md names a file of the repository."""
+    """Every relative link in README.md and docs/*.md names a file of the repository, and a heading of it where it names one."""
     broken = []
     for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
         for target in LINK.findall(page.read_text(encoding="utf-8")):
             path = target.split("#", 1)[0]
-            if not path or re.match(r"[a-z][a-z0-9+.-]*:", path):
-                continue  # an anchor on the same page, or a web address
-            resolved = (page.parent / path).resolve()
-            if not resolved.exists() and resolved.relative_to(REPO).as_posix() not in PENDING_PAGES:
+            if re.match(r"[a-z][a-z0-9+.-]*:", path):
+                continue  # a web address
+            resolved = (page.parent / path).resolve() if path else page
+            if resolved.relative_to(REPO).as_posix() in PENDING_PAGES:
+                continue
+            if not resolved.exists():
                 broken.append(f"{page.relative_to(REPO).as_posix()}: {target}")
+            elif "#" in target and resolved.suffix == ".md" and target.split("#", 1)[1] not in anchors(resolved):
+                broken.append(f"{page.relative_to(REPO).as_posix()}: {target} (no such heading)")
     assert not broken, "links to files that do not exist: " + ", ".join(broken)
