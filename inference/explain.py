@@ -6,11 +6,11 @@ summed over channels, negatives dropped: the places whose features raised the fa
 feature map, which the classifiers average and feed to one linear layer, the gradient is the same at every position,
 so this is exactly Grad-CAM (a test checks it). On an earlier layer Grad-CAM's averaging of the gradient over the map
 spreads it over the whole face; HiResCAM keeps it where the evidence is (measured on the demo's self-blended fakes:
-tests/test_demo.py, figures in the README).
+tests/test_demo.py, figures in docs/report.md).
 
 It runs on a plain PyTorch copy of each checkpoint (the scoring models may be OpenVINO-compiled, or have their batch
 norms folded and convolutions packed, with no backward pass), with captum's LayerGradientXActivation, and costs one
-forward and one backward pass per face and model; the README's Speed section gives the measured cost.
+forward and one backward pass per face and model; docs/report.md and docs/speed.md give the measured cost.
 
 The map comes from the encoder's last feature map (12x12 for a B7 at 380 px). A small input makes that map too coarse
 to say anything (2x2 for a ResNet-18 at 64 px), so the deepest stage whose output is at least MIN_MAP_SIDE on each side
