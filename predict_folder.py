@@ -60,7 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--strategy", choices=sorted(STRATEGIES), default="confident", help="how one model's face scores become a video score")
     parser.add_argument("--video-score", choices=VIDEO_SCORES, default="every-face",
                         help="every-face: the strategy over every face of every frame (the original's); per-person: the highest "
-                        "score of a person's face track, so that one fake person among real ones is not averaged away")
+                        "score of a person's face track, so that one fake person among real ones is not averaged away; frame-max: each "
+                        "frame's most fake face, averaged over the frames (the self-blended-images paper's, to compare an SBI "
+                        "model with its numbers; docs/sbi.md)")
     parser.add_argument("--jitter", type=at_least(0), default=0, help="shift each sampled frame by up to this many frames at random")
     parser.add_argument("--seed", type=int, default=None, help="random seed for --jitter")
     parser.add_argument("--max-faces-per-frame", type=at_least(0), default=MAX_FACES_PER_FRAME,
