@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import cv2
 import numpy as np
@@ -158,3 +159,12 @@ def test_sam_run_resumes_with_its_optimizer_state(data_root, tmp_path):
     assert resumed.start_epoch == 1 and resumed.optimizer.state_dict()["state"]  # SGD's momentum buffers came back
     resumed.run()
     assert load_checkpoint(last)["epoch"] == 1
+
+
+def test_benchmark_sbi_reports_pairs_per_second_per_worker(data_root, capsys):
+    from benchmarks.benchmark_sbi import main
+
+    assert main(["--data-dir", str(data_root), "--folds-csv", str(data_root / "folds.csv"), "--size", "128", "--pairs", "4",
+                 "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert re.match(r"\d+ real crops at 128 px: \d+\.\d-\d+\.\d pairs/s per worker \(\d+-\d+ training images/s\)", out), out
