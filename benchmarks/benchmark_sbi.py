@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from core.cli import ArgumentParser, at_least
 
@@ -23,6 +24,8 @@ def main(argv=None) -> int:
     parser.add_argument("--pairs", type=at_least(1), default=200, help="pairs to time (after 5 untimed ones)")
     parser.add_argument("--rounds", type=at_least(1), default=3, help="timed rounds; the best and the worst are printed")
     args = parser.parse_args(argv)
+    if not Path(args.folds_csv).is_file():
+        parser.exit(2, f"error: folds file not found: {args.folds_csv}\n")
     import cv2
     import pandas as pd
     import torch
