@@ -168,3 +168,29 @@ def test_benchmark_sbi_reports_pairs_per_second_per_worker(data_root, capsys):
                  "--rounds", "1"]) == 0
     out = capsys.readouterr().out
     assert re.match(r"\d+ real crops at 128 px: \d+\.\d-\d+\.\d pairs/s per worker \(\d+-\d+ training images/s\)", out), out
+
+
+@pytest.mark.slow
+def test_sbi_trains_under_ddp_with_sam_and_its_log_plots(data_root, tmp_path):
+    """Two gloo processes through torchrun and train_classifier.py, as the README's several-GPU command."""
+    import socket
+    import subprocess
+    import sys
+
+    sbi_config(tmp_path / "sbi.json")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}",
+               "--nproc_per_node=2", "train_classifier.py", "--config", tmp_path / "sbi.json", "--data-dir", data_root,
+               "--folds-csv", data_root / "folds.csv", "--fold", "0", "--prefix", "sbi_", "--output-dir", tmp_path / "weights",
+               "--logdir", tmp_path / "logs", "--workers", "0", "--device", "cpu"]
+    done = subprocess.run([str(part) for part in command], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    checkpoint = load_checkpoint(tmp_path / "weights" / "sbi_DeepFakeClassifier_resnet18_0_best")
+    assert all(key.startswith("module.") for key in checkpoint["state_dict"])
+    log = tmp_path / "logs" / "sbi_DeepFakeClassifier_resnet18_0.log"
+    assert [line.split()[1] for line in log.read_text().splitlines()] == ["0", "1"]
+    plotted = subprocess.run([sys.executable, "plot_loss.py", "--log-file", str(log), "--output", str(tmp_path / "loss.png")],
+                             cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert plotted.returncode == 0 and (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
