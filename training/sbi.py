@@ -131,7 +131,8 @@ def blend_mask(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     side_h, side_w = (int(rng.integers(MASK_SIDE[0], MASK_SIDE[1] + 1)) for _ in range(2))
     first, second = (int(rng.choice(KERNEL_SIDES)) for _ in range(2))
     soft = cv2.GaussianBlur(cv2.resize(mask, (side_w, side_h)), (first, first), 0)
-    soft = np.where(soft >= soft.max(), 1.0, 0.0).astype(np.float32)  # the core the first blur did not reach
+    # the core the first blur did not reach (within float32 rounding: a blurred constant is 1 +- 1e-7, not exactly 1)
+    soft = (soft >= soft.max() * (1 - 1e-4)).astype(np.float32)
     soft = cv2.GaussianBlur(soft, (second, second), float(rng.integers(SECOND_SIGMA[0], SECOND_SIGMA[1] + 1)))
     soft /= max(float(soft.max()), 1e-12)
     return cv2.resize(soft, (width, height))
