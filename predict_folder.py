@@ -49,7 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     scoring.add_argument("--strategy", choices=sorted(STRATEGIES), default="confident", help="how one model's face scores become a video score")
     scoring.add_argument("--video-score", choices=VIDEO_SCORES, default="every-face",
                          help="every-face: the strategy over every face of every frame (the original's); per-person: the highest score "
-                         "of one person's face track, for videos of several people")
+                         "of one person's face track, for videos of several people; frame-max: each frame's most fake face, averaged over "
+                         "the frames (the self-blended-images paper's; docs/sbi.md)")
     scoring.add_argument("--jitter", type=at_least(0), default=0, help="shift each sampled frame by up to this many frames at random")
     scoring.add_argument("--seed", type=int, default=None, help="random seed for --jitter (default: a different draw each run)")
     scoring.add_argument("--max-faces-per-frame", type=at_least(0), default=MAX_FACES_PER_FRAME,

@@ -2,6 +2,7 @@
 
     bash run_demo.sh                          # everything goes to demo_output/
     bash run_demo.sh --out /tmp/demo --device cpu
+    bash run_demo.sh --sbi                    # trained on real clips alone (self-blended images), to demo_output_sbi/
 
 Every stage runs the project's own scripts, exactly as a user would:
   1. demo/synthetic_dataset.py  REAL and self-blended FAKE clips of the photos that ship with
@@ -85,7 +86,8 @@ def generate(paths: DemoPaths, args: argparse.Namespace) -> None:
     parts = ((paths.data, TRAIN_PART, args.train_reals), (paths.data, VALIDATION_PART, args.validation_reals),
              (paths.held_out, HELD_OUT_PART, args.held_out_reals))
     for root, part, reals in parts:
-        options = DatasetOptions(parts=1, first_part=part, reals_per_part=reals, fakes_per_real=args.fakes_per_real,
+        fakes_per_real = 0 if args.sbi and part == TRAIN_PART else args.fakes_per_real  # SBI trains on real clips alone
+        options = DatasetOptions(parts=1, first_part=part, reals_per_part=reals, fakes_per_real=fakes_per_real,
                                  frames=args.frames, seed=args.seed)
         make_dataset(root, options, detector)
 
@@ -114,6 +116,9 @@ def run_demo(args: argparse.Namespace) -> dict:
     # minimum (auto doubles them instead), and its rows (every 10th frame) would keep 4 crops of a 32-frame clip.
     run_stage("preprocessing", ["bash", "preprocess_data.sh", paths.data, "--device", args.device, "--workers", args.workers,
                                 "--every", args.every, "--n-splits", FOLDS, "--detection-scale", "auto", "--all-crops"])
+    if args.sbi:
+        run_stage("68-point landmarks", [sys.executable, "-m", "preprocessing.generate_landmarks68", "--root-dir", paths.data,
+                                         "--workers", args.workers])
     train(paths, args, run)
     run_stage("loss plot", [sys.executable, "plot_loss.py", "--log-file", paths.logs / f"{run}.log", "--output", paths.loss_plot])
     best = f"{run}_best"
@@ -121,7 +126,8 @@ def run_demo(args: argparse.Namespace) -> dict:
         raise StageError(f"training wrote no {best} checkpoint (was validation skipped?)")
     run_stage("scoring held-out clips", [
         sys.executable, "predict_folder.py", "--weights-dir", paths.weights, "--models", best, "--test-dir", paths.held_out_videos,
-        "--output", paths.predictions, "--input-size", config["size"], "--device", args.device, "--explain", "--report", paths.report])
+        "--output", paths.predictions, "--input-size", config["size"], "--device", args.device, "--explain", "--report", paths.report,
+        *(["--video-score", "frame-max"] if args.sbi else [])])
     run_stage("evaluation", [sys.executable, "evaluate.py", "--predictions", paths.predictions, "--labels", paths.held_out,
                              "--roc", paths.roc_curve, "--output", paths.evaluation])
     return {"paths": paths, "checkpoint": paths.weights / best, "report": json.loads(paths.evaluation.read_text())}
@@ -129,9 +135,13 @@ def run_demo(args: argparse.Namespace) -> dict:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="demo_output", help="folder for the dataset, checkpoints, logs and results")
+    parser.add_argument("--out", default=None, help="folder for the dataset, checkpoints, logs and results (demo_output, or "
+                        "demo_output_sbi with --sbi)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where detection, training and scoring run")
-    parser.add_argument("--config", default=str(REPO / "configs" / "tiny.json"), help="training config")
+    parser.add_argument("--config", default=None, help="training config (configs/tiny.json, or configs/tiny_sbi.json with --sbi)")
+    parser.add_argument("--sbi", action="store_true",
+                        help="train from the real clips alone, each paired with a self-blended fake made on the fly (docs/sbi.md): "
+                        "the training part gets no fake clip; validation and the held-out clips keep theirs, made another way")
     parser.add_argument("--seed", type=int, default=0, help="seed of the clips and of training")
     parser.add_argument("--train-reals", type=at_least(1), default=8, help="REAL clips to train on")
     parser.add_argument("--validation-reals", type=at_least(1), default=3, help="REAL clips that pick the best epoch")
@@ -145,7 +155,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         "steps it mostly hides the blended region the model must learn from (measured: video AUC 0.66 instead of 0.86 after 200 steps)")
     parser.add_argument("--workers", type=at_least(0), default=2, help="worker processes of preprocessing and data loading (0: in the main process)")
     parser.add_argument("--min-auc", type=float, default=0.9, help="held-out AUC below this makes the exit code 1")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.out = args.out or ("demo_output_sbi" if args.sbi else "demo_output")
+    args.config = args.config or str(REPO / "configs" / ("tiny_sbi.json" if args.sbi else "tiny.json"))
+    return args
 
 
 def main(argv=None) -> int:

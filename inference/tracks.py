@@ -15,8 +15,9 @@ MAX_GAP = 3  # sampled frames a track may skip and still continue
 MIN_IOU = 0.3
 MAX_CENTRE_SHIFT = 0.5  # of the box's larger side, for faces that moved more than their boxes overlap
 MIN_TRACK_FACES = 3  # faces a track needs to count as a person for --video-score per-person
-# every-face: the strategy over every face of every frame, as the original; per-person: the highest track score
-VIDEO_SCORES = ("every-face", "per-person")
+# every-face: the strategy over every face of every frame, as the original; per-person: the highest track score;
+# frame-max: each frame's most fake face, averaged over the frames, as the self-blended-images paper scores videos
+VIDEO_SCORES = ("every-face", "per-person", "frame-max")
 
 
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -90,10 +91,29 @@ def kept_faces(tracks: Sequence[dict]) -> list[int]:
 def label_video(faces: Sequence[dict], scores: dict[str, Sequence[float]], strategy: Callable[[Sequence[float]], float],
                 video_score: str = "every-face") -> tuple[dict[str, float], float, list[dict]]:
     """(each model's video score, the video's label, its tracks) from per-face scores: the label is the models' mean
-    under `strategy` over every face, or with video_score "per-person" the highest person's track score."""
+    under `strategy` over every face, or with video_score "per-person" the highest person's track score, or with
+    "frame-max" the models' mean of frame_max_mean (which replaces the strategy, as the SBI paper's scoring)."""
     model_labels, label = combine(scores, strategy)
     tracks = score_tracks(faces, scores, strategy)
-    return model_labels, per_person_label(tracks, label) if video_score == "per-person" else label, tracks
+    if video_score == "frame-max":
+        model_labels, label = combine(scores, frame_max_mean([face["frame"] for face in faces]))
+    elif video_score == "per-person":
+        label = per_person_label(tracks, label)
+    return model_labels, label, tracks
+
+
+def frame_max_mean(frames: Sequence[int]) -> Callable[[Sequence[float]], float]:
+    """A strategy over the faces of `frames` (each face's frame, aligned with the scores): the highest score of each
+    frame, averaged over the frames. One face per frame makes it the plain mean; a bystander's real face cannot
+    pull a frame's fake face down."""
+    frames = np.asarray(frames)
+
+    def score(pred: Sequence[float]) -> float:
+        pred = np.asarray(pred, dtype=np.float64)
+        if pred.size == 0:
+            raise ValueError("frame-max needs at least one prediction")
+        return float(np.mean([pred[frames == frame].max() for frame in np.unique(frames)]))
+    return score
 
 
 def per_person_label(tracks: Sequence[dict], every_face_label: float) -> float:

@@ -87,8 +87,6 @@ def test_a_wrong_option_is_caught():
         ("predict_folder.py", " --models VALUE --output x"), ("-m inference.released_weights", " --names")]
 
 
-# pages another branch adds; linked ahead of its merge (drop a name here once its page exists)
-PENDING_PAGES = {"docs/sbi.md"}
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 
 
@@ -107,8 +105,6 @@ def test_relative_links_resolve():
             if re.match(r"[a-z][a-z0-9+.-]*:", path):
                 continue  # a web address
             resolved = (page.parent / path).resolve() if path else page
-            if resolved.relative_to(REPO).as_posix() in PENDING_PAGES:
-                continue
             if not resolved.exists():
                 broken.append(f"{page.relative_to(REPO).as_posix()}: {target}")
             elif "#" in target and resolved.suffix == ".md" and target.split("#", 1)[1] not in anchors(resolved):

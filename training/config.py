@@ -24,6 +24,8 @@ DEFAULTS: dict = {
     "batches_per_epoch": 2500,
     "size": 380,
     "fp16": True,
+    "fakes": "dataset",  # where training fakes come from: folds.csv's fake crops, or "sbi" (self-blended from the reals)
+    "frames_per_video": 0,  # with "sbi": REAL crops used per video, evenly spaced (0: all)
     "optimizer": {
         "batch_size": 12,
         "type": "SGD",
@@ -31,6 +33,7 @@ DEFAULTS: dict = {
         "weight_decay": 1e-4,
         "learning_rate": 0.01,
         "nesterov": True,
+        "rho": 0.05,  # SAM's neighbourhood radius
         "schedule": {"type": "poly", "mode": "step", "epochs": 40, "params": {"max_iter": 100500}},
     },
     "normalize": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
@@ -40,8 +43,9 @@ DEFAULTS: dict = {
     "trained_on": None,
 }
 
-OPTIMIZERS = ("SGD", "AdamW")
-SCHEDULES = ("poly", "constant")
+OPTIMIZERS = ("SGD", "AdamW", "SAM")  # SAM: sharpness-aware steps around SGD (training/sam.py)
+SCHEDULES = ("poly", "constant", "linear_decay")  # linear_decay: constant, then linearly to 0 from params.start_epoch
+FAKE_SOURCES = ("dataset", "sbi")
 
 
 class ConfigError(ValueError):
@@ -78,6 +82,8 @@ def load_config(path: str | os.PathLike) -> dict:
         raise ConfigError(f"unknown optimizer {config['optimizer']['type']!r}; use one of {', '.join(OPTIMIZERS)}")
     if config["optimizer"]["schedule"]["type"] not in SCHEDULES:
         raise ConfigError(f"unknown schedule {config['optimizer']['schedule']['type']!r}; use one of {', '.join(SCHEDULES)}")
+    if config["fakes"] not in FAKE_SOURCES:
+        raise ConfigError(f"unknown fakes {config['fakes']!r}; use one of {', '.join(FAKE_SOURCES)}")
     losses = config["losses"]
     if set(losses) != {"BinaryCrossentropy"}:
         raise ConfigError(f"only the BinaryCrossentropy loss is supported, got {', '.join(losses)}")

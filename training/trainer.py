@@ -29,6 +29,8 @@ from preprocessing.dataset import load_dataset
 from training.augmentations import create_train_transforms, create_val_transforms
 from training.datasets import BalancedEpochSampler, FaceCrops, read_folds
 from training.losses import fake_real_bce
+from training.sam import SharpnessAwareStep
+from training.sbi_dataset import SelfBlendedPairs, SelfBlendedValidation, collate_pairs, sbi_rows
 from training.zoo.classifiers import NETWORKS
 
 log = logging.getLogger("dfdc.train")
@@ -142,6 +144,14 @@ def poly_schedule(max_iter: int, power: float = 0.9):
     return lambda step: max(0.0, 1 - max(step, 1) / max_iter) ** power
 
 
+def linear_decay_schedule(batches_per_epoch: int, start_epoch: int, epochs: int):
+    """SBI's schedule, stepped every batch: the full rate until `start_epoch`, then linearly down to 0 at `epochs`."""
+    def factor(step: int) -> float:
+        epoch = step / max(1, batches_per_epoch)
+        return 1.0 if epoch <= start_epoch else max(0.0, 1 - (epoch - start_epoch) / max(1, epochs - start_epoch))
+    return factor
+
+
 def run_name(config: dict, prefix: str, fold: int) -> str:
     """What checkpoints and logs of a run are called: <prefix><Network>_<encoder>_<fold> (the released files' pattern)."""
     return f"{prefix}{config['network']}_{config['encoder']}_{fold}"
@@ -169,13 +179,22 @@ class Trainer:
         self.model = model.to(self.dist.device)
         optimizer_config = config["optimizer"]
         parameters = [p for p in self.model.parameters() if p.requires_grad]
-        if optimizer_config["type"] == "SGD":
+        self._data()
+        # SAM is SGD with a second pass at perturbed weights (training/sam.py); the optimizer object stays SGD
+        self.sam = SharpnessAwareStep(parameters, optimizer_config["rho"]) if optimizer_config["type"] == "SAM" else None
+        if optimizer_config["type"] in ("SGD", "SAM"):
             self.optimizer = torch.optim.SGD(parameters, lr=optimizer_config["learning_rate"], momentum=optimizer_config["momentum"],
                                              weight_decay=optimizer_config["weight_decay"], nesterov=optimizer_config["nesterov"])
         else:
             self.optimizer = torch.optim.AdamW(parameters, lr=optimizer_config["learning_rate"], weight_decay=optimizer_config["weight_decay"])
         schedule = optimizer_config["schedule"]
-        factor = poly_schedule(schedule["params"]["max_iter"]) if schedule["type"] == "poly" else (lambda step: 1.0)
+        if schedule["type"] == "poly":
+            factor = poly_schedule(schedule["params"]["max_iter"])
+        elif schedule["type"] == "linear_decay":
+            # stepped, like poly, at batch + epoch * batches_per_epoch (see train_epoch)
+            factor = linear_decay_schedule(config["batches_per_epoch"], schedule["params"]["start_epoch"], schedule["epochs"])
+        else:
+            factor = lambda step: 1.0  # noqa: E731
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
         self.fp16 = bool(config["fp16"]) and self.dist.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.fp16)
@@ -185,7 +204,6 @@ class Trainer:
         self.name = run_name(options.config, options.prefix, options.fold)
         if options.resume:
             self._resume(Path(options.resume))
-        self._data()
         if self.dist.main:
             options.output_dir.mkdir(parents=True, exist_ok=True)
             options.log_dir.mkdir(parents=True, exist_ok=True)
@@ -221,14 +239,18 @@ class Trainer:
     def _data(self) -> None:
         options, config = self.options, self.config
         size = config["size"]
-        self.train_set = FaceCrops(options.data_dir, self.train_rows, create_train_transforms(size), config["normalize"], train=True,
-                                   hardcore=options.hardcore, label_smoothing=options.label_smoothing, seed=options.seed)
-        self.val_set = FaceCrops(options.data_dir, self.val_rows, create_val_transforms(size), config["normalize"], train=False)
         batch_size = config["optimizer"]["batch_size"]
-        self.sampler = BalancedEpochSampler(self.train_rows["label"].to_numpy(), options.seed, self.dist.rank, self.dist.world_size,
-                                            options.oversample, max_samples=config["batches_per_epoch"] * batch_size)
-        self.train_loader = DataLoader(self.train_set, batch_size=batch_size, sampler=self.sampler, num_workers=options.workers,
-                                       pin_memory=self.dist.device.type == "cuda", drop_last=len(self.sampler) >= batch_size)
+        if config["fakes"] == "sbi":
+            self._sbi_data(self.train_rows, batch_size)
+        else:
+            self.train_set = FaceCrops(options.data_dir, self.train_rows, create_train_transforms(size), config["normalize"], train=True,
+                                       hardcore=options.hardcore, label_smoothing=options.label_smoothing, seed=options.seed)
+            self.val_set = FaceCrops(options.data_dir, self.val_rows, create_val_transforms(size), config["normalize"], train=False)
+            self.sampler = BalancedEpochSampler(self.train_rows["label"].to_numpy(), options.seed, self.dist.rank,
+                                                self.dist.world_size, options.oversample,
+                                                max_samples=config["batches_per_epoch"] * batch_size)
+            self.train_loader = DataLoader(self.train_set, batch_size=batch_size, sampler=self.sampler, num_workers=options.workers,
+                                           pin_memory=self.dist.device.type == "cuda", drop_last=len(self.sampler) >= batch_size)
         if self.dist.main:
             log.info("%s", self.run_length())
 
@@ -243,6 +265,32 @@ class Trainer:
         if schedule["type"] == "poly":
             text += f"; poly schedule over max_iter {schedule['params']['max_iter']} (epochs × batches_per_epoch: {epochs * cap})"
         return text + ("; no validation" if not self.options.validate else f"; validating on fold {self.options.fold}")
+
+    def _sbi_data(self, train_rows, batch_size: int) -> None:
+        """Self-blended images: every batch is batch_size / 2 REAL crops with 68 landmarks and their own fakes; the
+        fakes of folds.csv are not trained on. Validation: the fold's real and fake videos when it has fakes (a score
+        on other fakes than the model's), else held-out self-blended pairs of its reals."""
+        options, config = self.options, self.config
+        if batch_size % 2:
+            raise ValueError(f"with \"fakes\": \"sbi\" the batch size must be even (reals and their fakes), got {batch_size}")
+        rows = sbi_rows(options.data_dir, train_rows, config["frames_per_video"])
+        if not len(rows):
+            raise ValueError(f"no REAL crop with 68 landmarks outside fold {options.fold}: run "
+                             f"python -m preprocessing.generate_landmarks68 --root-dir {options.data_dir}")
+        self.train_set = SelfBlendedPairs(options.data_dir, rows, config["size"], config["normalize"], train=True, seed=options.seed)
+        if (self.val_rows["label"] == 1).any():
+            self.val_set = FaceCrops(options.data_dir, self.val_rows, create_val_transforms(config["size"]), config["normalize"], train=False)
+        else:
+            pairs = SelfBlendedPairs(options.data_dir, sbi_rows(options.data_dir, self.val_rows, config["frames_per_video"]),
+                                     config["size"], config["normalize"], train=False, seed=options.seed)
+            self.val_set = SelfBlendedValidation(pairs)
+            self.val_rows = self.val_set.rows
+        pairs_per_batch = batch_size // 2
+        self.sampler = BalancedEpochSampler(np.zeros(len(rows)), options.seed, self.dist.rank, self.dist.world_size,
+                                            max_samples=config["batches_per_epoch"] * pairs_per_batch)
+        self.train_loader = DataLoader(self.train_set, batch_size=pairs_per_batch, sampler=self.sampler, num_workers=options.workers,
+                                       collate_fn=collate_pairs(options.label_smoothing), pin_memory=self.dist.device.type == "cuda",
+                                       drop_last=len(self.sampler) >= pairs_per_batch)
 
     def _wrapped(self, epoch: int):
         """The model to train this epoch: encoder frozen during the first --freeze-epochs, DDP-wrapped under torchrun."""
@@ -266,6 +314,7 @@ class Trainer:
         started = time.perf_counter()
         bar = tqdm(self.train_loader, desc=f"epoch {epoch}", unit="batch", disable=not self.dist.main)
         ready = time.perf_counter()
+        images_seen = 0
         for batch, (images, labels, _, _) in enumerate(bar):
             waited += time.perf_counter() - ready
             images = images.to(self.dist.device, non_blocking=True)
@@ -275,6 +324,13 @@ class Trainer:
             loss, fake_loss, real_loss = fake_real_bce(logits, labels)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
+            if self.sam is not None and self.sam.climb(self.scaler.get_scale()):
+                # SAM's second pass: the gradient at the climbed weights is the one applied to the weights before it
+                self.optimizer.zero_grad(set_to_none=True)
+                with torch.autocast(self.dist.device.type, dtype=torch.float16, enabled=self.fp16):
+                    climbed_loss = fake_real_bce(model(images), labels)[0]
+                self.scaler.scale(climbed_loss).backward()
+                self.sam.descend_back()
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             self.scaler.step(self.optimizer)
@@ -286,6 +342,7 @@ class Trainer:
                 warnings.filterwarnings("ignore", "Detected call of")
                 self.scheduler.step()
             totals["loss"].append(loss.item())
+            images_seen += len(images) * self.dist.world_size
             for key, value in (("fake_loss", fake_loss), ("real_loss", real_loss)):
                 if value is not None:
                     totals[key].append(value.item())
@@ -293,7 +350,6 @@ class Trainer:
                             fake=f"{np.mean(totals['fake_loss'] or [0]):.4f}", real=f"{np.mean(totals['real_loss'] or [0]):.4f}")
             ready = time.perf_counter()
         elapsed = time.perf_counter() - started
-        images_seen = len(totals["loss"]) * self.train_loader.batch_size * self.dist.world_size
         summary = {key: float(np.mean(values)) if values else None for key, values in totals.items()}
         summary.update(images_per_second=images_seen / elapsed, data_wait_fraction=waited / elapsed)
         return summary
