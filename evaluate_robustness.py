@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     from core.checkpoints import CheckpointError
     from core.faces import FaceDetector
     from inference.folder import settings_key
-    from inference.predictor import load_classifier
+    from inference.loading import load_classifier
     from robustness.evaluation import PerturbedPredictor, conditions, run, summarise
     from robustness.outputs import write_outputs
 

@@ -13,7 +13,8 @@ from core.faces import FaceDetector
 from core.video import read_sampled_frames, write_video
 from inference.folder import predict_videos, progress_path, settings_key
 from inference.inputs import diagnostics_path
-from inference.predictor import NEUTRAL_LABEL, InputSpec, VideoPredictor, load_classifier
+from inference.loading import InputSpec, load_classifier
+from inference.predictor import NEUTRAL_LABEL, VideoPredictor
 from tests.conftest import REPO, shared_video
 
 FFPP_519 = "ffpp/original_sequences/youtube/c23/videos/519.mp4"

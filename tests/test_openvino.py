@@ -13,7 +13,8 @@ import torch
 from core.checkpoints import save_checkpoint
 from core.faces import FaceDetector
 from core.openvino_runtime import OpenVINOClassifier
-from inference.predictor import VideoPredictor, load_classifier
+from inference.loading import load_classifier
+from inference.predictor import VideoPredictor
 from tests.conftest import REPO, shared_video
 from training.zoo.classifiers import DeepFakeClassifier
 
