@@ -23,7 +23,8 @@ from pathlib import Path
 from core.allocator import keep_freed_memory
 from core.cli import ArgumentParser
 from core.device import DeviceUnavailableError, resolve_device
-from inference.inputs import InputError, add_backend_options, add_scoring_options
+from inference.inputs import InputError, add_backend_options, add_scoring_options, check_inputs
+from inference.labels import EvaluationError, read_labels
 from robustness.perturbations import PERTURBATIONS
 
 
@@ -47,9 +48,6 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     keep_freed_memory()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from evaluate import EvaluationError, read_labels
-    from predict_folder import check_inputs
-
     try:
         weights, videos = check_inputs(args)
         labels, _ = read_labels(Path(args.labels))

@@ -11,7 +11,7 @@ from core.allocator import keep_freed_memory, release_freed_memory
 from core.cli import ArgumentParser, at_least
 from core.device import DeviceUnavailableError, resolve_device
 from core.shards import parse_shard, select_shard, shard_output
-from inference.inputs import InputError, add_backend_options, add_scoring_options, diagnostics_path, find_videos
+from inference.inputs import InputError, add_backend_options, add_scoring_options, check_inputs, diagnostics_path
 from inference.report import DEFAULT_THRESHOLD, threshold_option
 from inference.strategy import STRATEGIES
 from inference.tracks import VIDEO_SCORES
@@ -193,18 +193,6 @@ def write_report_of(output: Path, report: str | None, threshold: float) -> int:
 def input_error(error: Exception) -> int:
     print(f"error: {error}", file=sys.stderr)
     return 2
-
-
-def check_inputs(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
-    """The weights files and the videos to score; a missing one raises InputError before anything is loaded."""
-    weights_dir = Path(args.weights_dir)
-    if not weights_dir.is_dir():
-        raise InputError(f"weights folder not found: {weights_dir} (download_weights.sh fetches the released ones)")
-    weights = [weights_dir / name for name in args.models]
-    for path in weights:
-        if not path.is_file():
-            raise InputError(f"weights file not found: {path}")
-    return weights, find_videos(args.test_dir)
 
 
 if __name__ == "__main__":

@@ -67,3 +67,15 @@ def add_backend_options(parser: argparse.ArgumentParser, several: bool = False) 
 def diagnostics_path(output: str | os.PathLike) -> Path:
     output = Path(output)
     return output.with_name(output.stem + ".diagnostics.json")
+
+
+def check_inputs(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
+    """The weights files and the videos to score; a missing one raises InputError before anything is loaded."""
+    weights_dir = Path(args.weights_dir)
+    if not weights_dir.is_dir():
+        raise InputError(f"weights folder not found: {weights_dir} (download_weights.sh fetches the released ones)")
+    weights = [weights_dir / name for name in args.models]
+    for path in weights:
+        if not path.is_file():
+            raise InputError(f"weights file not found: {path}")
+    return weights, find_videos(args.test_dir)
