@@ -1,10 +1,12 @@
-"""Shared fixtures: the real videos of ../shared/data, a detector, and small real checkpoints."""
+"""Shared fixtures: the real videos of ../shared/data, a detector, small real checkpoints and a random B7."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +72,47 @@ def small_checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "test_DeepFakeClassifier_tf_efficientnet_b0_ns_0_1"
     save_checkpoint(path, model, epoch=1, bce_best=np.float64(0.25))
     return path
+
+
+@pytest.fixture(scope="session")
+def random_b7(tmp_path_factory) -> Path:
+    """A randomly initialised EfficientNet-B7 classifier saved under the first released checkpoint's name: the released
+    architecture and file format at full size, for the tests that must run a B7 (building and saving one takes seconds)."""
+    from core.checkpoints import save_checkpoint
+    from inference.released_weights import RELEASED_MODELS
+    from training.zoo.classifiers import DeepFakeClassifier
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("b7") / RELEASED_MODELS[0]
+    save_checkpoint(path, DeepFakeClassifier("tf_efficientnet_b7_ns"), 36, np.float64(0.2))
+    return path
+
+
+@dataclass
+class ConvertedB7:
+    model: torch.nn.Module  # the OpenVINO-compiled classifier
+    log: list[str]  # what loading it logged: one "converting ..." line
+
+
+@pytest.fixture(scope="session")
+def random_b7_openvino(random_b7) -> ConvertedB7:
+    """random_b7 loaded with OpenVINO: converted once, into this run's cache ($DFDC_CACHE_DIR, set above), where every
+    later load of the same file, in this process or in a script the tests start, finds it (a B7 takes a minute to convert)."""
+    from inference.loading import load_classifier
+
+    records: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger = logging.getLogger("dfdc.predict")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        model = load_classifier(random_b7, torch.device("cpu"), backend="openvino")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return ConvertedB7(model, records)
 
 
 def build_data_root(root: Path) -> Path:
