@@ -20,6 +20,17 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # what every entry point
 os.environ["DFDC_CACHE_DIR"] = tempfile.mkdtemp(prefix="dfdc-test-cache-")
 
 REPO = Path(__file__).resolve().parent.parent
+# A test that uses one of these waits for a whole pipeline (preprocess_data.sh, a training run) or a B7 in its setup:
+# it is marked slow, and its time limit covers that setup on a busy 2-core machine.
+SLOW_FIXTURES = {"data_root", "trained_checkpoint", "random_b7", "random_b7_openvino"}
+SLOW_FIXTURE_TIMEOUT = 900
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.timeout(SLOW_FIXTURE_TIMEOUT))  # a test's own timeout marker comes first and wins
 DATA_DIR = Path(os.environ.get("DFDC_TEST_DATA", REPO.parent / "shared" / "data"))
 
 

@@ -7,7 +7,6 @@ import sys
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from core.video import read_sampled_frames, write_video
 from inference.report import faces_folder
@@ -128,19 +127,13 @@ def test_bad_input_is_a_one_line_error(tmp_path, small_checkpoint, problem, opti
     assert not (tmp_path / "x.csv").exists()
 
 
-def test_b7_scores_a_real_video(tmp_path):
-    """The full-size architecture of the released ensemble, through the same command."""
-    from core.checkpoints import save_checkpoint
-    from training.zoo.classifiers import DeepFakeClassifier
-
-    torch.manual_seed(0)
-    weights = tmp_path / "weights"
-    name = "final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36"
-    save_checkpoint(weights / name, DeepFakeClassifier("tf_efficientnet_b7_ns"), epoch=36, bce_best=np.float64(0.2))
+def test_b7_scores_a_real_video(tmp_path, random_b7, random_b7_openvino):
+    """The full-size architecture of the released ensemble, through the same command (its OpenVINO model from the run's cache)."""
     output = tmp_path / "b7.csv"
-    done = run_predict("--weights-dir", weights, "--models", name, "--test-dir", shared_video("dfdc_real/lynaeydofd.mp4"),
+    done = run_predict("--weights-dir", random_b7.parent, "--models", random_b7.name, "--test-dir", shared_video("dfdc_real/lynaeydofd.mp4"),
                        "--output", output, "--device", "cpu", "--frames", 6)
     assert done.returncode == 0, done.stderr
+    assert "converting" not in done.stderr
     record = json.loads(output.with_name("b7.diagnostics.json").read_text())["videos"]["lynaeydofd.mp4"]
     assert record["fallback"] is None and record["faces_found"] >= 6
     assert 0 <= float(read_csv(output)[0]["label"]) <= 1
