@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole system on one command, with nothing to download: synthetic DFDC-style clips -> preprocessing ->
-# training (configs/tiny.json) -> scoring held-out clips -> evaluation. About 6 minutes on 2 CPU cores.
+# training (configs/tiny.json) -> scoring held-out clips -> evaluation. Its running time is in the README's demo section.
 # Usage: run_demo.sh [--out DIR] [--device auto|cpu|cuda] [more options: python -m demo.run_demo --help]
 # Relative --out and --config paths are taken from the current folder; without --out, results go to demo_output/ in the repository.
 set -euo pipefail

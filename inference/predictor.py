@@ -26,14 +26,14 @@ NEUTRAL_LABEL = 0.5  # what a video gets when it cannot be scored: the log-loss-
 
 def default_batch_size(device: torch.device) -> int:
     """Faces per forward pass: large batches feed a GPU. On a CPU, a few faces share each load of the late layers'
-    weights while the early layers' activations stay small (benchmarks/README.md, "Batch size and lanes")."""
+    weights while the early layers' activations stay small (benchmarks/README.md, "Figures behind the code's choices")."""
     return 32 if device.type == "cuda" else 4
 
 
 def default_parallel_batches(device: torch.device) -> int:
     """Batches classified side by side: on a CPU with 2 or more threads, two, each on half of the threads, because
     depthwise convolutions and the element-wise work between the convolutions gain little from a second thread
-    (benchmarks/README.md, "Batch size and lanes")."""
+    (benchmarks/README.md, "Figures behind the code's choices")."""
     return 2 if device.type == "cpu" and torch.get_num_threads() >= 2 else 1
 
 
@@ -175,7 +175,7 @@ class VideoPredictor:
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         """Faces of each frame; with batches side by side, each lane detects on its share of the frames, which is faster
-        than detecting on every thread at once (benchmarks/README.md, "Batch size and lanes")."""
+        than detecting on every thread at once (benchmarks/README.md, "Figures behind the code's choices")."""
         shares = [frames[part.start : part.stop] for part in even_parts(len(frames), self.parallel_batches)]
         return [faces for share in self._in_lanes(self.detector.detect, shares) for faces in share]
 

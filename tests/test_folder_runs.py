@@ -163,6 +163,7 @@ def test_an_interrupt_stops_at_once_and_keeps_the_finished_videos(tmp_path, pred
     assert prepared == ["b.mp4", "c.mp4"] and all(record["scores"] for record in results.values())
 
 
+@pytest.mark.slow
 def test_odd_file_names_survive_the_csv_and_evaluate(tmp_path, small_checkpoint):
     folder = tmp_path / "videos"
     folder.mkdir()

@@ -64,6 +64,7 @@ def test_a_b7_scores_alike_and_is_converted_once(random_b7, random_b7_openvino, 
     assert "converting" not in caplog.text  # the second load takes the cached model
 
 
+@pytest.mark.slow
 def test_a_damaged_cache_entry_is_rebuilt_not_trusted(tmp_path, small_checkpoint, caplog):
     device = torch.device("cpu")
     cache = tmp_path / "cache"
@@ -84,6 +85,7 @@ def test_a_damaged_cache_entry_is_rebuilt_not_trusted(tmp_path, small_checkpoint
         np.testing.assert_allclose(VideoPredictor({"m": rebuilt}, None, device).classify({128: faces})["m"], expected, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_without_the_runtime_the_run_says_so_and_scores_with_pytorch(tmp_path, small_checkpoint):
     video = shared_video(VIDEOS[2])
     common = ["--weights-dir", str(small_checkpoint.parent), "--models", small_checkpoint.name, "--test-dir", str(video), "--device", "cpu",

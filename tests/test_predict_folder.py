@@ -170,6 +170,7 @@ def test_a_checkpoint_named_freely_is_read_as_the_original_or_as_told(tmp_path, 
     assert read_csv(tmp_path / "b.csv")[0]["filename"] == "no_face.mp4"
 
 
+@pytest.mark.slow
 def test_two_processes_under_torchrun_give_the_csv_of_one(tmp_path, small_checkpoint):
     folder = tmp_path / "videos"
     folder.mkdir()

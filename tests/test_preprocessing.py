@@ -160,6 +160,7 @@ sys.exit(step.main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_a_killed_run_leaves_nothing_a_rerun_would_trust(tmp_path):
     root = tmp_path / "root"
     (root / "part").mkdir(parents=True)
