@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.video import write_video
+from core.video import SampledFrames, read_sampled_frames, write_video
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # what every entry point sets (core.offline) before importing it
 # converted OpenVINO models of the tests' throwaway checkpoints go to a folder of the run, not the user's cache
@@ -62,6 +62,20 @@ def detector():
     from core.faces import FaceDetector
 
     return FaceDetector("cpu")
+
+
+@dataclass
+class SampledFaces:
+    sampled: SampledFrames
+    faces: list[list]  # the detector's Face list of each frame
+
+
+@pytest.fixture(scope="session")
+def faces_634(detector) -> SampledFaces:
+    """4 sampled frames of the FF++ original 634 (one person, 480p) and the faces `detector` finds in them: decoded and
+    detected once per run for the tests that need real faces (the first frame is also what sampling 1 frame gives)."""
+    sampled = read_sampled_frames(shared_video(REAL_VIDEOS["ffpp_original_634"]), 4)
+    return SampledFaces(sampled, detector.detect(sampled.frames))
 
 
 @pytest.fixture(scope="session")

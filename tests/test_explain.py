@@ -8,7 +8,6 @@ import torch
 
 from core.faces import crop_face
 from core.images import face_to_model_input, normalize_batch
-from core.video import read_sampled_frames
 from inference.explain import HeatMapExplainer, decode_map, encode_map, heat_map_layer
 from inference.loading import InputSpec, read_classifier
 from tests.conftest import shared_video
@@ -16,9 +15,8 @@ from training.zoo.classifiers import DeepFakeClassifier
 
 
 @pytest.fixture(scope="module")
-def real_faces(detector):
-    sampled = read_sampled_frames(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4"), 4)
-    faces = [crop_face(frame, found[0].box) for frame, found in zip(sampled.frames, detector.detect(sampled.frames), strict=True) if found]
+def real_faces(faces_634):
+    faces = [crop_face(frame, found[0].box) for frame, found in zip(faces_634.sampled.frames, faces_634.faces, strict=True) if found]
     assert len(faces) == 4
     return faces
 
