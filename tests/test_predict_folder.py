@@ -116,14 +116,22 @@ def test_single_files_can_be_scored(tmp_path, small_checkpoint):
     ("input smaller than the network's stride", "--input-size", "16"),
     ("not a number", "--parallel-batches", "two"),
 ])
-def test_bad_input_is_a_one_line_error(tmp_path, small_checkpoint, problem, option, value):
+def test_bad_input_is_a_one_line_error(tmp_path, small_checkpoint, problem, option, value, capsys):
+    """Answered by predict_folder.main in this process: a bad option by its parser (SystemExit), a missing file before
+    any model is loaded (the return code)."""
+    import predict_folder
+
     args = {"--weights-dir": small_checkpoint.parent, "--models": small_checkpoint.name, "--test-dir": tmp_path}
     args[option] = tmp_path / value if option in ("--weights-dir", "--test-dir") else value
-    done = run_predict(*[str(item) for pair in args.items() for item in pair], "--output", tmp_path / "x.csv")
-    assert done.returncode == 2
-    assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
+    try:
+        code = predict_folder.main([str(item) for pair in args.items() for item in pair] + ["--output", str(tmp_path / "x.csv")])
+    except SystemExit as exit_:
+        code = exit_.code
+    stderr = capsys.readouterr().err
+    assert code == 2
+    assert stderr.startswith("error: ") and len(stderr.strip().splitlines()) == 1
     if option not in ("--models", "--weights-dir", "--test-dir"):
-        assert done.stderr.startswith(f"error: argument {option}: ")
+        assert stderr.startswith(f"error: argument {option}: ")
     assert not (tmp_path / "x.csv").exists()
 
 
