@@ -16,7 +16,7 @@ def keep_freed_memory() -> bool:
 
     By default glibc serves every large allocation (a video frame, a feature map)
     with a fresh mmap and unmaps it on free, so the next one faults in new zeroed
-    pages: about 16,000 page faults per EfficientNet-B7 forward pass at 380 px.
+    pages, thousands of them per EfficientNet-B7 forward pass.
     With the thresholds raised, freed memory stays in the heap and is reused, which
     makes detection and the classifiers faster (benchmarks/README.md, "Figures
     behind the code's choices"). The resident size no longer shrinks after a peak,
