@@ -41,6 +41,7 @@ def test_dir(tmp_path_factory, faceless_video):
     return folder
 
 
+@pytest.mark.slow
 def test_scores_a_folder_with_bad_files_among_good_ones(tmp_path, test_dir, small_checkpoint):
     output = tmp_path / "out" / "submission.csv"
     args = ["--weights-dir", small_checkpoint.parent, "--models", small_checkpoint.name, "--test-dir", test_dir,
@@ -97,6 +98,7 @@ def test_scores_a_folder_with_bad_files_among_good_ones(tmp_path, test_dir, smal
     assert two["label"] == pytest.approx(max(track["label"] for track in two["tracks"] if track["faces"] >= 3))
 
 
+@pytest.mark.slow
 def test_single_files_can_be_scored(tmp_path, small_checkpoint):
     video = shared_video("ffpp/manipulated_sequences/FaceSwap/c23/videos/634_660.mp4")
     output = tmp_path / "one.csv"
@@ -163,6 +165,7 @@ def test_help_and_bad_input_are_answered_before_torch_is_loaded(tmp_path):
     assert "weights file not found" in done.stderr
 
 
+@pytest.mark.slow
 def test_a_checkpoint_named_freely_is_read_as_the_original_or_as_told(tmp_path, small_checkpoint, faceless_video):
     """The original built every model as DeepFakeClassifier(tf_efficientnet_b7_ns) whatever its file name; a B0 saved as
     my_model.pth therefore does not fit (the keys are named), and --encoder says what it is."""
@@ -214,6 +217,7 @@ def test_two_processes_under_torchrun_give_the_csv_of_one(tmp_path, small_checkp
     assert missing.returncode == 2 and missing.stderr.strip() == f"error: shard 1 of 2 is missing: {tmp_path / 'sharded' / 'out.shard-1-of-2.csv'}"
 
 
+@pytest.mark.slow
 def test_still_photos_are_scored_as_one_frame_videos(tmp_path, small_checkpoint):
     folder = tmp_path / "photos"
     folder.mkdir()

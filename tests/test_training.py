@@ -50,6 +50,7 @@ def test_shipped_configs_load(name):
                 config["fp16"]) == (380, 2500, 40, 100500, True)
 
 
+@pytest.mark.slow
 def test_missing_imagenet_weights_stop_training_before_it_starts_and_nothing_is_fetched(tmp_path):
     """An empty cache and no permission to download: one line that says what to do, and not one socket opened."""
     config = write_config(tmp_path / "pretrained.json", encoder="resnet18", pretrained=True)
@@ -202,6 +203,7 @@ def make_bright_fakes_dataset(root):
     pd.DataFrame(rows).to_csv(root / "folds.csv", index=False)
 
 
+@pytest.mark.slow
 def test_loss_falls_on_a_learnable_task(tmp_path):
     """A model that trains at all separates dark reals from bright fakes within a few epochs."""
     make_bright_fakes_dataset(tmp_path)
@@ -268,6 +270,7 @@ def test_a_broken_crop_is_replaced_not_fatal(tmp_path, caplog):
     assert "cannot read crop" in caplog.text
 
 
+@pytest.mark.slow
 def test_validation_leaves_out_a_broken_crop_instead_of_scoring_another(tmp_path):
     from core.metrics import video_scores
 
@@ -289,6 +292,7 @@ def test_validation_leaves_out_a_broken_crop_instead_of_scoring_another(tmp_path
     assert scores["real_loss"] == pytest.approx(expected["real_loss"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_a_truncated_training_state_is_a_one_line_error(tmp_path, capsys):
     import train_classifier
 
