@@ -216,6 +216,7 @@ def test_seeded_transforms_decide_independently_of_each_other(face):
     assert np.array_equal(transforms(image=face)["image"], first)
 
 
+@pytest.mark.slow
 def test_the_training_entry_point_reaches_no_server_and_imports_change_no_setting(tmp_path):
     """albumentations looks up its latest version on pypi.org at import unless told not to: train_classifier.py tells it
     in main(), before the import, while importing the training package itself leaves the environment alone."""

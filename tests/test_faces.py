@@ -188,6 +188,7 @@ print(resident_mb('VmHWM:') - before, sum(1 for found in faces if found))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(960, 540), (3840, 2160)])
 def test_detection_adds_a_bounded_amount_of_memory(tmp_path, size):
     """Measured when written: 32 frames of 960x540 at once added 1.05 GB; in chunks of 2 Mpx about 0.1 GB at either size."""

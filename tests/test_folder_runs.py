@@ -191,6 +191,7 @@ def test_odd_file_names_survive_the_csv_and_evaluate(tmp_path, small_checkpoint)
     assert report["faces"] >= 8  # the diagnostics beside the CSV were found and read: per-face AUC over every face
 
 
+@pytest.mark.slow
 def test_a_file_named_as_a_released_checkpoint_with_another_size_is_warned_about(tmp_path, small_checkpoint, faceless_video):
     weights = tmp_path / "weights"
     weights.mkdir()
