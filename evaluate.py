@@ -25,24 +25,10 @@ import numpy as np
 from core.atomic import atomic_path, write_json_atomic
 from core.cli import ArgumentParser
 from core.metrics import average_precision, balanced_accuracy, equal_error_rate, fake_real_log_loss, log_loss, roc_auc, roc_curve
-from evaluation.labels import EvaluationError, Labels, read_labels, read_rows
+from evaluation.labels import EvaluationError, Labels, read_labels, read_predictions
 from inference.strategy import face_means
 
 FF_LAYOUT = ("manipulated_sequences", "original_sequences")
-
-
-def parse_probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"prediction {text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:  # also refuses nan
-        raise ValueError(f"prediction {text!r} is outside [0, 1]")
-    return value
-
-
-def read_predictions(path: Path) -> dict[str, float]:
-    return read_rows(path, "label", parse_probability)[0]
 
 
 def matched_to(labels: Labels, predictions: dict[str, float], diagnostics: dict[str, dict] | None):

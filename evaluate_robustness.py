@@ -23,6 +23,7 @@ from pathlib import Path
 from core.allocator import keep_freed_memory
 from core.cli import ArgumentParser, DefaultsHelpFormatter
 from core.device import DeviceUnavailableError, resolve_device
+from evaluation.labels import EvaluationError, read_labels
 from inference.inputs import InputError, add_backend_options, add_scoring_options, find_videos
 from inference.options import LIST_RELEASED, add_model_options, checked_weights
 from robustness.perturbations import PERTURBATIONS
@@ -58,8 +59,6 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     keep_freed_memory()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from evaluation.labels import EvaluationError, read_labels
-
     try:
         weights, videos = checked_weights(args), find_videos(args.test_dir)
         known = read_labels(Path(args.labels))
@@ -79,7 +78,7 @@ def main(argv=None) -> int:
     from core.checkpoints import CheckpointError
     from core.faces import FaceDetector
     from inference.folder import settings_key
-    from inference.predictor import load_classifier
+    from inference.loading import load_classifier
     from robustness.evaluation import PerturbedPredictor, conditions, run, summarise
     from robustness.outputs import write_outputs
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from core.faces import Face, FaceDetector, crop_face, detection_scale, margin_box
 from core.images import face_to_model_input, isotropically_resize_image, normalize_batch, put_to_center
 from core.video import SampledFrames, VideoReadError, read_sampled_frames, sample_frame_indices
+from inference.loading import load_classifier
 from inference.original_api import (
     FaceExtractor,
     VideoReader,
@@ -28,7 +29,7 @@ from inference.original_api import (
     predict_on_video_set,
     std,
 )
-from inference.predictor import NEUTRAL_LABEL, VideoPredictor, VideoResult, load_classifier, score_videos
+from inference.predictor import NEUTRAL_LABEL, VideoPredictor, VideoResult, score_videos
 from inference.strategy import confident_strategy, mean_strategy
 
 strategy = confident_strategy  # the original module's name for the strategy it used

@@ -107,7 +107,8 @@ def main(argv=None) -> int:
     from core.checkpoints import CheckpointError
     from core.faces import FaceDetector
     from inference.folder import all_shards_done, default_workers, predict_videos
-    from inference.predictor import VideoPredictor, load_classifier
+    from inference.loading import load_classifier
+    from inference.predictor import VideoPredictor
     from inference.released_weights import released_size_warnings
 
     for warning in released_size_warnings(weights):
@@ -125,16 +126,18 @@ def main(argv=None) -> int:
         release_freed_memory()
     except (InputError, CheckpointError, DeviceUnavailableError, FileNotFoundError, ValueError) as error:
         return input_error(error)
+    explainer = None
+    if args.explain:
+        from inference.explain import HeatMapExplainer
+        from inference.loading import input_specs
+
+        explainer = HeatMapExplainer({path.name: path for path in weights}, input_specs(models), device, args.network, args.encoder)
     predictor = VideoPredictor(
         models, FaceDetector(device, scale=args.detection_scale, contrast_retry=not args.no_contrast_retry), device, num_frames=args.frames,
         batch_size=args.batch_size, strategy=args.strategy, jitter=args.jitter, seed=args.seed,
         max_faces_per_frame=args.max_faces_per_frame, parallel_batches=args.parallel_batches, video_score=args.video_score,
+        explainer=explainer, explain_faces=args.explain or "every-face",
     )
-    if args.explain:
-        from inference.explain import HeatMapExplainer
-
-        predictor.explainer = HeatMapExplainer({path.name: path for path in weights}, predictor.specs, device, args.network, args.encoder)
-        predictor.explain_faces = args.explain
     workers = default_workers(device) if args.workers is None else args.workers
     report = Path(args.report) if args.report else None
     results = predict_videos(predictor, videos, output, weights, workers=workers, strategy_name=args.strategy, report_dir=report,

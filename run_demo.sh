@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole system on one command, with nothing to download: synthetic DFDC-style clips -> preprocessing ->
-# training (configs/tiny.json) -> scoring held-out clips -> evaluation. About 6 minutes on 2 CPU cores.
+# training (configs/tiny.json) -> scoring held-out clips -> evaluation. Its running time is in docs/demo.md.
 # Usage: run_demo.sh [--sbi] [--out DIR] [--device auto|cpu|cuda] [more options: python -m demo.run_demo --help]
 # Relative --out and --config paths are taken from the current folder; without --out, results go to demo_output/ in the repository
 # (demo_output_sbi/ with --sbi: trained on the real clips alone, with self-blended fakes; docs/sbi.md).

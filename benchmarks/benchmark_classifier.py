@@ -26,9 +26,9 @@ import torch
 from core.allocator import keep_freed_memory
 from core.cli import ArgumentParser, at_least
 from core.device import DEVICE_CHOICES, resolve_device
-from core.openvino_runtime import default_cache_dir, openvino_classifier
+from core.openvino_runtime import default_cache_dir, openvino_classifier, resolve_backend
 from inference.inputs import add_backend_options
-from inference.predictor import InputSpec, prepare_for_inference, resolve_backend
+from inference.loading import InputSpec, prepare_for_inference
 from training.zoo.classifiers import DeepFakeClassifier
 
 

@@ -32,17 +32,11 @@ from core.checkpoints import file_identity, parse_checkpoint_name
 from core.cli import ArgumentParser, at_least
 from core.device import resolve_device
 from core.faces import FaceDetector
-from core.openvino_runtime import default_cache_dir, openvino_classifier
+from core.openvino_runtime import default_cache_dir, openvino_classifier, resolve_backend
 from inference.folder import default_workers, prepare_ahead
 from inference.inputs import add_backend_options, add_scoring_options, find_videos
-from inference.predictor import (
-    DEFAULT_INPUT_SIZE,
-    InputSpec,
-    VideoPredictor,
-    prepare_for_inference,
-    read_classifier,
-    resolve_backend,
-)
+from inference.loading import DEFAULT_INPUT_SIZE, InputSpec, prepare_for_inference, read_classifier
+from inference.predictor import VideoPredictor
 from training.zoo.classifiers import NETWORKS
 
 

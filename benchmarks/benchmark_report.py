@@ -59,7 +59,7 @@ def explain_seconds_per_face(weights: Path, video: Path, faces: int, size: int, 
     from core.images import face_to_model_input
     from core.video import read_sampled_frames
     from inference.explain import FACES_PER_PASS, HeatMapExplainer
-    from inference.predictor import InputSpec
+    from inference.loading import InputSpec
 
     torch_device = resolve_device(device)
     sampled = read_sampled_frames(video, faces)

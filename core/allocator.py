@@ -16,15 +16,14 @@ def keep_freed_memory() -> bool:
 
     By default glibc serves every large allocation (a video frame, a feature map)
     with a fresh mmap and unmaps it on free, so the next one faults in new zeroed
-    pages: about 16,000 page faults per EfficientNet-B7 forward pass at 380 px.
-    With the thresholds raised, freed memory stays in the heap and is reused.
-    Measured on a 2-core CPU: face detection on 32 1080p frames 1.2-1.7 s instead
-    of 1.8-2.6 s, the B7 about 5% faster per face. The resident size no longer
-    shrinks after a peak, which suits a process that repeats the same work. All
-    threads share one heap, so what a read-ahead thread frees is reused by the
-    main thread instead of being kept apart (with a heap per thread, a folder run
-    peaked at 2.8 GB instead of 2.05 GB). Call it once, early in a script's
-    main(), before it starts threads.
+    pages, thousands of them per EfficientNet-B7 forward pass.
+    With the thresholds raised, freed memory stays in the heap and is reused, which
+    makes detection and the classifiers faster (benchmarks/README.md, "Figures
+    behind the code's choices"). The resident size no longer shrinks after a peak,
+    which suits a process that repeats the same work. All threads share one heap,
+    so what a read-ahead thread frees is reused by the main thread instead of being
+    kept apart, where a heap per thread would raise a folder run's peak. Call it
+    once, early in a script's main(), before it starts threads.
     """
     libc = _glibc()
     if libc is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,3 +62,38 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 def write_json_atomic(path: str | os.PathLike, data, indent: int | None = 1) -> None:
     write_text_atomic(path, json.dumps(data, indent=indent) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_directory(target: Path):
+    """Yield a temporary folder beside `target`; it becomes `target` only when the block finishes.
+
+    A rerun trusts a video's output folder only if it exists, so a killed run leaves nothing it would mistake for
+    finished work. The files and the folder are flushed to the disk before the rename, so a finished folder also
+    survives a power cut; an older `target` is renamed aside first and removed last, so there is never a moment
+    without one or the other.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp.chmod(0o777 & ~current_umask())
+    aside = None
+    try:
+        yield tmp
+        for item in tmp.iterdir():
+            fsync_path(item)
+        fsync_path(tmp)
+        if target.exists():
+            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+            target.rename(aside / target.name)
+        try:
+            tmp.rename(target)
+        except BaseException:
+            if aside is not None:
+                (aside / target.name).rename(target)  # the old one goes back: never neither
+            raise
+        fsync_path(target.parent)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        if aside is not None and target.exists():
+            shutil.rmtree(aside)

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 CROP_MARGIN = 1 / 3  # of the box size, added on every side
 INFERENCE_THRESHOLDS = (0.7, 0.8, 0.8)
 # Pixels of resized frames that go through the cascade at once. Its memory grows with them (P-Net's feature maps over
-# every pyramid level of every frame): 32 frames of 960x540 at once added 1.05 GB, 2 of them 40 MB (2026-12-02, 2 cores),
-# and fewer frames at once were no slower. 2 Mpx is 3 such frames, 8 frames of a 1080p video detected at 0.33x.
+# every pyramid level of every frame), and fewer frames at once were no slower (benchmarks/README.md, "Figures behind
+# the code's choices"). 2 Mpx is 3 frames of 960x540, 8 frames of a 1080p video detected at 0.33x.
 DETECTION_PIXELS = 2_000_000
 NARROW_RANGE = 128  # levels: a faceless frame spanning fewer is searched again with its contrast stretched
 MIN_STRETCHED_RANGE = 8  # levels: a frame spanning fewer is flat (black, a title card); nothing to find there
@@ -90,7 +90,7 @@ def resize_for_detection(frame: np.ndarray, scale: float) -> np.ndarray:
     if scale >= 1:
         return cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
     # OpenCV averages areas several times faster for an exact halving than for other factors, so a
-    # 1080p frame goes to 0.33x through 960x540: 4.8 ms instead of 10.7 ms, within 0.4 grey levels on average.
+    # 1080p frame goes to 0.33x through 960x540 (within 0.4 grey levels on average of the direct resize).
     while height % 2 == 0 and width % 2 == 0 and width // 2 >= size[0] and height // 2 >= size[1]:
         height, width = height // 2, width // 2
         frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)

@@ -91,7 +91,7 @@ def _area_level(integrals: np.ndarray, height: int, width: int) -> np.ndarray:
 def _crops(integrals: np.ndarray, boxes: torch.Tensor, image_indices: torch.Tensor, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Crops of the boxes (clipped to the frame, 1-based corners as in the cascade) area-resampled to size x size, as
     float32 NHWC, and which boxes had one; the bins and means of facenet-pytorch's per-crop `interpolate(mode="area")`,
-    read from the frames' integral images (a loop over small arrays: 2x faster than one gather over all crops)."""
+    read from the frames' integral images (a loop over small arrays, which is faster than one gather over all crops)."""
     height, width = integrals.shape[1] - 1, integrals.shape[2] - 1
     corners = boxes[:, :4].trunc().int().cpu().numpy()
     x1 = np.maximum(corners[:, 0], 1) - 1

@@ -137,8 +137,8 @@ def compiled_module(build: Callable[[], nn.Module], probe: torch.Tensor, shape: 
     module's, which a conversion stores beside the model: a warm cache needs no PyTorch module at all. An entry that
     cannot be read or disagrees is converted again; a conversion that still disagrees raises OpenVINOUnavailable.
 
-    LATENCY: one request at a time on every core was the fastest way through a video's faces (B7, 2 cores: 0.122 s per
-    face one at a time, against 0.129-0.132 with two requests of THROUGHPUT's two streams), with half the memory."""
+    LATENCY: one request at a time on every core was the fastest way through a video's faces, with half the memory of
+    THROUGHPUT's streams (benchmarks/README.md, "The OpenVINO backend")."""
     version = runtime_version()
     folder = Path(cache_dir) / "openvino" / hashlib.sha256(f"{key}|{version}".encode()).hexdigest()[:24]
     difference = float("inf")

@@ -152,7 +152,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--hardcore", action=argparse.BooleanOptionalAction, default=False,
         help="black out face parts in training (train_classifier.py's default); off here because in a run of a few hundred "
-        "steps it mostly hides the blended region the model must learn from (measured: video AUC 0.66 instead of 0.86 after 200 steps)")
+        "steps it mostly hides the blended region the model must learn from (the README's demo section gives the measured AUCs)")
     parser.add_argument("--workers", type=at_least(0), default=2, help="worker processes of preprocessing and data loading (0: in the main process)")
     parser.add_argument("--min-auc", type=float, default=0.9, help="held-out AUC below this makes the exit code 1")
     args = parser.parse_args(argv)

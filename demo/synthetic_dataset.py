@@ -30,10 +30,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from core.atomic import atomic_directory
 from core.cli import ArgumentParser, at_least
 from core.faces import FaceDetector
 from core.video import write_video
-from preprocessing.steps import atomic_directory
 
 
 @dataclass

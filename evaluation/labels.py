@@ -190,3 +190,18 @@ def parse_label(text: str) -> float:
     if value not in (0.0, 1.0):
         raise ValueError(f"label {text!r} is none of 0, 1, REAL, FAKE")
     return value
+
+
+def parse_probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"prediction {text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise ValueError(f"prediction {text!r} is outside [0, 1]")
+    return value
+
+
+def read_predictions(path: Path) -> dict[str, float]:
+    """A predictions CSV's scores by file name (its `label` column: the DFDC submission format's name for the score)."""
+    return read_rows(path, "label", parse_probability)[0]

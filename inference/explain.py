@@ -29,10 +29,11 @@ import torch
 from torch import nn
 
 from core.images import normalize_batch
+from inference.loading import read_classifier
 
 MIN_MAP_SIDE = 8
-# One face per backward pass: autograd keeps every activation, about 2.8 GB per face for a B7 at 380 px in fp32, and
-# on a CPU larger batches are slower per face as well as larger (benchmarks/README.md, "Heat maps").
+# One face per backward pass: autograd keeps every activation of every face, and on a CPU larger batches are slower per
+# face as well as larger (benchmarks/README.md, "Heat maps and the report").
 FACES_PER_PASS = 1
 
 
@@ -89,7 +90,6 @@ class HeatMapExplainer:
                  network: str | None = None, encoder: str | None = None):
         from captum.attr import LayerGradientXActivation
 
-        from inference.predictor import read_classifier
 
         self.device = device
         self.specs = specs

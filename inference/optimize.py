@@ -151,9 +151,8 @@ def pack_for_cpu(encoder: nn.Module, input_size: int) -> int:
     """Replace the convolutions of a batch-norm-folded timm EfficientNet by PackedConv2d; returns how many.
 
     The weights are laid out for `input_size` square images (laying them out for a
-    batch of 8 instead of 1 was measured no faster for either); other shapes give
-    the same results, only slower. Measured on a 2-core CPU with a B7 at 380 px:
-    4-7% less time per face than the folded model.
+    batch of 8 instead of 1 was no faster for either); other shapes give the same
+    results, only slower. The gain is in benchmarks/README.md.
     The encoder's features are checked against the unpacked ones before returning.
     """
     if not can_pack_for_cpu(encoder):

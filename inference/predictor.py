@@ -2,52 +2,38 @@
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
-from core.checkpoints import (
-    CheckpointError,
-    checkpoint_architecture,
-    file_identity,
-    load_checkpoint,
-    load_weights,
-    training_config_for,
-)
 from core.faces import Face, FaceDetector, crop_face
-from core.images import IMAGENET_MEAN, IMAGENET_STD, face_to_model_input, normalize_batch
-from core.openvino_runtime import OpenVINOClassifier, resolve_backend
+from core.images import face_to_model_input, normalize_batch
+from core.openvino_runtime import OpenVINOClassifier
 from core.video import SampledFrames, VideoReadError, read_sampled_frames
 from inference.explain import HeatMapExplainer
-from inference.optimize import can_pack_for_cpu, fold_batchnorm, pack_for_cpu
+from inference.loading import InputSpec, input_specs
 from inference.strategy import STRATEGIES
 from inference.tracks import VIDEO_SCORES, kept_faces, label_video, link_tracks
-from training.zoo.classifiers import NETWORKS
 
 NEUTRAL_LABEL = 0.5  # what a video gets when it cannot be scored: the log-loss-minimising guess
-DEFAULT_INPUT_SIZE = 380  # the released checkpoints' face size
 
 
 def default_batch_size(device: torch.device) -> int:
-    """Faces per forward pass: large batches feed a GPU. On a CPU, 4 faces share each load of the late layers'
-    weights while the early layers' activations stay small; measured 5-15% faster per face than 1 at a time
-    (2-core Zen 3, B7 at 380 px), as fast as 8 or 16 with less memory."""
+    """Faces per forward pass: large batches feed a GPU. On a CPU, a few faces share each load of the late layers'
+    weights while the early layers' activations stay small (benchmarks/README.md, "Figures behind the code's choices")."""
     return 32 if device.type == "cuda" else 4
 
 
 def default_parallel_batches(device: torch.device) -> int:
-    """Batches classified side by side: on a CPU with 2 or more threads, two, each on half of the threads.
-    Depthwise convolutions and the element-wise work between the convolutions gain little from a second thread.
-    Measured on 2 Zen 3 cores with a B7 at 380 px and batches of 4: 9-13% less time per face than one batch on
-    both threads, alternating in one process; batches of 8 would be a little faster but pass 3 GB."""
+    """Batches classified side by side: on a CPU with 2 or more threads, two, each on half of the threads, because
+    depthwise convolutions and the element-wise work between the convolutions gain little from a second thread
+    (benchmarks/README.md, "Figures behind the code's choices")."""
     return 2 if device.type == "cpu" and torch.get_num_threads() >= 2 else 1
 
 
@@ -55,67 +41,6 @@ def even_parts(count: int, parts: int) -> list[range]:
     """0..count-1 cut into at most `parts` consecutive ranges whose lengths differ by one at most (none empty)."""
     bounds = np.linspace(0, count, min(parts, count) + 1).round().astype(int).tolist()
     return [range(start, stop) for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
-
-
-def prepare_for_inference(model: nn.Module, device: torch.device, fp16: bool = False, input_size: int = 380) -> nn.Module:
-    """Eval mode, batch norms folded, channels-last on `device`; then half precision (CUDA only) or, on the CPU,
-    convolutions packed for `input_size` faces (see inference.optimize). The outputs stay those of the trained model."""
-    model.eval()
-    fold_batchnorm(model.encoder)
-    model.to(device, memory_format=torch.channels_last)
-    if fp16:
-        if device.type != "cuda":
-            raise CheckpointError("fp16 inference is only supported on CUDA")
-        model.half()
-    elif can_pack_for_cpu(model):
-        pack_for_cpu(model.encoder, input_size)
-    return model
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """What a classifier takes: faces resized and padded to size x size, normalised by mean and std (0-1 scale)."""
-
-    size: int = DEFAULT_INPUT_SIZE
-    mean: tuple[float, ...] = IMAGENET_MEAN
-    std: tuple[float, ...] = IMAGENET_STD
-
-
-def read_classifier(path: str | os.PathLike, network: str | None = None, encoder: str | None = None) -> nn.Module:
-    """The network of the checkpoint (see checkpoint_architecture), with its weights loaded strictly; nothing folded or packed."""
-    network, encoder = checkpoint_architecture(path, network, encoder)
-    model = NETWORKS[network](encoder=encoder)
-    load_weights(model, load_checkpoint(path)["state_dict"], source=Path(path).name)  # the checkpoint is freed here
-    return model
-
-
-def load_classifier(path: str | os.PathLike, device: torch.device, fp16: bool = False, input_size: int | None = None,
-                    network: str | None = None, encoder: str | None = None, backend: str = "torch",
-                    cache_dir: str | os.PathLike | None = None) -> nn.Module:
-    """The checkpoint's network with its weights (see read_classifier), prepared for inference at its input size, on
-    PyTorch or, with backend "openvino" (or "auto" on a CPU where it is installed), compiled by OpenVINO.
-
-    The input size and normalisation come from the training config saved beside the checkpoint, when there is one
-    (training_config_for), else 380 px and ImageNet statistics as for the released checkpoints; `input_size` overrides
-    the size. They are kept on the model as `input_spec`, which VideoPredictor reads.
-    """
-    config = training_config_for(path)
-    spec = InputSpec(int(config.get("size", DEFAULT_INPUT_SIZE)), *(tuple(config.get("normalize", {}).get(key, default))
-                                                                     for key, default in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD))))
-    if input_size:
-        spec = InputSpec(input_size, spec.mean, spec.std)
-    network, encoder = checkpoint_architecture(path, network, encoder)
-    if resolve_backend(backend, device) == "openvino":
-        from core.openvino_runtime import OpenVINOUnavailable, default_cache_dir, openvino_classifier
-
-        try:
-            return openvino_classifier(lambda: read_classifier(path, network, encoder).eval(), spec, file_identity(Path(path)),
-                                       f"{network}/{encoder}", Path(cache_dir) if cache_dir else default_cache_dir(), Path(path).name)
-        except OpenVINOUnavailable as error:
-            print(f"warning: {error}; {Path(path).name} runs on PyTorch", file=sys.stderr)
-    model = read_classifier(path, network, encoder)
-    model.input_spec = spec
-    return prepare_for_inference(model, device, fp16, spec.size)
 
 
 @dataclass
@@ -184,6 +109,8 @@ class VideoPredictor:
         max_faces_per_frame: int | None = None,
         parallel_batches: int | None = None,
         video_score: str = "every-face",
+        explainer: HeatMapExplainer | None = None,
+        explain_faces: str = "every-face",
     ):
         if not models:
             raise ValueError("at least one model is needed")
@@ -191,14 +118,10 @@ class VideoPredictor:
         self.detector = detector
         self.device = device
         self.num_frames = num_frames
-        # each model's own input (load_classifier keeps its training size and normalisation on it); `input_size`, when
-        # given, replaces every model's size
-        self.specs = {name: getattr(model, "input_spec", InputSpec()) for name, model in models.items()}
-        if input_size:
-            self.specs = {name: replace(spec, size=input_size) for name, spec in self.specs.items()}
+        self.specs = input_specs(models, input_size)
         self.sizes = sorted({spec.size for spec in self.specs.values()})
         on_openvino = all(isinstance(model, OpenVINOClassifier) for model in models.values())
-        # OpenVINO's latency mode takes one face at a time on every core fastest (see core.openvino_runtime.compiled_module)
+        # OpenVINO's latency mode takes one face at a time on every core (see core.openvino_runtime.compiled_module)
         self.batch_size = batch_size or (1 if on_openvino else default_batch_size(device))
         self.strategy = STRATEGIES[strategy] if isinstance(strategy, str) else strategy
         self.jitter = jitter
@@ -207,12 +130,14 @@ class VideoPredictor:
         if video_score not in VIDEO_SCORES:
             raise ValueError(f"video_score must be one of {', '.join(VIDEO_SCORES)}")
         self.video_score = video_score
-        # heat maps for --explain, set by the caller: of every face, or ("kept") of each track's most and least fake face
-        self.explainer: HeatMapExplainer | None = None
-        self.explain_faces = "every-face"
+        # heat maps for --explain: of every face, or ("kept") of each track's most and least fake face
+        if explain_faces not in ("every-face", "kept"):
+            raise ValueError("explain_faces must be every-face or kept")
+        self.explainer = explainer
+        self.explain_faces = explain_faces
         first = next(iter(models.values()))
         self.dtype = first.dtype if hasattr(first, "dtype") else first.fc.weight.dtype
-        # cuDNN plans every convolution anew for each batch shape it has not seen, about 1 s for a B7 on an H200,
+        # cuDNN plans every convolution anew for each batch shape it has not seen (benchmarks/README.md gives the cost),
         # so on a GPU the last faces of a video are padded to a full batch: one shape for the whole run.
         # On a CPU a padding face would cost as much as a real one.
         self.pad_batches = device.type == "cuda" if pad_batches is None else pad_batches
@@ -251,8 +176,8 @@ class VideoPredictor:
         return faces, inputs, skipped
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
-        """Faces of each frame; with batches side by side, each lane detects on its share of the frames
-        (measured on 2 cores: 32 1080p frames in 0.8-1.0 s instead of 1.1-1.2 s on both threads at once)."""
+        """Faces of each frame; with batches side by side, each lane detects on its share of the frames, which is faster
+        than detecting on every thread at once (benchmarks/README.md, "Figures behind the code's choices")."""
         shares = [frames[part.start : part.stop] for part in even_parts(len(frames), self.parallel_batches)]
         return [faces for share in self._in_lanes(self.detector.detect, shares) for faces in share]
 

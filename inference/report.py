@@ -86,7 +86,7 @@ def save_thumbnails(report_dir: Path, name: str, faces: Sequence[np.ndarray], vi
     the key of the video file they come from (see inference.folder.video_key)."""
     import cv2
 
-    from preprocessing.steps import atomic_directory
+    from core.atomic import atomic_directory
 
     with atomic_directory(faces_folder(report_dir, name)) as tmp:
         for position, face in enumerate(faces):

@@ -11,13 +11,14 @@ import sys
 
 import cv2
 
+from core.atomic import atomic_directory
 from core.cli import ArgumentParser, at_least
 from core.faces import crop_face
 from core.shards import select_shard
 from core.video import VideoReadError, iterate_frames
 from preprocessing.boxes import LEGACY_SCALES, BoxesFormatError, read_boxes
 from preprocessing.dataset import Dataset, VideoEntry
-from preprocessing.steps import add_common_arguments, atomic_directory, run_in_pool, start_step, write_image
+from preprocessing.steps import add_common_arguments, run_in_pool, start_step, write_image
 
 STEP = "extract_crops"
 

@@ -14,10 +14,11 @@ import cv2
 import numpy as np
 from skimage.metrics import structural_similarity
 
+from core.atomic import atomic_directory
 from core.cli import ArgumentParser
 from core.shards import select_shard
 from preprocessing.dataset import Dataset, VideoEntry
-from preprocessing.steps import add_common_arguments, atomic_directory, run_in_pool, start_step, write_image
+from preprocessing.steps import add_common_arguments, run_in_pool, start_step, write_image
 
 STEP = "generate_diffs"
 

@@ -20,10 +20,11 @@ import numpy as np
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from core.atomic import atomic_directory
 from core.cli import ArgumentParser
 from core.faces import FaceDetector
 from core.shards import select_shard
-from preprocessing.steps import add_common_arguments, atomic_directory, start_step
+from preprocessing.steps import add_common_arguments, start_step
 
 STEP = "generate_landmarks"
 THRESHOLDS = (0.65, 0.75, 0.75)

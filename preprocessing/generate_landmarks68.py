@@ -16,10 +16,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core.atomic import atomic_directory
 from core.cli import ArgumentParser, at_least
 from core.dlib_landmarks import face_landmarks_68, unavailable_reason
 from core.shards import select_shard
-from preprocessing.steps import add_common_arguments, atomic_directory, run_in_pool, start_step
+from preprocessing.steps import add_common_arguments, run_in_pool, start_step
 
 STEP = "generate_landmarks68"
 FOLDER = "landmarks68"

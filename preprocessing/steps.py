@@ -5,8 +5,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from multiprocessing import Pool
 from pathlib import Path
@@ -15,7 +13,7 @@ import cv2
 from tqdm import tqdm
 
 from core.allocator import keep_freed_memory
-from core.atomic import current_umask, fsync_path, write_json_atomic
+from core.atomic import write_json_atomic
 from core.cli import at_least
 from core.device import DEVICE_CHOICES, DeviceUnavailableError, resolve_device
 from core.shards import parse_shard
@@ -33,41 +31,6 @@ def add_common_arguments(parser: argparse.ArgumentParser, device: bool = False) 
     )
     if device:
         parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where face detection runs")
-
-
-@contextlib.contextmanager
-def atomic_directory(target: Path):
-    """Yield a temporary folder beside `target`; it becomes `target` only when the block finishes.
-
-    A rerun trusts a video's output folder only if it exists, so a killed run leaves nothing it would mistake for
-    finished work. The files and the folder are flushed to the disk before the rename, so a finished folder also
-    survives a power cut; an older `target` is renamed aside first and removed last, so there is never a moment
-    without one or the other.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    tmp.chmod(0o777 & ~current_umask())
-    aside = None
-    try:
-        yield tmp
-        for item in tmp.iterdir():
-            fsync_path(item)
-        fsync_path(tmp)
-        if target.exists():
-            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-            target.rename(aside / target.name)
-        try:
-            tmp.rename(target)
-        except BaseException:
-            if aside is not None:
-                (aside / target.name).rename(target)  # the old one goes back: never neither
-            raise
-        fsync_path(target.parent)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        if aside is not None and target.exists():
-            shutil.rmtree(aside)
 
 
 def write_image(path: Path, image) -> None:

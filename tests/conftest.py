@@ -1,23 +1,38 @@
-"""Shared fixtures: the real videos of ../shared/data, a detector, and small real checkpoints."""
+"""Shared fixtures: the real videos of ../shared/data, a detector, small real checkpoints and a random B7."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from core.video import write_video
+from core.video import SampledFrames, read_sampled_frames, write_video
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # what every entry point sets (core.offline) before importing it
 # converted OpenVINO models of the tests' throwaway checkpoints go to a folder of the run, not the user's cache
 os.environ["DFDC_CACHE_DIR"] = tempfile.mkdtemp(prefix="dfdc-test-cache-")
 
 REPO = Path(__file__).resolve().parent.parent
+# A test that uses one of these waits for a whole pipeline (preprocess_data.sh, a training run) or a B7 in its setup:
+# it is marked slow, and its time limit covers that setup on a busy 2-core machine.
+SLOW_FIXTURES = {"data_root", "trained_checkpoint", "random_b7", "random_b7_openvino"}
+SLOW_FIXTURE_TIMEOUT = 1800  # preprocess_data.sh may take its own limit (run_pipeline: 1200 s), then the training run
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+            own = item.get_closest_marker("timeout")
+            if own is None or own.args[0] < SLOW_FIXTURE_TIMEOUT:
+                item.add_marker(pytest.mark.timeout(SLOW_FIXTURE_TIMEOUT), append=False)  # first: the one pytest-timeout reads
 DATA_DIR = Path(os.environ.get("DFDC_TEST_DATA", REPO.parent / "shared" / "data"))
 
 
@@ -51,6 +66,20 @@ def detector():
     return FaceDetector("cpu")
 
 
+@dataclass
+class SampledFaces:
+    sampled: SampledFrames
+    faces: list[list]  # the detector's Face list of each frame
+
+
+@pytest.fixture(scope="session")
+def faces_634(detector) -> SampledFaces:
+    """4 sampled frames of the FF++ original 634 (one person, 480p) and the faces `detector` finds in them: decoded and
+    detected once per run for the tests that need real faces (the first frame is also what sampling 1 frame gives)."""
+    sampled = read_sampled_frames(shared_video(REAL_VIDEOS["ffpp_original_634"]), 4)
+    return SampledFaces(sampled, detector.detect(sampled.frames))
+
+
 @pytest.fixture(scope="session")
 def faceless_video(tmp_path_factory) -> Path:
     """A smooth moving gradient: decodable, but with nothing a face detector should take for a face."""
@@ -70,6 +99,47 @@ def small_checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "test_DeepFakeClassifier_tf_efficientnet_b0_ns_0_1"
     save_checkpoint(path, model, epoch=1, bce_best=np.float64(0.25))
     return path
+
+
+@pytest.fixture(scope="session")
+def random_b7(tmp_path_factory) -> Path:
+    """A randomly initialised EfficientNet-B7 classifier saved under the first released checkpoint's name: the released
+    architecture and file format at full size, for the tests that must run a B7 (building and saving one takes seconds)."""
+    from core.checkpoints import save_checkpoint
+    from inference.released_weights import RELEASED_MODELS
+    from training.zoo.classifiers import DeepFakeClassifier
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("b7") / RELEASED_MODELS[0]
+    save_checkpoint(path, DeepFakeClassifier("tf_efficientnet_b7_ns"), 36, np.float64(0.2))
+    return path
+
+
+@dataclass
+class ConvertedB7:
+    model: torch.nn.Module  # the OpenVINO-compiled classifier
+    log: list[str]  # what loading it logged: one "converting ..." line
+
+
+@pytest.fixture(scope="session")
+def random_b7_openvino(random_b7) -> ConvertedB7:
+    """random_b7 loaded with OpenVINO: converted once, into this run's cache ($DFDC_CACHE_DIR, set above), where every
+    later load of the same file, in this process or in a script the tests start, finds it (a B7 takes a minute to convert)."""
+    from inference.loading import load_classifier
+
+    records: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger = logging.getLogger("dfdc.predict")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        model = load_classifier(random_b7, torch.device("cpu"), backend="openvino")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return ConvertedB7(model, records)
 
 
 def build_data_root(root: Path) -> Path:

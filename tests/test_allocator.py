@@ -28,6 +28,7 @@ def _page_faults(mode: str) -> tuple[str, int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator is what this changes")
+@pytest.mark.slow
 def test_kept_memory_is_reused_instead_of_faulted_in_again():
     default_kept, default_faults = _page_faults("default")
     kept, faults = _page_faults("keep")

@@ -11,8 +11,7 @@ from albumentations import Compose, KeypointParams
 
 from core.faces import crop_face
 from core.images import isotropically_resize_image, put_to_center
-from core.video import read_sampled_frames
-from tests.conftest import REPO, shared_video
+from tests.conftest import REPO
 from training.augmentations import (
     IsotropicResize,
     create_train_transforms,
@@ -25,10 +24,9 @@ SIZE = 128
 
 
 @pytest.fixture(scope="module")
-def face(detector):
-    sampled = read_sampled_frames(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4"), 1)
-    found = detector.detect(sampled.frames)[0][0]
-    return np.ascontiguousarray(isotropically_resize_image(crop_face(sampled.frames[0], found.box), SIZE))
+def face(faces_634):
+    found = faces_634.faces[0][0]
+    return np.ascontiguousarray(isotropically_resize_image(crop_face(faces_634.sampled.frames[0], found.box), SIZE))
 
 
 def always(transform, seed=0):
@@ -222,6 +220,7 @@ def test_seeded_transforms_decide_independently_of_each_other(face):
     assert np.array_equal(transforms(image=face)["image"], first)
 
 
+@pytest.mark.slow
 def test_the_training_entry_point_reaches_no_server_and_imports_change_no_setting(tmp_path):
     """albumentations looks up its latest version on pypi.org at import unless told not to: train_classifier.py tells it
     in main(), before the import, while importing the training package itself leaves the environment alone."""

@@ -6,8 +6,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from demo.synthetic_dataset import DatasetOptions, make_dataset
 from tests.conftest import REAL_VIDEOS, REPO, shared_video
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # each runs a benchmark script in a process of its own
 
 
 def run_module(*args) -> str:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from core.checkpoints import CheckpointError, load_checkpoint, load_weights, parse_checkpoint_name, save_checkpoint
-from inference.predictor import load_classifier
+from inference.loading import load_classifier
 from training.zoo.classifiers import DeepFakeClassifier
 
 
@@ -93,7 +93,8 @@ def test_a_checkpoint_is_scored_at_its_training_size_and_normalisation(trained_c
     import shutil
 
     from core.images import IMAGENET_MEAN, IMAGENET_STD, normalize_batch
-    from inference.predictor import InputSpec, VideoPredictor, load_classifier
+    from inference.loading import InputSpec, load_classifier
+    from inference.predictor import VideoPredictor
 
     device = torch.device("cpu")
     assert load_classifier(trained_checkpoint, device).input_spec == InputSpec(64, tuple(IMAGENET_MEAN), tuple(IMAGENET_STD))

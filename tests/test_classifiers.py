@@ -3,8 +3,8 @@ import torch
 from timm.layers import DropPath
 from torch import nn
 
+from inference.loading import prepare_for_inference
 from inference.optimize import PackedConv2d, fold_batchnorm
-from inference.predictor import prepare_for_inference
 from training.zoo.classifiers import (
     LEGACY_ENCODERS,
     DeepFakeClassifier,

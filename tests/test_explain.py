@@ -8,17 +8,15 @@ import torch
 
 from core.faces import crop_face
 from core.images import face_to_model_input, normalize_batch
-from core.video import read_sampled_frames
 from inference.explain import HeatMapExplainer, decode_map, encode_map, heat_map_layer
-from inference.predictor import InputSpec, read_classifier
+from inference.loading import InputSpec, read_classifier
 from tests.conftest import shared_video
 from training.zoo.classifiers import DeepFakeClassifier
 
 
 @pytest.fixture(scope="module")
-def real_faces(detector):
-    sampled = read_sampled_frames(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4"), 4)
-    faces = [crop_face(frame, found[0].box) for frame, found in zip(sampled.frames, detector.detect(sampled.frames), strict=True) if found]
+def real_faces(faces_634):
+    faces = [crop_face(frame, found[0].box) for frame, found in zip(faces_634.sampled.frames, faces_634.faces, strict=True) if found]
     assert len(faces) == 4
     return faces
 
@@ -73,17 +71,18 @@ def test_maps_round_trip_through_the_diagnostics_text():
 def test_heat_maps_that_fail_cost_the_maps_not_the_scores(trained_checkpoint, detector):
     """A backward pass can run out of memory where scoring does not: the video keeps its scores and says why it has no maps."""
     from inference.folder import has_heat_maps
-    from inference.predictor import VideoPredictor, load_classifier
+    from inference.loading import load_classifier
+    from inference.predictor import VideoPredictor
 
     class OutOfMemory:
         def explain(self, inputs, positions=None):
             raise MemoryError("cannot allocate 2.8 GB")
 
     device = torch.device("cpu")
-    predictor = VideoPredictor({"tiny": load_classifier(trained_checkpoint, device, backend="torch")}, detector, device, num_frames=4)
+    models = {"tiny": load_classifier(trained_checkpoint, device, backend="torch")}
     video = shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4")
-    plain = predictor.predict(video)
-    predictor.explainer = OutOfMemory()
+    plain = VideoPredictor(models, detector, device, num_frames=4).predict(video)
+    predictor = VideoPredictor(models, detector, device, num_frames=4, explainer=OutOfMemory(), explain_faces="kept")
     explained = predictor.predict(video)
     assert explained.fallback is None and not explained.transient and explained.label == plain.label and explained.scores == plain.scores
     assert explained.heatmaps == {} and explained.note == "heat maps failed: MemoryError: cannot allocate 2.8 GB"

@@ -70,6 +70,7 @@ def detections(detector):
     return results
 
 
+@pytest.mark.slow  # the module's `detections`: 11 videos, 32 frames each, decoded and detected
 @pytest.mark.parametrize("name", sorted(REAL_VIDEOS))
 def test_faces_are_found_in_nearly_every_sampled_frame(detections, name):
     sampled, faces = detections[name]
@@ -86,6 +87,7 @@ def test_faces_are_found_in_nearly_every_sampled_frame(detections, name):
             assert (face.landmarks[:, 0] > x1 - 5).all() and (face.landmarks[:, 0] < x2 + 5).all()
 
 
+@pytest.mark.slow  # the module's `detections`: 11 videos, 32 frames each, decoded and detected
 @pytest.mark.parametrize("name", ["dfdc_portrait_1080x1920", "dfdc_real_1920x1080", "ffpp_original_519"])
 def test_crops_hold_the_face_with_its_margin(detections, detector, name):
     sampled, faces = detections[name]
@@ -126,6 +128,7 @@ def test_contrast_is_stretched_only_for_narrow_ranges():
     assert stretch_contrast(np.full((20, 20, 3), 3, dtype=np.uint8)) is None  # flat: nothing to stretch
 
 
+@pytest.mark.slow  # the module's `detections`: 11 videos, 32 frames each, decoded and detected
 @pytest.mark.parametrize("name", ["dfdc_real_1920x1080", "ffpp_original_519"])
 def test_faces_in_dark_frames_are_found_on_contrast_stretched_frames(detections, detector, name):
     sampled, faces = detections[name]
@@ -140,6 +143,7 @@ def test_faces_in_dark_frames_are_found_on_contrast_stretched_frames(detections,
             assert frame_faces[0].contrast_stretched and _iou(frame_faces[0].box, original[0].box) > 0.7
 
 
+@pytest.mark.slow  # the module's `detections`: 11 videos, 32 frames each, decoded and detected
 @pytest.mark.parametrize("name", ["dfdc_real_1920x1080", "ffpp_original_634"])
 def test_faces_are_found_in_tiny_clips(detections, detector, name):
     """A 160x90 clip (wider side < 300 px) is detected at 2x; faces of 15-25 px come back in the clip's coordinates."""
@@ -184,6 +188,7 @@ print(resident_mb('VmHWM:') - before, sum(1 for found in faces if found))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(960, 540), (3840, 2160)])
 def test_detection_adds_a_bounded_amount_of_memory(tmp_path, size):
     """Measured when written: 32 frames of 960x540 at once added 1.05 GB; in chunks of 2 Mpx about 0.1 GB at either size."""

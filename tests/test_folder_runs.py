@@ -13,7 +13,8 @@ from core.faces import FaceDetector
 from core.video import read_sampled_frames, write_video
 from inference.folder import predict_videos, progress_path, settings_key
 from inference.inputs import diagnostics_path
-from inference.predictor import NEUTRAL_LABEL, InputSpec, VideoPredictor, load_classifier
+from inference.loading import InputSpec, load_classifier
+from inference.predictor import NEUTRAL_LABEL, VideoPredictor
 from tests.conftest import REPO, shared_video
 
 FFPP_519 = "ffpp/original_sequences/youtube/c23/videos/519.mp4"
@@ -162,6 +163,7 @@ def test_an_interrupt_stops_at_once_and_keeps_the_finished_videos(tmp_path, pred
     assert prepared == ["b.mp4", "c.mp4"] and all(record["scores"] for record in results.values())
 
 
+@pytest.mark.slow
 def test_odd_file_names_survive_the_csv_and_evaluate(tmp_path, small_checkpoint):
     folder = tmp_path / "videos"
     folder.mkdir()
@@ -189,6 +191,7 @@ def test_odd_file_names_survive_the_csv_and_evaluate(tmp_path, small_checkpoint)
     assert report["faces"] >= 8  # the diagnostics beside the CSV were found and read: per-face AUC over every face
 
 
+@pytest.mark.slow
 def test_a_file_named_as_a_released_checkpoint_with_another_size_is_warned_about(tmp_path, small_checkpoint, faceless_video):
     weights = tmp_path / "weights"
     weights.mkdir()

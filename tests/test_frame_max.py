@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from inference.predictor import VideoPredictor, load_classifier
+from inference.loading import load_classifier
+from inference.predictor import VideoPredictor
 from inference.strategy import confident_strategy
 from inference.tracks import VIDEO_SCORES, label_video
 from tests.conftest import shared_video

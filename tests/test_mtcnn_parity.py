@@ -8,6 +8,8 @@ from core.mtcnn import MTCNNCascade
 from core.video import read_sampled_frames
 from tests.conftest import REAL_VIDEOS, shared_video
 
+pytestmark = pytest.mark.slow  # 11 videos through both cascades
+
 
 def iou(a, b) -> float:
     inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))

@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from core.checkpoints import save_checkpoint
 from core.faces import FaceDetector
 from core.openvino_runtime import OpenVINOClassifier
-from inference.predictor import VideoPredictor, load_classifier
+from inference.loading import load_classifier
+from inference.predictor import VideoPredictor
 from tests.conftest import REPO, shared_video
-from training.zoo.classifiers import DeepFakeClassifier
 
 VIDEOS = ["dfdc/dfdc_train_part_0/brtujopkby.mp4", "ffpp/manipulated_sequences/NeuralTextures/c23/videos/004_982.mp4",
           "ffpp/original_sequences/youtube/c23/videos/519.mp4"]
@@ -47,16 +46,11 @@ def test_a_trained_model_scores_alike_under_both_backends(tmp_path, trained_chec
         assert openvino_record["label"] == pytest.approx(torch_record["label"], abs=1e-4)
 
 
-def test_a_b7_scores_alike_and_is_converted_once(tmp_path, caplog):
-    torch.manual_seed(7)
-    checkpoint = tmp_path / "weights" / "fixed_DeepFakeClassifier_tf_efficientnet_b7_ns_0_1"
-    save_checkpoint(checkpoint, DeepFakeClassifier("tf_efficientnet_b7_ns"), epoch=1, bce_best=0.3)
+def test_a_b7_scores_alike_and_is_converted_once(random_b7, random_b7_openvino, caplog):
     device = torch.device("cpu")
-    cache = tmp_path / "cache"
-    with caplog.at_level(logging.INFO, logger="dfdc.predict"):
-        openvino = load_classifier(checkpoint, device, backend="openvino", cache_dir=cache)
-    assert isinstance(openvino, OpenVINOClassifier) and caplog.text.count("converting") == 1
-    plain = load_classifier(checkpoint, device, backend="torch")
+    openvino = random_b7_openvino.model
+    assert isinstance(openvino, OpenVINOClassifier) and sum("converting" in line for line in random_b7_openvino.log) == 1
+    plain = load_classifier(random_b7, device, backend="torch")
     predictors = {name: VideoPredictor({"b7": model}, FaceDetector(device), device, num_frames=4)
                   for name, model in (("torch", plain), ("openvino", openvino))}
     prepared = predictors["torch"].prepare(shared_video("dfdc_real/lynaeydofd.mp4"))
@@ -66,10 +60,11 @@ def test_a_b7_scores_alike_and_is_converted_once(tmp_path, caplog):
 
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="dfdc.predict"):
-        load_classifier(checkpoint, device, backend="openvino", cache_dir=cache)
-    assert "converting" not in caplog.text  # the second run takes the cached model
+        load_classifier(random_b7, device, backend="openvino")
+    assert "converting" not in caplog.text  # the second load takes the cached model
 
 
+@pytest.mark.slow
 def test_a_damaged_cache_entry_is_rebuilt_not_trusted(tmp_path, small_checkpoint, caplog):
     device = torch.device("cpu")
     cache = tmp_path / "cache"
@@ -90,6 +85,7 @@ def test_a_damaged_cache_entry_is_rebuilt_not_trusted(tmp_path, small_checkpoint
         np.testing.assert_allclose(VideoPredictor({"m": rebuilt}, None, device).classify({128: faces})["m"], expected, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_without_the_runtime_the_run_says_so_and_scores_with_pytorch(tmp_path, small_checkpoint):
     video = shared_video(VIDEOS[2])
     common = ["--weights-dir", str(small_checkpoint.parent), "--models", small_checkpoint.name, "--test-dir", str(video), "--device", "cpu",

@@ -8,7 +8,8 @@ from facenet_pytorch import MTCNN
 from PIL import Image
 
 from core.faces import FaceDetector
-from inference.predictor import VideoPredictor, load_classifier, read_classifier
+from inference.loading import load_classifier, read_classifier
+from inference.predictor import VideoPredictor
 from inference.strategy import confident_strategy
 from tests.conftest import shared_video
 

@@ -7,7 +7,6 @@ import sys
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from core.video import read_sampled_frames, write_video
 from inference.report import faces_folder
@@ -42,6 +41,7 @@ def test_dir(tmp_path_factory, faceless_video):
     return folder
 
 
+@pytest.mark.slow
 def test_scores_a_folder_with_bad_files_among_good_ones(tmp_path, test_dir, small_checkpoint):
     output = tmp_path / "out" / "submission.csv"
     args = ["--weights-dir", small_checkpoint.parent, "--models", small_checkpoint.name, "--test-dir", test_dir,
@@ -98,6 +98,7 @@ def test_scores_a_folder_with_bad_files_among_good_ones(tmp_path, test_dir, smal
     assert two["label"] == pytest.approx(max(track["label"] for track in two["tracks"] if track["faces"] >= 3))
 
 
+@pytest.mark.slow
 def test_single_files_can_be_scored(tmp_path, small_checkpoint):
     video = shared_video("ffpp/manipulated_sequences/FaceSwap/c23/videos/634_660.mp4")
     output = tmp_path / "one.csv"
@@ -117,30 +118,32 @@ def test_single_files_can_be_scored(tmp_path, small_checkpoint):
     ("input smaller than the network's stride", "--input-size", "16"),
     ("not a number", "--parallel-batches", "two"),
 ])
-def test_bad_input_is_a_one_line_error(tmp_path, small_checkpoint, problem, option, value):
+def test_bad_input_is_a_one_line_error(tmp_path, small_checkpoint, problem, option, value, capsys):
+    """Answered by predict_folder.main in this process: a bad option by its parser (SystemExit), a missing file before
+    any model is loaded (the return code)."""
+    import predict_folder
+
     args = {"--weights-dir": small_checkpoint.parent, "--models": small_checkpoint.name, "--test-dir": tmp_path}
     args[option] = tmp_path / value if option in ("--weights-dir", "--test-dir") else value
-    done = run_predict(*[str(item) for pair in args.items() for item in pair], "--output", tmp_path / "x.csv")
-    assert done.returncode == 2
-    assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
+    try:
+        code = predict_folder.main([str(item) for pair in args.items() for item in pair] + ["--output", str(tmp_path / "x.csv")])
+    except SystemExit as exit_:
+        code = exit_.code
+    stderr = capsys.readouterr().err
+    assert code == 2
+    assert stderr.startswith("error: ") and len(stderr.strip().splitlines()) == 1
     if option not in ("--models", "--weights-dir", "--test-dir"):
-        assert done.stderr.startswith(f"error: argument {option}: ")
+        assert stderr.startswith(f"error: argument {option}: ")
     assert not (tmp_path / "x.csv").exists()
 
 
-def test_b7_scores_a_real_video(tmp_path):
-    """The full-size architecture of the released ensemble, through the same command."""
-    from core.checkpoints import save_checkpoint
-    from training.zoo.classifiers import DeepFakeClassifier
-
-    torch.manual_seed(0)
-    weights = tmp_path / "weights"
-    name = "final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36"
-    save_checkpoint(weights / name, DeepFakeClassifier("tf_efficientnet_b7_ns"), epoch=36, bce_best=np.float64(0.2))
+def test_b7_scores_a_real_video(tmp_path, random_b7, random_b7_openvino):
+    """The full-size architecture of the released ensemble, through the same command (its OpenVINO model from the run's cache)."""
     output = tmp_path / "b7.csv"
-    done = run_predict("--weights-dir", weights, "--models", name, "--test-dir", shared_video("dfdc_real/lynaeydofd.mp4"),
+    done = run_predict("--weights-dir", random_b7.parent, "--models", random_b7.name, "--test-dir", shared_video("dfdc_real/lynaeydofd.mp4"),
                        "--output", output, "--device", "cpu", "--frames", 6)
     assert done.returncode == 0, done.stderr
+    assert "converting" not in done.stderr
     record = json.loads(output.with_name("b7.diagnostics.json").read_text())["videos"]["lynaeydofd.mp4"]
     assert record["fallback"] is None and record["faces_found"] >= 6
     assert 0 <= float(read_csv(output)[0]["label"]) <= 1
@@ -162,6 +165,7 @@ def test_help_and_bad_input_are_answered_before_torch_is_loaded(tmp_path):
     assert "weights file not found" in done.stderr
 
 
+@pytest.mark.slow
 def test_a_checkpoint_named_freely_is_read_as_the_original_or_as_told(tmp_path, small_checkpoint, faceless_video):
     """The original built every model as DeepFakeClassifier(tf_efficientnet_b7_ns) whatever its file name; a B0 saved as
     my_model.pth therefore does not fit (the keys are named), and --encoder says what it is."""
@@ -177,6 +181,7 @@ def test_a_checkpoint_named_freely_is_read_as_the_original_or_as_told(tmp_path, 
     assert read_csv(tmp_path / "b.csv")[0]["filename"] == "no_face.mp4"
 
 
+@pytest.mark.slow
 def test_two_processes_under_torchrun_give_the_csv_of_one(tmp_path, small_checkpoint):
     folder = tmp_path / "videos"
     folder.mkdir()
@@ -212,6 +217,7 @@ def test_two_processes_under_torchrun_give_the_csv_of_one(tmp_path, small_checkp
     assert missing.returncode == 2 and missing.stderr.strip() == f"error: shard 1 of 2 is missing: {tmp_path / 'sharded' / 'out.shard-1-of-2.csv'}"
 
 
+@pytest.mark.slow
 def test_still_photos_are_scored_as_one_frame_videos(tmp_path, small_checkpoint):
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -10,11 +10,11 @@ import pytest
 
 import evaluate
 import preprocessing.steps
+from core.atomic import atomic_directory
 from core.faces import FaceDetector, crop_face
 from core.video import iterate_frames, read_sampled_frames
 from preprocessing import detect_original_faces, extract_crops, generate_diffs, generate_folds
 from preprocessing.dataset import load_dataset
-from preprocessing.steps import atomic_directory
 from tests.conftest import shared_video
 
 DAMAGED_FRAME = 5

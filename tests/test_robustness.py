@@ -146,6 +146,7 @@ def test_a_faceless_perturbed_video_is_counted_not_scored():
     assert blurred["mean_abs_score_change"] == pytest.approx((0.2 + 0.2) / 2) and blurred["max_abs_score_change"] == pytest.approx(0.2)
 
 
+@pytest.mark.slow
 def test_evaluate_robustness_end_to_end_and_resumable(tmp_path, small_checkpoint):
     videos = tmp_path / "videos"
     videos.mkdir()

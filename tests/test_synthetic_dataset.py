@@ -91,6 +91,7 @@ def test_source_photos_ship_with_the_dependencies(detector):
         assert left_eye[0] < right_eye[0] and photo.landmarks[2][1] > left_eye[1]  # eyes left to right, nose below
 
 
+@pytest.mark.slow
 def test_command_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "demo.synthetic_dataset", "--help"], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0 and "--fakes-per-real" in done.stdout and "self-blended" in done.stdout

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from core.video import SampledFrames, read_sampled_frames
-from inference.predictor import VideoPredictor, load_classifier
+from inference.loading import load_classifier
+from inference.predictor import VideoPredictor
 from inference.strategy import confident_strategy, mean_strategy
 from inference.tracks import link_tracks, per_person_label, score_tracks
 from tests.conftest import shared_video

@@ -6,7 +6,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import cv2
 import numpy as np
@@ -47,6 +46,7 @@ def test_shipped_configs_load(name):
     assert json.loads((REPO / "configs" / "tiny.json").read_text())["pretrained"] is False
 
 
+@pytest.mark.slow
 def test_missing_imagenet_weights_stop_training_before_it_starts_and_nothing_is_fetched(tmp_path):
     """An empty cache and no permission to download: one line that says what to do, and not one socket opened."""
     config = write_config(tmp_path / "pretrained.json", encoder="resnet18", pretrained=True)
@@ -199,6 +199,7 @@ def make_bright_fakes_dataset(root):
     pd.DataFrame(rows).to_csv(root / "folds.csv", index=False)
 
 
+@pytest.mark.slow
 def test_loss_falls_on_a_learnable_task(tmp_path):
     """A model that trains at all separates dark reals from bright fakes within a few epochs."""
     make_bright_fakes_dataset(tmp_path)
@@ -213,23 +214,38 @@ def test_loss_falls_on_a_learnable_task(tmp_path):
     assert records[-1]["auc"] == 1.0  # the held-out videos are ranked perfectly
 
 
+# train_classifier.py, killed as by `kill -9` when epoch 1 starts: at a known moment, where a kill from outside would
+# depend on how fast this machine is.
+KILLED_AT_EPOCH_1 = """
+import os, signal, sys
+import train_classifier
+from training.trainer import Trainer
+
+train_epoch = Trainer.train_epoch
+
+def train_unless_epoch_1(self, epoch):
+    if epoch == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return train_epoch(self, epoch)
+
+Trainer.train_epoch = train_unless_epoch_1
+sys.exit(train_classifier.main(sys.argv[1:]))
+"""
+
+
 def test_a_killed_run_resumes_where_it_stopped(data_root, tmp_path):
     folds = pd.read_csv(data_root / "folds.csv", dtype={"video": str})
     fold = int(folds.loc[folds.video == "519", "fold"].iloc[0])
     config = write_config(tmp_path / "three.json", optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 3, "params": {"max_iter": 20}}})
-    command = [sys.executable, "train_classifier.py", "--config", str(config), "--data-dir", str(data_root),
-               "--folds-csv", str(data_root / "folds.csv"), "--fold", str(fold), "--prefix", "t_", "--output-dir", str(tmp_path / "w"),
-               "--logdir", str(tmp_path / "logs"), "--workers", "0", "--device", "cpu"]
+    options = ["--config", str(config), "--data-dir", str(data_root), "--folds-csv", str(data_root / "folds.csv"), "--fold", str(fold),
+               "--prefix", "t_", "--output-dir", str(tmp_path / "w"), "--logdir", str(tmp_path / "logs"), "--workers", "0", "--device", "cpu"]
     log_file = tmp_path / "logs" / f"{NAME}_{fold}.log"
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 300
-    while not (log_file.is_file() and log_file.read_text().strip()) and time.time() < deadline:
-        time.sleep(0.1)
-    os.killpg(process.pid, signal.SIGKILL)  # during epoch 1
-    process.wait()
+    killed = subprocess.run([sys.executable, "-c", KILLED_AT_EPOCH_1, *options], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     last = tmp_path / "w" / f"{NAME}_{fold}_last"
     assert load_checkpoint(last)["epoch"] == 0
-    done = subprocess.run(command + ["--resume", str(last)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "train_classifier.py", *options, "--resume", str(last)], cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resuming" in done.stderr and "at epoch 1" in done.stderr
     assert [line.split()[1] for line in log_file.read_text().splitlines()] == ["0", "1", "2"]
@@ -250,6 +266,7 @@ def test_a_broken_crop_is_replaced_not_fatal(tmp_path, caplog):
     assert "cannot read crop" in caplog.text
 
 
+@pytest.mark.slow
 def test_validation_leaves_out_a_broken_crop_instead_of_scoring_another(tmp_path):
     from core.metrics import video_scores
 
@@ -271,6 +288,7 @@ def test_validation_leaves_out_a_broken_crop_instead_of_scoring_another(tmp_path
     assert scores["real_loss"] == pytest.approx(expected["real_loss"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_a_truncated_training_state_is_a_one_line_error(tmp_path, capsys):
     import train_classifier
 
