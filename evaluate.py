@@ -26,12 +26,13 @@ from core.atomic import atomic_path, write_json_atomic
 from core.cli import ArgumentParser
 from core.metrics import average_precision, balanced_accuracy, equal_error_rate, fake_real_log_loss, log_loss, roc_auc, roc_curve
 from evaluation.labels import EvaluationError, Labels, read_labels, read_predictions
+from inference.results import DiagnosticsError, VideoResult, load_diagnostics
 from inference.strategy import face_means
 
 FF_LAYOUT = ("manipulated_sequences", "original_sequences")
 
 
-def matched_to(labels: Labels, predictions: dict[str, float], diagnostics: dict[str, dict] | None):
+def matched_to(labels: Labels, predictions: dict[str, float], diagnostics: dict[str, VideoResult] | None):
     """The predictions and diagnostics keyed like the labels (see Labels.match); names matching several labelled videos
     are left out and returned with the reason. A name matching none keeps its name: it is reported unlabelled."""
     matched, ambiguous = labels.match(predictions)
@@ -52,24 +53,20 @@ def source_folder(path: Path) -> str:
     return path.parent.name
 
 
-def read_diagnostics(path: Path) -> dict[str, dict]:
+def read_diagnostics(path: Path) -> dict[str, VideoResult]:
     try:
-        videos = json.loads(path.read_text(encoding="utf-8"))["videos"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise EvaluationError(f"cannot read the diagnostics {path}: {error}") from None
-    if not isinstance(videos, dict):
-        raise EvaluationError(f"{path}: 'videos' is not an object")
-    return videos
+        return load_diagnostics(path)[1]
+    except DiagnosticsError as error:
+        raise EvaluationError(str(error)) from None
 
 
-def face_scores(diagnostics: dict[str, dict], labels: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+def face_scores(diagnostics: dict[str, VideoResult], labels: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
     """(labels, scores) of every classified face of every labelled video: a face's score is its mean over the models."""
     y, p = [], []
     for name, record in diagnostics.items():
-        scores = record.get("scores") or {}
-        if name not in labels or not scores:
+        if name not in labels or not record.scores:
             continue
-        per_face = face_means(scores)
+        per_face = face_means(record.scores)
         y.extend([labels[name]] * len(per_face))
         p.extend(per_face.tolist())
     return np.array(y), np.array(p)
@@ -87,7 +84,7 @@ def metrics(y: np.ndarray, p: np.ndarray) -> dict:
 
 
 def evaluate(predictions: dict[str, float], labels: dict[str, float], sources: dict[str, str] | None = None,
-             diagnostics: dict[str, dict] | None = None) -> dict:
+             diagnostics: dict[str, VideoResult] | None = None) -> dict:
     """The video-level report; with `sources`, the same per source folder (a folder of fakes only gets its AUC and EER
     against every real video); with `diagnostics`, the per-face AUC."""
     common = sorted(set(predictions) & set(labels))
@@ -132,10 +129,9 @@ def plot_roc(predictions: dict[str, float], labels: dict[str, float], auc: float
     plt.close(figure)
 
 
-def sources_from_diagnostics(diagnostics: dict[str, dict]) -> dict[str, str]:
-    """Source folders from the paths a scoring run recorded (video_key: '<resolved path>|size|mtime')."""
-    return {name: source_folder(Path(record["video_key"].split("|")[0]))
-            for name, record in diagnostics.items() if isinstance(record, dict) and "video_key" in record}
+def sources_from_diagnostics(diagnostics: dict[str, VideoResult]) -> dict[str, str]:
+    """Source folders from the paths a scoring run recorded."""
+    return {name: source_folder(Path(record.path)) for name, record in diagnostics.items()}
 
 
 def print_report(report: dict) -> None:

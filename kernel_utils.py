@@ -29,13 +29,14 @@ from inference.original_api import (
     predict_on_video_set,
     std,
 )
-from inference.predictor import NEUTRAL_LABEL, VideoPredictor, VideoResult, score_videos
+from inference.predictor import NEUTRAL_SCORE, VideoPredictor, score_videos
+from inference.results import VideoResult
 from inference.strategy import confident_strategy, mean_strategy
 
 strategy = confident_strategy  # the original module's name for the strategy it used
 
 __all__ = [
-    "NEUTRAL_LABEL", "Face", "FaceDetector", "FaceExtractor", "SampledFrames", "VideoPredictor", "VideoReadError", "VideoReader",
+    "NEUTRAL_SCORE", "Face", "FaceDetector", "FaceExtractor", "SampledFrames", "VideoPredictor", "VideoReadError", "VideoReader",
     "VideoResult", "confident_strategy", "crop_face", "detection_scale", "face_to_model_input", "isotropically_resize_image",
     "load_classifier", "margin_box", "mean", "mean_strategy", "normalize_batch", "normalize_transform", "predict_on_video",
     "predict_on_video_set", "put_to_center", "read_sampled_frames", "sample_frame_indices", "score_videos", "std", "strategy",

@@ -142,7 +142,7 @@ def main(argv=None) -> int:
     report = Path(args.report) if args.report else None
     results = predict_videos(predictor, videos, output, weights, workers=workers, strategy_name=args.strategy, report_dir=report,
                              names=names)
-    failed = sum(1 for record in results.values() if record["fallback"])
+    failed = sum(1 for record in results.values() if record.fallback)
     print(f"wrote {output} ({len(results)} videos, {failed} scored 0.5 by fallback) and {diagnostics_path(output)}")
     if shard[1] > 1:  # the shard that completes the set merges and reports; the others leave their thumbnails
         return merge(Path(args.output), shard[1], args.report, args.threshold) if all_shards_done(Path(args.output), shard[1]) else 0
@@ -151,10 +151,11 @@ def main(argv=None) -> int:
 
 def merge(output: Path, count: int | None = None, report: str | None = None, threshold: float = DEFAULT_THRESHOLD) -> int:
     from inference.folder import ShardError, merge_shards
+    from inference.results import DiagnosticsError
 
     try:
         merged = merge_shards(output, count)
-    except (ShardError, OSError, ValueError) as error:
+    except (ShardError, DiagnosticsError, OSError, ValueError) as error:
         return input_error(error)
     print(f"merged the shards into {output} ({len(merged)} videos) and {diagnostics_path(output)}")
     return write_report_of(output, report, threshold)
@@ -164,16 +165,16 @@ def write_report_of(output: Path, report: str | None, threshold: float) -> int:
     """The HTML report of the diagnostics just written beside `output`, when --report asked for one."""
     if report is None:
         return 0
-    import json
     import time
 
-    from inference.report import ReportError, write_report
+    from inference.report import write_report
+    from inference.results import DiagnosticsError, load_diagnostics
 
     started = time.perf_counter()
     diagnostics = diagnostics_path(output)
     try:
-        index = write_report(json.loads(diagnostics.read_text(encoding="utf-8")), Path(report), threshold, diagnostics.name)
-    except (OSError, ReportError) as error:  # the scores are written; only the pages are missing
+        index = write_report(*load_diagnostics(diagnostics), Path(report), threshold, diagnostics.name)
+    except (OSError, DiagnosticsError) as error:  # the scores are written; only the pages are missing
         print(f"error: the report was not written ({error}); the scores are in {output}: python -m inference.report "
               f"{diagnostics} --out {report} makes it later", file=sys.stderr)
         return 1

@@ -10,7 +10,6 @@ trained weights, the scores are meaningless. Every run starts from an empty outp
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 import subprocess
@@ -77,8 +76,9 @@ def report_steps_per_video(diagnostics: Path, rounds: int) -> dict[str, float]:
     import numpy as np
 
     from inference.report import save_thumbnails, write_report
+    from inference.results import load_diagnostics
 
-    data = json.loads(diagnostics.read_text())
+    settings, videos = load_diagnostics(diagnostics)
     faces = [np.random.default_rng(i).integers(0, 255, (380, 380, 3), dtype=np.uint8) for i in range(32)]
     thumbnails, pages = [], []
     with tempfile.TemporaryDirectory() as folder:
@@ -86,13 +86,13 @@ def report_steps_per_video(diagnostics: Path, rounds: int) -> dict[str, float]:
             started = time.perf_counter()
             save_thumbnails(Path(folder), "video.mp4", faces, "video.mp4|0|0")
             thumbnails.append(time.perf_counter() - started)
-        write_report(data, Path(folder) / "warm")  # thumbnails cut from the videos, imports done
+        write_report(settings, videos, Path(folder) / "warm")  # thumbnails cut from the videos, imports done
         for _ in range(rounds):
             for video in (Path(folder) / "warm" / "videos").iterdir():
                 (video / "record.sha256").unlink()  # drawn again, the thumbnails kept
             started = time.perf_counter()
-            write_report(data, Path(folder) / "warm")
-            pages.append((time.perf_counter() - started) / len(data["videos"]))
+            write_report(settings, videos, Path(folder) / "warm")
+            pages.append((time.perf_counter() - started) / len(videos))
     return {"thumbnails": min(thumbnails), "page": min(pages)}
 
 

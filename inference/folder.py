@@ -21,10 +21,11 @@ from core.atomic import write_json_atomic, write_text_atomic
 from core.checkpoints import file_identity
 from core.shards import shard_output
 from inference.inputs import diagnostics_path
-from inference.predictor import NEUTRAL_LABEL, PreparedVideo, VideoPredictor, failed
+from inference.predictor import NEUTRAL_SCORE, PreparedVideo, VideoPredictor, failed
 from inference.report import trained_on
+from inference.results import SCHEMA_VERSION, DiagnosticsError, VideoResult, diagnostics_json, load_diagnostics
 from inference.strategy import STRATEGIES
-from inference.tracks import kept_faces, label_video
+from inference.tracks import kept_faces, score_video
 
 log = logging.getLogger("dfdc.predict")
 
@@ -55,39 +56,41 @@ def settings_key(weights: Sequence[Path], predictor: VideoPredictor) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def has_heat_maps(record: dict, explain_faces: str) -> bool:
+def has_heat_maps(record: VideoResult, explain_faces: str) -> bool:
     """Whether a result holds every heat map --explain asks for: of every face, or of each track's kept faces."""
-    if not record.get("faces"):
+    if not record.faces:
         return True
-    wanted = range(len(record["faces"])) if explain_faces == "every-face" else kept_faces(record.get("tracks", []))
-    entries = (record.get("heatmaps") or {}).values()
+    wanted = range(len(record.faces)) if explain_faces == "every-face" else kept_faces(record.tracks)
+    entries = record.heatmaps.values()
     return bool(entries) and all(entry["faces"][i] is not None for entry in entries for i in wanted)
 
 
-def load_finished(output: Path, key: str, explain_faces: str | None = None) -> dict[str, dict]:
+def load_finished(output: Path, key: str, explain_faces: str | None = None) -> dict[str, VideoResult]:
     """Results of an earlier run with the same settings, by video key (see video_key): its diagnostics JSON, then its
-    progress log. Results whose fallback was transient are left out, so that those videos are tried again, and so are
+    progress log. A file or line of another schema version is ignored (with a warning for the file): its videos are
+    scored afresh. Results whose fallback was transient are left out, so that those videos are tried again, and so are
     results without the heat maps `explain_faces` asks for (see has_heat_maps)."""
-    finished: dict[str, dict] = {}
+    finished: dict[str, VideoResult] = {}
     diagnostics = diagnostics_path(output)
     if diagnostics.is_file():
         try:
-            data = json.loads(diagnostics.read_text(encoding="utf-8"))
-            if data.get("settings_key") == key:
-                finished.update({record["video_key"]: record for record in data.get("videos", {}).values() if "video_key" in record})
-        except (json.JSONDecodeError, AttributeError, TypeError):
-            log.warning("ignoring unreadable %s", diagnostics)
+            settings, records = load_diagnostics(diagnostics)
+            if settings.get("settings_key") == key:
+                finished.update({record.video_key: record for record in records.values()})
+        except DiagnosticsError as error:
+            log.warning("%s; its videos are scored afresh", error)
     progress = progress_path(output)
     if progress.is_file():
         for line in progress.read_text(encoding="utf-8").splitlines():
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # the last line of an interrupted run may be cut short
-            if record.get("settings_key") == key and "video_key" in record.get("result", {}):
-                finished[record["result"]["video_key"]] = record["result"]
+                entry = json.loads(line)
+                if entry["schema"] == SCHEMA_VERSION and entry["settings_key"] == key:
+                    record = VideoResult.from_json(entry["result"])
+                    finished[record.video_key] = record
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+                continue  # the last line of an interrupted run may be cut short; another version's line is scored afresh
     return {video: record for video, record in finished.items()
-            if not record.get("transient") and (explain_faces is None or has_heat_maps(record, explain_faces))}
+            if not record.transient and (explain_faces is None or has_heat_maps(record, explain_faces))}
 
 
 def default_workers(device: torch.device) -> int:
@@ -129,7 +132,7 @@ def predict_videos(
     strategy_name: str = "confident",
     report_dir: Path | None = None,
     names: dict[Path, str] | None = None,
-) -> dict[str, dict]:
+) -> dict[str, VideoResult]:
     """Score every video, skipping those an earlier run with the same settings finished; write CSV + JSON.
 
     Each video is keyed by its resolved path, size and modification time, so another folder's file of the same name,
@@ -144,7 +147,7 @@ def predict_videos(
     names = names or {video: video.name for video in videos}
     keys = {video: video_key(video) for video in videos}
     todo = [video for video in videos if keys[video] not in finished]
-    results: dict[str, dict] = {names[video]: finished[keys[video]] for video in videos if keys[video] in finished}
+    results: dict[str, VideoResult] = {names[video]: finished[keys[video]] for video in videos if keys[video] in finished}
     if results:
         log.info("reusing %d finished videos from an earlier run", len(results))
     progress = progress_path(output)
@@ -156,12 +159,12 @@ def predict_videos(
             except Exception as error:  # one bad video must not stop the run; the reason is recorded
                 result = failed(prepared.result, "classification", error)
             if result.fallback:
-                tqdm.write(f"warning: {names[video]}: {result.fallback}; scored {NEUTRAL_LABEL}")
+                tqdm.write(f"warning: {names[video]}: {result.fallback}; scored {NEUTRAL_SCORE}")
             elif report_dir is not None:
                 save_report_thumbnails(report_dir, names[video], prepared, keys[video])
-            record = {**result.to_json(), "video_key": keys[video]}
-            results[names[video]] = record
-            progress_log.write(json.dumps({"settings_key": key, "result": record}) + "\n")
+            result.video_key = keys[video]
+            results[names[video]] = result
+            progress_log.write(json.dumps({"schema": SCHEMA_VERSION, "settings_key": key, "result": result.to_json()}) + "\n")
             progress_log.flush()
     rescore_with_strategy(results, strategy_name, predictor.video_score)
     write_outputs(output, results, {
@@ -185,23 +188,26 @@ def save_report_thumbnails(report_dir: Path, name: str, prepared: PreparedVideo,
         tqdm.write(f"warning: {name}: face thumbnails for the report not saved: {error}")
 
 
-def rescore_with_strategy(results: dict[str, dict], strategy_name: str, video_score: str = "every-face") -> None:
-    """Recompute labels and track scores from stored per-face scores, so reused videos follow this run's strategy and
+def rescore_with_strategy(results: dict[str, VideoResult], strategy_name: str, video_score: str = "every-face") -> None:
+    """Recompute video and track scores from stored per-face scores, so reused videos follow this run's strategy and
     video score."""
     strategy = STRATEGIES[strategy_name]
     for record in results.values():
-        if record.get("scores"):
-            record["model_labels"], record["label"], record["tracks"] = label_video(record["faces"], record["scores"], strategy, video_score)
+        if record.scores:
+            record.model_scores, record.score, record.tracks = score_video(record.faces, record.scores, strategy, video_score)
 
 
-def write_outputs(output: Path, results: dict[str, dict], settings: dict) -> None:
-    """The CSV (filename,label, sorted by name) and the diagnostics JSON: `settings` and every video's record."""
+def write_outputs(output: Path, results: dict[str, VideoResult], settings: dict) -> None:
+    """The CSV (sorted by name) and the diagnostics JSON: `settings` and every video's record (inference.results).
+
+    The CSV's columns are `filename,label` although the second holds each video's score: that is the DFDC submission
+    format, which users and the original solution's tools read."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")  # quotes a name holding a comma, a quote or a line break
     writer.writerow(["filename", "label"])
-    writer.writerows([name, f"{results[name]['label']:.6f}"] for name in sorted(results))
+    writer.writerows([name, f"{results[name].score:.6f}"] for name in sorted(results))
     write_text_atomic(output, buffer.getvalue())
-    write_json_atomic(diagnostics_path(output), {**settings, "videos": {name: results[name] for name in sorted(results)}}, indent=None)
+    write_json_atomic(diagnostics_path(output), diagnostics_json(settings, results), indent=None)
 
 
 class ShardError(Exception):
@@ -219,19 +225,18 @@ def shard_count(output: Path) -> int:
     return counts.pop()
 
 
-def merge_shards(output: Path, count: int | None = None) -> dict[str, dict]:
+def merge_shards(output: Path, count: int | None = None) -> dict[str, VideoResult]:
     """One CSV and diagnostics JSON at `output` from its N finished shards; every shard must be there, with the same
     settings (weights, device, inputs, detection, strategy) and no video scored twice."""
     count = count or shard_count(output)
-    merged: dict[str, dict] = {}
+    merged: dict[str, VideoResult] = {}
     settings = None
     for index in range(count):
         part = shard_output(output, (index, count))
         diagnostics = diagnostics_path(part)
         if not part.is_file() or not diagnostics.is_file():
             raise ShardError(f"shard {index} of {count} is missing: {part if not part.is_file() else diagnostics}")
-        data = json.loads(diagnostics.read_text(encoding="utf-8"))
-        videos = data.pop("videos")
+        data, videos = load_diagnostics(diagnostics)
         data.pop("shard", None)
         if settings is None:
             settings = data

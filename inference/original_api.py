@@ -20,7 +20,7 @@ from torchvision.transforms import Normalize
 from core.faces import FaceDetector, crop_face
 from core.images import IMAGENET_MEAN, IMAGENET_STD, face_to_model_input, normalize_batch
 from core.video import VideoReadError, read_frames_at, read_sampled_frames
-from inference.predictor import NEUTRAL_LABEL
+from inference.predictor import NEUTRAL_SCORE
 
 ORIGINAL_DETECTION_SCALE = 0.5
 ORIGINAL_THRESHOLDS = (0.7, 0.8, 0.8)
@@ -158,7 +158,7 @@ def predict_on_video(face_extractor: FaceExtractor, video_path, batch_size: int,
             return float(np.mean(predictions))
     except Exception as error:  # the original scores a video it cannot handle 0.5 and goes on
         print(f"Prediction error on video {video_path}: {error}")
-    return NEUTRAL_LABEL
+    return NEUTRAL_SCORE
 
 
 def predict_on_video_set(face_extractor: FaceExtractor, videos: Sequence[str], input_size: int, num_workers: int, test_dir,

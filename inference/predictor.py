@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,10 +19,11 @@ from core.openvino_runtime import OpenVINOClassifier
 from core.video import SampledFrames, VideoReadError, read_sampled_frames
 from inference.explain import HeatMapExplainer
 from inference.loading import InputSpec, input_specs
+from inference.results import VideoResult
 from inference.strategy import STRATEGIES
-from inference.tracks import VIDEO_SCORES, kept_faces, label_video, link_tracks
+from inference.tracks import VIDEO_SCORES, kept_faces, link_tracks, score_video
 
-NEUTRAL_LABEL = 0.5  # what a video gets when it cannot be scored: the log-loss-minimising guess
+NEUTRAL_SCORE = 0.5  # what a video gets when it cannot be scored: the log-loss-minimising guess
 
 
 def default_batch_size(device: torch.device) -> int:
@@ -41,50 +43,6 @@ def even_parts(count: int, parts: int) -> list[range]:
     """0..count-1 cut into at most `parts` consecutive ranges whose lengths differ by one at most (none empty)."""
     bounds = np.linspace(0, count, min(parts, count) + 1).round().astype(int).tolist()
     return [range(start, stop) for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
-
-
-@dataclass
-class VideoResult:
-    label: float
-    frames_read: int = 0
-    frame_count: int = 0
-    fps: float = 0.0  # as the container states it (0: unknown), for times in the report
-    decoding: dict = field(default_factory=dict)  # which decoder read it, its errors and frames decoded (core.decoding.DecodeReport)
-    faces: list[dict] = field(default_factory=list)  # one entry per classified face: frame index + detection
-    scores: dict[str, list[float]] = field(default_factory=dict)  # per model, aligned with `faces`
-    model_labels: dict[str, float] = field(default_factory=dict)
-    fallback: str | None = None  # why the video got the neutral label
-    transient: bool = False  # the fallback came from an unexpected error (out of memory, a decoder crash): retried by a rerun
-    note: str | None = None
-    faces_skipped: int = 0  # smallest faces of crowded frames, beyond the per-frame limit
-    tracks: list[dict] = field(default_factory=list)  # one per person: frames, faces, per-model and overall score
-    heatmaps: dict[str, dict] = field(default_factory=dict)  # per model, with --explain: see inference.explain
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def faces_found(self) -> int:
-        return len(self.faces)
-
-    def to_json(self) -> dict:
-        return {
-            "label": self.label,
-            "frames_read": self.frames_read,
-            "frame_count": self.frame_count,
-            "fps": self.fps,
-            "decoding": self.decoding,
-            "faces_found": self.faces_found,
-            "frames_with_faces": len({face["frame"] for face in self.faces}),
-            "faces_skipped": self.faces_skipped,
-            "faces": self.faces,
-            "tracks": self.tracks,
-            "heatmaps": self.heatmaps,
-            "scores": self.scores,
-            "model_labels": self.model_labels,
-            "fallback": self.fallback,
-            "transient": self.transient,
-            "note": self.note,
-            "seconds": self.seconds,
-        }
 
 
 @dataclass
@@ -249,7 +207,7 @@ class VideoPredictor:
         crash) is marked transient, so that a rerun tries the video again.
         """
         started = time.perf_counter()
-        result = VideoResult(NEUTRAL_LABEL)
+        result = VideoResult(NEUTRAL_SCORE, path=str(Path(path).resolve()))
         try:
             sampled = self.read(path)
         except VideoReadError as error:
@@ -271,14 +229,14 @@ class VideoPredictor:
         return PreparedVideo(result, inputs)
 
     def score(self, prepared: PreparedVideo) -> VideoResult:
-        """Classify the prepared faces with every model and combine the scores into the video's label."""
+        """Classify the prepared faces with every model and combine the scores into the video's score."""
         result = prepared.result
         if result.fallback:
             return result
         started = time.perf_counter()
         result.scores = {name: [round(s, 6) for s in values] for name, values in self.classify(prepared.inputs).items()}
         result.seconds["classify"] = round(time.perf_counter() - started, 3)
-        result.model_labels, result.label, result.tracks = label_video(result.faces, result.scores, self.strategy, self.video_score)
+        result.model_scores, result.score, result.tracks = score_video(result.faces, result.scores, self.strategy, self.video_score)
         if self.explainer is not None:
             self.explain(prepared, result)
         return result
@@ -296,7 +254,7 @@ class VideoPredictor:
         result.seconds["explain"] = round(time.perf_counter() - started, 3)
 
     def predict(self, path: str | os.PathLike) -> VideoResult:
-        """Score one video; a bad video gets the neutral label and a reason, never an exception."""
+        """Score one video; a bad video gets the neutral score and a reason, never an exception."""
         prepared = self.prepare(path)
         try:
             return self.score(prepared)
@@ -305,8 +263,8 @@ class VideoPredictor:
 
 
 def failed(result: VideoResult, stage: str, error: Exception) -> VideoResult:
-    """The result of a video whose `stage` raised: the neutral label, the reason, and a retry on the next run."""
-    result.label, result.scores, result.model_labels = NEUTRAL_LABEL, {}, {}
+    """The result of a video whose `stage` raised: the neutral score, the reason, and a retry on the next run."""
+    result.score, result.scores, result.model_scores = NEUTRAL_SCORE, {}, {}
     result.fallback = f"{stage} failed: {type(error).__name__}: {error}"
     result.transient = True
     return result
@@ -314,4 +272,4 @@ def failed(result: VideoResult, stage: str, error: Exception) -> VideoResult:
 
 def score_videos(predictor: VideoPredictor, videos: Sequence[str | os.PathLike]) -> list[float]:
     """Fake probability of each video, in the order given (0.5 for a video that cannot be scored)."""
-    return [predictor.predict(video).label for video in videos]
+    return [predictor.predict(video).score for video in videos]

@@ -23,8 +23,9 @@ import numpy as np
 
 from core.atomic import atomic_path, write_text_atomic
 from core.cli import ArgumentParser
+from inference.results import DiagnosticsError, VideoResult, load_diagnostics
 from inference.strategy import face_means
-from inference.tracks import kept_faces, label_video, link_tracks
+from inference.tracks import kept_faces
 
 TEMPLATES = Path(__file__).resolve().parent / "report_templates"
 ASSETS = ("report.css", "report.js")
@@ -32,10 +33,6 @@ THUMBNAIL_SIZE = 112  # pixels of each face thumbnail and heat map, square as th
 DEFAULT_THRESHOLD = 0.5
 RECORD_FILE = "record.sha256"  # what a video's page was drawn from; a rerun redraws it only when that changed
 SOURCE_FILE = "video_key.txt"  # which video file the face thumbnails were cut from
-
-
-class ReportError(Exception):
-    """A diagnostics file that cannot be read as one."""
 
 
 def trained_on(weights: Sequence[Path]) -> dict[str, str | None]:
@@ -94,32 +91,23 @@ def save_thumbnails(report_dir: Path, name: str, faces: Sequence[np.ndarray], vi
         (tmp / SOURCE_FILE).write_text(video_key + "\n", encoding="utf-8")
 
 
-def has_thumbnails(report_dir: Path, name: str, record: dict) -> bool:
+def has_thumbnails(report_dir: Path, name: str, record: VideoResult) -> bool:
     """Whether the report folder holds a thumbnail of each of the record's faces, cut from the same video file."""
     folder = faces_folder(report_dir, name)
     source = folder / SOURCE_FILE
-    return (source.is_file() and source.read_text(encoding="utf-8").strip() == record.get("video_key", "")
-            and all((folder / f"{position:03d}.jpg").is_file() for position in range(len(record.get("faces", [])))))
+    return (source.is_file() and source.read_text(encoding="utf-8").strip() == record.video_key
+            and all((folder / f"{position:03d}.jpg").is_file() for position in range(len(record.faces))))
 
 
-def video_path(record: dict) -> Path | None:
-    """The scored file, from the record's video key (resolved path|size|mtime)."""
-    key = record.get("video_key")
-    return Path(key.rsplit("|", 2)[0]) if key and key.count("|") >= 2 else None
-
-
-def thumbnails_from_video(record: dict) -> list[np.ndarray]:
+def thumbnails_from_video(record: VideoResult) -> list[np.ndarray]:
     """The record's faces cut again from its video's frames (raises VideoReadError when the video cannot be read)."""
     from core.faces import crop_face
     from core.images import face_to_model_input
     from core.video import VideoReadError, read_frames_at
 
-    path = video_path(record)
-    if path is None:
-        raise VideoReadError("the diagnostics do not say where the video is")
-    frames = read_frames_at(path, sorted({face["frame"] for face in record["faces"]}))
+    frames = read_frames_at(Path(record.path), sorted({face["frame"] for face in record.faces}))
     faces = []
-    for face in record["faces"]:
+    for face in record.faces:
         if face["frame"] not in frames:
             raise VideoReadError(f"frame {face['frame']} no longer decodes")
         crop = crop_face(frames[face["frame"]], face["box"])
@@ -127,14 +115,14 @@ def thumbnails_from_video(record: dict) -> list[np.ndarray]:
     return faces
 
 
-def ensure_thumbnails(report_dir: Path, name: str, record: dict) -> str | None:
+def ensure_thumbnails(report_dir: Path, name: str, record: VideoResult) -> str | None:
     """Thumbnails for every face of the video in its report folder; a reason when they cannot be made."""
     from core.video import VideoReadError
 
-    if not record.get("faces") or has_thumbnails(report_dir, name, record):
+    if not record.faces or has_thumbnails(report_dir, name, record):
         return None
     try:
-        save_thumbnails(report_dir, name, thumbnails_from_video(record), record.get("video_key", ""))
+        save_thumbnails(report_dir, name, thumbnails_from_video(record), record.video_key)
     except (VideoReadError, OSError) as error:
         return f"face thumbnails unavailable: {error}"
     return None
@@ -148,26 +136,26 @@ def moment(frame: int, fps: float) -> str:
     return f"frame {frame}, {int(minutes)}:{seconds:04.1f}"
 
 
-def draw_timeline(record: dict, path: Path) -> None:
+def draw_timeline(record: VideoResult, path: Path) -> None:
     """Each track's face scores across the video (mean over models, the band between the lowest and highest model),
     and the video's score; in seconds when the frame rate is known, else in frames."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(8, 2.8), dpi=100)
     axes = figure.add_subplot()
-    scores = np.array(list(record["scores"].values()))
-    faces = record["faces"]
-    fps = record.get("fps") or 0.0
+    scores = np.array(list(record.scores.values()))
+    faces = record.faces
+    fps = record.fps or 0.0
     scale = 1 / fps if fps > 0 else 1.0
-    for colour, track in zip(_colours(len(record["tracks"])), record["tracks"], strict=True):
+    for colour, track in zip(_colours(len(record.tracks)), record.tracks, strict=True):
         members = [i for i, face in enumerate(faces) if face["track"] == track["track"]]
         frames = [faces[i]["frame"] * scale for i in members]
         axes.fill_between(frames, scores[:, members].min(axis=0), scores[:, members].max(axis=0), color=colour, alpha=0.18, linewidth=0)
         axes.plot(frames, scores[:, members].mean(axis=0), marker="o", markersize=3, color=colour,
-                  label=f"person {track['track'] + 1}: {track['label']:.3f}")
-    axes.axhline(record["label"], color="black", linestyle="--", linewidth=1, label=f"video score {record['label']:.3f}")
+                  label=f"person {track['track'] + 1}: {track['score']:.3f}")
+    axes.axhline(record.score, color="black", linestyle="--", linewidth=1, label=f"video score {record.score:.3f}")
     axes.set_ylim(-0.02, 1.02)
-    axes.set_xlim(0, max(record.get("frame_count", 1) - 1, max(face["frame"] for face in faces), 1) * scale)
+    axes.set_xlim(0, max(record.frame_count - 1, max(face["frame"] for face in faces), 1) * scale)
     axes.set_xlabel("seconds" if fps > 0 else "frame")
     axes.set_ylabel("fake probability")
     axes.grid(alpha=0.3)
@@ -177,14 +165,14 @@ def draw_timeline(record: dict, path: Path) -> None:
         figure.savefig(tmp, format="png")
 
 
-def draw_histogram(videos: dict[str, dict], threshold: float, path: Path) -> None:
+def draw_histogram(videos: dict[str, VideoResult], threshold: float, path: Path) -> None:
     """How the video scores spread, with the threshold; videos scored by fallback apart."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(6, 2.4), dpi=100)
     axes = figure.add_subplot()
-    scored = [record["label"] for record in videos.values() if not record.get("fallback")]
-    fallback = [record["label"] for record in videos.values() if record.get("fallback")]
+    scored = [record.score for record in videos.values() if not record.fallback]
+    fallback = [record.score for record in videos.values() if record.fallback]
     bins = np.linspace(0, 1, 21)
     axes.hist([scored, fallback], bins=bins, stacked=True, color=["#4472c4", "#bbbbbb"], label=["scored", "fallback (0.5)"])
     axes.axvline(threshold, color="#c00000", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
@@ -217,12 +205,12 @@ def draw_heat_map(face: Path, heat: np.ndarray, path: Path) -> None:
         cv2.imwrite(str(tmp), cv2.cvtColor(blended, cv2.COLOR_RGB2BGR))
 
 
-def heat_maps_of(record: dict, folder: Path, thumbnails_ok: bool) -> dict[int, list[dict]]:
+def heat_maps_of(record: VideoResult, folder: Path, thumbnails_ok: bool) -> dict[int, list[dict]]:
     """Per face kept for a track (its most and least fake), each model's heat map image, drawn when computed."""
     from inference.explain import decode_map
 
-    kept = kept_faces(record.get("tracks", []))
-    heatmaps = record.get("heatmaps") or {}
+    kept = kept_faces(record.tracks)
+    heatmaps = record.heatmaps
     shutil.rmtree(folder / "heat", ignore_errors=True)  # maps of faces kept by an earlier version of the record
     if not heatmaps or not thumbnails_ok:
         return {}
@@ -234,7 +222,7 @@ def heat_maps_of(record: dict, folder: Path, thumbnails_ok: bool) -> dict[int, l
             image = folder / "heat" / f"{position:03d}-{number}.png"
             draw_heat_map(folder / "faces" / f"{position:03d}.jpg", decode_map(entry["faces"][position], entry["shape"]), image)
             drawn.setdefault(position, []).append({"model": model, "layer": entry["layer"], "image": image.relative_to(folder).as_posix(),
-                                                   "score": record["scores"][model][position]})
+                                                   "score": record.scores[model][position]})
     return drawn
 
 
@@ -248,23 +236,8 @@ def _environment():
     return environment
 
 
-def record_digest(record: dict, settings: dict) -> str:
-    return hashlib.sha256(json.dumps([record, settings], sort_keys=True).encode()).hexdigest()
-
-
-def with_tracks(record: dict, settings: dict) -> dict:
-    """The record with face tracks, linked now when it comes from a version that did not keep them."""
-    from core.video import sample_frame_indices
-    from inference.strategy import STRATEGIES
-
-    faces = record.get("faces") or []
-    if not faces or not record.get("scores") or all("track" in face for face in faces) and record.get("tracks"):
-        return record
-    frames = sample_frame_indices(record.get("frame_count", 0), int(settings.get("frames", 32))) or sorted({face["frame"] for face in faces})
-    faces = [{**face, "track": track} for face, track in zip(faces, link_tracks(faces, frames), strict=True)]
-    strategy = STRATEGIES.get(settings.get("strategy", "confident"), STRATEGIES["confident"])
-    tracks = label_video(faces, record["scores"], strategy)[2]
-    return {**record, "faces": faces, "tracks": tracks}
+def record_digest(record: VideoResult, settings: dict) -> str:
+    return hashlib.sha256(json.dumps([record.to_json(), settings], sort_keys=True).encode()).hexdigest()
 
 
 # how each decoder of core.video reads a video, in the report's words
@@ -272,35 +245,33 @@ DECODERS = {"pyav": "PyAV (FFmpeg), one pass from the start", "pyav-seek": "PyAV
             "opencv": "OpenCV (FFmpeg), one pass from the start", "pillow": "Pillow (a photo)"}
 
 
-def write_video_page(environment, report_dir: Path, name: str, record: dict, settings: dict, threshold: float) -> dict:
+def write_video_page(environment, report_dir: Path, name: str, record: VideoResult, settings: dict, threshold: float) -> dict:
     """The video's page and its pictures, unless they were drawn from this very record before; its index row."""
     folder = report_dir / "videos" / video_folder_name(name)
-    record = with_tracks(record, settings)
-    row = {"name": name, "href": f"videos/{folder.name}/index.html", "label": record["label"], "fallback": record.get("fallback"),
-           "faces": record.get("faces_found", len(record.get("faces", []))), "tracks": len(record.get("tracks", [])),
-           "frames": record.get("frames_read", 0), "note": record.get("note"),
-           "decoder_errors": record.get("decoding", {}).get("errors", 0)}
+    row = {"name": name, "href": f"videos/{folder.name}/index.html", "score": record.score, "fallback": record.fallback,
+           "faces": record.faces_found, "tracks": len(record.tracks), "frames": record.frames_read, "note": record.note,
+           "decoder_errors": record.decoding.get("errors", 0)}
     digest = record_digest(record, {**settings, "threshold": threshold})
-    if _drawn_from(folder, digest) and (not record.get("faces") or has_thumbnails(report_dir, name, record)):
+    if _drawn_from(folder, digest) and (not record.faces or has_thumbnails(report_dir, name, record)):
         return row
     thumbnails_missing = ensure_thumbnails(report_dir, name, record)
-    per_face = face_means(record.get("scores", {})).tolist()
-    faces = record.get("faces", [])
+    per_face = face_means(record.scores).tolist()
+    faces = record.faces
     tracks = []
-    for track in record.get("tracks", []):
+    for track in record.tracks:
         members = [i for i, face in enumerate(faces) if face["track"] == track["track"]]
         tracks.append({**track, "person": track["track"] + 1, "kept": kept_faces([track]),
                        "members": [{"position": i, "frame": faces[i]["frame"], "score": per_face[i],
                                     "image": f"faces/{i:03d}.jpg", "kind": _kind(track, i)} for i in members]})
-    if record.get("scores") and faces:
+    if record.scores and faces:
         draw_timeline(record, folder / "timeline.png")
     page = environment.get_template("video.html").render(
-        name=name, record=record, tracks=tracks, threshold=threshold, settings=settings, fps=record.get("fps") or 0.0,
-        decoding=record.get("decoding") or {}, decoders=DECODERS,
+        name=name, record=record, tracks=tracks, threshold=threshold, settings=settings, fps=record.fps or 0.0,
+        decoding=record.decoding, decoders=DECODERS,
         thumbnails=thumbnails_missing is None and bool(faces), thumbnails_missing=thumbnails_missing,
         heat_maps=heat_maps_of(record, folder, thumbnails_missing is None),
-        timeline=bool(record.get("scores") and faces), seconds=record.get("seconds", {}),
-        agreement=_agreement(record, threshold), explained=bool(record.get("heatmaps")))
+        timeline=bool(record.scores and faces), seconds=record.seconds,
+        agreement=_agreement(record, threshold), explained=bool(record.heatmaps))
     write_text_atomic(folder / "index.html", page)
     write_text_atomic(folder / RECORD_FILE, digest + "\n")
     return row
@@ -319,23 +290,21 @@ def _kind(track: dict, position: int) -> str:
     return ""
 
 
-def _agreement(record: dict, threshold: float) -> dict:
+def _agreement(record: VideoResult, threshold: float) -> dict:
     """Each model's video score and track scores, and how far apart the models are."""
-    labels = record.get("model_labels", {})
-    verdicts = {score >= threshold for score in labels.values()}
-    return {"models": labels, "spread": (max(labels.values()) - min(labels.values())) if labels else 0.0,
+    scores = record.model_scores
+    verdicts = {score >= threshold for score in scores.values()}
+    return {"models": scores, "spread": (max(scores.values()) - min(scores.values())) if scores else 0.0,
             "unanimous": len(verdicts) <= 1}
 
 
-def write_report(diagnostics: dict, report_dir: str | Path, threshold: float = DEFAULT_THRESHOLD, source: str = "") -> Path:
-    """The report of a run's diagnostics (as predict_folder.py writes them) in `report_dir`; returns its index page."""
+def write_report(settings: dict, videos: dict[str, VideoResult], report_dir: str | Path, threshold: float = DEFAULT_THRESHOLD,
+                 source: str = "") -> Path:
+    """The report of a run's settings and records (inference.results.load_diagnostics) in `report_dir`; returns its
+    index page."""
     from tqdm import tqdm
 
     report_dir = Path(report_dir)
-    videos = diagnostics.get("videos")
-    if not isinstance(videos, dict):
-        raise ReportError(f"{source or 'the diagnostics'} has no \"videos\" object: not a predict_folder.py diagnostics file")
-    settings = {key: value for key, value in diagnostics.items() if key != "videos"}
     environment = _environment()
     (report_dir / "assets").mkdir(parents=True, exist_ok=True)
     for asset in ASSETS:
@@ -377,18 +346,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     source = Path(args.diagnostics)
     try:
-        diagnostics = json.loads(source.read_text(encoding="utf-8"))
-        index = write_report(diagnostics, args.out, args.threshold, source.name)
-    except FileNotFoundError:
-        print(f"error: diagnostics file not found: {source}", file=sys.stderr)
+        settings, videos = load_diagnostics(source)
+    except DiagnosticsError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        print(f"error: {source} is not JSON: {error}", file=sys.stderr)
-        return 2
-    except (ReportError, AttributeError, KeyError, TypeError) as error:
-        print(f"error: {source} is not a predict_folder.py diagnostics file ({type(error).__name__}: {error})", file=sys.stderr)
-        return 2
-    print(f"wrote the report of {len(diagnostics['videos'])} videos: {index.resolve()}")
+    index = write_report(settings, videos, args.out, args.threshold, source.name)
+    print(f"wrote the report of {len(videos)} videos: {index.resolve()}")
     return 0
 
 

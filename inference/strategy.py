@@ -45,6 +45,6 @@ def face_means(scores: dict[str, Sequence[float]]) -> np.ndarray:
 
 
 def combine(scores: dict[str, Sequence[float]], strategy: Callable[[Sequence[float]], float]) -> tuple[dict[str, float], float]:
-    """Each model's video score under `strategy`, and their plain mean: the video's label."""
-    model_labels = {name: strategy(values) for name, values in scores.items()}
-    return model_labels, float(np.mean(list(model_labels.values())))
+    """Each model's video score under `strategy`, and their plain mean: the video's score."""
+    model_scores = {name: strategy(values) for name, values in scores.items()}
+    return model_scores, float(np.mean(list(model_scores.values())))

@@ -74,10 +74,10 @@ def score_tracks(faces: Sequence[dict], scores: dict[str, Sequence[float]], stra
     per_face = face_means(scores)
     for number in sorted({face["track"] for face in faces}):
         members = [i for i, face in enumerate(faces) if face["track"] == number]
-        model_labels, label = combine({name: [values[i] for i in members] for name, values in scores.items()}, strategy)
+        model_scores, score = combine({name: [values[i] for i in members] for name, values in scores.items()}, strategy)
         means = per_face[members]
         tracks.append({"track": number, "frames": [faces[i]["frame"] for i in members], "faces": len(members),
-                       "model_labels": model_labels, "label": label,
+                       "model_scores": model_scores, "score": score,
                        "most_fake_face": members[int(np.argmax(means))], "least_fake_face": members[int(np.argmin(means))]})
     return tracks
 
@@ -88,18 +88,18 @@ def kept_faces(tracks: Sequence[dict]) -> list[int]:
     return list(dict.fromkeys(track[key] for track in tracks for key in ("most_fake_face", "least_fake_face") if key in track))
 
 
-def label_video(faces: Sequence[dict], scores: dict[str, Sequence[float]], strategy: Callable[[Sequence[float]], float],
+def score_video(faces: Sequence[dict], scores: dict[str, Sequence[float]], strategy: Callable[[Sequence[float]], float],
                 video_score: str = "every-face") -> tuple[dict[str, float], float, list[dict]]:
-    """(each model's video score, the video's label, its tracks) from per-face scores: the label is the models' mean
+    """(each model's video score, the video's score, its tracks) from per-face scores: the video's score is the models' mean
     under `strategy` over every face, or with video_score "per-person" the highest person's track score, or with
     "frame-max" the models' mean of frame_max_mean (which replaces the strategy, as the SBI paper's scoring)."""
-    model_labels, label = combine(scores, strategy)
+    model_scores, score = combine(scores, strategy)
     tracks = score_tracks(faces, scores, strategy)
     if video_score == "frame-max":
-        model_labels, label = combine(scores, frame_max_mean([face["frame"] for face in faces]))
+        model_scores, score = combine(scores, frame_max_mean([face["frame"] for face in faces]))
     elif video_score == "per-person":
-        label = per_person_label(tracks, label)
-    return model_labels, label, tracks
+        score = per_person_score(tracks, score)
+    return model_scores, score, tracks
 
 
 def frame_max_mean(frames: Sequence[int]) -> Callable[[Sequence[float]], float]:
@@ -116,10 +116,10 @@ def frame_max_mean(frames: Sequence[int]) -> Callable[[Sequence[float]], float]:
     return score
 
 
-def per_person_label(tracks: Sequence[dict], every_face_label: float) -> float:
+def per_person_score(tracks: Sequence[dict], every_face_score: float) -> float:
     """The highest score of a person's track (tracks of at least MIN_TRACK_FACES faces, else the longest one): one fake
     person among real ones is not averaged away. Without tracks, the score over every face."""
     if not tracks:
-        return every_face_label
+        return every_face_score
     people = [track for track in tracks if track["faces"] >= MIN_TRACK_FACES] or [max(tracks, key=lambda track: track["faces"])]
-    return max(track["label"] for track in people)
+    return max(track["score"] for track in people)

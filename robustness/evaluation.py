@@ -16,7 +16,8 @@ from tqdm import tqdm
 from core.metrics import fake_real_log_loss, log_loss, roc_auc
 from core.video import SampledFrames
 from inference.folder import video_key
-from inference.predictor import NEUTRAL_LABEL, VideoPredictor
+from inference.predictor import NEUTRAL_SCORE, VideoPredictor
+from inference.results import SCHEMA_VERSION, VideoResult
 from robustness.perturbations import FRAME_PERTURBATIONS, LEVELS, PERTURBATIONS, compress_video
 
 CLEAN = "clean"
@@ -60,8 +61,8 @@ def frame_perturbation(condition: Condition, video: Path, seed: int) -> Callable
     return lambda frame: perturbation(frame, parameter, rng)
 
 
-def score(predictor: PerturbedPredictor, condition: Condition, video: Path, work: Path, seed: int) -> dict:
-    """One video under one condition: its score, fallback and the frames and faces found."""
+def score(predictor: PerturbedPredictor, condition: Condition, video: Path, work: Path, seed: int) -> VideoResult:
+    """One video under one condition: its record, with the path and key of the video (not of a scratch file)."""
     predictor.perturb = None
     target = video
     if condition.perturbation == "video_compression":  # a scratch file, written afresh by a rerun and removed after scoring
@@ -74,27 +75,29 @@ def score(predictor: PerturbedPredictor, condition: Condition, video: Path, work
     finally:
         if target != video:
             target.unlink(missing_ok=True)
-    return {"condition": condition.key, "video": video.name, "video_key": video_key(video), "score": result.label,
-            "fallback": result.fallback, "transient": result.transient, "frames_read": result.frames_read,
-            "frames_with_faces": len({face["frame"] for face in result.faces}), "faces": result.faces_found}
+    result.path, result.video_key = str(video.resolve()), video_key(video)
+    return result
 
 
-def load_results(path: Path, settings: str) -> dict[tuple[str, str], dict]:
-    """Finished (condition, video key) -> result, from an earlier run with the same settings; transient failures are redone."""
-    results: dict[tuple[str, str], dict] = {}
+def load_results(path: Path, settings: str) -> dict[tuple[str, str], VideoResult]:
+    """Finished (condition, video key) -> result, from an earlier run with the same settings; transient failures, and
+    lines of another schema version (inference.results), are redone."""
+    results: dict[tuple[str, str], VideoResult] = {}
     if path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # the last line of a killed run
-            if record.get("settings") == settings and not record["result"].get("transient"):
-                results[(record["result"]["condition"], record["result"]["video_key"])] = record["result"]
+                entry = json.loads(line)
+                if entry["schema"] == SCHEMA_VERSION and entry["settings"] == settings:
+                    record = VideoResult.from_json(entry["result"])
+                    if not record.transient:
+                        results[(entry["condition"], record.video_key)] = record
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+                continue  # the last line of a killed run, or a line of another version
     return results
 
 
 def run(predictor: PerturbedPredictor, videos: Sequence[Path], chosen: Sequence[Condition], out: Path, settings: str,
-        seed: int = 0) -> dict[tuple[str, str], dict]:
+        seed: int = 0) -> dict[tuple[str, str], VideoResult]:
     """Every video under every condition, skipping what an earlier run with the same settings finished."""
     out.mkdir(parents=True, exist_ok=True)
     results_file = out / "results.jsonl"
@@ -105,12 +108,12 @@ def run(predictor: PerturbedPredictor, videos: Sequence[Path], chosen: Sequence[
         for condition, video in tqdm(todo, desc="perturbed videos", unit="video"):
             result = score(predictor, condition, video, out / "work", seed)
             results[(condition.key, keys[video])] = result
-            log.write(json.dumps({"settings": settings, "result": result}) + "\n")
+            log.write(json.dumps({"schema": SCHEMA_VERSION, "settings": settings, "condition": condition.key, "result": result.to_json()}) + "\n")
             log.flush()
     return results
 
 
-def summarise(results: dict[tuple[str, str], dict], videos: Sequence[Path], labels: dict[str, float],
+def summarise(results: dict[tuple[str, str], VideoResult], videos: Sequence[Path], labels: dict[str, float],
               chosen: Sequence[Condition]) -> list[dict]:
     """One row per condition. The AUC and losses are over the videos in which a face was found (a faceless video is
     counted, not scored 0.5 behind the reader's back); `auc_with_fallbacks` scores those 0.5, as a deployed run would."""
@@ -119,14 +122,14 @@ def summarise(results: dict[tuple[str, str], dict], videos: Sequence[Path], labe
     rows = []
     for condition in chosen:
         records = {name: results[(condition.key, key)] for name, key in keys.items() if (condition.key, key) in results}
-        scored = {name: record for name, record in records.items() if record["fallback"] is None}
+        scored = {name: record for name, record in records.items() if record.fallback is None}
         y = np.array([labels[name] for name in scored])
-        p = np.array([record["score"] for record in scored.values()])
+        p = np.array([record.score for record in scored.values()])
         fake_loss, real_loss, balanced = fake_real_log_loss(y, p)
         all_y = np.array([labels[name] for name in records])
-        all_p = np.array([record["score"] if record["fallback"] is None else NEUTRAL_LABEL for record in records.values()])
-        changes = [abs(record["score"] - clean[name]["score"]) for name, record in scored.items()
-                   if clean.get(name) and clean[name]["fallback"] is None]
+        all_p = np.array([record.score if record.fallback is None else NEUTRAL_SCORE for record in records.values()])
+        changes = [abs(record.score - clean[name].score) for name, record in scored.items()
+                   if clean.get(name) and clean[name].fallback is None]
         rows.append({
             "perturbation": condition.perturbation, "level": condition.level, "parameter": condition.parameter,
             "videos": len(records), "scored": len(scored),
@@ -134,10 +137,10 @@ def summarise(results: dict[tuple[str, str], dict], videos: Sequence[Path], labe
             "fake_log_loss": fake_loss, "real_log_loss": real_loss, "auc_with_fallbacks": roc_auc(all_y, all_p),
             "mean_abs_score_change": float(np.mean(changes)) if changes else float("nan"),
             "max_abs_score_change": float(np.max(changes)) if changes else float("nan"),
-            "videos_without_face": sum(record["fallback"] is not None and record["frames_read"] > 0 for record in records.values()),
-            "videos_that_lost_their_face": sum(record["fallback"] is not None and clean.get(name) is not None
-                                               and clean[name]["fallback"] is None for name, record in records.items()),
-            "frames_without_face": sum(record["frames_read"] - record["frames_with_faces"] for record in records.values()),
-            "frames_read": sum(record["frames_read"] for record in records.values()),
+            "videos_without_face": sum(record.fallback is not None and record.frames_read > 0 for record in records.values()),
+            "videos_that_lost_their_face": sum(record.fallback is not None and clean.get(name) is not None
+                                               and clean[name].fallback is None for name, record in records.items()),
+            "frames_without_face": sum(record.frames_read - record.frames_with_faces for record in records.values()),
+            "frames_read": sum(record.frames_read for record in records.values()),
         })
     return rows

@@ -9,6 +9,7 @@ import pytest
 
 from core.metrics import average_precision, roc_auc
 from evaluate import evaluate, main
+from inference.results import VideoResult
 from tests.conftest import REPO
 
 LABELS = {"a.mp4": 1.0, "b.mp4": 1.0, "c.mp4": 0.0, "d.mp4": 0.0}
@@ -121,8 +122,8 @@ def test_per_source_breakdown_and_face_auc(tmp_path, capsys):
     labels = {"f1.mp4": 1.0, "f2.mp4": 1.0, "r1.mp4": 0.0, "r2.mp4": 0.0, "n1.mp4": 1.0}
     sources = {"f1.mp4": "dfdc_train_part_3", "f2.mp4": "dfdc_train_part_3", "r1.mp4": "dfdc_train_part_3",
                "r2.mp4": "dfdc_train_part_3", "n1.mp4": "NeuralTextures"}
-    diagnostics = {"f1.mp4": {"scores": {"m1": [0.9, 0.7], "m2": [0.7, 0.9]}}, "r1.mp4": {"scores": {"m1": [0.1, 0.85], "m2": [0.3, 0.75]}},
-                   "x.mp4": {"scores": {"m1": [0.5]}}}
+    diagnostics = {"f1.mp4": VideoResult(0.8, scores={"m1": [0.9, 0.7], "m2": [0.7, 0.9]}),
+                   "r1.mp4": VideoResult(0.5, scores={"m1": [0.1, 0.85], "m2": [0.3, 0.75]}), "x.mp4": VideoResult(0.5, scores={"m1": [0.5]})}
     report = evaluate(predictions, labels, sources, diagnostics)
     part = report["per_source"]["dfdc_train_part_3"]
     assert (part["videos"], part["fakes"], part["reals"], part["auc"]) == (4, 2, 2, 0.75)

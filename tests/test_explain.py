@@ -84,6 +84,6 @@ def test_heat_maps_that_fail_cost_the_maps_not_the_scores(trained_checkpoint, de
     plain = VideoPredictor(models, detector, device, num_frames=4).predict(video)
     predictor = VideoPredictor(models, detector, device, num_frames=4, explainer=OutOfMemory(), explain_faces="kept")
     explained = predictor.predict(video)
-    assert explained.fallback is None and not explained.transient and explained.label == plain.label and explained.scores == plain.scores
+    assert explained.fallback is None and not explained.transient and explained.score == plain.score and explained.scores == plain.scores
     assert explained.heatmaps == {} and explained.note == "heat maps failed: MemoryError: cannot allocate 2.8 GB"
-    assert not has_heat_maps(explained.to_json(), "kept")  # so a rerun with --explain scores it again
+    assert not has_heat_maps(explained, "kept")  # so a rerun with --explain scores it again

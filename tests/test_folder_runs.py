@@ -14,7 +14,7 @@ from core.video import read_sampled_frames, write_video
 from inference.folder import predict_videos, progress_path, settings_key
 from inference.inputs import diagnostics_path
 from inference.loading import InputSpec, load_classifier
-from inference.predictor import NEUTRAL_LABEL, VideoPredictor
+from inference.predictor import NEUTRAL_SCORE, VideoPredictor
 from tests.conftest import REPO, shared_video
 
 FFPP_519 = "ffpp/original_sequences/youtube/c23/videos/519.mp4"
@@ -115,20 +115,20 @@ def test_an_unexpected_error_fails_one_video_and_is_retried_by_the_next_run(tmp_
     output = tmp_path / "out.csv"
     videos = sorted(folder.iterdir())
     results = predict_videos(predictor, videos, output, [small_checkpoint])
-    assert results["bad.mp4"]["label"] == NEUTRAL_LABEL and results["bad.mp4"]["transient"]
-    assert type(error).__name__ in results["bad.mp4"]["fallback"]
-    assert results["good.mp4"]["fallback"] is None and results["good.mp4"]["scores"]
+    assert results["bad.mp4"].score == NEUTRAL_SCORE and results["bad.mp4"].transient
+    assert type(error).__name__ in results["bad.mp4"].fallback
+    assert results["good.mp4"].fallback is None and results["good.mp4"].scores
 
     monkeypatch.setattr(VideoPredictor, stage, original)
     prepared = counting_prepare(monkeypatch, predictor)
     again = predict_videos(predictor, videos, output, [small_checkpoint])
     assert prepared == ["bad.mp4"]
-    assert again["bad.mp4"]["fallback"] is None and again["bad.mp4"]["scores"]
+    assert again["bad.mp4"].fallback is None and again["bad.mp4"].scores
 
 
 def test_a_lasting_fallback_is_reused(tmp_path, predictor, small_checkpoint, faceless_video, monkeypatch):
     output = tmp_path / "out.csv"
-    assert "no face" in predict_videos(predictor, [faceless_video], output, [small_checkpoint])["no_face.mp4"]["fallback"]
+    assert "no face" in predict_videos(predictor, [faceless_video], output, [small_checkpoint])["no_face.mp4"].fallback
     prepared = counting_prepare(monkeypatch, predictor)
     predict_videos(predictor, [faceless_video], output, [small_checkpoint])
     assert prepared == []
@@ -160,7 +160,7 @@ def test_an_interrupt_stops_at_once_and_keeps_the_finished_videos(tmp_path, pred
     monkeypatch.setattr(VideoPredictor, "score", original)
     prepared = counting_prepare(monkeypatch, predictor)
     results = predict_videos(predictor, videos, output, [small_checkpoint])
-    assert prepared == ["b.mp4", "c.mp4"] and all(record["scores"] for record in results.values())
+    assert prepared == ["b.mp4", "c.mp4"] and all(record.scores for record in results.values())
 
 
 @pytest.mark.slow

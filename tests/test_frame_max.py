@@ -6,16 +6,16 @@ import torch
 from inference.loading import load_classifier
 from inference.predictor import VideoPredictor
 from inference.strategy import confident_strategy
-from inference.tracks import VIDEO_SCORES, label_video
+from inference.tracks import VIDEO_SCORES, score_video
 from tests.conftest import shared_video
 
 
 def test_frame_max_takes_each_frames_most_fake_face_then_the_mean_over_frames():
     faces = [{"frame": frame, "box": [x, 0, x + 40, 40], "track": track} for frame in (0, 10, 20) for track, x in enumerate((0, 200))]
     scores = {"a": [0.1, 0.9, 0.2, 0.4, 0.3, 0.3], "b": [0.5, 0.1, 0.6, 0.7, 0.2, 0.1]}
-    model_labels, label, tracks = label_video(faces, scores, confident_strategy, "frame-max")
-    assert model_labels == pytest.approx({"a": (0.9 + 0.4 + 0.3) / 3, "b": (0.5 + 0.7 + 0.2) / 3})
-    assert label == pytest.approx(np.mean(list(model_labels.values())))
+    model_scores, score, tracks = score_video(faces, scores, confident_strategy, "frame-max")
+    assert model_scores == pytest.approx({"a": (0.9 + 0.4 + 0.3) / 3, "b": (0.5 + 0.7 + 0.2) / 3})
+    assert score == pytest.approx(np.mean(list(model_scores.values())))
     assert len(tracks) == 2  # tracks are still made for the report
     assert "frame-max" in VIDEO_SCORES
 
@@ -29,5 +29,5 @@ def test_frame_max_on_a_real_video_with_several_people(detector, small_checkpoin
     scores = np.array(result.scores["m"])
     assert len(frames) > len(set(frames))  # some frames have several faces
     expected = np.mean([scores[frames == frame].max() for frame in sorted(set(frames))])
-    assert result.label == pytest.approx(expected)
-    assert result.label > np.mean(scores)
+    assert result.score == pytest.approx(expected)
+    assert result.score > np.mean(scores)

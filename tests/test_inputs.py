@@ -13,6 +13,7 @@ import pytest
 from core.video import read_frames_at
 from inference.inputs import InputError, find_videos, result_names
 from inference.report import write_report
+from inference.results import VideoResult
 from tests.conftest import DATA_DIR, REAL_VIDEOS, REPO, shared_video
 from tests.media import encode_as, numbered_frames
 
@@ -123,13 +124,12 @@ def test_a_folder_of_awkward_files_gets_a_row_for_each_and_a_readable_terminal(t
 
 
 def test_the_report_says_which_decoder_read_each_video_and_its_errors(tmp_path):
-    record = {"label": 0.5, "frames_read": 9, "frame_count": 60, "fps": 25.0, "faces": [], "tracks": [], "scores": {},
-              "fallback": "no face found in 9 sampled frames", "note": None, "seconds": {}}
-    diagnostics = {"models": [], "strategy": "confident", "videos": {
-        "damaged.mp4": {**record, "decoding": {"decoder": "pyav", "errors": 42, "first_error": "Invalid NAL unit size (7 > 3).",
-                                               "frames_decoded": 48}},
-        "long.mp4": {**record, "decoding": {"decoder": "pyav-seek", "errors": 0, "first_error": None, "frames_decoded": 96}}}}
-    index = write_report(diagnostics, tmp_path / "report")
+    record = {"score": 0.5, "frames_read": 9, "frame_count": 60, "fps": 25.0, "fallback": "no face found in 9 sampled frames"}
+    videos = {
+        "damaged.mp4": VideoResult(**record, decoding={"decoder": "pyav", "errors": 42, "first_error": "Invalid NAL unit size (7 > 3).",
+                                                       "frames_decoded": 48}),
+        "long.mp4": VideoResult(**record, decoding={"decoder": "pyav-seek", "errors": 0, "first_error": None, "frames_decoded": 96})}
+    index = write_report({"models": [], "strategy": "confident"}, videos, tmp_path / "report")
     assert '<td data-value="42" class="number">42</td>' in index.read_text()
     pages = {path.parent.name.split("-")[0]: path.read_text() for path in (tmp_path / "report" / "videos").glob("*/index.html")}
     assert "48 frames decoded; 42 decoder errors (the first: Invalid NAL unit size (7 &gt; 3).)" in pages["damaged.mp4"]

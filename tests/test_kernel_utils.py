@@ -19,8 +19,8 @@ def test_score_videos_keeps_the_order_and_falls_back(tmp_path, small_checkpoint)
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     labels = kernel_utils.score_videos(predictor, [shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4"), empty])
-    assert len(labels) == 2 and 0 <= labels[0] <= 1 and labels[1] == kernel_utils.NEUTRAL_LABEL
-    assert labels[0] != kernel_utils.NEUTRAL_LABEL
+    assert len(labels) == 2 and 0 <= labels[0] <= 1 and labels[1] == kernel_utils.NEUTRAL_SCORE
+    assert labels[0] != kernel_utils.NEUTRAL_SCORE
 
 
 def test_predict_submission_needs_two_arguments():
@@ -58,8 +58,8 @@ def test_predict_submission_scores_with_all_seven_released_names(tmp_path, rando
     rows = output.read_text().splitlines()
     assert rows[0] == "filename,label" and len(rows) == 2 and rows[1].startswith("004.mp4,")
     video = json.loads((tmp_path / "submission.diagnostics.json").read_text())["videos"]["004.mp4"]
-    assert sorted(video["model_labels"]) == sorted(RELEASED_MODELS)
-    assert float(rows[1].split(",")[1]) == pytest.approx(np.mean(list(video["model_labels"].values())), abs=1e-4)
+    assert sorted(video["model_scores"]) == sorted(RELEASED_MODELS)
+    assert float(rows[1].split(",")[1]) == pytest.approx(np.mean(list(video["model_scores"].values())), abs=1e-4)
 
 
 def test_padded_and_side_by_side_batches_leave_every_face_score_unchanged(small_checkpoint):

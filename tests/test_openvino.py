@@ -43,7 +43,7 @@ def test_a_trained_model_scores_alike_under_both_backends(tmp_path, trained_chec
         torch_scores, openvino_scores = (np.array(record["scores"][trained_checkpoint.name]) for record in (torch_record, openvino_record))
         assert len(torch_scores) == len(openvino_scores) >= 8 and np.ptp(torch_scores) > 0.01
         np.testing.assert_allclose(openvino_scores, torch_scores, atol=1e-4)
-        assert openvino_record["label"] == pytest.approx(torch_record["label"], abs=1e-4)
+        assert openvino_record["score"] == pytest.approx(torch_record["score"], abs=1e-4)
 
 
 def test_a_b7_scores_alike_and_is_converted_once(random_b7, random_b7_openvino, caplog):

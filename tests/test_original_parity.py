@@ -91,7 +91,7 @@ def test_the_original_path_and_this_one_score_the_same_faces_alike(models, video
     assert result.fallback is None and len(scores) == len(reference) >= FRAMES
     assert np.ptp(reference) > 0.02, "the trained model must score faces apart, or this comparison proves nothing"
     np.testing.assert_allclose(scores, reference, atol=0.01)  # measured: within 6e-7 on these three videos
-    assert result.label == pytest.approx(np.mean([confident_strategy(reference)]), abs=0.01)
+    assert result.score == pytest.approx(np.mean([confident_strategy(reference)]), abs=0.01)
 
 
 ORIGINAL_STYLE_SCRIPT = '''

@@ -68,7 +68,7 @@ def test_scores_a_folder_with_bad_files_among_good_ones(tmp_path, test_dir, smal
         assert record["frames_with_faces"] >= 7 and record["faces_found"] == len(record["faces"])
         scores = record["scores"][small_checkpoint.name]
         assert len(scores) == record["faces_found"] and all(0 <= s <= 1 for s in scores)
-        assert labels[good] == pytest.approx(record["label"], abs=1e-6)
+        assert labels[good] == pytest.approx(record["score"], abs=1e-6)
         assert set(record["seconds"]) == {"decode", "detect", "classify"}
         assert all(face["contrast_stretched"] == (good == "dark.mp4") for face in record["faces"])
         assert record["faces_skipped"] == 0  # none of them is crowded
@@ -89,13 +89,13 @@ def test_scores_a_folder_with_bad_files_among_good_ones(tmp_path, test_dir, smal
     assert "reusing 7 finished videos" in again.stderr
     rerun = json.loads(output.with_name("submission.diagnostics.json").read_text())["videos"]
     for good in ("ffpp_519.mp4", "portrait.mp4"):
-        assert rerun[good]["label"] == pytest.approx(np.mean(videos[good]["scores"][small_checkpoint.name]))
+        assert rerun[good]["score"] == pytest.approx(np.mean(videos[good]["scores"][small_checkpoint.name]))
 
     # per person: the highest score of a person's track, from the stored face scores (nothing is scored again)
     per_person = run_predict(*args, "--video-score", "per-person")
     assert per_person.returncode == 0 and "reusing 7 finished videos" in per_person.stderr
     two = json.loads(output.with_name("submission.diagnostics.json").read_text())["videos"]["two_people.mp4"]
-    assert two["label"] == pytest.approx(max(track["label"] for track in two["tracks"] if track["faces"] >= 3))
+    assert two["score"] == pytest.approx(max(track["score"] for track in two["tracks"] if track["faces"] >= 3))
 
 
 @pytest.mark.slow

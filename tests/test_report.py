@@ -108,7 +108,7 @@ def test_index_page_in_chromium(report_run, browser, tmp_path):
     assert_stays_inside(page, report)
     rows = "Array.from(document.querySelectorAll('#videos tbody tr')).filter(r => !r.hidden)"
     assert page.evaluate(f"{rows}.map(r => r.cells[0].textContent.trim())") == INPUTS  # one row per input, by name
-    scores = {name: record["label"] for name, record in diagnostics["videos"].items()}
+    scores = {name: record["score"] for name, record in diagnostics["videos"].items()}
     page.evaluate("document.querySelector('th[data-column=score] button').click()")
     ascending = page.evaluate(f"{rows}.map(r => r.cells[0].textContent.trim())")
     assert [scores[name] for name in ascending] == sorted(scores.values())
@@ -142,7 +142,7 @@ def test_video_page_in_chromium(report_run, browser, tmp_path):
     assert page.evaluate("document.querySelectorAll('section.track').length") == len(people) >= 2
     assert page.evaluate("document.querySelectorAll('table.heat-maps tbody tr').length") == sum(
         len({track["most_fake_face"], track["least_fake_face"]}) for track in people)
-    expected = "fake" if record["label"] >= 0.5 else "real"
+    expected = "fake" if record["score"] >= 0.5 else "real"
     assert page.evaluate("document.getElementById('verdict').textContent") == f"{expected} at threshold 0.5"
     assert f"{record['label']:.3f}" == page.evaluate("document.getElementById('video-score').textContent")
     text = page.evaluate("document.body.innerText")
@@ -152,7 +152,7 @@ def test_video_page_in_chromium(report_run, browser, tmp_path):
     (tmp_path / "video.png").write_bytes(screenshot)
     assert not_blank(screenshot)
     # the threshold given by the index travels in the link
-    assert record["label"] < 0.99
+    assert record["score"] < 0.99
     later = browser.open(report / "videos" / video_folder_name("two_people.mp4") / "index.html", fragment="threshold=0.99")
     assert later.evaluate("document.getElementById('verdict').textContent") == "real at threshold 0.99"
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from core.video import iterate_frames, read_sampled_frames, write_video
+from inference.results import VideoResult
 from robustness.evaluation import CLEAN, Condition, summarise
 from robustness.perturbations import (
     BLOCK_GREY,
@@ -125,7 +126,7 @@ def test_a_faceless_perturbed_video_is_counted_not_scored():
     labels = {"f.mp4": 1.0, "r.mp4": 0.0, "g.mp4": 0.0}
 
     def record(score, fallback=None, frames=4, with_faces=4):
-        return {"score": score, "fallback": fallback, "frames_read": frames, "frames_with_faces": with_faces}
+        return VideoResult(score, frames_read=frames, faces=[{"frame": frame} for frame in range(with_faces)], fallback=fallback)
 
     keys = {video.name: f"/v/{video.name}|1|1" for video in videos}
     results = {("clean:0", keys["f.mp4"]): record(0.9), ("clean:0", keys["r.mp4"]): record(0.2), ("clean:0", keys["g.mp4"]): record(0.95),

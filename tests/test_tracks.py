@@ -8,7 +8,7 @@ from core.video import SampledFrames, read_sampled_frames
 from inference.loading import load_classifier
 from inference.predictor import VideoPredictor
 from inference.strategy import confident_strategy, mean_strategy
-from inference.tracks import link_tracks, per_person_label, score_tracks
+from inference.tracks import link_tracks, per_person_score, score_tracks
 from tests.conftest import shared_video
 
 
@@ -56,8 +56,8 @@ def test_per_person_score_is_not_averaged_away():
     scores = {"m": [0.05, 0.95] * 6}
     tracks = score_tracks(faces, scores, mean_strategy)
     assert [track["faces"] for track in tracks] == [6, 6]
-    assert [track["label"] for track in tracks] == pytest.approx([0.05, 0.95])
+    assert [track["score"] for track in tracks] == pytest.approx([0.05, 0.95])
     every_face = mean_strategy(scores["m"])
-    assert every_face == pytest.approx(0.5) and per_person_label(tracks, every_face) == pytest.approx(0.95)
-    assert per_person_label([], 0.4) == 0.4
-    assert score_tracks(faces, scores, confident_strategy)[1]["label"] == pytest.approx(0.95)
+    assert every_face == pytest.approx(0.5) and per_person_score(tracks, every_face) == pytest.approx(0.95)
+    assert per_person_score([], 0.4) == 0.4
+    assert score_tracks(faces, scores, confident_strategy)[1]["score"] == pytest.approx(0.95)
