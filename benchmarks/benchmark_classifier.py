@@ -12,6 +12,7 @@ on the CPU each convolution and its SiLU packed into one oneDNN call), the given
 batch sizes; with --backend openvino (or auto, where it is installed) also the
 model compiled by OpenVINO, the same batch sizes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,10 +35,20 @@ from training.zoo.classifiers import DeepFakeClassifier
 
 def main(argv=None) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--encoder", default="tf_efficientnet_b7_ns", help="encoder of the DeepFakeClassifier to time")
+    parser.add_argument(
+        "--encoder", default="tf_efficientnet_b7_ns", help="encoder of the DeepFakeClassifier to time"
+    )
     parser.add_argument("--input-size", type=at_least(32), default=380, help="side of the square input")
-    parser.add_argument("--batch-sizes", type=at_least(1), nargs="+", default=[1, 2, 4], help="batch sizes for the folded setup")
-    parser.add_argument("--original-batch", type=at_least(0), default=32, help="batch size of the original setup (0: skip it)")
+    parser.add_argument(
+        "--batch-sizes",
+        type=at_least(1),
+        nargs="+",
+        default=[1, 2, 4],
+        help="batch sizes for the folded setup",
+    )
+    parser.add_argument(
+        "--original-batch", type=at_least(0), default=32, help="batch size of the original setup (0: skip it)"
+    )
     parser.add_argument("--rounds", type=at_least(1), default=3, help="timed rounds per setup")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="where to run")
     add_backend_options(parser, several=True)
@@ -51,13 +62,30 @@ def main(argv=None) -> int:
     backends = {resolve_backend(choice, device) for choice in args.backend}
     setups = {}
     if "torch" in backends:
-        setups.update({f"this setup, batch {b}": (prepared, torch.randn(b, 3, size, size, device=device).contiguous(memory_format=torch.channels_last))
-                       for b in args.batch_sizes})
+        setups.update(
+            {
+                f"this setup, batch {b}": (
+                    prepared,
+                    torch.randn(b, 3, size, size, device=device).contiguous(
+                        memory_format=torch.channels_last
+                    ),
+                )
+                for b in args.batch_sizes
+            }
+        )
     if "openvino" in backends:
         cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
-        compiled = openvino_classifier(lambda: copy.deepcopy(original), InputSpec(size), "random weights, seed 0", args.encoder, cache,
-                                       args.encoder)
-        setups.update({f"openvino, batch {b}": (compiled, torch.randn(b, 3, size, size)) for b in args.batch_sizes})
+        compiled = openvino_classifier(
+            lambda: copy.deepcopy(original),
+            InputSpec(size),
+            "random weights, seed 0",
+            args.encoder,
+            cache,
+            args.encoder,
+        )
+        setups.update(
+            {f"openvino, batch {b}": (compiled, torch.randn(b, 3, size, size)) for b in args.batch_sizes}
+        )
     if args.original_batch:
         nhwc = torch.randn(args.original_batch, size, size, 3, device=device)
         setups[f"original, batch {args.original_batch}"] = (original, nhwc.permute(0, 3, 1, 2))

@@ -9,6 +9,7 @@ and bitrate. Each is read as scoring reads it (core.video.read_sampled_frames) a
 also in one OpenCV pass up to its last sampled frame, as the reader before seeking did. Made videos are kept in --out
 and reused.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,10 @@ def clip_frames(source: Path | None, size: tuple[int, int], count: int) -> list[
     picture = np.dstack([(x * 255 // (width * 2)), (y * 255 // height), ((x + y) % 256)]).astype(np.int16)
     picture += rng.integers(-12, 13, picture.shape, dtype=np.int16)
     picture = np.clip(picture, 0, 255).astype(np.uint8)
-    return [np.ascontiguousarray(picture[:, i * width // count : i * width // count + width]) for i in range(count)]
+    return [
+        np.ascontiguousarray(picture[:, i * width // count : i * width // count + width])
+        for i in range(count)
+    ]
 
 
 def write_atomic(path: Path, write) -> Path:
@@ -62,8 +66,14 @@ def write_atomic(path: Path, write) -> Path:
 def encode_clip(path: Path, frames: list[np.ndarray], keyframe_seconds: float) -> None:
     keyint = round(keyframe_seconds * RATE)
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=RATE, options={
-            "preset": "veryfast", "x264-params": f"keyint={keyint}:min-keyint={keyint}:scenecut=0:log-level=error"})
+        stream = container.add_stream(
+            "libx264",
+            rate=RATE,
+            options={
+                "preset": "veryfast",
+                "x264-params": f"keyint={keyint}:min-keyint={keyint}:scenecut=0:log-level=error",
+            },
+        )
         stream.height, stream.width = frames[0].shape[:2]
         stream.pix_fmt = "yuv420p"
         for frame in frames:
@@ -94,7 +104,12 @@ def make_videos(args: argparse.Namespace) -> dict[int, Path]:
     clip = args.out / f"{tag}_10s.mp4"
     if not clip.exists():
         print(f"encoding {clip.name}", flush=True)
-        write_atomic(clip, lambda partial: encode_clip(partial, clip_frames(args.source, args.size, 10 * RATE), args.keyframe_seconds))
+        write_atomic(
+            clip,
+            lambda partial: encode_clip(
+                partial, clip_frames(args.source, args.size, 10 * RATE), args.keyframe_seconds
+            ),
+        )
     videos = {10: clip}
     for seconds in args.seconds:
         if seconds == 10:
@@ -122,16 +137,38 @@ def one_pass(path: Path, frames: int) -> float:
 
 def main(argv=None) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True, help="folder for the made videos (kept and reused)")
-    parser.add_argument("--seconds", type=at_least(10), nargs="+", default=[10, 600],
-                        help="video lengths to time, multiples of 10 (10 is always made: it is the clip the others repeat)")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="folder for the made videos (kept and reused)"
+    )
+    parser.add_argument(
+        "--seconds",
+        type=at_least(10),
+        nargs="+",
+        default=[10, 600],
+        help="video lengths to time, multiples of 10 (10 is always made: it is the clip the others repeat)",
+    )
     parser.add_argument("--size", type=size_option, default=(1280, 720), help="WIDTHxHEIGHT of the videos")
-    parser.add_argument("--source", type=Path, default=None, help="a video whose first 250 frames make the clip (default: synthetic)")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="a video whose first 250 frames make the clip (default: synthetic)",
+    )
     parser.add_argument("--keyframe-seconds", type=float, default=2.0, help="seconds between keyframes")
-    parser.add_argument("--frames", type=at_least(1), default=32, help="frames sampled per video, as --frames of predict_folder.py")
+    parser.add_argument(
+        "--frames",
+        type=at_least(1),
+        default=32,
+        help="frames sampled per video, as --frames of predict_folder.py",
+    )
     parser.add_argument("--rounds", type=at_least(1), default=2, help="rounds over all videos, alternating")
-    parser.add_argument("--baseline-up-to", type=int, default=600, metavar="SECONDS",
-                        help="also time the one-pass OpenCV read of videos up to this long (an hour's takes minutes)")
+    parser.add_argument(
+        "--baseline-up-to",
+        type=int,
+        default=600,
+        metavar="SECONDS",
+        help="also time the one-pass OpenCV read of videos up to this long (an hour's takes minutes)",
+    )
     args = parser.parse_args(argv)
     if any(seconds % 10 for seconds in args.seconds):
         parser.error(f"--seconds: multiples of 10 only, got {args.seconds}")
@@ -150,18 +187,25 @@ def main(argv=None) -> int:
                 times.setdefault((seconds, "one pass"), []).append(one_pass(path, args.frames))
     width, height = args.size
     for seconds, sampled in sorted(details.items()):
-        line = (f"{seconds:>5} s {width}x{height}, {sampled.frame_count} frames: {len(sampled.frames)} sampled in "
-                f"{statistics.median(times[seconds, 'sampled']):.2f} s (min {min(times[seconds, 'sampled']):.2f}; "
-                f"{sampled.decoding.decoder}, {sampled.decoding.frames_decoded} frames decoded)")
+        line = (
+            f"{seconds:>5} s {width}x{height}, {sampled.frame_count} frames: {len(sampled.frames)} sampled in "
+            f"{statistics.median(times[seconds, 'sampled']):.2f} s (min {min(times[seconds, 'sampled']):.2f}; "
+            f"{sampled.decoding.decoder}, {sampled.decoding.frames_decoded} frames decoded)"
+        )
         if (seconds, "one pass") in times:
             line += f"; one OpenCV pass, as before: {statistics.median(times[seconds, 'one pass']):.2f} s"
         print(line)
     short = statistics.median(times[10, "sampled"])
     for seconds in sorted(details):
         if seconds != 10:
-            print(f"{seconds} s against 10 s: {statistics.median(times[seconds, 'sampled']) / short:.1f}x"
-                  + (f" (one pass, as before: {statistics.median(times[seconds, 'one pass']) / statistics.median(times[10, 'one pass']):.1f}x)"
-                     if (seconds, "one pass") in times and (10, "one pass") in times else ""))
+            print(
+                f"{seconds} s against 10 s: {statistics.median(times[seconds, 'sampled']) / short:.1f}x"
+                + (
+                    f" (one pass, as before: {statistics.median(times[seconds, 'one pass']) / statistics.median(times[10, 'one pass']):.1f}x)"
+                    if (seconds, "one pass") in times and (10, "one pass") in times
+                    else ""
+                )
+            )
     return 0
 
 

@@ -13,6 +13,7 @@ floor (32 faces one at a time through the plain model) that the speed targets ar
 (see benchmarks/original_setup.py): run both setups in alternation to compare
 them on a machine whose speed drifts.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,7 +55,9 @@ def build_network(args) -> tuple[str, torch.nn.Module]:
     return f"{network}_{encoder} (random weights)", NETWORKS[network](encoder=encoder)
 
 
-def build_predictors(args, name: str, model: torch.nn.Module, device: torch.device) -> dict[str, VideoPredictor]:
+def build_predictors(
+    args, name: str, model: torch.nn.Module, device: torch.device
+) -> dict[str, VideoPredictor]:
     """One predictor per backend asked for, each with its own copy of the model prepared as predict_folder.py prepares it."""
     predictors = {}
     for backend in dict.fromkeys(resolve_backend(choice, device) for choice in args.backend):
@@ -63,11 +66,20 @@ def build_predictors(args, name: str, model: torch.nn.Module, device: torch.devi
         if backend == "openvino":
             identity = file_identity(Path(args.weights)) if args.weights else "random weights, seed 0"
             cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
-            classifier = openvino_classifier(lambda model=copy_: model, copy_.input_spec, identity, name, cache, name)
+            classifier = openvino_classifier(
+                lambda model=copy_: model, copy_.input_spec, identity, name, cache, name
+            )
         else:
             classifier = prepare_for_inference(copy_, device, device.type == "cuda", args.input_size)
-        predictors[backend] = VideoPredictor({name: classifier}, FaceDetector(device), device, args.frames, args.input_size, args.batch_size,
-                                             parallel_batches=args.parallel_batches)
+        predictors[backend] = VideoPredictor(
+            {name: classifier},
+            FaceDetector(device),
+            device,
+            args.frames,
+            args.input_size,
+            args.batch_size,
+            parallel_batches=args.parallel_batches,
+        )
     release_freed_memory()
     return predictors
 
@@ -92,7 +104,12 @@ def time_video(predictor, video: Path, label: str, setup: str) -> float:
         fallback = None
     else:
         result = predictor.predict(video)
-        seconds, faces, frames_read, fallback = result.seconds, result.faces_found, result.frames_read, result.fallback
+        seconds, faces, frames_read, fallback = (
+            result.seconds,
+            result.faces_found,
+            result.frames_read,
+            result.fallback,
+        )
     total = time.perf_counter() - started
     per_face = seconds.get("classify", 0) / max(faces, 1)
     tqdm.write(
@@ -107,21 +124,46 @@ def main(argv=None) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", nargs="+", required=True, help="video files or folders of videos")
     parser.add_argument("--weights", help="a checkpoint to time (default: a randomly initialised --encoder)")
-    parser.add_argument("--encoder", default="tf_efficientnet_b7_ns", help="encoder when no --weights is given")
-    parser.add_argument("--network", default="DeepFakeClassifier", choices=sorted(NETWORKS), help="network when no --weights is given")
+    parser.add_argument(
+        "--encoder", default="tf_efficientnet_b7_ns", help="encoder when no --weights is given"
+    )
+    parser.add_argument(
+        "--network",
+        default="DeepFakeClassifier",
+        choices=sorted(NETWORKS),
+        help="network when no --weights is given",
+    )
     add_scoring_options(parser)
     add_backend_options(parser, several=True)
-    parser.add_argument("--rounds", type=at_least(1), default=1, help="rounds over the videos; backends alternate within each")
-    parser.add_argument("--floor", action="store_true",
-                        help="also time 32 faces one at a time through the plain eager model (channels-last) each round, and "
-                        "give every backend's time per video as a multiple of it")
-    parser.add_argument("--workers", type=at_least(0), default=None,
-                        help="also time a folder run with this many videos prepared ahead (default: as predict_folder.py, "
-                        "1 with CUDA, 0 on CPU; 0 skips it: it would repeat the one-at-a-time run)")
-    parser.add_argument("--setup", choices=("this", "original"), default="this",
-                        help="this project's inference path, or the original solution's (per-frame PIL resize and "
-                        "facenet-pytorch detection, all faces in one batch through the unfolded model, default allocator)")
-    parser.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=True, help="score the first video once untimed")
+    parser.add_argument(
+        "--rounds", type=at_least(1), default=1, help="rounds over the videos; backends alternate within each"
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time 32 faces one at a time through the plain eager model (channels-last) each round, and "
+        "give every backend's time per video as a multiple of it",
+    )
+    parser.add_argument(
+        "--workers",
+        type=at_least(0),
+        default=None,
+        help="also time a folder run with this many videos prepared ahead (default: as predict_folder.py, "
+        "1 with CUDA, 0 on CPU; 0 skips it: it would repeat the one-at-a-time run)",
+    )
+    parser.add_argument(
+        "--setup",
+        choices=("this", "original"),
+        default="this",
+        help="this project's inference path, or the original solution's (per-frame PIL resize and "
+        "facenet-pytorch detection, all faces in one batch through the unfolded model, default allocator)",
+    )
+    parser.add_argument(
+        "--warmup",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="score the first video once untimed",
+    )
     args = parser.parse_args(argv)
     args.input_size = args.input_size or DEFAULT_INPUT_SIZE
     if args.setup == "this":
@@ -135,8 +177,12 @@ def main(argv=None) -> int:
         predictors = build_predictors(args, name, model, device)
         workers = default_workers(device) if args.workers is None else args.workers
     videos = find_videos(args.videos)
-    print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'})")
-    print(f"setup: {args.setup}, backends: {', '.join(predictors)}, model: {name}, frames: {args.frames}, input: {args.input_size}")
+    print(
+        f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'})"
+    )
+    print(
+        f"setup: {args.setup}, backends: {', '.join(predictors)}, model: {name}, frames: {args.frames}, input: {args.input_size}"
+    )
     if args.warmup:
         for predictor in predictors.values():
             predictor.predict(videos[0])
@@ -152,15 +198,23 @@ def main(argv=None) -> int:
             for video in videos:
                 totals[label].append(time_video(predictor, video, label, args.setup))
     for label, values in totals.items():
-        ratio = f" ({statistics.mean(values) / statistics.mean(floors):.2f}x the eager floor of {statistics.mean(floors):.2f}s)" if floors else ""
+        ratio = (
+            f" ({statistics.mean(values) / statistics.mean(floors):.2f}x the eager floor of {statistics.mean(floors):.2f}s)"
+            if floors
+            else ""
+        )
         print(f"{label}: mean {statistics.mean(values):.2f}s per video over {len(values)} runs{ratio}")
     if workers > 0:
         for label, predictor in predictors.items():
             started = time.perf_counter()
-            for _, prepared in tqdm(prepare_ahead(predictor, videos, workers), total=len(videos), desc="folder run", unit="video"):
+            for _, prepared in tqdm(
+                prepare_ahead(predictor, videos, workers), total=len(videos), desc="folder run", unit="video"
+            ):
                 predictor.score(prepared)
             elapsed = time.perf_counter() - started
-            print(f"{label}: folder run with {workers} video(s) prepared ahead: {elapsed / len(videos):.2f}s per video")
+            print(
+                f"{label}: folder run with {workers} video(s) prepared ahead: {elapsed / len(videos):.2f}s per video"
+            )
     print(f"peak RSS {peak_rss_gb():.2f} GB", end="")
     if device.type == "cuda":
         print(f"; peak CUDA memory {torch.cuda.max_memory_allocated(device) / 1024**3:.2f} GB", end="")

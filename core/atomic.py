@@ -1,4 +1,5 @@
 """Write files so that a reader never sees a half-written one."""
+
 from __future__ import annotations
 
 import contextlib
@@ -19,7 +20,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.chmod(0o666 & ~current_umask())  # mkstemp makes it private; the result should look like any new file

@@ -2,6 +2,7 @@
 
 Kept free of torch so that --help and bad options are answered before the heavy imports.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,12 @@ class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         help_text = action.help or ""
-        nothing = action.default is None or action.default is False or action.default == [] or action.default == argparse.SUPPRESS
+        nothing = (
+            action.default is None
+            or action.default is False
+            or action.default == []
+            or action.default == argparse.SUPPRESS
+        )
         shown = action.option_strings and not nothing
         if not shown or "default" in help_text:
             return help_text

@@ -5,6 +5,7 @@ A frame's position is its rank in presentation order, known from the packets' ti
 frame reached by seeking has the position sequential decoding gives it. FFmpeg's messages are captured per video and
 counted, not printed; DFDC_DECODER_LOG=1 prints them raw, for debugging.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -51,7 +52,9 @@ class DecodeReport:
     """How one video was read: by which decoder, and how many errors its decoder reported."""
 
     decoder: str = ""  # "pyav", "pyav-seek" or "opencv"
-    errors: int = 0  # FFmpeg's error messages while PyAV decoded (OpenCV's are not counted: its FFmpeg cannot be asked)
+    errors: int = (
+        0  # FFmpeg's error messages while PyAV decoded (OpenCV's are not counted: its FFmpeg cannot be asked)
+    )
     first_error: str | None = None
     frames_decoded: int = 0  # frames the decoder produced, wanted or not (OpenCV: frames grabbed)
 
@@ -94,7 +97,9 @@ class Timeline:
     pts: list[int]  # presentation time of every frame, in presentation order: frame i shows at pts[i]
     keyframes: list[int]  # positions (presentation order) of the keyframes
     seek_to: dict[int, int]  # a keyframe's position -> the timestamp that seeks to it (its presentation time)
-    exact: bool  # every packet has its own presentation time, none is to be discarded, and no packet is missing
+    exact: (
+        bool  # every packet has its own presentation time, none is to be discarded, and no packet is missing
+    )
 
     def position(self) -> dict[int, int]:
         return {pts: index for index, pts in enumerate(self.pts)}
@@ -111,7 +116,9 @@ def _open(path: Path) -> tuple[av.container.InputContainer, av.video.stream.Vide
     if not container.streams.video:
         kinds = sorted({stream.type for stream in container.streams})
         container.close()
-        raise CannotDecode(f"no video stream in the file ({', '.join(kinds) + ' only' if kinds else 'no streams at all'})")
+        raise CannotDecode(
+            f"no video stream in the file ({', '.join(kinds) + ' only' if kinds else 'no streams at all'})"
+        )
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"  # frame threads as well as slices: 2-3x faster on long-GOP video
     return container, stream
@@ -154,7 +161,11 @@ def seek_plan(timeline: Timeline, wanted: list[int]) -> list[tuple[int, int | No
     """(wanted position, keyframe position to seek to first, or None to decode on), in order, for the sorted `wanted`."""
     plan, decoded_to = [], -1
     for target in wanted:
-        keyframe = timeline.keyframes[bisect.bisect_right(timeline.keyframes, target) - 1] if timeline.keyframes else 0
+        keyframe = (
+            timeline.keyframes[bisect.bisect_right(timeline.keyframes, target) - 1]
+            if timeline.keyframes
+            else 0
+        )
         # decoding on from the last target costs no more when it is at most one frame before the keyframe
         seek = keyframe if decoded_to < 0 or decoded_to < keyframe - 1 else None
         plan.append((target, seek))
@@ -190,11 +201,15 @@ def _rgb(frame: av.VideoFrame, reformatter: VideoReformatter) -> np.ndarray:
     One reformatter per video keeps FFmpeg's conversion context from frame to frame; a new one per frame (what
     frame.to_ndarray does) cost 2-3 times as much per 720p frame."""
     image = reformatter.reformat(frame, format="rgb24").to_ndarray()
-    quarter_turns = round(getattr(frame, "rotation", 0) / 90) % 4  # counterclockwise, as FFmpeg's display matrix angle
+    quarter_turns = (
+        round(getattr(frame, "rotation", 0) / 90) % 4
+    )  # counterclockwise, as FFmpeg's display matrix angle
     return np.ascontiguousarray(np.rot90(image, quarter_turns)) if quarter_turns else image
 
 
-def _decoded(container, stream, report: DecodeReport, errors: Callable[[], None] = lambda: None) -> Iterator[av.VideoFrame]:
+def _decoded(
+    container, stream, report: DecodeReport, errors: Callable[[], None] = lambda: None
+) -> Iterator[av.VideoFrame]:
     """Every frame from the container's current position on, counted in `report`; a packet that fails to decode calls
     `errors` and is skipped."""
     for packet in container.demux(stream):
@@ -212,7 +227,9 @@ class NotExact(Exception):
     """A seek did not land where the timestamps said: read sequentially instead."""
 
 
-def decode_frames(path: Path, wanted: set[int] | None, timeline: Timeline, report: DecodeReport) -> Generator[tuple[int, np.ndarray], None, int]:
+def decode_frames(
+    path: Path, wanted: set[int] | None, timeline: Timeline, report: DecodeReport
+) -> Generator[tuple[int, np.ndarray], None, int]:
     """Yield (position, RGB frame) of the wanted frames (all when None) that decode, in order; return how many frames the
     stream held up to the last that decoded. Seeks where worth_seeking says so and falls back to a sequential pass when
     a seek lands anywhere unexpected; raises CannotDecode when no frame at all decodes."""
@@ -232,7 +249,9 @@ def decode_frames(path: Path, wanted: set[int] | None, timeline: Timeline, repor
     return decoded_to
 
 
-def _sequential(path: Path, wanted: set[int] | None, timeline: Timeline, report: DecodeReport) -> Generator[tuple[int, np.ndarray], None, int]:
+def _sequential(
+    path: Path, wanted: set[int] | None, timeline: Timeline, report: DecodeReport
+) -> Generator[tuple[int, np.ndarray], None, int]:
     """One pass from the start. Positions come from the timestamps where they are exact, else from counting: a packet
     that fails to decode counts as one frame, so the frames after it keep their positions."""
     position = timeline.position() if timeline.exact else None
@@ -264,7 +283,9 @@ def _sequential(path: Path, wanted: set[int] | None, timeline: Timeline, report:
     return counted
 
 
-def _seeking(path: Path, timeline: Timeline, wanted: list[int], report: DecodeReport) -> Iterator[tuple[int, np.ndarray]]:
+def _seeking(
+    path: Path, timeline: Timeline, wanted: list[int], report: DecodeReport
+) -> Iterator[tuple[int, np.ndarray]]:
     """The wanted frames, each decoded from the keyframe before it (or on from the previous one); raises NotExact when
     a frame's timestamp is not the one expected there, or when the decoder reports any error (a reference missing: the
     keyframe was no clean start), so that the video is read sequentially instead."""

@@ -1,4 +1,5 @@
 """Turn the `--device auto|cpu|cuda` option into a torch device."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

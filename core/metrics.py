@@ -1,4 +1,5 @@
 """Video-level metrics shared by validation and evaluate.py: log loss (the DFDC metric), ROC AUC, average precision."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,10 +36,19 @@ def fake_real_log_loss(labels: np.ndarray, probabilities: np.ndarray) -> tuple[f
 
 def video_scores(videos: np.ndarray, labels: np.ndarray, probabilities: np.ndarray) -> dict:
     """Mean prediction per video, then log loss on fake videos, on real videos, their mean ('score'), and AUC."""
-    frame = pd.DataFrame({"video": videos, "label": labels, "p": probabilities}).groupby("video").agg(label=("label", "first"), p=("p", "mean"))
+    frame = (
+        pd.DataFrame({"video": videos, "label": labels, "p": probabilities})
+        .groupby("video")
+        .agg(label=("label", "first"), p=("p", "mean"))
+    )
     fake_loss, real_loss, score = fake_real_log_loss(frame.label.to_numpy(), frame.p.to_numpy())
-    return {"fake_loss": fake_loss, "real_loss": real_loss, "score": score,
-            "auc": roc_auc(frame.label.to_numpy(), frame.p.to_numpy()), "videos": int(len(frame))}
+    return {
+        "fake_loss": fake_loss,
+        "real_loss": real_loss,
+        "score": score,
+        "auc": roc_auc(frame.label.to_numpy(), frame.p.to_numpy()),
+        "videos": int(len(frame)),
+    }
 
 
 def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -88,7 +98,9 @@ def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
 def balanced_accuracy(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> float:
     """Mean of the share of fakes above `threshold` and the share of reals at or below it."""
     labels, called_fake = np.asarray(labels), np.asarray(scores) > threshold
-    rates = [float(np.mean(called_fake[labels == 1])) if (labels == 1).any() else None,
-             float(np.mean(~called_fake[labels == 0])) if (labels == 0).any() else None]
+    rates = [
+        float(np.mean(called_fake[labels == 1])) if (labels == 1).any() else None,
+        float(np.mean(~called_fake[labels == 0])) if (labels == 0).any() else None,
+    ]
     present = [rate for rate in rates if rate is not None]
     return float(np.mean(present)) if present else float("nan")

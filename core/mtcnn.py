@@ -8,6 +8,7 @@ pyramid levels and the candidate crops are computed: as means over the same bins
 each frame, instead of torch resampling the whole frame for each level and each crop on its own (the per-crop calls
 made that stage the slowest part of detection on the CPU).
 """
+
 from __future__ import annotations
 
 import cv2
@@ -88,7 +89,9 @@ def _area_level(integrals: np.ndarray, height: int, width: int) -> np.ndarray:
     return sums.astype(np.float32) / counts
 
 
-def _crops(integrals: np.ndarray, boxes: torch.Tensor, image_indices: torch.Tensor, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _crops(
+    integrals: np.ndarray, boxes: torch.Tensor, image_indices: torch.Tensor, size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Crops of the boxes (clipped to the frame, 1-based corners as in the cascade) area-resampled to size x size, as
     float32 NHWC, and which boxes had one; the bins and means of facenet-pytorch's per-crop `interpolate(mode="area")`,
     read from the frames' integral images (a loop over small arrays, which is faster than one gather over all crops)."""
@@ -130,7 +133,13 @@ def _nms_min(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndar
 
 
 class MTCNNCascade:
-    def __init__(self, thresholds=(0.6, 0.7, 0.7), min_face_size: int = 20, factor: float = 0.709, device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        thresholds=(0.6, 0.7, 0.7),
+        min_face_size: int = 20,
+        factor: float = 0.709,
+        device: torch.device | str = "cpu",
+    ):
         self.device = torch.device(device)
         self.thresholds = tuple(thresholds)
         self.min_face_size = min_face_size
@@ -150,8 +159,14 @@ class MTCNNCascade:
         points = torch.zeros(0, 5, 2)
         if len(boxes):
             boxes, image_indices, points = self._output(integrals, boxes, image_indices)
-        boxes_np, points_np, indices_np = boxes.cpu().numpy(), points.cpu().numpy(), image_indices.cpu().numpy()
-        return [boxes_np[indices_np == i] for i in range(count)], [points_np[indices_np == i] for i in range(count)]
+        boxes_np, points_np, indices_np = (
+            boxes.cpu().numpy(),
+            points.cpu().numpy(),
+            image_indices.cpu().numpy(),
+        )
+        return [boxes_np[indices_np == i] for i in range(count)], [
+            points_np[indices_np == i] for i in range(count)
+        ]
 
     def _propose(self, integrals: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         height, width = integrals.shape[1] - 1, integrals.shape[2] - 1
@@ -180,11 +195,20 @@ class MTCNNCascade:
         width_ = boxes[:, 2] - boxes[:, 0]
         height_ = boxes[:, 3] - boxes[:, 1]
         regressed = torch.stack(
-            [boxes[:, 0] + boxes[:, 5] * width_, boxes[:, 1] + boxes[:, 6] * height_,
-             boxes[:, 2] + boxes[:, 7] * width_, boxes[:, 3] + boxes[:, 8] * height_, boxes[:, 4]], dim=1)
+            [
+                boxes[:, 0] + boxes[:, 5] * width_,
+                boxes[:, 1] + boxes[:, 6] * height_,
+                boxes[:, 2] + boxes[:, 7] * width_,
+                boxes[:, 3] + boxes[:, 8] * height_,
+                boxes[:, 4],
+            ],
+            dim=1,
+        )
         return _square(regressed), image_indices
 
-    def _refine(self, integrals: np.ndarray, boxes: torch.Tensor, image_indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _refine(
+        self, integrals: np.ndarray, boxes: torch.Tensor, image_indices: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         crops, valid = _crops(integrals, boxes, image_indices, 24)
         valid = torch.from_numpy(valid).to(boxes.device)
         boxes, image_indices = boxes[valid], image_indices[valid]
@@ -210,11 +234,18 @@ class MTCNNCascade:
         box_width = (boxes[:, 2] - boxes[:, 0] + 1).unsqueeze(1)
         box_height = (boxes[:, 3] - boxes[:, 1] + 1).unsqueeze(1)
         points = torch.stack(
-            [box_width * landmarks[:, :5] + boxes[:, :1] - 1, box_height * landmarks[:, 5:] + boxes[:, 1:2] - 1], dim=2)
+            [
+                box_width * landmarks[:, :5] + boxes[:, :1] - 1,
+                box_height * landmarks[:, 5:] + boxes[:, 1:2] - 1,
+            ],
+            dim=2,
+        )
         boxes = _regress(boxes, offsets)
         if not len(boxes):
             return boxes, image_indices, points
         # Overlap against the smaller box, per image: image offsets keep frames apart.
-        shifted = boxes[:, :4].cpu().numpy() + image_indices.cpu().numpy()[:, None] * (float(boxes[:, :4].max()) + 1)
+        shifted = boxes[:, :4].cpu().numpy() + image_indices.cpu().numpy()[:, None] * (
+            float(boxes[:, :4].max()) + 1
+        )
         keep = torch.from_numpy(_nms_min(shifted, boxes[:, 4].cpu().numpy(), 0.7)).to(boxes.device)
         return boxes[keep], image_indices[keep], points[keep]

@@ -4,6 +4,7 @@ albumentations asks pypi.org for a newer version when it is imported unless told
 HF_HUB_OFFLINE once, when it is imported. Nothing of this project reaches out while it runs unless the user asks
 (train_classifier.py --download-pretrained).
 """
+
 from __future__ import annotations
 
 import os

@@ -6,6 +6,7 @@ checks the compiled model against the PyTorch one on a fixed probe face; an entr
 converted again, and a model that still disagrees, or a runtime that is missing, is left to PyTorch with a one-line
 message: a different score is never the result. Where the time goes is measured in benchmarks/README.md.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -111,27 +112,48 @@ def _compile(folder: Path, hint: str):
     import openvino
 
     core = openvino.Core()
-    return core.compile_model(core.read_model(folder / "model.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": hint})
+    return core.compile_model(
+        core.read_model(folder / "model.xml"),
+        "CPU",
+        {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": hint},
+    )
 
 
 def _run(compiled, batch: torch.Tensor) -> list[torch.Tensor]:
-    outputs = compiled.create_infer_request().infer([np.ascontiguousarray(batch.detach().to(torch.float32).numpy())])
-    return [torch.from_numpy(np.array(outputs[compiled.output(index)])) for index in range(len(compiled.outputs))]
+    outputs = compiled.create_infer_request().infer(
+        [np.ascontiguousarray(batch.detach().to(torch.float32).numpy())]
+    )
+    return [
+        torch.from_numpy(np.array(outputs[compiled.output(index)])) for index in range(len(compiled.outputs))
+    ]
 
 
 def _expected_outputs(model: nn.Module, probe: torch.Tensor, transform) -> list[torch.Tensor]:
     with torch.no_grad():
         outputs = model(probe)
-    return [transform(output.float()) for output in (outputs if isinstance(outputs, tuple | list) else [outputs])]
+    return [
+        transform(output.float()) for output in (outputs if isinstance(outputs, tuple | list) else [outputs])
+    ]
 
 
 def _largest_difference(compiled, probe: torch.Tensor, expected: list[torch.Tensor], transform) -> float:
     """Largest difference between the compiled model's outputs on `probe` (after `transform`) and `expected`."""
-    return max(float((transform(got) - want).abs().max()) for got, want in zip(_run(compiled, probe), expected, strict=True))
+    return max(
+        float((transform(got) - want).abs().max())
+        for got, want in zip(_run(compiled, probe), expected, strict=True)
+    )
 
 
-def compiled_module(build: Callable[[], nn.Module], probe: torch.Tensor, shape: tuple[int, ...], key: str, cache_dir: Path, name: str,
-                    hint: str = "LATENCY", transform=lambda output: output):
+def compiled_module(
+    build: Callable[[], nn.Module],
+    probe: torch.Tensor,
+    shape: tuple[int, ...],
+    key: str,
+    cache_dir: Path,
+    name: str,
+    hint: str = "LATENCY",
+    transform=lambda output: output,
+):
     """The module `build()` makes, compiled by OpenVINO for inputs of `shape` (-1 where it varies), from the cache entry
     `key` or converted now. Its outputs on `probe` (after `transform`) must agree within AGREEMENT with the PyTorch
     module's, which a conversion stores beside the model: a warm cache needs no PyTorch module at all. An entry that
@@ -157,30 +179,52 @@ def compiled_module(build: Callable[[], nn.Module], probe: torch.Tensor, shape: 
             try:
                 _convert(model, probe[:1], shape, folder)
             except Exception as error:
-                raise OpenVINOUnavailable(f"OpenVINO cannot convert {name}: {type(error).__name__}: {error}") from None
+                raise OpenVINOUnavailable(
+                    f"OpenVINO cannot convert {name}: {type(error).__name__}: {error}"
+                ) from None
             del model
         try:
             compiled = _compile(folder, hint)
             difference = _largest_difference(compiled, probe, expected, transform)
         except Exception as error:  # a damaged entry fails to read or compile
-            log.info("the cached OpenVINO model of %s cannot be used (%s: %s)", name, type(error).__name__, error)
+            log.info(
+                "the cached OpenVINO model of %s cannot be used (%s: %s)", name, type(error).__name__, error
+            )
             compiled = None
         if difference <= AGREEMENT:
             if attempt == "conversion":
-                write_json_atomic(folder / "meta.json", {"model": name, "key": key, "openvino": version, "probe_difference": difference,
-                                                         "probe_outputs": [output.tolist() for output in expected]})
+                write_json_atomic(
+                    folder / "meta.json",
+                    {
+                        "model": name,
+                        "key": key,
+                        "openvino": version,
+                        "probe_difference": difference,
+                        "probe_outputs": [output.tolist() for output in expected],
+                    },
+                )
             return compiled
         if attempt == "conversion":
             break
-    raise OpenVINOUnavailable(f"OpenVINO's {name} differs from PyTorch's by {difference:.2g} on the probe inputs")
+    raise OpenVINOUnavailable(
+        f"OpenVINO's {name} differs from PyTorch's by {difference:.2g} on the probe inputs"
+    )
 
 
-def openvino_classifier(build: Callable[[], nn.Module], input_spec, identity: str, architecture: str, cache_dir: Path,
-                        name: str) -> OpenVINOClassifier:
+def openvino_classifier(
+    build: Callable[[], nn.Module], input_spec, identity: str, architecture: str, cache_dir: Path, name: str
+) -> OpenVINOClassifier:
     """The compiled counterpart of the classifier `build()` makes (eval mode, before any CPU packing; built only when it
     must be converted), from the cache or converted now; its probabilities must agree with the PyTorch model's. Raises
     OpenVINOUnavailable when the runtime is missing or cannot give the model's scores."""
     size = input_spec.size
-    compiled = compiled_module(build, probe_faces(size), (-1, 3, size, size), f"{identity}|{architecture}|{size}", cache_dir, name,
-                               transform=torch.sigmoid)
+    compiled = compiled_module(
+        build,
+        probe_faces(size),
+        (-1, 3, size, size),
+        f"{identity}|{architecture}|{size}",
+        cache_dir,
+        name,
+        transform=torch.sigmoid,
+    )
     return OpenVINOClassifier(compiled, input_spec)

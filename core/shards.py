@@ -1,4 +1,5 @@
 """Splitting work between processes and machines: --shard I/N, or torchrun's RANK and WORLD_SIZE."""
+
 from __future__ import annotations
 
 import argparse

@@ -12,6 +12,7 @@ paths a recursive folder search gives clashing names: the labels' path must end 
 when one label has it, else by the name preprocessing.convert_dataset gave a FaceForensics++ fake
 (`<Method>_A_B.mp4`).
 """
+
 from __future__ import annotations
 
 import csv
@@ -56,7 +57,9 @@ class Labels:
         for name in sorted(names):
             candidates = self._candidates(name.replace("\\", "/"), by_file_name, folders)
             if len(candidates) > 1:
-                problems[name] = f"matches {len(candidates)} labelled videos ({', '.join(candidates[:3])}): name them by their path"
+                problems[name] = (
+                    f"matches {len(candidates)} labelled videos ({', '.join(candidates[:3])}): name them by their path"
+                )
             elif candidates and candidates[0] in taken:
                 problems[name] = f"{candidates[0]} is already matched by {taken[candidates[0]]}"
             elif candidates:
@@ -73,7 +76,9 @@ class Labels:
             if folders & set(PurePosixPath(name).parts[:-1]):
                 return []  # a path in the dataset's own folders that no label has (another method's fake): not its file name's
         file_name = PurePosixPath(name).name
-        found = by_file_name.get(file_name) or ([self.aliases[file_name]] if file_name in self.aliases else [])
+        found = by_file_name.get(file_name) or (
+            [self.aliases[file_name]] if file_name in self.aliases else []
+        )
         # the same video at several compressions (FF++'s c23 and c40 side by side) is one label and one group
         if len({(self.labels[key], self.groups.get(key)) for key in found}) == 1:
             return sorted(found)[:1]
@@ -103,7 +108,10 @@ def read_data_root(root: Path) -> Labels:
     for video_id, reason in sorted(dataset.problems.items()):
         print(f"warning: labels: {video_id}: {reason}", file=sys.stderr)
     videos = dataset.videos.values()
-    return Labels({video.path.name: float(video.label) for video in videos}, {video.path.name: video.part for video in videos})
+    return Labels(
+        {video.path.name: float(video.label) for video in videos},
+        {video.path.name: video.part for video in videos},
+    )
 
 
 def read_ffpp(root: Path) -> Labels:
@@ -124,7 +132,9 @@ def read_ffpp(root: Path) -> Labels:
         labels[key], groups[key] = 1.0, method
         aliases.setdefault(f"{method}_{video.name}", key)  # preprocessing.convert_dataset's name for it
     if not labels:
-        raise EvaluationError(f"no videos in {root}/{{original,manipulated}}_sequences/*/<compression>/videos/")
+        raise EvaluationError(
+            f"no videos in {root}/{{original,manipulated}}_sequences/*/<compression>/videos/"
+        )
     return Labels(labels, groups, aliases)
 
 
@@ -138,7 +148,9 @@ def read_celebdf_list(path: Path) -> Labels:
             continue
         fields = line.split()
         if len(fields) != 2 or fields[0] not in ("0", "1"):
-            raise EvaluationError(f"{path}:{number}: expected '<1 real | 0 fake> <subset>/<video>', got {line.strip()!r}")
+            raise EvaluationError(
+                f"{path}:{number}: expected '<1 real | 0 fake> <subset>/<video>', got {line.strip()!r}"
+            )
         key = fields[1]
         if key in labels:
             raise EvaluationError(f"{path}:{number}: {key!r} appears twice")

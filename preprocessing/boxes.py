@@ -8,6 +8,7 @@ detection (its extract_crops doubled them); an older version of this project wro
 pixels. A file without the "coordinates" field is therefore ambiguous: it is refused, unless the user says which it
 is (extract_crops --legacy-boxes half|full).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,10 @@ from pathlib import Path
 from core.atomic import write_json_atomic
 
 FULL_RESOLUTION = "full resolution"
-LEGACY_SCALES = {"half": 2.0, "full": 1.0}  # factor that takes a legacy file's boxes to full-resolution pixels
+LEGACY_SCALES = {
+    "half": 2.0,
+    "full": 1.0,
+}  # factor that takes a legacy file's boxes to full-resolution pixels
 
 
 class BoxesFormatError(ValueError):
@@ -40,6 +44,10 @@ def read_boxes(path: Path, legacy: str | None = None) -> dict[int, list[list[flo
         raise BoxesFormatError(
             f"{path} does not say its coordinates: written by the original solution's preprocessing (boxes of frames "
             "halved for detection) or an older version of this one (full resolution); rerun detect_original_faces on an "
-            "empty boxes/ folder, or pass --legacy-boxes half (the original's) or --legacy-boxes full")
+            "empty boxes/ folder, or pass --legacy-boxes half (the original's) or --legacy-boxes full"
+        )
     factor = LEGACY_SCALES[legacy]
-    return {int(frame): [[value * factor for value in box] for box in boxes] if boxes else None for frame, boxes in data.items()}
+    return {
+        int(frame): [[value * factor for value in box] for box in boxes] if boxes else None
+        for frame, boxes in data.items()
+    }

@@ -5,6 +5,7 @@ channel), times 255 cast to uint8, then OpenCV's BGR-to-grey conversion: bright 
 where it equals the original. Training keeps a fake's blackout region only where more than 20 of its pixels stay
 nonzero, so the cast's truncation (rather than rounding) matters.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -9,6 +9,7 @@ As the original solution: MTCNN (thresholds 0.65/0.75/0.75) on each crop at its 
 contrast-stretched crop, the largest face's points rounded half to even. Which crops get a file decides which
 blackout the training runs on them (along the landmarks, or over the half face).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,7 +69,9 @@ def main(argv=None) -> int:
         else:
             todo.append(dataset.crops_dir(video.video_id))
     detector = FaceDetector(device, THRESHOLDS, contrast_retry=False)
-    loader = DataLoader(VideoCrops(todo), batch_size=None, num_workers=args.workers, collate_fn=lambda item: item)
+    loader = DataLoader(
+        VideoCrops(todo), batch_size=None, num_workers=args.workers, collate_fn=lambda item: item
+    )
     for crop_dir, crops in tqdm(loader, total=len(todo), desc=STEP, unit="video"):
         found = 0
         with atomic_directory(dataset.landmarks_dir(crop_dir.name)) as out:

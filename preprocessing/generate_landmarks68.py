@@ -7,6 +7,7 @@ A crop whose shorter side is under --upsample-below pixels is searched at twice 
 detector misses faces under about 80 pixels. A crop with no face found gets no file; the training mode uses only
 crops that have one. Run after extract_crops; resumable like the other steps.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,9 +60,13 @@ def video_landmarks68(job: tuple[Path, Path, int]) -> tuple[str, str | None]:
 def main(argv=None) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser)
-    parser.add_argument("--upsample-below", type=at_least(0), default=200,
-                        help="crops whose shorter side is under this many pixels are searched again at twice their size "
-                        "when no face is found (0: never)")
+    parser.add_argument(
+        "--upsample-below",
+        type=at_least(0),
+        default=200,
+        help="crops whose shorter side is under this many pixels are searched again at twice their size "
+        "when no face is found (0: never)",
+    )
     reason = unavailable_reason()
     args, dataset, shard, report, _ = start_step(parser, STEP, argv)
     if reason:

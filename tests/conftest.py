@@ -1,4 +1,5 @@
 """Shared fixtures: the real videos of ../shared/data, a detector, small real checkpoints and a random B7."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,9 @@ import torch
 
 from core.video import SampledFrames, read_sampled_frames, write_video
 
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # what every entry point sets (core.offline) before importing it
+os.environ.setdefault(
+    "NO_ALBUMENTATIONS_UPDATE", "1"
+)  # what every entry point sets (core.offline) before importing it
 # converted OpenVINO models of the tests' throwaway checkpoints go to a folder of the run, not the user's cache
 os.environ["DFDC_CACHE_DIR"] = tempfile.mkdtemp(prefix="dfdc-test-cache-")
 
@@ -23,7 +26,9 @@ REPO = Path(__file__).resolve().parent.parent
 # A test that uses one of these waits for a whole pipeline (preprocess_data.sh, a training run) or a B7 in its setup:
 # it is marked slow, and its time limit covers that setup on a busy 2-core machine.
 SLOW_FIXTURES = {"data_root", "trained_checkpoint", "random_b7", "random_b7_openvino"}
-SLOW_FIXTURE_TIMEOUT = 1800  # preprocess_data.sh may take its own limit (run_pipeline: 1200 s), then the training run
+SLOW_FIXTURE_TIMEOUT = (
+    1800  # preprocess_data.sh may take its own limit (run_pipeline: 1200 s), then the training run
+)
 
 
 def pytest_collection_modifyitems(items):
@@ -32,9 +37,12 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
             own = item.get_closest_marker("timeout")
             if own is None or own.args[0] < SLOW_FIXTURE_TIMEOUT:
-                item.add_marker(pytest.mark.timeout(SLOW_FIXTURE_TIMEOUT), append=False)  # first: the one pytest-timeout reads
-DATA_DIR = Path(os.environ.get("DFDC_TEST_DATA", REPO.parent / "shared" / "data"))
+                item.add_marker(
+                    pytest.mark.timeout(SLOW_FIXTURE_TIMEOUT), append=False
+                )  # first: the one pytest-timeout reads
 
+
+DATA_DIR = Path(os.environ.get("DFDC_TEST_DATA", REPO.parent / "shared" / "data"))
 
 
 def shared_video(relative: str) -> Path:
@@ -84,7 +92,9 @@ def faces_634(detector) -> SampledFaces:
 def faceless_video(tmp_path_factory) -> Path:
     """A smooth moving gradient: decodable, but with nothing a face detector should take for a face."""
     ramp = np.linspace(0, 255, 320, dtype=np.float32)
-    frames = [np.dstack([np.roll(ramp, 8 * i)[None, :].repeat(240, 0)] * 3).astype(np.uint8) for i in range(40)]
+    frames = [
+        np.dstack([np.roll(ramp, 8 * i)[None, :].repeat(240, 0)] * 3).astype(np.uint8) for i in range(40)
+    ]
     return write_video(tmp_path_factory.mktemp("faceless") / "no_face.mp4", frames)
 
 
@@ -156,7 +166,9 @@ def build_data_root(root: Path) -> Path:
     part_1.mkdir()
     metadata = json.loads((DATA_DIR / "dfdc" / "dfdc_train_part_1" / "metadata.json").read_text())
     (part_1 / "lynaeydofd.mp4").symlink_to(shared_video("dfdc_real/lynaeydofd.mp4"))
-    (part_1 / "corrupt.mp4").write_bytes(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4").read_bytes()[:60_000])
+    (part_1 / "corrupt.mp4").write_bytes(
+        shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4").read_bytes()[:60_000]
+    )
     metadata["lynaeydofd.mp4"] = {"label": "REAL", "split": "train", "original": None}
     metadata["corrupt.mp4"] = {"label": "REAL", "split": "train", "original": None}
     (part_1 / "metadata.json").write_text(json.dumps(metadata))
@@ -166,8 +178,13 @@ def build_data_root(root: Path) -> Path:
 
 
 def run_pipeline(root: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "preprocess_data.sh", str(root), "--device", "cpu", "--workers", "2"],
-                          cwd=REPO, capture_output=True, text=True, timeout=1200)
+    return subprocess.run(
+        ["bash", "preprocess_data.sh", str(root), "--device", "cpu", "--workers", "2"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -191,7 +208,16 @@ def trained_checkpoint(data_root, tmp_path_factory) -> Path:
     config["batches_per_epoch"] = 12
     config["optimizer"]["schedule"].update({"epochs": 2, "params": {"max_iter": 24}})
     torch.manual_seed(0)
-    options = TrainOptions(config=config, data_dir=data_root, folds_csv=data_root / "folds.csv", fold=99, prefix="parity_",
-                           output_dir=out, log_dir=out / "logs", workers=0, device="cpu")  # no fold 99: every crop trains
+    options = TrainOptions(
+        config=config,
+        data_dir=data_root,
+        folds_csv=data_root / "folds.csv",
+        fold=99,
+        prefix="parity_",
+        output_dir=out,
+        log_dir=out / "logs",
+        workers=0,
+        device="cpu",
+    )  # no fold 99: every crop trains
     Trainer(options).run()
     return out / "parity_DeepFakeClassifier_resnet18_99_1"

@@ -1,4 +1,5 @@
 """Videos of the kinds people bring, made on the fly with PyAV from frames that carry their own position."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,11 +24,22 @@ def numbered_frames(base: np.ndarray, count: int) -> list[np.ndarray]:
 
 def position_of(frame: np.ndarray) -> int:
     """The position numbered_frames drew on a decoded frame."""
-    return sum(1 << bit for bit in range(BITS) if frame[2 : BLOCK - 2, bit * BLOCK + 2 : (bit + 1) * BLOCK - 2].mean() > 128)
+    return sum(
+        1 << bit
+        for bit in range(BITS)
+        if frame[2 : BLOCK - 2, bit * BLOCK + 2 : (bit + 1) * BLOCK - 2].mean() > 128
+    )
 
 
-def encode(path: Path, frames: list[np.ndarray], codec: str, pix_fmt: str = "yuv420p", rate: int = 25, gop: int | None = None,
-           options: dict[str, str] | None = None) -> Path:
+def encode(
+    path: Path,
+    frames: list[np.ndarray],
+    codec: str,
+    pix_fmt: str = "yuv420p",
+    rate: int = 25,
+    gop: int | None = None,
+    options: dict[str, str] | None = None,
+) -> Path:
     """RGB frames encoded with one of PyAV's encoders into the container that `path`'s suffix names."""
     height, width = frames[0].shape[:2]
     with av.open(str(path), "w") as container:

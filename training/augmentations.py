@@ -5,6 +5,7 @@ albumentations 2.x renamed many arguments (and only warns about unknown ones, le
 default) and changed what several defaults mean; tests/test_augmentations.py measures each transform's effect
 on a real face crop against the 0.4 definition.
 """
+
 from __future__ import annotations
 
 import random
@@ -30,7 +31,13 @@ from core.images import isotropically_resize_image
 class IsotropicResize(ImageOnlyTransform):
     """Resize so that the longer side is `max_side`, with separate interpolations for shrinking and enlarging."""
 
-    def __init__(self, max_side: int, interpolation_down: int = cv2.INTER_AREA, interpolation_up: int = cv2.INTER_CUBIC, p: float = 1.0):
+    def __init__(
+        self,
+        max_side: int,
+        interpolation_down: int = cv2.INTER_AREA,
+        interpolation_up: int = cv2.INTER_CUBIC,
+        p: float = 1.0,
+    ):
         super().__init__(p=p)
         self.max_side = max_side
         self.interpolation_down = interpolation_down
@@ -45,11 +52,14 @@ class IsotropicResize(ImageOnlyTransform):
 
 def isotropic_resizes(size: int) -> OneOf:
     """One of three down/up interpolation pairs, so the model does not learn one resampler's fingerprint."""
-    return OneOf([
-        IsotropicResize(size, cv2.INTER_AREA, cv2.INTER_CUBIC),
-        IsotropicResize(size, cv2.INTER_AREA, cv2.INTER_LINEAR),
-        IsotropicResize(size, cv2.INTER_LINEAR, cv2.INTER_LINEAR),
-    ], p=1.0)
+    return OneOf(
+        [
+            IsotropicResize(size, cv2.INTER_AREA, cv2.INTER_CUBIC),
+            IsotropicResize(size, cv2.INTER_AREA, cv2.INTER_LINEAR),
+            IsotropicResize(size, cv2.INTER_LINEAR, cv2.INTER_LINEAR),
+        ],
+        p=1.0,
+    )
 
 
 def pad_to_square(size: int) -> PadIfNeeded:
@@ -115,20 +125,38 @@ def create_train_transforms(size: int = 380) -> Compose:
     """The original recipe's augmentations, each at its albumentations 0.4 strength (see the constants above; the
     others kept their meaning: brightness and contrast +-20%, hue/saturation/value shifts up to 20/30/20, JPEG quality
     60-100, a shift of up to 10% with scale 0.8-1.2 and rotation up to 10 degrees)."""
-    return Compose([
-        ImageCompression(quality_range=(60, 100), p=0.5),
-        GaussNoiseByVariance(p=0.1),
-        ThreeByThreeBlur(p=0.05),
-        HorizontalFlip(),
-        isotropic_resizes(size),
-        pad_to_square(size),
-        OneOf([RandomBrightnessContrast(brightness_limit=(-0.2, 0.2), contrast_limit=(-0.2, 0.2), brightness_by_max=True),
-               PCAColourShift(alpha=0.1),
-               HueSaturationValue(hue_shift_limit=(-20, 20), sat_shift_limit=(-30, 30), val_shift_limit=(-20, 20))], p=0.7),
-        ToGray(p=0.2),
-        Affine(translate_percent=(-0.1, 0.1), scale=(0.8, 1.2), keep_ratio=True, rotate=(-10, 10), border_mode=cv2.BORDER_CONSTANT,
-               fill=0, p=0.5),
-    ])
+    return Compose(
+        [
+            ImageCompression(quality_range=(60, 100), p=0.5),
+            GaussNoiseByVariance(p=0.1),
+            ThreeByThreeBlur(p=0.05),
+            HorizontalFlip(),
+            isotropic_resizes(size),
+            pad_to_square(size),
+            OneOf(
+                [
+                    RandomBrightnessContrast(
+                        brightness_limit=(-0.2, 0.2), contrast_limit=(-0.2, 0.2), brightness_by_max=True
+                    ),
+                    PCAColourShift(alpha=0.1),
+                    HueSaturationValue(
+                        hue_shift_limit=(-20, 20), sat_shift_limit=(-30, 30), val_shift_limit=(-20, 20)
+                    ),
+                ],
+                p=0.7,
+            ),
+            ToGray(p=0.2),
+            Affine(
+                translate_percent=(-0.1, 0.1),
+                scale=(0.8, 1.2),
+                keep_ratio=True,
+                rotate=(-10, 10),
+                border_mode=cv2.BORDER_CONSTANT,
+                fill=0,
+                p=0.5,
+            ),
+        ]
+    )
 
 
 def seed_transforms(transforms: Compose, seed: int) -> None:

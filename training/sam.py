@@ -8,6 +8,7 @@ fakes.
 The optimizer itself stays a plain torch SGD, so its state, the schedule, the gradient scaler, resuming and DDP work
 as for any config; this class only moves the weights away and back between the two passes.
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,7 +30,10 @@ class SharpnessAwareStep:
         grads = [p for p in self.parameters if p.grad is not None]
         if not grads:
             return False
-        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad.float()) for p in grads])) / grad_scale
+        norm = (
+            torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad.float()) for p in grads]))
+            / grad_scale
+        )
         if not torch.isfinite(norm):
             return False
         factor = self.rho / (norm + 1e-12) / grad_scale
