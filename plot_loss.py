@@ -19,7 +19,8 @@ LINE = re.compile(r"^epoch (\d+)\b.*?\bfake_loss ([\d.eE+-]+|nan)\b.*?\breal_los
 
 
 def read_losses(path: Path) -> list[tuple[int, float, float]]:
-    """(epoch, fake_loss, real_loss) for every validated epoch; a later line for an epoch (after a resume) wins."""
+    """(epoch, fake_loss, real_loss) for every validated epoch; a later line for an epoch (after a resume)
+    wins."""
     losses: dict[int, tuple[float, float]] = {}
     for line in path.read_text().splitlines():
         match = LINE.search(line)
@@ -29,14 +30,19 @@ def read_losses(path: Path) -> list[tuple[int, float, float]]:
 
 
 def why_no_losses(path: Path) -> str:
-    """What to say of a log without validation losses: a run that trained but never validated points at the cause."""
+    """What to say of a log without validation losses: a run that trained but never validated points at the
+    cause."""
     epochs = sum(1 for line in path.read_text().splitlines() if line.startswith("epoch "))
     if epochs:
         return (
-            f"{path} logs {epochs} trained epochs but no validation losses: the run never validated (it ran with "
-            "--no-validation, or --test-every was larger than its epochs); validate on a fold with rows to plot the loss"
+            f"{path} logs {epochs} trained epochs but no validation losses: the run never validated (it ran "
+            "with --no-validation, or --test-every was larger than its epochs); validate on a fold with rows "
+            "to plot the loss"
         )
-    return f"no 'epoch N ... fake_loss X ... real_loss Y' lines in {path}: not a train_classifier.py log, or no epoch finished yet"
+    return (
+        f"no 'epoch N ... fake_loss X ... real_loss Y' lines in {path}: not a train_classifier.py log, or no "
+        "epoch finished yet"
+    )
 
 
 def weighted(fake: float, real: float, fake_weight: float) -> float:

@@ -1,8 +1,10 @@
 """Train a DFDC face classifier from a JSON config on preprocessed crops (see preprocess_data.sh).
 
-One device:        python train_classifier.py --config configs/b7.json --data-dir DATA_ROOT --folds-csv DATA_ROOT/folds.csv
+One device:        python train_classifier.py --config configs/b7.json --data-dir DATA_ROOT --folds-csv
+DATA_ROOT/folds.csv
 Several GPUs:      torchrun --nproc_per_node=N train_classifier.py ...same options...
-Several machines:  torchrun --nnodes=M --node_rank=R --rdzv_backend=c10d --rdzv_endpoint=HOST:PORT --nproc_per_node=N train_classifier.py ...
+Several machines:  torchrun --nnodes=M --node_rank=R --rdzv_backend=c10d --rdzv_endpoint=HOST:PORT
+--nproc_per_node=N train_classifier.py ...
 A quick run:       python train_classifier.py --config configs/tiny.json ... --epochs 2 --batches-per-epoch 10
 
 docs/training.md walks through it on FaceForensics++ and Celeb-DF.
@@ -41,20 +43,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--no-validation",
         action="store_true",
-        help="train on every fold and validate on none: no _best checkpoint and no validation losses for plot_loss.py",
+        help="train on every fold and validate on none: no _best checkpoint and no validation losses for "
+        "plot_loss.py",
     )
     parser.add_argument(
         "--epochs",
         type=at_least(1),
         default=None,
-        help="number of epochs instead of the config's optimizer.schedule.epochs; the poly schedule's horizon "
+        help="number of epochs instead of the config's optimizer.schedule.epochs; the poly schedule's "
+        "horizon "
         "(max_iter) is scaled with the run's batches, so the learning rate still decays over the whole run",
     )
     parser.add_argument(
         "--batches-per-epoch",
         type=at_least(1),
         default=None,
-        help="the most batches an epoch takes, per process, instead of the config's batches_per_epoch (a cap: "
+        help="the most batches an epoch takes, per process, instead of the config's batches_per_epoch (a "
+        "cap: "
         "an epoch ends sooner when the training rows run out); max_iter is scaled as with --epochs",
     )
     parser.add_argument(
@@ -101,12 +106,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--pretrained",
         default=None,
-        help="ImageNet weights file for the encoder, instead of the config's \"pretrained\" (true: timm's local cache)",
+        help="ImageNet weights file for the encoder, instead of the config's \"pretrained\" (true: timm's "
+        "local cache)",
     )
     parser.add_argument(
         "--download-pretrained",
         action="store_true",
-        help="let timm fetch the config's ImageNet weights from the Hugging Face hub when they are not in its cache "
+        help="let timm fetch the config's ImageNet weights from the Hugging Face hub when they are not in "
+        "its cache "
         "(otherwise nothing is downloaded and missing weights stop the run before it starts)",
     )
     return parser.parse_args(argv)

@@ -1,13 +1,14 @@
 """Time the inference path per video, split into decode, detect and classify, and report peak memory.
 
 Run from the repo root, e.g.
-    python -m benchmarks.benchmark_inference --encoder tf_efficientnet_b7_ns --videos ../shared/data/dfdc_real ../shared/data/dfdc/dfdc_train_part_10/widuwuoiur.mp4
+    python -m benchmarks.benchmark_inference --encoder tf_efficientnet_b7_ns --videos ../shared/data/dfdc_real
+    ../shared/data/dfdc/dfdc_train_part_10/widuwuoiur.mp4
 
 Without --weights the classifier has random weights: the time and memory are
 the same as with trained ones, the scores are meaningless.
 
---backend torch openvino times both backends, alternating within each of --rounds rounds; --floor adds the eager
-floor (32 faces one at a time through the plain model) that the speed targets are stated against.
+--backend torch openvino times both backends, alternating within each of --rounds rounds; --floor adds the
+eager floor (32 faces one at a time through the plain model) that the speed targets are stated against.
 
 --setup original times the original solution's inference code path instead
 (see benchmarks/original_setup.py): run both setups in alternation to compare
@@ -46,8 +47,8 @@ def peak_rss_gb() -> float:
 
 
 def build_network(args) -> tuple[str, torch.nn.Module]:
-    """(name, classifier) from --weights, or a randomly initialised --network/--encoder (seed 0, so that its converted
-    OpenVINO model is cached like a checkpoint's); nothing folded or packed yet."""
+    """(name, classifier) from --weights, or a randomly initialised --network/--encoder (seed 0, so that its
+    converted OpenVINO model is cached like a checkpoint's); nothing folded or packed yet."""
     if args.weights:
         return Path(args.weights).name, read_classifier(args.weights)
     network, encoder = parse_checkpoint_name(f"x_{args.network}_{args.encoder}_0_0")
@@ -58,7 +59,8 @@ def build_network(args) -> tuple[str, torch.nn.Module]:
 def build_predictors(
     args, name: str, model: torch.nn.Module, device: torch.device
 ) -> dict[str, VideoPredictor]:
-    """One predictor per backend asked for, each with its own copy of the model prepared as predict_folder.py prepares it."""
+    """One predictor per backend asked for, each with its own copy of the model prepared as predict_folder.py
+    prepares it."""
     predictors = {}
     for backend in dict.fromkeys(resolve_backend(choice, device) for choice in args.backend):
         copy_ = copy.deepcopy(model).eval()
@@ -86,8 +88,8 @@ def build_predictors(
 
 @torch.inference_mode()
 def eager_floor(model: torch.nn.Module, faces: int, size: int) -> float:
-    """Seconds for `faces` faces one at a time through the plain eager model in channels-last memory: the floor the
-    issue of the OpenVINO backend measures against."""
+    """Seconds for `faces` faces one at a time through the plain eager model in channels-last memory: the
+    floor the issue of the OpenVINO backend measures against."""
     plain = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
     face = torch.randn(1, 3, size, size).contiguous(memory_format=torch.channels_last)
     plain(face)
@@ -113,7 +115,8 @@ def time_video(predictor, video: Path, label: str, setup: str) -> float:
     total = time.perf_counter() - started
     per_face = seconds.get("classify", 0) / max(faces, 1)
     tqdm.write(
-        f"{label:9s} {video.name:24s} frames {frames_read:3d} faces {faces:3d}  decode {seconds.get('decode', 0):6.2f}s  "
+        f"{label:9s} {video.name:24s} frames {frames_read:3d} faces {faces:3d}  decode "
+        f"{seconds.get('decode', 0):6.2f}s  "
         f"detect {seconds.get('detect', 0):6.2f}s  classify {seconds.get('classify', 0):6.2f}s "
         f"({per_face:.3f}s/face)  total {total:6.2f}s" + (f"  fallback: {fallback}" if fallback else "")
     )
@@ -177,11 +180,13 @@ def main(argv=None) -> int:
         predictors = build_predictors(args, name, model, device)
         workers = default_workers(device) if args.workers is None else args.workers
     videos = find_videos(args.videos)
-    print(
-        f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'})"
+    where = (
+        torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
     )
+    print(f"device: {device} ({where})")
     print(
-        f"setup: {args.setup}, backends: {', '.join(predictors)}, model: {name}, frames: {args.frames}, input: {args.input_size}"
+        f"setup: {args.setup}, backends: {', '.join(predictors)}, model: {name}, frames: {args.frames}, "
+        f"input: {args.input_size}"
     )
     if args.warmup:
         for predictor in predictors.values():
@@ -199,7 +204,8 @@ def main(argv=None) -> int:
                 totals[label].append(time_video(predictor, video, label, args.setup))
     for label, values in totals.items():
         ratio = (
-            f" ({statistics.mean(values) / statistics.mean(floors):.2f}x the eager floor of {statistics.mean(floors):.2f}s)"
+            f" ({statistics.mean(values) / statistics.mean(floors):.2f}x the eager floor of "
+            f"{statistics.mean(floors):.2f}s)"
             if floors
             else ""
         )
@@ -213,7 +219,8 @@ def main(argv=None) -> int:
                 predictor.score(prepared)
             elapsed = time.perf_counter() - started
             print(
-                f"{label}: folder run with {workers} video(s) prepared ahead: {elapsed / len(videos):.2f}s per video"
+                f"{label}: folder run with {workers} video(s) prepared ahead: {elapsed / len(videos):.2f}s "
+                "per video"
             )
     print(f"peak RSS {peak_rss_gb():.2f} GB", end="")
     if device.type == "cuda":

@@ -1,6 +1,8 @@
-"""Videos per minute for preprocessing steps 1 (face boxes on every frame) and 2 (crops), on the present device.
+"""Videos per minute for preprocessing steps 1 (face boxes on every frame) and 2 (crops), on the present
+device.
 
-    python -m benchmarks.benchmark_preprocessing --videos ../shared/data/ffpp/original_sequences/youtube/c23/videos
+    python -m benchmarks.benchmark_preprocessing --videos
+    ../shared/data/ffpp/original_sequences/youtube/c23/videos
 
 The videos are linked into a temporary DATA_ROOT as REAL originals, so step 1
 detects on every frame of each and step 2 crops every 10th frame.
@@ -47,7 +49,8 @@ def main(argv=None) -> int:
         )
         common = ["--root-dir", tmp, "--workers", str(args.workers)]
         print(
-            f"device: {device}; {len(videos)} videos, {frames} frames; torch threads {torch.get_num_threads()}"
+            f"device: {device}; {len(videos)} videos, {frames} frames; torch threads "
+            f"{torch.get_num_threads()}"
         )
         for name, step, extra in (
             ("1 detect_original_faces", detect_original_faces, ["--device", args.device]),
@@ -57,7 +60,8 @@ def main(argv=None) -> int:
             step.main(common + extra)
             elapsed = time.perf_counter() - started
             print(
-                f"step {name}: {elapsed:.1f}s, {len(videos) / elapsed * 60:.1f} videos/min, {frames / elapsed:.1f} frames/s"
+                f"step {name}: {elapsed:.1f}s, {len(videos) / elapsed * 60:.1f} videos/min, "
+                f"{frames / elapsed:.1f} frames/s"
             )
     return 0
 

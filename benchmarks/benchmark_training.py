@@ -1,6 +1,8 @@
-"""Training images per second for a config on the present device, and the share of time spent waiting for batches.
+"""Training images per second for a config on the present device, and the share of time spent waiting for
+batches.
 
-    python -m benchmarks.benchmark_training --config configs/b7.json --data-dir DATA_ROOT --folds-csv DATA_ROOT/folds.csv --batches 50
+    python -m benchmarks.benchmark_training --config configs/b7.json --data-dir DATA_ROOT --folds-csv
+    DATA_ROOT/folds.csv --batches 50
     torchrun --nproc_per_node=8 -m benchmarks.benchmark_training ...   (all GPUs of a machine)
 
 It trains one short epoch of --batches batches (validation off, checkpoints to a
@@ -58,7 +60,8 @@ def main(argv=None) -> int:
         trainer.dist.close()
     if trainer.dist.main:
         print(
-            f"{config['encoder']} at {config['size']}px, batch {config['optimizer']['batch_size']} x {trainer.dist.world_size} "
+            f"{config['encoder']} at {config['size']}px, batch {config['optimizer']['batch_size']} x "
+            f"{trainer.dist.world_size} "
             f"process(es) on {device}: {summary['images_per_second']:.1f} images/s, "
             f"{100 * summary['data_wait_fraction']:.0f}% of the time waiting for batches"
             + (

@@ -1,4 +1,5 @@
-"""The original DFDC-winning solution's inference setup, rebuilt to time it beside this project's on one machine.
+"""The original DFDC-winning solution's inference setup, rebuilt to time it beside this project's on one
+machine.
 
 What the original code does with a video, patched only to run on the CPU:
 each sampled frame becomes a PIL image, is resized with PIL by the same
@@ -29,7 +30,8 @@ from core.video import read_sampled_frames
 
 
 class OriginalSetup:
-    """Scores videos the way the original solution's inference code does; reports the same timings as VideoPredictor."""
+    """Scores videos the way the original solution's inference code does; reports the same timings as
+    VideoPredictor."""
 
     def __init__(
         self, model: torch.nn.Module, device: torch.device, num_frames: int = 32, input_size: int = 380

@@ -71,10 +71,10 @@ def write_json_atomic(path: str | os.PathLike, data, indent: int | None = 1) -> 
 def atomic_directory(target: Path):
     """Yield a temporary folder beside `target`; it becomes `target` only when the block finishes.
 
-    A rerun trusts a video's output folder only if it exists, so a killed run leaves nothing it would mistake for
-    finished work. The files and the folder are flushed to the disk before the rename, so a finished folder also
-    survives a power cut; an older `target` is renamed aside first and removed last, so there is never a moment
-    without one or the other.
+    A rerun trusts a video's output folder only if it exists, so a killed run leaves nothing it would mistake
+    for finished work. The files and the folder are flushed to the disk before the rename, so a finished
+    folder also survives a power cut; an older `target` is renamed aside first and removed last, so there is
+    never a moment without one or the other.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))

@@ -61,8 +61,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 def file_identity(path: Path) -> str:
     """Size and the SHA-256 of the first and last MiB: tells two checkpoints apart without reading 1.8 GB.
 
-    A torch checkpoint is a zip file whose central directory, at its end, holds the CRC-32 of every tensor record,
-    so the last MiB changes with any weight; a fine-tuned copy of the same size is told apart too.
+    A torch checkpoint is a zip file whose central directory, at its end, holds the CRC-32 of every tensor
+    record, so the last MiB changes with any weight; a fine-tuned copy of the same size is told apart too.
     """
     digest = hashlib.sha256()
     size = path.stat().st_size
@@ -126,12 +126,14 @@ ORIGINAL_ARCHITECTURE = ("DeepFakeClassifier", "tf_efficientnet_b7_ns")
 
 
 def parse_checkpoint_name(name: str) -> tuple[str, str]:
-    """(network class name, encoder) from a name like `final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36`."""
+    """(network class name, encoder) from a name like
+    `final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36`."""
     match = CHECKPOINT_NAME.search(Path(name).name)
     if not match:
         raise CheckpointError(
             f"cannot tell the architecture from the file name {Path(name).name!r}: "
-            "expected <prefix><Network>_<encoder>_<fold>_<epoch>, e.g. final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36"
+            "expected <prefix><Network>_<encoder>_<fold>_<epoch>, e.g. "
+            "final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36"
         )
     return match["network"], match["encoder"]
 
@@ -140,7 +142,8 @@ def checkpoint_architecture(
     path: str | os.PathLike, network: str | None = None, encoder: str | None = None
 ) -> tuple[str, str]:
     """(network, encoder) of a checkpoint: those given, else those its file name spells out, else the original
-    solution's DeepFakeClassifier on tf_efficientnet_b7_ns (a released file renamed, say, to b7_weights.pth)."""
+    solution's DeepFakeClassifier on tf_efficientnet_b7_ns (a released file renamed, say, to
+    b7_weights.pth)."""
     try:
         named = parse_checkpoint_name(path)
     except CheckpointError:
@@ -149,8 +152,9 @@ def checkpoint_architecture(
 
 
 def training_config_for(path: str | os.PathLike) -> dict:
-    """The training config train_classifier.py saved beside a checkpoint (`<run>.config.json`, where the checkpoint
-    is `<run>_<epoch>`, `<run>_last` or `<run>_best`), or {} when there is none (the released checkpoints)."""
+    """The training config train_classifier.py saved beside a checkpoint (`<run>.config.json`, where the
+    checkpoint is `<run>_<epoch>`, `<run>_last` or `<run>_best`), or {} when there is none (the released
+    checkpoints)."""
     path = Path(path)
     match = CHECKPOINT_NAME.search(path.name)
     if not match:

@@ -10,15 +10,17 @@ from collections.abc import Callable
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse's parser, but a bad option is reported as one line, "error: ...", like every other bad input."""
+    """argparse's parser, but a bad option is reported as one line, "error: ...", like every other bad
+    input."""
 
     def error(self, message: str):
         self.exit(2, f"error: {message} (see --help)\n")
 
 
 class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Each option's help ends with its default, unless the help already says it or there is none to say (None,
-    False, an empty list): argparse's own formatter writes "(default: None)" after a default spelt out in words."""
+    """Each option's help ends with its default, unless the help already says it or there is none to say
+    (None, False, an empty list): argparse's own formatter writes "(default: None)" after a default spelt out
+    in words."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         help_text = action.help or ""

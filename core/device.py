@@ -15,7 +15,8 @@ class DeviceUnavailableError(RuntimeError):
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    import torch  # here, not at the top: scripts build their --help and check their input without loading torch
+    # here, not at the top: scripts build their --help and check their input without loading torch
+    import torch
 
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

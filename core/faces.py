@@ -20,9 +20,10 @@ if TYPE_CHECKING:
 
 CROP_MARGIN = 1 / 3  # of the box size, added on every side
 INFERENCE_THRESHOLDS = (0.7, 0.8, 0.8)
-# Pixels of resized frames that go through the cascade at once. Its memory grows with them (P-Net's feature maps over
-# every pyramid level of every frame), and fewer frames at once were no slower (benchmarks/README.md, "Figures behind
-# the code's choices"). 2 Mpx is 3 frames of 960x540, 8 frames of a 1080p video detected at 0.33x.
+# Pixels of resized frames that go through the cascade at once. Its memory grows with them (P-Net's feature
+# maps over every pyramid level of every frame), and fewer frames at once were no slower
+# (benchmarks/README.md, "Figures behind the code's choices"). 2 Mpx is 3 frames of 960x540, 8 frames of a
+# 1080p video detected at 0.33x.
 DETECTION_PIXELS = 2_000_000
 NARROW_RANGE = 128  # levels: a faceless frame spanning fewer is searched again with its contrast stretched
 MIN_STRETCHED_RANGE = 8  # levels: a frame spanning fewer is flat (black, a title card); nothing to find there
@@ -101,9 +102,9 @@ def resize_for_detection(frame: np.ndarray, scale: float) -> np.ndarray:
 
 
 def resize_as_original(frame: np.ndarray, scale: float) -> np.ndarray:
-    """The frame resized as the original solution's code resized it for detection: PIL's default (bicubic, antialiased)
-    filter to int(side * scale). Its faces' boxes then match the original's to the pixel; OpenCV's area averaging
-    (resize_for_detection) is faster and moves boxes by a few pixels."""
+    """The frame resized as the original solution's code resized it for detection: PIL's default (bicubic,
+    antialiased) filter to int(side * scale). Its faces' boxes then match the original's to the pixel;
+    OpenCV's area averaging (resize_for_detection) is faster and moves boxes by a few pixels."""
     from PIL import Image
 
     image = Image.fromarray(frame)
@@ -151,10 +152,11 @@ class FaceDetector:
         scale: float | None = None,
         contrast_retry: bool = True,
     ):
-        """`scale`: resize factor for detection, applied with the original's resampling (resize_as_original; the
-        original repository's code used 0.5 for every video), or None for detection_scale's rule by resolution.
-        `contrast_retry`: search faceless dark frames again with their contrast stretched."""
-        # Imported here: the cascade pulls in torch and torchvision (seconds), which the crop helpers above do not need.
+        """`scale`: resize factor for detection, applied with the original's resampling (resize_as_original;
+        the original repository's code used 0.5 for every video), or None for detection_scale's rule by
+        resolution. `contrast_retry`: search faceless dark frames again with their contrast stretched."""
+        # Imported here: the cascade pulls in torch and torchvision (seconds), which the crop helpers above do
+        # not need.
         from core.mtcnn import MTCNNCascade
 
         self.cascade = MTCNNCascade(thresholds, min_face_size, device=device)
@@ -187,7 +189,8 @@ class FaceDetector:
         return self.detect_resized([resize_for_detection(frame, scale) for frame in frames], scale)
 
     def detect_resized(self, frames: Sequence[np.ndarray], scale: float) -> list[list[Face]]:
-        """Faces of frames already resized by `scale` (see resize_for_detection), in full-resolution coordinates.
+        """Faces of frames already resized by `scale` (see resize_for_detection), in full-resolution
+        coordinates.
 
         A frame with no face whose levels span a narrow range (a dark scene) is
         searched once more with its contrast stretched; such faces are marked.

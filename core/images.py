@@ -57,8 +57,8 @@ def normalize_batch(
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
 ) -> torch.Tensor:
-    """uint8 NHWC RGB images -> float NCHW tensor normalised by mean and std (0-1 scale; ImageNet's by default), in
-    channels-last memory.
+    """uint8 NHWC RGB images -> float NCHW tensor normalised by mean and std (0-1 scale; ImageNet's by
+    default), in channels-last memory.
 
     Channels-last is what a permuted NHWC buffer already is, so no copy is made
     for the layout, and it is the faster layout for the classifiers on CPU.

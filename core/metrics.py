@@ -1,4 +1,5 @@
-"""Video-level metrics shared by validation and evaluate.py: log loss (the DFDC metric), ROC AUC, average precision."""
+"""Video-level metrics shared by validation and evaluate.py: log loss (the DFDC metric), ROC AUC, average
+precision."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def fake_real_log_loss(labels: np.ndarray, probabilities: np.ndarray) -> tuple[float, float, float]:
-    """(log loss on fakes, on reals, their mean); a class that is absent gives nan and is left out of the mean."""
+    """(log loss on fakes, on reals, their mean); a class that is absent gives nan and is left out of the
+    mean."""
     labels, probabilities = np.asarray(labels), np.asarray(probabilities)
     fake = log_loss(labels[labels == 1], probabilities[labels == 1])
     real = log_loss(labels[labels == 0], probabilities[labels == 0])
@@ -35,7 +37,8 @@ def fake_real_log_loss(labels: np.ndarray, probabilities: np.ndarray) -> tuple[f
 
 
 def video_scores(videos: np.ndarray, labels: np.ndarray, probabilities: np.ndarray) -> dict:
-    """Mean prediction per video, then log loss on fake videos, on real videos, their mean ('score'), and AUC."""
+    """Mean prediction per video, then log loss on fake videos, on real videos, their mean ('score'), and
+    AUC."""
     frame = (
         pd.DataFrame({"video": videos, "label": labels, "p": probabilities})
         .groupby("video")
@@ -52,7 +55,8 @@ def video_scores(videos: np.ndarray, labels: np.ndarray, probabilities: np.ndarr
 
 
 def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the precision-recall curve as the mean precision at each fake, ranked by score (ties together)."""
+    """Area under the precision-recall curve as the mean precision at each fake, ranked by score (ties
+    together)."""
     labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
     positives = int((labels == 1).sum())
     if not positives:

@@ -1,12 +1,12 @@
 """The MTCNN cascade (P-Net proposals, R-Net and O-Net refinement) over a batch of frames.
 
 The three networks and their weights are facenet-pytorch's, and so is the arithmetic: the same pyramid, box
-conventions, thresholds and NMS as its `detect_face`, and the same area resampling (each pyramid level averaged
-from the full frame, each candidate crop averaged over the integer bins of torch's adaptive average pooling), so
-that both find the same faces with the same probabilities (tests/test_mtcnn_parity.py). What differs is how the
-pyramid levels and the candidate crops are computed: as means over the same bins, read from one integral image of
-each frame, instead of torch resampling the whole frame for each level and each crop on its own (the per-crop calls
-made that stage the slowest part of detection on the CPU).
+conventions, thresholds and NMS as its `detect_face`, and the same area resampling (each pyramid level
+averaged from the full frame, each candidate crop averaged over the integer bins of torch's adaptive average
+pooling), so that both find the same faces with the same probabilities (tests/test_mtcnn_parity.py). What
+differs is how the pyramid levels and the candidate crops are computed: as means over the same bins, read from
+one integral image of each frame, instead of torch resampling the whole frame for each level and each crop on
+its own (the per-crop calls made that stage the slowest part of detection on the CPU).
 """
 
 from __future__ import annotations
@@ -63,8 +63,9 @@ def _regress(boxes: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
 
 
 def _bins(starts: np.ndarray, lengths: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end (exclusive) of each of `size` adaptive-average-pooling bins over ranges [start, start + length):
-    bin i covers floor(i * length / size) to ceil((i + 1) * length / size), as torch's adaptive_avg_pool2d."""
+    """Start and end (exclusive) of each of `size` adaptive-average-pooling bins over ranges [start, start +
+    length): bin i covers floor(i * length / size) to ceil((i + 1) * length / size), as torch's
+    adaptive_avg_pool2d."""
     i = np.arange(size)
     begin = starts[:, None] + (i[None, :] * lengths[:, None]) // size
     end = starts[:, None] - ((-(i[None, :] + 1) * lengths[:, None]) // size)
@@ -78,8 +79,9 @@ def _integrals(frames: np.ndarray) -> np.ndarray:
 
 
 def _area_level(integrals: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Every frame area-resampled to height x width (NHWC float32), as facenet-pytorch's `interpolate(mode="area")`:
-    the bins' row bands first (one gather along the rows), then their column spans."""
+    """Every frame area-resampled to height x width (NHWC float32), as facenet-pytorch's
+    `interpolate(mode="area")`: the bins' row bands first (one gather along the rows), then their column
+    spans."""
     frame_height, frame_width = integrals.shape[1] - 1, integrals.shape[2] - 1
     (row_begin,), (row_end,) = _bins(np.zeros(1, dtype=np.int64), np.array([frame_height]), height)
     (col_begin,), (col_end,) = _bins(np.zeros(1, dtype=np.int64), np.array([frame_width]), width)
@@ -92,9 +94,10 @@ def _area_level(integrals: np.ndarray, height: int, width: int) -> np.ndarray:
 def _crops(
     integrals: np.ndarray, boxes: torch.Tensor, image_indices: torch.Tensor, size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Crops of the boxes (clipped to the frame, 1-based corners as in the cascade) area-resampled to size x size, as
-    float32 NHWC, and which boxes had one; the bins and means of facenet-pytorch's per-crop `interpolate(mode="area")`,
-    read from the frames' integral images (a loop over small arrays, which is faster than one gather over all crops)."""
+    """Crops of the boxes (clipped to the frame, 1-based corners as in the cascade) area-resampled to size x
+    size, as float32 NHWC, and which boxes had one; the bins and means of facenet-pytorch's per-crop
+    `interpolate(mode="area")`, read from the frames' integral images (a loop over small arrays, which is
+    faster than one gather over all crops)."""
     height, width = integrals.shape[1] - 1, integrals.shape[2] - 1
     corners = boxes[:, :4].trunc().int().cpu().numpy()
     x1 = np.maximum(corners[:, 0], 1) - 1
@@ -150,7 +153,8 @@ class MTCNNCascade:
 
     @torch.inference_mode()
     def __call__(self, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Per frame of a uint8 NHWC RGB batch: boxes (k, 5: x1, y1, x2, y2, score) and landmarks (k, 5, 2)."""
+        """Per frame of a uint8 NHWC RGB batch: boxes (k, 5: x1, y1, x2, y2, score) and landmarks (k, 5,
+        2)."""
         count = len(frames)
         integrals = _integrals(frames)
         boxes, image_indices = self._propose(integrals)

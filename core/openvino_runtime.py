@@ -1,10 +1,11 @@
 """Classifiers run by OpenVINO on the CPU, in fp32, with the scores of the PyTorch model they come from.
 
-A checkpoint's network is converted once (openvino.convert_model on the module itself, dynamic batch) and cached on
-disk under a key of the checkpoint's identity, the architecture, the input size and the runtime's version. Every load
-checks the compiled model against the PyTorch one on a fixed probe face; an entry that cannot be read or disagrees is
-converted again, and a model that still disagrees, or a runtime that is missing, is left to PyTorch with a one-line
-message: a different score is never the result. Where the time goes is measured in benchmarks/README.md.
+A checkpoint's network is converted once (openvino.convert_model on the module itself, dynamic batch) and
+cached on disk under a key of the checkpoint's identity, the architecture, the input size and the runtime's
+version. Every load checks the compiled model against the PyTorch one on a fixed probe face; an entry that
+cannot be read or disagrees is converted again, and a model that still disagrees, or a runtime that is
+missing, is left to PyTorch with a one-line message: a different score is never the result. Where the time
+goes is measured in benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ def probe_faces(size: int, count: int = 2) -> torch.Tensor:
 
 
 class OpenVINOClassifier:
-    """A compiled classifier that takes the normalised NCHW float batch a PyTorch classifier takes and returns its
-    logits as a tensor; several threads may call it at once (one infer request each)."""
+    """A compiled classifier that takes the normalised NCHW float batch a PyTorch classifier takes and returns
+    its logits as a tensor; several threads may call it at once (one infer request each)."""
 
     def __init__(self, compiled, input_spec):
         self.compiled = compiled
@@ -83,8 +84,9 @@ class OpenVINOClassifier:
 
 
 def _convert(model: nn.Module, example: torch.Tensor, shape: tuple[int, ...], folder: Path) -> None:
-    """Convert into a temporary folder beside `folder`, then move it into place whole: an entry being replaced is renamed
-    aside first, and when another process (a torchrun rank) put its own conversion in place meanwhile, that one stays."""
+    """Convert into a temporary folder beside `folder`, then move it into place whole: an entry being replaced
+    is renamed aside first, and when another process (a torchrun rank) put its own conversion in place
+    meanwhile, that one stays."""
     import openvino
 
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -137,7 +139,8 @@ def _expected_outputs(model: nn.Module, probe: torch.Tensor, transform) -> list[
 
 
 def _largest_difference(compiled, probe: torch.Tensor, expected: list[torch.Tensor], transform) -> float:
-    """Largest difference between the compiled model's outputs on `probe` (after `transform`) and `expected`."""
+    """Largest difference between the compiled model's outputs on `probe` (after `transform`) and
+    `expected`."""
     return max(
         float((transform(got) - want).abs().max())
         for got, want in zip(_run(compiled, probe), expected, strict=True)
@@ -154,13 +157,14 @@ def compiled_module(
     hint: str = "LATENCY",
     transform=lambda output: output,
 ):
-    """The module `build()` makes, compiled by OpenVINO for inputs of `shape` (-1 where it varies), from the cache entry
-    `key` or converted now. Its outputs on `probe` (after `transform`) must agree within AGREEMENT with the PyTorch
-    module's, which a conversion stores beside the model: a warm cache needs no PyTorch module at all. An entry that
-    cannot be read or disagrees is converted again; a conversion that still disagrees raises OpenVINOUnavailable.
+    """The module `build()` makes, compiled by OpenVINO for inputs of `shape` (-1 where it varies), from the
+    cache entry `key` or converted now. Its outputs on `probe` (after `transform`) must agree within AGREEMENT
+    with the PyTorch module's, which a conversion stores beside the model: a warm cache needs no PyTorch
+    module at all. An entry that cannot be read or disagrees is converted again; a conversion that still
+    disagrees raises OpenVINOUnavailable.
 
-    LATENCY: one request at a time on every core was the fastest way through a video's faces, with half the memory of
-    THROUGHPUT's streams (benchmarks/README.md, "The OpenVINO backend")."""
+    LATENCY: one request at a time on every core was the fastest way through a video's faces, with half the
+    memory of THROUGHPUT's streams (benchmarks/README.md, "The OpenVINO backend")."""
     version = runtime_version()
     folder = Path(cache_dir) / "openvino" / hashlib.sha256(f"{key}|{version}".encode()).hexdigest()[:24]
     difference = float("inf")
@@ -214,9 +218,10 @@ def compiled_module(
 def openvino_classifier(
     build: Callable[[], nn.Module], input_spec, identity: str, architecture: str, cache_dir: Path, name: str
 ) -> OpenVINOClassifier:
-    """The compiled counterpart of the classifier `build()` makes (eval mode, before any CPU packing; built only when it
-    must be converted), from the cache or converted now; its probabilities must agree with the PyTorch model's. Raises
-    OpenVINOUnavailable when the runtime is missing or cannot give the model's scores."""
+    """The compiled counterpart of the classifier `build()` makes (eval mode, before any CPU packing; built
+    only when it must be converted), from the cache or converted now; its probabilities must agree with the
+    PyTorch model's. Raises OpenVINOUnavailable when the runtime is missing or cannot give the model's
+    scores."""
     size = input_spec.size
     compiled = compiled_module(
         build,

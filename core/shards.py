@@ -27,6 +27,7 @@ def select_shard(items: Sequence, shard: tuple[int, int], key=lambda item: item)
 
 
 def shard_output(output: Path, shard: tuple[int, int]) -> Path:
-    """Where shard I of N writes its CSV: <output stem>.shard-I-of-N<suffix> (its diagnostics JSON beside it)."""
+    """Where shard I of N writes its CSV: <output stem>.shard-I-of-N<suffix> (its diagnostics JSON beside
+    it)."""
     index, count = shard
     return output.with_name(f"{output.stem}.shard-{index}-of-{count}{output.suffix}")

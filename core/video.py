@@ -1,7 +1,7 @@
 """Read a few evenly spaced frames of a video, or a photo as a video of one frame; write RGB frames as an mp4.
 
-Videos are decoded by PyAV (core.decoding: every codec its FFmpeg has, AV1 by dav1d, seeking where that is exact),
-and by OpenCV where PyAV cannot open a file or decodes nothing from it.
+Videos are decoded by PyAV (core.decoding: every codec its FFmpeg has, AV1 by dav1d, seeking where that is
+exact), and by OpenCV where PyAV cannot open a file or decodes nothing from it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ quiet_ffmpeg()  # before OpenCV opens its first video, which is when its FFmpeg 
 # Still photos are scored as one-frame videos; HEIC/HEIF (iPhone photos) through pillow-heif's Pillow plugin.
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
 PILLOW_SUFFIXES = {".heic", ".heif"}
-# Failed grabs in a row taken for the end of the stream; fewer are damaged frames in its middle, each counted as one.
+# Failed grabs in a row taken for the end of the stream; fewer are damaged frames in its middle, each counted
+# as one.
 UNDECODABLE_IN_A_ROW = 8
 
 
@@ -97,7 +98,8 @@ def _opencv_capture(path: Path, reason: str | None = None) -> cv2.VideoCapture:
 def _opencv_frames(
     path: Path, wanted: set[int] | None, reason: str | None, report: DecodeReport | None = None
 ) -> Generator[tuple[int, np.ndarray], None, int]:
-    """OpenCV's sequential pass, for files PyAV cannot read (see iterate_frames); `reason`: why PyAV could not."""
+    """OpenCV's sequential pass, for files PyAV cannot read (see iterate_frames); `reason`: why PyAV could
+    not."""
     capture = _opencv_capture(path, reason)
     try:
         last = max(wanted) if wanted else None
@@ -139,11 +141,12 @@ def iterate_frames(
 ) -> Generator[tuple[int, np.ndarray], None, int]:
     """Yield (index, RGB frame) for the wanted positions (all when None), in order.
 
-    PyAV decodes, seeking where that is exact and saves work (core.decoding); where PyAV cannot open the file or decodes
-    no frame of it, OpenCV reads it in one pass, in which frames that are not wanted are only grabbed. A frame that
-    fails to decode (a damaged packet) is skipped but still counted, so every later frame keeps its real position.
-    The generator returns how many frames the stream held up to the last that decoded: all that decode when the stream
-    ends before the last wanted one. `report` is filled with the decoder used and its errors.
+    PyAV decodes, seeking where that is exact and saves work (core.decoding); where PyAV cannot open the file
+    or decodes no frame of it, OpenCV reads it in one pass, in which frames that are not wanted are only
+    grabbed. A frame that fails to decode (a damaged packet) is skipped but still counted, so every later
+    frame keeps its real position. The generator returns how many frames the stream held up to the last that
+    decoded: all that decode when the stream ends before the last wanted one. `report` is filled with the
+    decoder used and its errors.
     """
     path = check_readable(path)
     report = report if report is not None else DecodeReport()
@@ -193,8 +196,9 @@ def read_sampled_frames(
     frames, indices, decodable = _read_frames(path, requested, report, timeline)
     note = None
     if len(frames) < 0.9 * len(requested) and decodable < frame_count:
-        # A truncated or damaged file whose container still claims every frame: sample over the frames that decode.
-        # (Not for a frame or two missing at the end, a common miscount that is not worth decoding the video again.)
+        # A truncated or damaged file whose container still claims every frame: sample over the frames that
+        # decode. (Not for a frame or two missing at the end, a common miscount that is not worth decoding the
+        # video again.)
         resampled = sample_frame_indices(decodable, num_frames, jitter, seed)
         if len(resampled) > len(frames):
             note = (
@@ -204,7 +208,10 @@ def read_sampled_frames(
             report = DecodeReport()
             frames, indices, _ = _read_frames(path, requested, report, timeline)
     if len(frames) < len(requested):
-        short = f"decoded {len(frames)} of {len(requested)} requested frames (the stream ends at or after frame {indices[-1]})"
+        short = (
+            f"decoded {len(frames)} of {len(requested)} requested frames (the stream ends at or after "
+            f"frame {indices[-1]})"
+        )
         note = f"{note}; {short}" if note else short
     return SampledFrames(
         frames, indices, frame_count, requested, note, fps if 0 < fps < 1000 else 0.0, report
@@ -212,7 +219,8 @@ def read_sampled_frames(
 
 
 def _read_image(path: str | Path) -> SampledFrames:
-    """A photo upright (EXIF orientation applied) in 8-bit RGB, whatever its bit depth, alpha or colour model."""
+    """A photo upright (EXIF orientation applied) in 8-bit RGB, whatever its bit depth, alpha or colour
+    model."""
     path = check_readable(path)
     if path.suffix.lower() in PILLOW_SUFFIXES:
         import pillow_heif
@@ -253,8 +261,8 @@ def _read_frames(
 
 
 def read_frames_at(path: str | Path, indices: list[int]) -> dict[int, np.ndarray]:
-    """The frames at these positions that decode, by position (a still photo is frame 0); raises VideoReadError when
-    none does."""
+    """The frames at these positions that decode, by position (a still photo is frame 0); raises
+    VideoReadError when none does."""
     if Path(path).suffix.lower() in IMAGE_SUFFIXES:
         return {0: _read_image(path).frames[0]}
     frames, positions, _ = _read_frames(Path(path), indices)

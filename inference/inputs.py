@@ -15,7 +15,8 @@ from core.cli import at_least
 from core.device import DEVICE_CHOICES
 from core.video import IMAGE_SUFFIXES
 
-# Containers people bring (phones, cameras, downloads, screen recorders); an animated GIF is a video too. Photos: one frame.
+# Containers people bring (phones, cameras, downloads, screen recorders); an animated GIF is a video too.
+# Photos: one frame.
 VIDEO_SUFFIXES = {
     ".mp4",
     ".m4v",
@@ -47,12 +48,13 @@ def warn_on_stderr(message: str) -> None:
 def find_videos(
     inputs: Sequence[str | os.PathLike], warn: Callable[[str], None] = warn_on_stderr
 ) -> list[Path]:
-    """Files named directly, and every entry named like a video or photo (VIDEO_SUFFIXES) in the named folders and their
-    subfolders, each once, sorted by result name (see result_names).
+    """Files named directly, and every entry named like a video or photo (VIDEO_SUFFIXES) in the named folders
+    and their subfolders, each once, sorted by result name (see result_names).
 
-    An entry is listed also when it cannot be read (a dangling symbolic link, a file this user may not read, a folder
-    named clip.mp4), so that it gets a row with its reason. Hidden entries (.git, macOS's ._clip.mp4) are skipped.
-    Each named folder that holds nothing to score is a warning; nothing to score in any input is an InputError.
+    An entry is listed also when it cannot be read (a dangling symbolic link, a file this user may not read, a
+    folder named clip.mp4), so that it gets a row with its reason. Hidden entries (.git, macOS's ._clip.mp4)
+    are skipped. Each named folder that holds nothing to score is a warning; nothing to score in any input is
+    an InputError.
     """
     videos: dict[str, Path] = {}
     fruitless = []
@@ -76,7 +78,8 @@ def find_videos(
 
 
 def _search(folder: Path, warn: Callable[[str], None]) -> list[Path]:
-    """Entries named like videos or photos in `folder` and below; a folder reached twice through links is searched once."""
+    """Entries named like videos or photos in `folder` and below; a folder reached twice through links is
+    searched once."""
     found: list[Path] = []
     searched = {folder.resolve()}
     pending = [folder]
@@ -107,8 +110,9 @@ def _is_folder(entry: os.DirEntry) -> bool:
 
 
 def result_names(videos: Sequence[Path]) -> dict[Path, str]:
-    """The name each video gets in the CSV: its file name, or, where several files share one, the shortest ending of
-    their paths that tells them apart (dfdc_train_part_0/clip.mp4 and dfdc_train_part_1/clip.mp4)."""
+    """The name each video gets in the CSV: its file name, or, where several files share one, the shortest
+    ending of their paths that tells them apart (dfdc_train_part_0/clip.mp4 and
+    dfdc_train_part_1/clip.mp4)."""
     by_name: dict[str, list[Path]] = {}
     for video in videos:
         by_name.setdefault(video.name, []).append(video)
@@ -128,8 +132,9 @@ def result_names(videos: Sequence[Path]) -> dict[Path, str]:
 
 
 def add_scoring_options(parser: argparse.ArgumentParser, runtime=None) -> None:
-    """The options of how a video is scored that the scoring command and the inference benchmark share; those that
-    change where and how fast, not the scores (device, batches), go to the `runtime` group where one is given."""
+    """The options of how a video is scored that the scoring command and the inference benchmark share; those
+    that change where and how fast, not the scores (device, batches), go to the `runtime` group where one is
+    given."""
     runtime = runtime or parser
     runtime.add_argument(
         "--device", choices=DEVICE_CHOICES, default="auto", help="where to run detection and the classifiers"
@@ -148,13 +153,15 @@ def add_scoring_options(parser: argparse.ArgumentParser, runtime=None) -> None:
         "--batch-size",
         type=at_least(1),
         default=None,
-        help="faces per classifier forward pass (default: 32 on CUDA, 4 on CPU with PyTorch, 1 with OpenVINO)",
+        help="faces per classifier forward pass (default: 32 on CUDA, 4 on CPU with PyTorch, 1 with "
+        "OpenVINO)",
     )
     runtime.add_argument(
         "--parallel-batches",
         type=at_least(1),
         default=None,
-        help="batches classified side by side, each on its share of the CPU threads; the scores do not change "
+        help="batches classified side by side, each on its share of the CPU threads; the scores do not "
+        "change "
         "(default: 2 on a CPU with 2 or more threads, else 1)",
     )
 
@@ -166,7 +173,8 @@ def add_backend_options(parser: argparse.ArgumentParser, several: bool = False) 
         choices=("auto", "torch", "openvino"),
         default=["auto"] if several else "auto",
         nargs="+" if several else None,
-        help="what runs the classifiers on the CPU: OpenVINO (fp32, the same scores, faster; converted once and "
+        help="what runs the classifiers on the CPU: OpenVINO (fp32, the same scores, faster; converted once "
+        "and "
         "cached) or PyTorch; auto: OpenVINO when installed. CUDA always runs PyTorch"
         + ("; several are timed in alternating rounds" if several else ""),
     )

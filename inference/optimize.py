@@ -55,7 +55,8 @@ def fold_batchnorm(encoder: nn.Module) -> int:
 
 
 def _conv_bn_pairs(encoder: nn.Module) -> list[tuple[nn.Module, str, str]]:
-    """(module, convolution name, name of what follows it) for the encoder's stem and head and every known block."""
+    """(module, convolution name, name of what follows it) for the encoder's stem and head and every known
+    block."""
     return [(encoder, conv, bn) for conv, bn in _ENCODER_PAIRS] + [
         (module, conv, bn)
         for module in encoder.modules()

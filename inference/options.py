@@ -14,8 +14,8 @@ LIST_RELEASED = "python -m inference.released_weights --names"
 
 
 def add_model_options(group) -> None:
-    """--weights-dir, --models (required: the parser's usage line says so, the check is in checked_weights, so that a
-    command with another mode, predict_folder.py --merge, can go without), --network and --encoder."""
+    """--weights-dir, --models (required: the parser's usage line says so, the check is in checked_weights, so
+    that a command with another mode, predict_folder.py --merge, can go without), --network and --encoder."""
     group.add_argument(
         "--weights-dir",
         default="weights",
@@ -32,19 +32,21 @@ def add_model_options(group) -> None:
     group.add_argument(
         "--network",
         default=None,
-        help="network class of every checkpoint, instead of what the names say (default: from the names, else "
+        help="network class of every checkpoint, instead of what the names say (default: from the names, "
+        "else "
         "DeepFakeClassifier, as the original assumed)",
     )
     group.add_argument(
         "--encoder",
         default=None,
-        help="encoder of every checkpoint, e.g. tf_efficientnet_b5_ns (default: from the names, else tf_efficientnet_b7_ns)",
+        help="encoder of every checkpoint, e.g. tf_efficientnet_b5_ns (default: from the names, else "
+        "tf_efficientnet_b7_ns)",
     )
 
 
 def checked_weights(args: argparse.Namespace) -> list[Path]:
-    """The checkpoint files --models names in --weights-dir; a missing folder or file, or an unknown --network, raises
-    InputError before anything is loaded."""
+    """The checkpoint files --models names in --weights-dir; a missing folder or file, or an unknown
+    --network, raises InputError before anything is loaded."""
     weights_dir = Path(args.weights_dir)
     if not weights_dir.is_dir():
         raise InputError(

@@ -75,8 +75,8 @@ def mismatch(path: Path, expected: Published) -> str | None:
 
 
 def released_size_warnings(paths: list[Path]) -> list[str]:
-    """A line for each file named as a released checkpoint whose size is not the published one (a fine-tuned copy,
-    or a damaged download: hashing is left to the download script, which fixes the latter)."""
+    """A line for each file named as a released checkpoint whose size is not the published one (a fine-tuned
+    copy, or a damaged download: hashing is left to the download script, which fixes the latter)."""
     return [
         f"warning: {path} is named as a released checkpoint but has {path.stat().st_size} bytes instead of "
         f"{RELEASED[path.name].size}; download_weights.sh checks and replaces a damaged one"
@@ -122,8 +122,8 @@ def download(
     timeout: float = 60.0,
     expected: Published | None = None,
 ) -> str:
-    """Make weights_dir/name the published file (size and SHA-256 checked, `expected` defaults to the release's);
-    returns what was done ('present', 'downloaded', 'replaced')."""
+    """Make weights_dir/name the published file (size and SHA-256 checked, `expected` defaults to the
+    release's); returns what was done ('present', 'downloaded', 'replaced')."""
     expected = expected or RELEASED[name]
     target = weights_dir / name
     done = "downloaded"
@@ -152,7 +152,8 @@ def download(
 
 def main(argv=None) -> int:
     parser = ArgumentParser(
-        description="Download the released DFDC B7 checkpoints; files already present with the published size and SHA-256 are kept."
+        description="Download the released DFDC B7 checkpoints; files already present with the published "
+        "size and SHA-256 are kept."
     )
     parser.add_argument("--weights-dir", default="weights", help="where to put the checkpoint files")
     parser.add_argument("--base-url", default=RELEASE_URL, help="where the files are served")

@@ -1,13 +1,15 @@
-"""Lay out FaceForensics++ or Celeb-DF v2 as a DFDC-style DATA_ROOT, so the same pipeline preprocesses and trains on it.
+"""Lay out FaceForensics++ or Celeb-DF v2 as a DFDC-style DATA_ROOT, so the same pipeline preprocesses and
+trains on it.
 
 Videos are linked (or copied with --copy) into part folders with a metadata.json each:
 
   ffpp:    original_sequences/youtube/<c>/videos/A.mp4        -> ffpp_original/A.mp4             REAL
-           manipulated_sequences/<Method>/<c>/videos/A_B.mp4  -> ffpp_<Method>/<Method>_A_B.mp4  FAKE, original A.mp4
-           (A_B puts the face of video B onto target video A and is frame-aligned with A)
+           manipulated_sequences/<Method>/<c>/videos/A_B.mp4  -> ffpp_<Method>/<Method>_A_B.mp4  FAKE,
+           original A.mp4 (A_B puts the face of video B onto target video A and is frame-aligned with A)
   celebdf: Celeb-real/idX_NNNN.mp4                            -> celebdf_real/idX_NNNN.mp4       REAL
            YouTube-real/NNNNN.mp4                             -> celebdf_youtube/NNNNN.mp4       REAL
-           Celeb-synthesis/idX_idY_NNNN.mp4                   -> celebdf_synthesis/...           FAKE, original idX_NNNN.mp4
+           Celeb-synthesis/idX_idY_NNNN.mp4                   -> celebdf_synthesis/...           FAKE,
+           original idX_NNNN.mp4
 
 Fake names carry the method in FF++ because the same A_B pair exists for every method.
 """

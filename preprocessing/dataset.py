@@ -1,4 +1,5 @@
-"""A DFDC-layout dataset: `DATA_ROOT/<part>/{*.mp4, metadata.json}`, and where each step writes under DATA_ROOT.
+"""A DFDC-layout dataset: `DATA_ROOT/<part>/{*.mp4, metadata.json}`, and where each step writes under
+DATA_ROOT.
 
 metadata.json maps a file name to {"label": "REAL"|"FAKE", "original": name or null, ...}.
 A video's id is its file name without the extension; ids are unique across the dataset.

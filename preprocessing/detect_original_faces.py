@@ -5,8 +5,8 @@ in full-resolution pixels, or to null where no face was found (see preprocessing
 frame-aligned with their originals and reuse these boxes in extract_crops.
 
 By default detection runs as in the original solution: every frame halved with PIL, MTCNN with thresholds
-0.85/0.95/0.95, boxes doubled and kept unrounded. --detection-scale auto resizes by resolution instead (as scoring
-does): small videos need it, since halving a 320x240 clip brings its faces near MTCNN's 20 px minimum.
+0.85/0.95/0.95, boxes doubled and kept unrounded. --detection-scale auto resizes by resolution instead (as
+scoring does): small videos need it, since halving a 320x240 clip brings its faces near MTCNN's 20 px minimum.
 """
 
 from __future__ import annotations
@@ -38,9 +38,11 @@ CHUNK_FRAMES = 64  # frames a worker hands over at a time: bounds memory for lon
 class FrameChunks(IterableDataset):
     """Decodes videos in worker processes and yields (video id, frame indices, chunk, scale, is_last, error),
     the frames already resized for detection. A frame that fails to decode is left out, so the indices are the
-    frames' real positions in the video, as extract_crops counts them, not their order among those that decoded.
+    frames' real positions in the video, as extract_crops counts them, not their order among those that
+    decoded.
 
-    `scale`: a fixed factor, resampled with PIL as the original did, or None for the rule by resolution (OpenCV)."""
+    `scale`: a fixed factor, resampled with PIL as the original did, or None for the rule by resolution
+    (OpenCV)."""
 
     def __init__(self, videos: list[VideoEntry], scale: float | None = ORIGINAL_SCALE):
         self.videos = videos
@@ -126,13 +128,15 @@ def main(argv=None) -> int:
         default=str(ORIGINAL_SCALE),
         metavar="auto|FACTOR",
         help="resize factor of the frames for face detection, resampled with PIL (default 0.5: the original "
-        "solution halved every video); auto: 2 for a wider side under 300 px, 1 up to 1000, 0.5 up to 1900, 0.33 "
+        "solution halved every video); auto: 2 for a wider side under 300 px, 1 up to 1000, 0.5 up to 1900, "
+        "0.33 "
         "above, resampled with OpenCV, for videos whose faces halving would bring near MTCNN's 20 px minimum",
     )
     parser.add_argument(
         "--contrast-retry",
         action="store_true",
-        help="search faceless dark frames again with their contrast stretched, as scoring does (the original did not)",
+        help="search faceless dark frames again with their contrast stretched, as scoring does (the original "
+        "did not)",
     )
     args, dataset, shard, report, device = start_step(parser, STEP, argv)
     if shard[0] == 0:

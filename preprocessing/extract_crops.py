@@ -1,4 +1,5 @@
-"""Step 2: face crops of every N-th frame of every video -> DATA_ROOT/crops/<video id>/<frame>_<face index>.png.
+"""Step 2: face crops of every N-th frame of every video -> DATA_ROOT/crops/<video id>/<frame>_<face
+index>.png.
 
 A REAL video is cropped with its own boxes, a FAKE with its original's (they are
 frame-aligned), so a fake's crop and its original's crop show the same region.

@@ -1,8 +1,9 @@
 """Step 5: one row per crop with its fold -> folds.csv (video,file,label,original,frame,fold).
 
-The rows are the original solution's: crops of frames 0, 10, ..., 310 (below 320, every 10th), faces 0 and 1 only (the
-two largest), a REAL video only when at least one fake names it as its original, and every FAKE that names its
-original. The crops left out are counted, by reason, in the step's report; --all-crops lists every crop instead.
+The rows are the original solution's: crops of frames 0, 10, ..., 310 (below 320, every 10th), faces 0 and 1
+only (the two largest), a REAL video only when at least one fake names it as its original, and every FAKE that
+names its original. The crops left out are counted, by reason, in the step's report; --all-crops lists every
+crop instead.
 
 DFDC parts (folders ending in _<number>) are whole folds, as in the original solution:
 with 16 splits, parts 3f..3f+2 form fold f (f < 15) and parts 45-49 fold 15 (see
@@ -43,8 +44,9 @@ ORIGINAL_FACES = 2
 
 
 def dfdc_part_fold(part: int, n_splits: int) -> int:
-    """The original solution's folds of the 50 DFDC parts: runs of 50 // n_splits consecutive parts, the last fold
-    taking the rest (16 folds: parts 3f..3f+2 in fold f < 15, parts 45-49 in fold 15). Parts past 49 join the last."""
+    """The original solution's folds of the 50 DFDC parts: runs of 50 // n_splits consecutive parts, the last
+    fold taking the rest (16 folds: parts 3f..3f+2 in fold f < 15, parts 45-49 in fold 15). Parts past 49 join
+    the last."""
     per_fold = max(DFDC_PARTS // n_splits, 1)
     return min(part // per_fold, n_splits - 1)
 
@@ -74,10 +76,11 @@ def fold_rows(
     all_crops: bool = False,
     left_out: Counter | None = None,
 ) -> list[dict]:
-    """One row per crop; files in a crops folder that are not `<frame>_<face>.png` are left out (and added to `stray`).
+    """One row per crop; files in a crops folder that are not `<frame>_<face>.png` are left out (and added to
+    `stray`).
 
-    Unless `all_crops`, only the original's rows (see the module's doc); the crops left out are counted in `left_out`
-    by reason."""
+    Unless `all_crops`, only the original's rows (see the module's doc); the crops left out are counted in
+    `left_out` by reason."""
     named_originals = {
         video.original for video in dataset.videos.values() if video.is_fake and video.original
     }
@@ -138,7 +141,8 @@ def check_no_leak(rows: list[dict]) -> None:
     for row in rows:
         if row["original"] and row["original"] in folds and folds[row["original"]] != row["fold"]:
             raise FoldLeakError(
-                f"{row['video']} is in fold {row['fold']} but its original {row['original']} in fold {folds[row['original']]}"
+                f"{row['video']} is in fold {row['fold']} but its original {row['original']} in fold "
+                f"{folds[row['original']]}"
             )
 
 
@@ -152,7 +156,8 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--all-crops",
         action="store_true",
-        help="a row for every crop of every video, instead of the original solution's rows (frames below 320, "
+        help="a row for every crop of every video, instead of the original solution's rows (frames below "
+        "320, "
         "every 10th, faces 0 and 1, reals only where a fake names them as its original)",
     )
     args = parser.parse_args(argv)
@@ -181,14 +186,16 @@ def main(argv=None) -> int:
     write_text_atomic(out, buffer.getvalue())
     videos = {row["video"] for row in rows}
     print(
-        f"generate_folds: {len(rows)} crops of {len(videos)} videos in {len({r['fold'] for r in rows})} folds -> {out}"
+        f"generate_folds: {len(rows)} crops of {len(videos)} videos in {len({r['fold'] for r in rows})} "
+        f"folds -> {out}"
     )
     for line in report.extra["folds"]:
         print(f"  {line}")
     if left_out:
         reasons = "; ".join(f"{count} {reason}" for reason, count in sorted(left_out.items()))
         print(
-            f"generate_folds: {sum(left_out.values())} crops left out, as the original solution's rows leave them out "
+            f"generate_folds: {sum(left_out.values())} crops left out, as the original solution's rows leave "
+            "them out "
             f"({reasons}); --all-crops keeps them"
         )
     report.done = len(videos)

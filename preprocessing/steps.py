@@ -1,4 +1,5 @@
-"""What every preprocessing step shares: command-line options, sharding, finishing outputs atomically, the report."""
+"""What every preprocessing step shares: command-line options, sharding, finishing outputs atomically, the
+report."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, device: bool = False) 
     parser.add_argument(
         "--shard",
         default=None,
-        help="I/N: process only the I-th of N disjoint shares of the videos (0-based), so N machines can share "
+        help="I/N: process only the I-th of N disjoint shares of the videos (0-based), so N machines can "
+        "share "
         "one DATA_ROOT; defaults to torchrun's RANK/WORLD_SIZE when set, else 0/1",
     )
     if device:
@@ -104,7 +106,8 @@ class StepReport:
 
 
 def start_step(parser: argparse.ArgumentParser, step: str, argv=None):
-    """Parse the options, load the dataset and the step's report; bad input ends the program with a one-line error.
+    """Parse the options, load the dataset and the step's report; bad input ends the program with a one-line
+    error.
 
     Returns (args, dataset, shard, report), plus the torch device when the parser has --device.
     """
@@ -126,8 +129,8 @@ def run_in_pool(
     workers: int,
     report: StepReport,
 ) -> None:
-    """Run `job` over the jobs in worker processes (none: here, for --workers 0); each returns (video id, problem or
-    None) for the report."""
+    """Run `job` over the jobs in worker processes (none: here, for --workers 0); each returns (video id,
+    problem or None) for the report."""
     with contextlib.ExitStack() as stack:
         if workers > 0:
             results = stack.enter_context(Pool(workers)).imap_unordered(job, jobs)

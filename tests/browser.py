@@ -1,5 +1,6 @@
-"""Headless Chromium for the report tests, driven over the DevTools protocol on a pipe (no driver, no websocket):
-open a page from disk, record its console messages, errors and requests, run script in it, take a screenshot."""
+"""Headless Chromium for the report tests, driven over the DevTools protocol on a pipe (no driver, no
+websocket): open a page from disk, record its console messages, errors and requests, run script in it, take a
+screenshot."""
 
 from __future__ import annotations
 
@@ -159,8 +160,8 @@ class Browser:
         return reply["result"]
 
     def open(self, path: Path, fragment: str = "", timeout: float = 30) -> Page:
-        """A new tab showing the file at `path` (#`fragment`), once its load event has fired (every image and script
-        loaded)."""
+        """A new tab showing the file at `path` (#`fragment`), once its load event has fired (every image and
+        script loaded)."""
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         page = self._pages[session] = Page(self, session)

@@ -19,12 +19,13 @@ from core.video import SampledFrames, read_sampled_frames, write_video
 os.environ.setdefault(
     "NO_ALBUMENTATIONS_UPDATE", "1"
 )  # what every entry point sets (core.offline) before importing it
-# converted OpenVINO models of the tests' throwaway checkpoints go to a folder of the run, not the user's cache
+# converted OpenVINO models of the tests' throwaway checkpoints go to a folder of the run, not the user's
+# cache
 os.environ["DFDC_CACHE_DIR"] = tempfile.mkdtemp(prefix="dfdc-test-cache-")
 
 REPO = Path(__file__).resolve().parent.parent
-# A test that uses one of these waits for a whole pipeline (preprocess_data.sh, a training run) or a B7 in its setup:
-# it is marked slow, and its time limit covers that setup on a busy 2-core machine.
+# A test that uses one of these waits for a whole pipeline (preprocess_data.sh, a training run) or a B7 in its
+# setup: it is marked slow, and its time limit covers that setup on a busy 2-core machine.
 SLOW_FIXTURES = {"data_root", "trained_checkpoint", "random_b7", "random_b7_openvino"}
 SLOW_FIXTURE_TIMEOUT = (
     1800  # preprocess_data.sh may take its own limit (run_pipeline: 1200 s), then the training run
@@ -82,8 +83,9 @@ class SampledFaces:
 
 @pytest.fixture(scope="session")
 def faces_634(detector) -> SampledFaces:
-    """4 sampled frames of the FF++ original 634 (one person, 480p) and the faces `detector` finds in them: decoded and
-    detected once per run for the tests that need real faces (the first frame is also what sampling 1 frame gives)."""
+    """4 sampled frames of the FF++ original 634 (one person, 480p) and the faces `detector` finds in them:
+    decoded and detected once per run for the tests that need real faces (the first frame is also what
+    sampling 1 frame gives)."""
     sampled = read_sampled_frames(shared_video(REAL_VIDEOS["ffpp_original_634"]), 4)
     return SampledFaces(sampled, detector.detect(sampled.frames))
 
@@ -113,8 +115,9 @@ def small_checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def random_b7(tmp_path_factory) -> Path:
-    """A randomly initialised EfficientNet-B7 classifier saved under the first released checkpoint's name: the released
-    architecture and file format at full size, for the tests that must run a B7 (building and saving one takes seconds)."""
+    """A randomly initialised EfficientNet-B7 classifier saved under the first released checkpoint's name: the
+    released architecture and file format at full size, for the tests that must run a B7 (building and saving
+    one takes seconds)."""
     from core.checkpoints import save_checkpoint
     from inference.released_weights import RELEASED_MODELS
     from training.zoo.classifiers import DeepFakeClassifier
@@ -133,8 +136,9 @@ class ConvertedB7:
 
 @pytest.fixture(scope="session")
 def random_b7_openvino(random_b7) -> ConvertedB7:
-    """random_b7 loaded with OpenVINO: converted once, into this run's cache ($DFDC_CACHE_DIR, set above), where every
-    later load of the same file, in this process or in a script the tests start, finds it (a B7 takes a minute to convert)."""
+    """random_b7 loaded with OpenVINO: converted once, into this run's cache ($DFDC_CACHE_DIR, set above),
+    where every later load of the same file, in this process or in a script the tests start, finds it (a B7
+    takes a minute to convert)."""
     from inference.loading import load_classifier
 
     records: list[str] = []
@@ -153,7 +157,8 @@ def random_b7_openvino(random_b7) -> ConvertedB7:
 
 
 def build_data_root(root: Path) -> Path:
-    """A DATA_ROOT from the shared FF++ pairs (via the converter) and DFDC parts, plus a corrupt video and broken metadata."""
+    """A DATA_ROOT from the shared FF++ pairs (via the converter) and DFDC parts, plus a corrupt video and
+    broken metadata."""
     from preprocessing.convert_dataset import main as convert_main
 
     shared_video("ffpp/original_sequences/youtube/c23/videos/004.mp4")  # skips when the shared data is absent
@@ -198,8 +203,8 @@ def data_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_checkpoint(data_root, tmp_path_factory) -> Path:
-    """A ResNet-18 at 64 px (configs/tiny.json) trained for two short epochs on the real crops of data_root: unlike a
-    randomly initialised model, whose scores barely differ between faces, it scores faces apart."""
+    """A ResNet-18 at 64 px (configs/tiny.json) trained for two short epochs on the real crops of data_root:
+    unlike a randomly initialised model, whose scores barely differ between faces, it scores faces apart."""
     from training.config import load_config
     from training.trainer import Trainer, TrainOptions
 

@@ -12,7 +12,8 @@ BLOCK = 16  # side of each bit's square: survives any codec, a 3-3-2 GIF palette
 
 
 def numbered_frames(base: np.ndarray, count: int) -> list[np.ndarray]:
-    """`count` copies of an RGB image, each with its position drawn in the top left as black and white squares."""
+    """`count` copies of an RGB image, each with its position drawn in the top left as black and white
+    squares."""
     frames = []
     for index in range(count):
         frame = base.copy()
@@ -53,7 +54,8 @@ def encode(
     return path
 
 
-# codec, pixel format, container suffix, encoder options; x265 and SVT-AV1 told to keep their banners to themselves
+# codec, pixel format, container suffix, encoder options; x265 and SVT-AV1 told to keep their banners to
+# themselves
 CODECS = {
     "h264": ("libx264", "yuv420p", ".mp4", {}),
     "h265": ("libx265", "yuv420p", ".mp4", {"x265-params": "log-level=error"}),

@@ -3,7 +3,8 @@ import sys
 
 import pytest
 
-# Feature maps of 32 MiB, like an EfficientNet's early layers at 380 px: above glibc's automatic mmap threshold.
+# Feature maps of 32 MiB, like an EfficientNet's early layers at 380 px: above glibc's automatic mmap
+# threshold.
 CONVOLUTIONS = """
 import resource, sys
 import torch

@@ -1,4 +1,5 @@
-"""Every training transform really changes a real face crop (albumentations 2.x ignores unknown arguments with only a warning)."""
+"""Every training transform really changes a real face crop (albumentations 2.x ignores unknown arguments with
+only a warning)."""
 
 import os
 import subprocess
@@ -112,7 +113,8 @@ def test_blur_flip_grey_and_compression_are_the_04_ones(face):
     transforms = create_train_transforms(SIZE)
     assert named(transforms, "ThreeByThreeBlur").p == 0.05
     blurred = always(named(transforms, "ThreeByThreeBlur"))(image=face)["image"]
-    # 0.4 called cv2.GaussianBlur(img, (3, 3), sigmaX=0): OpenCV's fixed 3-tap kernel [1/4, 1/2, 1/4], written out here
+    # 0.4 called cv2.GaussianBlur(img, (3, 3), sigmaX=0): OpenCV's fixed 3-tap kernel [1/4, 1/2, 1/4], written
+    # out here
     padded = np.pad(
         face.astype(np.float64), ((1, 1), (1, 1), (0, 0)), mode="reflect"
     )  # OpenCV's BORDER_REFLECT_101
@@ -171,8 +173,8 @@ def test_hue_saturation_value_shifts_stay_within_20_30_20(face):
 
 
 def test_pca_colour_shift_is_the_04_one(face):
-    """0.4: one colour added to every pixel, alpha * eigenvalues along the RGB principal components (0-1 scale, x255),
-    alpha ~ N(0, 0.1); 2.x's FancyPCA of the same alpha barely moves a face."""
+    """0.4: one colour added to every pixel, alpha * eigenvalues along the RGB principal components (0-1
+    scale, x255), alpha ~ N(0, 0.1); 2.x's FancyPCA of the same alpha barely moves a face."""
     transform = colour_group(create_train_transforms(SIZE)).transforms[1]
     values = np.linalg.eigvalsh(np.cov(face.reshape(-1, 3) / 255.0, rowvar=False))
     inside = ((face > 20) & (face < 235)).all(axis=2)
@@ -185,7 +187,8 @@ def test_pca_colour_shift_is_the_04_one(face):
 
 
 def test_affine_is_the_04_shift_scale_rotate(face):
-    """0.4 ShiftScaleRotate(0.1, 0.2, 10): one scale in 0.8-1.2, rotation within 10 degrees, shift within 10%."""
+    """0.4 ShiftScaleRotate(0.1, 0.2, 10): one scale in 0.8-1.2, rotation within 10 degrees, shift within
+    10%."""
     affine = named(create_train_transforms(SIZE), "Affine")
     assert affine.p == 0.5 and affine.border_mode == cv2.BORDER_CONSTANT
     points = [(32.0, 32.0), (96.0, 32.0), (32.0, 96.0)]
@@ -252,8 +255,9 @@ def test_seeded_transforms_decide_independently_of_each_other(face):
 
 @pytest.mark.slow
 def test_the_training_entry_point_reaches_no_server_and_imports_change_no_setting(tmp_path):
-    """albumentations looks up its latest version on pypi.org at import unless told not to: train_classifier.py tells it
-    in main(), before the import, while importing the training package itself leaves the environment alone."""
+    """albumentations looks up its latest version on pypi.org at import unless told not to:
+    train_classifier.py tells it in main(), before the import, while importing the training package itself
+    leaves the environment alone."""
     config = tmp_path / "tiny.json"
     config.write_text((REPO / "configs" / "tiny.json").read_text())
     probe = (
@@ -263,7 +267,8 @@ def test_the_training_entry_point_reaches_no_server_and_imports_change_no_settin
         "import training, training.config\n"
         "print('set at import' if 'NO_ALBUMENTATIONS_UPDATE' in os.environ else 'unset at import')\n"
         "import train_classifier\n"
-        f"code = train_classifier.main(['--config', {str(config)!r}, '--data-dir', '.', '--folds-csv', 'missing.csv'])\n"
+        f"code = train_classifier.main(['--config', {str(config)!r}, '--data-dir', '.', '--folds-csv', "
+        "'missing.csv'])\n"
         "print(code, 'albumentations' in sys.modules, lookups)\n"
     )
     environment = {key: value for key, value in os.environ.items() if key != "NO_ALBUMENTATIONS_UPDATE"}

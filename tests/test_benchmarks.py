@@ -1,4 +1,5 @@
-"""The README's benchmark commands run and report what they promise (small settings: these check the scripts, not speed)."""
+"""The README's benchmark commands run and report what they promise (small settings: these check the scripts,
+not speed)."""
 
 from __future__ import annotations
 
@@ -167,5 +168,6 @@ def test_benchmark_inference_times_the_original_setup_on_the_same_video():
         row = re.search(r"frames +(\d+) faces +(\d+) .*classify +\d+\.\d+s \((\d+\.\d+)s/face\)", out)
         assert row and int(row.group(1)) == 4 and float(row.group(3)) > 0, out
         faces[setup] = int(row.group(2))
-    # a face in each of the 4 frames; the last one holds up to two more near the thresholds, which either detector may miss
+    # a face in each of the 4 frames; the last one holds up to two more near the thresholds, which either
+    # detector may miss
     assert all(4 <= count <= 6 for count in faces.values()), faces

@@ -116,7 +116,8 @@ def test_a_name_that_does_not_spell_the_architecture_is_read_as_the_original_did
 
 
 def test_a_checkpoint_is_scored_at_its_training_size_and_normalisation(trained_checkpoint, tmp_path):
-    """train_classifier.py saves <run>.config.json beside <run>_<epoch>: inference takes size and normalisation from it."""
+    """train_classifier.py saves <run>.config.json beside <run>_<epoch>: inference takes size and
+    normalisation from it."""
     import shutil
 
     from core.images import IMAGENET_MEAN, IMAGENET_STD, normalize_batch

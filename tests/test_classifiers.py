@@ -121,13 +121,15 @@ def test_packed_convolutions_keep_the_outputs_for_any_input_shape():
         expected = [model.pooled_features(x) for x in inputs]
         prepare_for_inference(model, torch.device("cpu"), input_size=96)
         packed = [m for m in model.encoder.modules() if isinstance(m, PackedConv2d)]
-        # every convolution but the squeeze-excitation pairs, the stride-2 ones with TF "SAME" padding among them
+        # every convolution but the squeeze-excitation pairs, the stride-2 ones with TF "SAME" padding among
+        # them
         assert len(packed) == convolutions - 2 * len(squeeze_excites)
         assert (
             any(m.same_padding for m in packed) and sum(m.attr == "swish" for m in packed) > len(packed) / 2
         )
-        # stride-2 depthwise ones whose TF padding is lopsided at 96 px pad with shifted weights; the other shape
-        # meets them with even padding on both sides, on one side only (a padded copy) and lopsided like 96 px
+        # stride-2 depthwise ones whose TF padding is lopsided at 96 px pad with shifted weights; the other
+        # shape meets them with even padding on both sides, on one side only (a padded copy) and lopsided like
+        # 96 px
         assert sum(m.shifted_weight is not None for m in packed) == 4
         assert sum(isinstance(m, nn.SiLU) for m in model.encoder.modules()) == len(
             squeeze_excites

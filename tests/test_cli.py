@@ -1,7 +1,8 @@
-"""Bad numbers on the command line of every entry point: one line naming the option, exit code 2, nothing done.
+"""Bad numbers on the command line of every entry point: one line naming the option, exit code 2, nothing
+done.
 
-Each entry point's main(argv) runs in this process: the answer comes from its parser, before anything is loaded, so a
-separate interpreter per case would only add its start-up time."""
+Each entry point's main(argv) runs in this process: the answer comes from its parser, before anything is
+loaded, so a separate interpreter per case would only add its start-up time."""
 
 import importlib
 

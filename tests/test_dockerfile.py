@@ -1,4 +1,5 @@
-"""The Dockerfile parses, builds from an official PyTorch CUDA runtime image, and installs exactly requirements.txt."""
+"""The Dockerfile parses, builds from an official PyTorch CUDA runtime image, and installs exactly
+requirements.txt."""
 
 import re
 

@@ -23,7 +23,8 @@ OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)")
 
 
 def written_commands(text: str) -> list[tuple[str, str]]:
-    """(script, arguments) of every command in a page; `$(python -m x --names)` inside another is its own command."""
+    """(script, arguments) of every command in a page; `$(python -m x --names)` inside another is its own
+    command."""
     text = text.replace("\\\n", " ")
     substituted: list[str] = []
     text = re.sub(r"\$\(([^()]*)\)", lambda match: substituted.append(match.group(1)) or "VALUE", text)
@@ -76,7 +77,8 @@ def documented_options() -> list[tuple[str, str, str]]:
 
 
 def test_the_pages_name_commands():
-    """The search finds the commands the README is known to show, so an empty parametrisation cannot pass silently."""
+    """The search finds the commands the README is known to show, so an empty parametrisation cannot pass
+    silently."""
     scripts = {script for _, script, _ in documented_options()}
     assert {"predict_folder.py", "train_classifier.py", "evaluate.py"} <= scripts
 
@@ -104,7 +106,8 @@ LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 
 
 def anchors(page: Path) -> set[str]:
-    """The `#anchor` of each heading of a page, as GitHub makes them (code blocks' `#` lines are not headings)."""
+    """The `#anchor` of each heading of a page, as GitHub makes them (code blocks' `#` lines are not
+    headings)."""
     text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
     return {
         re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
@@ -113,7 +116,8 @@ def anchors(page: Path) -> set[str]:
 
 
 def test_relative_links_resolve():
-    """Every relative link in README.md and docs/*.md names a file of the repository, and a heading of it where it names one."""
+    """Every relative link in README.md and docs/*.md names a file of the repository, and a heading of it
+    where it names one."""
     broken = []
     for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
         for target in LINK.findall(page.read_text(encoding="utf-8")):

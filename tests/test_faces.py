@@ -37,7 +37,8 @@ def real_frame():
     "width, height", [(1920, 1080), (1080, 1920), (1921, 1081), (1280, 720), (250, 140), (640, 480)]
 )
 def test_frames_are_resized_for_detection_by_the_scale_rule(real_frame, width, height):
-    """Downscaling is area averaging (a 1080p frame goes through an exact halving first, which OpenCV does faster)."""
+    """Downscaling is area averaging (a 1080p frame goes through an exact halving first, which OpenCV does
+    faster)."""
     frame = cv2.resize(real_frame, (width, height), interpolation=cv2.INTER_AREA)
     scale = detection_scale(width, height)
     resized = resize_for_detection(frame, scale)
@@ -99,7 +100,8 @@ def test_faces_are_found_in_nearly_every_sampled_frame(detections, name):
     for frame_faces in faces:
         for face in frame_faces:
             x1, y1, x2, y2 = face.box
-            # full-resolution coordinates: inside the frame (up to MTCNN's small overshoot) and a plausible size
+            # full-resolution coordinates: inside the frame (up to MTCNN's small overshoot) and a plausible
+            # size
             assert -0.1 * width < x1 < x2 < 1.1 * width and -0.1 * height < y1 < y2 < 1.1 * height
             assert face.landmarks.shape == (5, 2) and 0.7 <= face.score <= 1.0
             assert (face.landmarks[:, 0] > x1 - 5).all() and (face.landmarks[:, 0] < x2 + 5).all()
@@ -166,7 +168,8 @@ def test_faces_in_dark_frames_are_found_on_contrast_stretched_frames(detections,
 @pytest.mark.slow  # the module's `detections`: 11 videos, 32 frames each, decoded and detected
 @pytest.mark.parametrize("name", ["dfdc_real_1920x1080", "ffpp_original_634"])
 def test_faces_are_found_in_tiny_clips(detections, detector, name):
-    """A 160x90 clip (wider side < 300 px) is detected at 2x; faces of 15-25 px come back in the clip's coordinates."""
+    """A 160x90 clip (wider side < 300 px) is detected at 2x; faces of 15-25 px come back in the clip's
+    coordinates."""
     sampled, faces = detections[name]
     width, height = sampled.size
     shrink = 160 / width
@@ -214,7 +217,8 @@ print(resident_mb('VmHWM:') - before, sum(1 for found in faces if found))
 @pytest.mark.slow
 @pytest.mark.parametrize("size", [(960, 540), (3840, 2160)])
 def test_detection_adds_a_bounded_amount_of_memory(tmp_path, size):
-    """Measured when written: 32 frames of 960x540 at once added 1.05 GB; in chunks of 2 Mpx about 0.1 GB at either size."""
+    """Measured when written: 32 frames of 960x540 at once added 1.05 GB; in chunks of 2 Mpx about 0.1 GB at
+    either size."""
     import subprocess
     import sys
 

@@ -1,4 +1,5 @@
-"""--video-score frame-max: each frame's most fake face, averaged over the frames (how the SBI paper scores a video)."""
+"""--video-score frame-max: each frame's most fake face, averaged over the frames (how the SBI paper scores a
+video)."""
 
 import numpy as np
 import pytest
@@ -26,7 +27,8 @@ def test_frame_max_takes_each_frames_most_fake_face_then_the_mean_over_frames():
 
 
 def test_frame_max_on_a_real_video_with_several_people(detector, small_checkpoint):
-    """FF++ 004's last frames show other people beside the anchor: frame-max differs from the mean over every face."""
+    """FF++ 004's last frames show other people beside the anchor: frame-max differs from the mean over every
+    face."""
     model = load_classifier(small_checkpoint, torch.device("cpu"), input_size=64, backend="torch")
     predictor = VideoPredictor(
         {"m": model},

@@ -1,5 +1,5 @@
-"""Labels read from FaceForensics++ and Celeb-DF v2 as they ship, and predictions matched to them by path, by file
-name, or by the name the converter gave a FaceForensics++ fake."""
+"""Labels read from FaceForensics++ and Celeb-DF v2 as they ship, and predictions matched to them by path, by
+file name, or by the name the converter gave a FaceForensics++ fake."""
 
 import json
 
@@ -59,7 +59,8 @@ def test_ffpp_labels_from_its_own_layout_with_a_per_method_breakdown(tmp_path, c
 
 
 def test_predictions_on_a_converted_folder_match_the_ffpp_labels(tmp_path, capsys):
-    """preprocessing.convert_dataset renames FF++ fakes Deepfakes_519_515.mp4: scored there, they still find their labels."""
+    """preprocessing.convert_dataset renames FF++ fakes Deepfakes_519_515.mp4: scored there, they still find
+    their labels."""
     from preprocessing.convert_dataset import main as convert
 
     shared_video(REAL_VIDEOS["ffpp_original_004"])
@@ -92,8 +93,9 @@ def test_predictions_on_a_converted_folder_match_the_ffpp_labels(tmp_path, capsy
 
 
 def test_clashing_ffpp_names_match_by_relative_path_and_are_never_guessed(tmp_path, capsys):
-    """The same pair manipulated by two methods, at two compressions: a bare 519_515.mp4 could be either method, so it
-    is left out with the reason; a relative path (from the dataset root or from a folder inside it) decides."""
+    """The same pair manipulated by two methods, at two compressions: a bare 519_515.mp4 could be either
+    method, so it is left out with the reason; a relative path (from the dataset root or from a folder inside
+    it) decides."""
     root = touch(
         tmp_path / "ffpp",
         *(f"original_sequences/youtube/{c}/videos/519.mp4" for c in ("c23", "c40")),
@@ -103,7 +105,8 @@ def test_clashing_ffpp_names_match_by_relative_path_and_are_never_guessed(tmp_pa
     )
     labels = read_labels(root)
     assert len(labels.labels) == 5  # the mask video is not a video to score
-    # NeuralTextures' 004_982.mp4 is not Deepfakes' one of the same name: its path says so, and it stays unlabelled
+    # NeuralTextures' 004_982.mp4 is not Deepfakes' one of the same name: its path says so, and it stays
+    # unlabelled
     matched, problems = labels.match(
         [
             "519.mp4",
@@ -117,7 +120,9 @@ def test_clashing_ffpp_names_match_by_relative_path_and_are_never_guessed(tmp_pa
     # 519.mp4 is one original at two compressions: same label, same group
     assert matched == {
         "519.mp4": "original_sequences/youtube/c23/videos/519.mp4",
-        "manipulated_sequences/Deepfakes/c23/videos/519_515.mp4": "manipulated_sequences/Deepfakes/c23/videos/519_515.mp4",
+        "manipulated_sequences/Deepfakes/c23/videos/519_515.mp4": (
+            "manipulated_sequences/Deepfakes/c23/videos/519_515.mp4"
+        ),
         "FaceSwap/c23/videos/519_515.mp4": "manipulated_sequences/FaceSwap/c23/videos/519_515.mp4",
     }
     assert list(problems) == ["519_515.mp4"] and problems["519_515.mp4"].startswith(

@@ -1,4 +1,5 @@
-"""The project's MTCNN cascade against facenet-pytorch's MTCNN.detect, which the original solution used, on real frames."""
+"""The project's MTCNN cascade against facenet-pytorch's MTCNN.detect, which the original solution used, on
+real frames."""
 
 import numpy as np
 import pytest
@@ -29,8 +30,8 @@ def ours():
 
 @pytest.mark.parametrize("video", sorted(REAL_VIDEOS))
 def test_the_same_faces_as_facenet_pytorch_on_every_sampled_frame(ours, reference, video):
-    """Measured on the 11 shared videos, 8 frames each: every count equal, IoU >= 0.99999, corners within 1e-4 px,
-    probabilities within 5e-7: the same arithmetic, up to float rounding."""
+    """Measured on the 11 shared videos, 8 frames each: every count equal, IoU >= 0.99999, corners within 1e-4
+    px, probabilities within 5e-7: the same arithmetic, up to float rounding."""
     sampled = read_sampled_frames(shared_video(REAL_VIDEOS[video]), 8)
     height, width = sampled.frames[0].shape[:2]
     frames = np.stack(

@@ -95,7 +95,8 @@ def test_difference_masks_are_bright_on_the_face_and_dark_around_it(data_root):
             mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
             assert mask.ndim == 2 and mask.dtype == np.uint8
             height, width = mask.shape
-            # the face box fills the middle 3/5 of a crop; its centre is certainly face, the outer tenth background
+            # the face box fills the middle 3/5 of a crop; its centre is certainly face, the outer tenth
+            # background
             centre.append(
                 mask[int(height * 0.3) : int(height * 0.7), int(width * 0.3) : int(width * 0.7)].mean()
             )
@@ -115,9 +116,9 @@ def test_difference_masks_are_bright_on_the_face_and_dark_around_it(data_root):
 
 
 def test_folds_list_the_originals_rows_once_without_leaks(data_root):
-    """preprocess_data.sh's folds.csv holds the rows the original's generate_folds.py made from the same crops: for
-    every FAKE of every metadata.json (the original's get_original_with_fakes) and its original, frames 0-310 of every
-    10th, faces 0 and 1."""
+    """preprocess_data.sh's folds.csv holds the rows the original's generate_folds.py made from the same
+    crops: for every FAKE of every metadata.json (the original's get_original_with_fakes) and its original,
+    frames 0-310 of every 10th, faces 0 and 1."""
     pairs = []
     for metadata_file in data_root.glob("*/metadata.json"):
         try:
@@ -194,8 +195,8 @@ def test_a_second_run_does_no_work(data_root):
         assert f"{step}: 0 processed" in done.stdout
 
 
-# detect_original_faces, killed as by `kill -9` when it starts detecting in the second video: at a known moment, where
-# a kill from outside would depend on how fast this machine is.
+# detect_original_faces, killed as by `kill -9` when it starts detecting in the second video: at a known
+# moment, where a kill from outside would depend on how fast this machine is.
 KILLED_AT_THE_SECOND_VIDEO = """
 import os, signal, sys
 import preprocessing.detect_original_faces as step

@@ -1,4 +1,5 @@
-"""Preprocessing under faults: a frame that does not decode, writes that fail, odd metadata, stray files, folder swaps."""
+"""Preprocessing under faults: a frame that does not decode, writes that fail, odd metadata, stray files,
+folder swaps."""
 
 import json
 import os
@@ -32,7 +33,8 @@ def write_mjpg(path: Path, frames: list[np.ndarray]) -> Path:
 
 
 def damage_frame(path: Path, index: int) -> None:
-    """Overwrite one frame's JPEG data with zeros (its AVI chunk stays), so the decoder refuses that frame alone."""
+    """Overwrite one frame's JPEG data with zeros (its AVI chunk stays), so the decoder refuses that frame
+    alone."""
     data = bytearray(path.read_bytes())
     starts = [
         i for i in range(len(data) - 2) if data[i] == 0xFF and data[i + 1] == 0xD8 and data[i + 2] == 0xFF
@@ -224,8 +226,9 @@ def test_replacing_a_folder_never_leaves_neither(tmp_path, monkeypatch):
 def test_box_files_of_the_original_preprocessing_are_refused_or_read_at_half_resolution(
     tmp_path, face_frames
 ):
-    """The original wrote {frame: boxes} of frames halved for detection; read as full resolution they would crop the
-    wrong place. Without a word they are refused; --legacy-boxes half reads them as the original's extract_crops did."""
+    """The original wrote {frame: boxes} of frames halved for detection; read as full resolution they would
+    crop the wrong place. Without a word they are refused; --legacy-boxes half reads them as the original's
+    extract_crops did."""
     root = one_video_root(tmp_path / "root", "clip.avi", lambda path: write_mjpg(path, face_frames[:12]))
     assert detect_original_faces.main(["--root-dir", str(root), "--device", "cpu", "--workers", "0"]) == 0
     assert extract_crops.main(["--root-dir", str(root), "--workers", "0", "--every", "5"]) == 0

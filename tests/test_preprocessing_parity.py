@@ -1,5 +1,6 @@
-"""Preprocessing makes the original solution's training data: its detection, landmarks, difference masks and fold rows,
-each computed here independently from the original's code (facenet-pytorch's MTCNN, scikit-image's SSIM, its loops)."""
+"""Preprocessing makes the original solution's training data: its detection, landmarks, difference masks and
+fold rows, each computed here independently from the original's code (facenet-pytorch's MTCNN, scikit-image's
+SSIM, its loops)."""
 
 import csv
 import json
@@ -21,8 +22,8 @@ FRAMES = 3
 
 @pytest.fixture(scope="module")
 def one_video_root(tmp_path_factory):
-    """A DATA_ROOT holding the first frames of a real 1920x1080 DFDC video and a 640x480 FF++ one, preprocessed by the
-    first three steps with their defaults (crops of every frame)."""
+    """A DATA_ROOT holding the first frames of a real 1920x1080 DFDC video and a 640x480 FF++ one,
+    preprocessed by the first three steps with their defaults (crops of every frame)."""
     root = tmp_path_factory.mktemp("parity_root")
     part = root / "dfdc_train_part_0"
     part.mkdir()
@@ -53,8 +54,9 @@ def decoded_frames(path):
 
 @pytest.mark.parametrize("name", ["dfdc", "ffpp"])
 def test_boxes_and_crops_are_the_originals(one_video_root, name):
-    """detect_original_faces.py: each frame resized by PIL to side // 2, MTCNN(margin=0, thresholds=[0.85, 0.95, 0.95])
-    .detect, boxes kept as floats; extract_crops.py: int(b * 2) of each, a third of the box's sides added."""
+    """detect_original_faces.py: each frame resized by PIL to side // 2, MTCNN(margin=0, thresholds=[0.85,
+    0.95, 0.95]) .detect, boxes kept as floats; extract_crops.py: int(b * 2) of each, a third of the box's
+    sides added."""
     mtcnn = MTCNN(margin=0, thresholds=[0.85, 0.95, 0.95], device="cpu")
     boxes = json.loads((one_video_root / "boxes" / f"{name}.json").read_text())["frames"]
     frames = decoded_frames(one_video_root / "dfdc_train_part_0" / f"{name}.mp4")
@@ -77,9 +79,9 @@ def test_boxes_and_crops_are_the_originals(one_video_root, name):
 
 @pytest.mark.parametrize("name", ["dfdc", "ffpp"])
 def test_landmarks_are_the_originals(one_video_root, name):
-    """generate_landmarks.py: MTCNN(margin=0, thresholds=[0.65, 0.75, 0.75]).detect on the crop at its own size,
-    np.around(landmarks[0]).astype(np.int16); no file where it finds none (here a crop darkened to 6% of its levels,
-    which scoring's contrast retry would have searched again)."""
+    """generate_landmarks.py: MTCNN(margin=0, thresholds=[0.65, 0.75, 0.75]).detect on the crop at its own
+    size, np.around(landmarks[0]).astype(np.int16); no file where it finds none (here a crop darkened to 6% of
+    its levels, which scoring's contrast retry would have searched again)."""
     mtcnn = MTCNN(margin=0, thresholds=[0.65, 0.75, 0.75], device="cpu")
     crops = sorted((one_video_root / "crops" / name).glob("*.png"))
     assert crops

@@ -1,5 +1,6 @@
-"""The options of predict_folder.py and evaluate_robustness.py as a reader scans them: groups, one default each, the
-required ones said to be required, an example; the model options the same in both, --encoder included."""
+"""The options of predict_folder.py and evaluate_robustness.py as a reader scans them: groups, one default
+each, the required ones said to be required, an example; the model options the same in both, --encoder
+included."""
 
 import re
 import shutil
@@ -86,7 +87,8 @@ def test_both_scripts_build_the_same_model_options(capsys):
 def test_evaluate_robustness_reads_a_freely_named_checkpoint_with_encoder(
     tmp_path, small_checkpoint, faceless_video, capsys
 ):
-    """A B0 saved as my_model.pth is refused as the B7 the name leaves to be assumed, and read with --encoder."""
+    """A B0 saved as my_model.pth is refused as the B7 the name leaves to be assumed, and read with
+    --encoder."""
     weights = tmp_path / "weights"
     weights.mkdir()
     shutil.copy(small_checkpoint, weights / "my_model.pth")

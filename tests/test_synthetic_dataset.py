@@ -1,4 +1,5 @@
-"""The demo's synthetic dataset: real photos filmed by a moving camera, and self-blended fakes aligned with them."""
+"""The demo's synthetic dataset: real photos filmed by a moving camera, and self-blended fakes aligned with
+them."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The training recipe is the original solution's: its configs resolve to its settings, its networks keep their
-dropout, and its poly schedule steps at batch + epoch * batches_per_epoch (values written out from the original's code)."""
+"""The training recipe is the original solution's: its configs resolve to its settings, its networks keep
+their dropout, and its poly schedule steps at batch + epoch * batches_per_epoch (values written out from the
+original's code)."""
 
 import json
 
@@ -10,7 +11,8 @@ from training.config import load_config
 from training.trainer import Trainer, TrainOptions
 from training.zoo.classifiers import NETWORKS
 
-# The original repository's configs/b7.json and configs/b5.json, key for key: no "pretrained", no "dropout_rate".
+# The original repository's configs/b7.json and configs/b5.json, key for key: no "pretrained", no
+# "dropout_rate".
 ORIGINAL_OPTIMIZER = {
     "type": "SGD",
     "momentum": 0.9,
@@ -63,7 +65,8 @@ def test_the_originals_configs_resolve_to_its_settings_and_ours_are_the_same(tmp
     original = tmp_path / name
     original.write_text(json.dumps(ORIGINAL_CONFIGS[name]))
     resolved = load_config(original)
-    # its trainer built every network from the encoder alone: ImageNet + Noisy Student weights, the network's own dropout
+    # its trainer built every network from the encoder alone: ImageNet + Noisy Student weights, the network's
+    # own dropout
     assert resolved["pretrained"] is True and resolved["dropout_rate"] is None
     assert only_keys_of(ORIGINAL_CONFIGS[name], resolved) == ORIGINAL_CONFIGS[name]
     # keys the original did not have keep its behaviour: fakes from the dataset, SGD (SAM's radius unused)
@@ -98,9 +101,10 @@ def test_the_gwap_config_is_b7s_recipe_on_the_gwap_network():
 
 
 def test_the_poly_schedule_steps_at_the_originals_batch_positions(tmp_path):
-    """The original stepped PolyLR to i + epoch * batches_per_epoch after every batch i, and PolyLR then set the rate
-    base * (1 - (position + 1) / max_iter) ** 0.9; its constructor had stepped once, so batch 0 ran at position 1.
-    Here an epoch has 4 batches of data but batches_per_epoch says 6: epoch 1 starts at position 6, not 4."""
+    """The original stepped PolyLR to i + epoch * batches_per_epoch after every batch i, and PolyLR then set
+    the rate base * (1 - (position + 1) / max_iter) ** 0.9; its constructor had stepped once, so batch 0 ran
+    at position 1. Here an epoch has 4 batches of data but batches_per_epoch says 6: epoch 1 starts at
+    position 6, not 4."""
     from tests.test_training import make_bright_fakes_dataset, write_config
 
     make_bright_fakes_dataset(tmp_path)
@@ -141,7 +145,8 @@ def test_the_poly_schedule_steps_at_the_originals_batch_positions(tmp_path):
     def original_rate(position):
         return 0.01 * (1 - (position % 40) / 40) ** 0.9
 
-    # the position each batch ran at: 1 for the first, then the one set after the batch before it (i + epoch * 6 + 1)
+    # the position each batch ran at: 1 for the first, then the one set after the batch before it (i + epoch *
+    # 6 + 1)
     positions, position = [], 1
     for epoch in range(2):
         for batch in range(4):

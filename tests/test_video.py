@@ -44,8 +44,8 @@ def test_reads_the_sampled_frames_of_a_portrait_video():
     assert sampled.frames[0].shape == (1920, 1080, 3) and sampled.note is None
 
 
-# a track header's display matrix (a, b, c, d), the upright frame's (height, width), and where the stored frame's
-# top-left mark ends up: (first row, last row, first column, last column)
+# a track header's display matrix (a, b, c, d), the upright frame's (height, width), and where the stored
+# frame's top-left mark ends up: (first row, last row, first column, last column)
 TURNS = {
     "90 clockwise": ((0, 0x10000, -0x10000, 0), (480, 270), (0, 99, 230, 269)),  # top right, standing up
     "90 counterclockwise": ((0, -0x10000, 0x10000, 0), (480, 270), (380, 479, 0, 39)),  # bottom left
@@ -55,7 +55,8 @@ TURNS = {
 
 @pytest.mark.parametrize("turn", sorted(TURNS))
 def test_phone_clip_with_rotation_metadata_is_read_upright(tmp_path, turn):
-    # Phones store portrait clips landscape plus a display matrix in the track header; faces must come out upright.
+    # Phones store portrait clips landscape plus a display matrix in the track header; faces must come out
+    # upright.
     landscape = [
         frame[::4, ::4].copy()
         for frame in read_sampled_frames(shared_video("dfdc_real/lynaeydofd.mp4"), 3).frames
@@ -120,7 +121,8 @@ def _atoms(data, start, end):
 
 
 def _moov_first(data: bytes) -> bytes:
-    """The MP4 with its index (moov) moved before the media data, chunk offsets shifted: then a truncated copy still opens."""
+    """The MP4 with its index (moov) moved before the media data, chunk offsets shifted: then a truncated copy
+    still opens."""
     boxes = {kind: (offset, size) for kind, offset, _, size in _atoms(data, 0, len(data))}
     offset, size = boxes[b"moov"]
     moov = bytearray(data[offset : offset + size])

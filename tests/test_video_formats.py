@@ -1,5 +1,6 @@
-"""The videos and photos people bring, made on the fly from a real face clip: every common codec and container, photos of
-every kind, broken files; each read at the right positions, or refused with its reason, and FFmpeg kept off the terminal."""
+"""The videos and photos people bring, made on the fly from a real face clip: every common codec and
+container, photos of every kind, broken files; each read at the right positions, or refused with its reason,
+and FFmpeg kept off the terminal."""
 
 import os
 import shutil
@@ -81,8 +82,8 @@ def test_av1_is_read_where_opencv_cannot(clips):
 
 
 def corrupt_h265(path, face):
-    """An H.265 clip (a keyframe every 12 frames) with 500 bytes of noise in the middle of its data: the decoder
-    complains about every packet up to the next keyframe."""
+    """An H.265 clip (a keyframe every 12 frames) with 500 bytes of noise in the middle of its data: the
+    decoder complains about every packet up to the next keyframe."""
     frames = [np.roll(face, 3 * i, axis=1) for i in range(60)]
     encode(path, frames, "libx265", options={"x265-params": "log-level=error:keyint=12:min-keyint=12"})
     data = bytearray(path.read_bytes())
@@ -111,7 +112,8 @@ def test_decoder_errors_are_counted_not_printed(tmp_path, face, capfd, monkeypat
 
 
 def test_opencv_is_quiet_once_the_project_has_set_its_log_level(clips):
-    """OpenCV's FFmpeg prints its complaints (here about AV1) unless core.video sets the level before the first open."""
+    """OpenCV's FFmpeg prints its complaints (here about AV1) unless core.video sets the level before the
+    first open."""
     script = "import cv2, sys; {} cv2.VideoCapture(sys.argv[1]).grab()"
     environment = {
         key: value for key, value in os.environ.items() if key != "OPENCV_FFMPEG_LOGLEVEL"
@@ -209,7 +211,8 @@ def test_an_unreadable_file_says_permission_denied(tmp_path, clips):
         with pytest.raises(VideoReadError, match="permission denied"):
             read_sampled_frames(path)
         return
-    # root reads every file: the read runs in a child without the capabilities that let it (util-linux's setpriv)
+    # root reads every file: the read runs in a child without the capabilities that let it (util-linux's
+    # setpriv)
     if shutil.which("setpriv") is None:
         pytest.skip(
             "running as root without util-linux's setpriv, which could drop root's right to read every file"

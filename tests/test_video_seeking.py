@@ -1,4 +1,5 @@
-"""Seeking to the keyframe before each sampled frame: exactly the frames sequential decoding gives, far fewer decoded."""
+"""Seeking to the keyframe before each sampled frame: exactly the frames sequential decoding gives, far fewer
+decoded."""
 
 import dataclasses
 import re
@@ -29,8 +30,8 @@ def pyav_sequential(path):
 
 @pytest.fixture(scope="module")
 def long_clips(tmp_path_factory):
-    """Two minutes at 25 fps, 128x72, a keyframe every 2 s (as web video): H.264 with B-frames in MP4, H.265 with open
-    GOPs (leading frames decoded from the previous keyframe) in Matroska, AV1 in Matroska."""
+    """Two minutes at 25 fps, 128x72, a keyframe every 2 s (as web video): H.264 with B-frames in MP4, H.265
+    with open GOPs (leading frames decoded from the previous keyframe) in Matroska, AV1 in Matroska."""
     folder = tmp_path_factory.mktemp("long")
     noise = np.random.default_rng(0).integers(0, 256, (72, 128, 3), dtype=np.uint8)
     frames = [np.roll(frame, index, axis=1) for index, frame in enumerate(numbered_frames(noise, 3000))]
@@ -54,8 +55,8 @@ def test_a_long_video_is_read_by_seeking_with_the_frames_of_a_sequential_pass(lo
 
 
 def test_a_seek_that_lands_elsewhere_falls_back_to_sequential_reading(long_clips):
-    """Where the timestamps send a seek to the wrong keyframe (here, on purpose, always the last), the frames it
-    finds are not the ones asked for: the video is read again from the start, with the same result."""
+    """Where the timestamps send a seek to the wrong keyframe (here, on purpose, always the last), the frames
+    it finds are not the ones asked for: the video is read again from the start, with the same result."""
     path = long_clips["h264"]
     timeline = read_timeline(path)
     wrong = dataclasses.replace(
@@ -127,7 +128,8 @@ def test_the_decoding_benchmark_times_a_short_and_a_long_video(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert re.search(
-        r"^ +120 s 128x72, 3000 frames: 8 sampled in \d+\.\d+ s .*pyav-seek, \d+ frames decoded\); one OpenCV pass",
+        r"^ +120 s 128x72, 3000 frames: 8 sampled in \d+\.\d+ s .*pyav-seek, \d+ frames decoded\); one "
+        r"OpenCV pass",
         done.stdout,
         re.MULTILINE,
     ), done.stdout

@@ -116,8 +116,9 @@ class FaceCrops(Dataset):
         return image, label
 
     def __getitem__(self, index: int):
-        """(image tensor, label, row index, readable). In training a broken crop is replaced by another row's (which
-        then gives its own index); in validation it is never replaced: it comes back unreadable, to be left out."""
+        """(image tensor, label, row index, readable). In training a broken crop is replaced by another row's
+        (which then gives its own index); in validation it is never replaced: it comes back unreadable, to be
+        left out."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
         for _ in range(MAX_REPLACEMENTS):
             try:

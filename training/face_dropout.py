@@ -4,8 +4,9 @@ All functions take an RGB uint8 crop and return a new array; landmarks are the
 five int (x, y) points of preprocessing/generate_landmarks.py in crop pixels:
 left eye, right eye, nose, left and right mouth corner.
 
-The shapes are the original solution's: a 2 px line between two landmarks grown by binary dilation (a cross-shaped
-step per iteration) for eyes, nose and mouth, and dlib's 68-point jaw and brow outline for the half-face blackout.
+The shapes are the original solution's: a 2 px line between two landmarks grown by binary dilation (a
+cross-shaped step per iteration) for eyes, nose and mouth, and dlib's 68-point jaw and brow outline for the
+half-face blackout.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from core.dlib_landmarks import face_landmarks_68
 
 
 def _dilated_line(image: np.ndarray, start, end, iterations: int) -> np.ndarray:
-    """The image with a 2 px line from `start` to `end`, dilated `iterations` times, blacked out. As in the original,
-    0 iterations (landmarks under 4 px apart for eyes and nose, 3 for the mouth) means scipy's "until nothing changes":
-    the whole crop."""
+    """The image with a 2 px line from `start` to `end`, dilated `iterations` times, blacked out. As in the
+    original, 0 iterations (landmarks under 4 px apart for eyes and nose, 3 for the mouth) means scipy's
+    "until nothing changes": the whole crop."""
     line = cv2.line(
         np.zeros(image.shape[:2], np.uint8),
         (int(start[0]), int(start[1])),
@@ -80,11 +81,11 @@ JAW_AND_BROWS = [
 
 
 def blackout_convex_hull(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The original's half-face blackout: dlib's first face in the crop, the polygon of its jaw and brow points, split
-    at the polygon's centroid (truncated) into top/bottom or left/right, one half blacked out. Unchanged where dlib finds
-    no face. As the original's numpy indexing did, polygon pixels left of or above the crop wrap to its other side,
-    and an outline reaching past its right or bottom edge leaves the crop unchanged (the original's IndexError, which
-    its `except` swallowed)."""
+    """The original's half-face blackout: dlib's first face in the crop, the polygon of its jaw and brow
+    points, split at the polygon's centroid (truncated) into top/bottom or left/right, one half blacked out.
+    Unchanged where dlib finds no face. As the original's numpy indexing did, polygon pixels left of or above
+    the crop wrap to its other side, and an outline reaching past its right or bottom edge leaves the crop
+    unchanged (the original's IndexError, which its `except` swallowed)."""
     faces = face_landmarks_68(image)
     if not faces:
         return image.copy()
@@ -137,8 +138,8 @@ def face_outline(shape: tuple[int, ...], landmarks: np.ndarray | None) -> np.nda
 def blackout_half_face(
     image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.Generator
 ) -> np.ndarray:
-    """Black out one half of an ellipse around the face, split through its centroid vertically or horizontally: the
-    stand-in for blackout_convex_hull where dlib's 68-point model is not installed."""
+    """Black out one half of an ellipse around the face, split through its centroid vertically or
+    horizontally: the stand-in for blackout_convex_hull where dlib's 68-point model is not installed."""
     outline = face_outline(image.shape, landmarks)
     ys, xs = np.nonzero(outline)
     if not len(xs):
@@ -154,8 +155,8 @@ def blackout_half_face(
 
 
 def half_and_quarter_masks(height: int, width: int) -> list[np.ndarray]:
-    """The original recipe's six regions to black out: the top, bottom, left and right half, and the two diagonal
-    pairs of quarters (top-left with bottom-right, top-right with bottom-left)."""
+    """The original recipe's six regions to black out: the top, bottom, left and right half, and the two
+    diagonal pairs of quarters (top-left with bottom-right, top-right with bottom-left)."""
     middle_y, middle_x = height // 2, width // 2
     masks = [np.zeros((height, width), dtype=bool) for _ in range(6)]
     masks[0][:middle_y] = masks[1][middle_y:] = masks[2][:, :middle_x] = masks[3][:, middle_x:] = True
@@ -173,9 +174,9 @@ def blackout_region(
     """Black out one of the six regions of half_and_quarter_masks, drawn at random up to REGION_TRIES times;
     for a fake, only a region that leaves more than `min_visible` changed pixels of its diff mask in view.
 
-    `diff` is the fake's 8-bit SSIM difference mask (bright = manipulated). A fake without a mask, or whose draws all
-    hide its changes, is returned unchanged: blacking out the only manipulated part would turn a fake into a picture
-    of a real face.
+    `diff` is the fake's 8-bit SSIM difference mask (bright = manipulated). A fake without a mask, or whose
+    draws all hide its changes, is returned unchanged: blacking out the only manipulated part would turn a
+    fake into a picture of a real face.
     """
     masks = half_and_quarter_masks(*image.shape[:2])
     for _ in range(REGION_TRIES):

@@ -37,12 +37,14 @@ class EncoderNotFoundError(ValueError):
 
 
 class PretrainedWeightsError(FileNotFoundError):
-    """ImageNet weights that were asked for and cannot be had: training must not start from random weights instead."""
+    """ImageNet weights that were asked for and cannot be had: training must not start from random weights
+    instead."""
 
 
 def cached_pretrained_file(timm_name: str) -> Path | None:
-    """The model's ImageNet weights where timm would have saved them (the Hugging Face hub cache, or torch hub's
-    checkpoints folder for older downloads), found without any network request; None when they are not there."""
+    """The model's ImageNet weights where timm would have saved them (the Hugging Face hub cache, or torch
+    hub's checkpoints folder for older downloads), found without any network request; None when they are not
+    there."""
     from huggingface_hub import try_to_load_from_cache
     from timm.models import get_pretrained_cfg
 
@@ -68,9 +70,9 @@ def create_encoder(
 ) -> nn.Module:
     """Build a timm encoder by its legacy DFDC name or any timm model name.
 
-    `pretrained` is False (random init), a path to a weights file, or True for the ImageNet weights timm names for
-    the model, read from its local cache; only with `allow_download` may timm fetch them from the hub when they are
-    not there. Missing weights raise PretrainedWeightsError, never a silent random start.
+    `pretrained` is False (random init), a path to a weights file, or True for the ImageNet weights timm names
+    for the model, read from its local cache; only with `allow_download` may timm fetch them from the hub when
+    they are not there. Missing weights raise PretrainedWeightsError, never a silent random start.
     """
     timm_name, drop_path_rate = LEGACY_ENCODERS.get(encoder, (encoder, 0.0))
     if not timm.is_model(timm_name.split(".")[0]):
@@ -85,8 +87,10 @@ def create_encoder(
             return timm.create_model(timm_name, pretrained=True, **kwargs)
         if cached is None:
             raise PretrainedWeightsError(
-                f"ImageNet weights for {timm_name} are not in the local cache and downloads are off: give a weights file "
-                f'(--pretrained PATH, or the config key "pretrained": "PATH"), or let timm fetch them with --download-pretrained'
+                f"ImageNet weights for {timm_name} are not in the local cache and downloads are off: give a "
+                "weights file "
+                '(--pretrained PATH, or the config key "pretrained": "PATH"), or let timm fetch them with '
+                "--download-pretrained"
             )
         pretrained = cached
     path = Path(pretrained)
