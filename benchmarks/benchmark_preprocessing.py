@@ -1,8 +1,8 @@
 """Videos per minute for preprocessing steps 1 (face boxes on every frame) and 2 (crops), on the present
 device.
 
-    python -m benchmarks.benchmark_preprocessing --videos
-    ../shared/data/ffpp/original_sequences/youtube/c23/videos
+    python -m benchmarks.benchmark_preprocessing \
+        --videos ../shared/data/ffpp/original_sequences/youtube/c23/videos
 
 The videos are linked into a temporary DATA_ROOT as REAL originals, so step 1
 detects on every frame of each and step 2 crops every 10th frame.

@@ -1,7 +1,7 @@
 """Self-blended pairs per second that one data-loading worker makes, the work a GPU waits for in the SBI mode.
 
-    python -m benchmarks.benchmark_sbi --data-dir DATA_ROOT --folds-csv DATA_ROOT/folds.csv --size 380 --pairs
-    200
+    python -m benchmarks.benchmark_sbi --data-dir DATA_ROOT --folds-csv DATA_ROOT/folds.csv --size 380 \
+        --pairs 200
 
 Each pair is what a training worker does per real crop: read the PNG and its 68 landmarks, resize to --size,
 blend, flip and augment both images, pad and normalise them into tensors. It runs in this one process on one

@@ -1,8 +1,8 @@
 """Training images per second for a config on the present device, and the share of time spent waiting for
 batches.
 
-    python -m benchmarks.benchmark_training --config configs/b7.json --data-dir DATA_ROOT --folds-csv
-    DATA_ROOT/folds.csv --batches 50
+    python -m benchmarks.benchmark_training --config configs/b7.json --data-dir DATA_ROOT \
+        --folds-csv DATA_ROOT/folds.csv --batches 50
     torchrun --nproc_per_node=8 -m benchmarks.benchmark_training ...   (all GPUs of a machine)
 
 It trains one short epoch of --batches batches (validation off, checkpoints to a

@@ -161,8 +161,7 @@ def add_scoring_options(parser: argparse.ArgumentParser, runtime=None) -> None:
         type=at_least(1),
         default=None,
         help="batches classified side by side, each on its share of the CPU threads; the scores do not "
-        "change "
-        "(default: 2 on a CPU with 2 or more threads, else 1)",
+        "change (default: 2 on a CPU with 2 or more threads, else 1)",
     )
 
 
@@ -174,8 +173,7 @@ def add_backend_options(parser: argparse.ArgumentParser, several: bool = False) 
         default=["auto"] if several else "auto",
         nargs="+" if several else None,
         help="what runs the classifiers on the CPU: OpenVINO (fp32, the same scores, faster; converted once "
-        "and "
-        "cached) or PyTorch; auto: OpenVINO when installed. CUDA always runs PyTorch"
+        "and cached) or PyTorch; auto: OpenVINO when installed. CUDA always runs PyTorch"
         + ("; several are timed in alternating rounds" if several else ""),
     )
     parser.add_argument(

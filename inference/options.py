@@ -33,8 +33,7 @@ def add_model_options(group) -> None:
         "--network",
         default=None,
         help="network class of every checkpoint, instead of what the names say (default: from the names, "
-        "else "
-        "DeepFakeClassifier, as the original assumed)",
+        "else DeepFakeClassifier, as the original assumed)",
     )
     group.add_argument(
         "--encoder",

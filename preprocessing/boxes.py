@@ -43,8 +43,7 @@ def read_boxes(path: Path, legacy: str | None = None) -> dict[int, list[list[flo
     if legacy is None:
         raise BoxesFormatError(
             f"{path} does not say its coordinates: written by the original solution's preprocessing (boxes "
-            "of frames "
-            "halved for detection) or an older version of this one (full resolution); rerun "
+            "of frames halved for detection) or an older version of this one (full resolution); rerun "
             "detect_original_faces on an "
             "empty boxes/ folder, or pass --legacy-boxes half (the original's) or --legacy-boxes full"
         )

@@ -38,8 +38,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, device: bool = False) 
         "--shard",
         default=None,
         help="I/N: process only the I-th of N disjoint shares of the videos (0-based), so N machines can "
-        "share "
-        "one DATA_ROOT; defaults to torchrun's RANK/WORLD_SIZE when set, else 0/1",
+        "share one DATA_ROOT; defaults to torchrun's RANK/WORLD_SIZE when set, else 0/1",
     )
     if device:
         parser.add_argument(

@@ -261,15 +261,13 @@ def test_the_training_entry_point_reaches_no_server_and_imports_change_no_settin
     config = tmp_path / "tiny.json"
     config.write_text((REPO / "configs" / "tiny.json").read_text())
     probe = (
-        "import os, socket, sys\n"
-        "lookups = []\n"
+        "import os, socket, sys\nlookups = []\n"
         "socket.getaddrinfo = lambda *args, **kwargs: lookups.append(args[0]) or []\n"
         "import training, training.config\n"
         "print('set at import' if 'NO_ALBUMENTATIONS_UPDATE' in os.environ else 'unset at import')\n"
         "import train_classifier\n"
         f"code = train_classifier.main(['--config', {str(config)!r}, '--data-dir', '.', '--folds-csv', "
-        "'missing.csv'])\n"
-        "print(code, 'albumentations' in sys.modules, lookups)\n"
+        "'missing.csv'])\nprint(code, 'albumentations' in sys.modules, lookups)\n"
     )
     environment = {key: value for key, value in os.environ.items() if key != "NO_ALBUMENTATIONS_UPDATE"}
     done = subprocess.run(
