@@ -22,8 +22,7 @@ from core.device import DEVICE_CHOICES, DeviceUnavailableError
 from core.offline import stay_offline
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", required=True, help="JSON config, e.g. configs/b7.json; unknown keys are an error"
     )
@@ -46,6 +45,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="train on every fold and validate on none: no _best checkpoint and no validation losses for "
         "plot_loss.py",
     )
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Length of the run, checkpoints, logs and validation."""
     parser.add_argument(
         "--epochs",
         type=at_least(1),
@@ -59,8 +62,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=at_least(1),
         default=None,
         help="the most batches an epoch takes, per process, instead of the config's batches_per_epoch (a "
-        "cap: "
-        "an epoch ends sooner when the training rows run out); max_iter is scaled as with --epochs",
+        "cap: an epoch ends sooner when the training rows run out); max_iter is scaled as with --epochs",
     )
     parser.add_argument(
         "--seed", type=int, default=111, help="seed for initialisation, sampling and augmentation"
@@ -86,6 +88,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--test-every", type=at_least(1), default=1, help="validate every N epochs (on rank 0)"
     )
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """Sampling, augmentation, data loading, device and the encoder's ImageNet weights."""
     parser.add_argument(
         "--no-oversample",
         action="store_true",
@@ -113,9 +119,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--download-pretrained",
         action="store_true",
         help="let timm fetch the config's ImageNet weights from the Hugging Face hub when they are not in "
-        "its cache "
-        "(otherwise nothing is downloaded and missing weights stop the run before it starts)",
+        "its cache (otherwise nothing is downloaded and missing weights stop the run before it starts)",
     )
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_options(parser)
+    add_run_options(parser)
+    add_training_options(parser)
     return parser.parse_args(argv)
 
 

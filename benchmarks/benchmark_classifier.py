@@ -33,7 +33,7 @@ from inference.loading import InputSpec, prepare_for_inference
 from training.zoo.classifiers import DeepFakeClassifier
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--encoder", default="tf_efficientnet_b7_ns", help="encoder of the DeepFakeClassifier to time"
@@ -52,11 +52,12 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=at_least(1), default=3, help="timed rounds per setup")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="where to run")
     add_backend_options(parser, several=True)
-    args = parser.parse_args(argv)
-    keep_freed_memory()
-    device = resolve_device(args.device)
-    torch.manual_seed(0)
-    original = DeepFakeClassifier(args.encoder).eval().to(device)
+    return parser.parse_args(argv)
+
+
+def build_setups(args, original: torch.nn.Module, device: torch.device) -> dict[str, tuple]:
+    """(model, input batch) per setup timed: the folded model per batch size and backend, and the
+    original."""
     size = args.input_size
     prepared = prepare_for_inference(copy.deepcopy(original), device, input_size=size)
     backends = {resolve_backend(choice, device) for choice in args.backend}
@@ -89,6 +90,11 @@ def main(argv=None) -> int:
     if args.original_batch:
         nhwc = torch.randn(args.original_batch, size, size, 3, device=device)
         setups[f"original, batch {args.original_batch}"] = (original, nhwc.permute(0, 3, 1, 2))
+    return setups
+
+
+def time_setups(args, setups: dict[str, tuple], device: torch.device) -> dict[str, list[float]]:
+    """Seconds per face of every setup in each of --rounds rounds, after one untimed call each."""
     times: dict[str, list[float]] = {name: [] for name in setups}
     with torch.inference_mode():
         for model, batch in setups.values():
@@ -101,7 +107,21 @@ def main(argv=None) -> int:
                     torch.cuda.synchronize(device)
                 times[name].append((time.perf_counter() - started) / len(batch))
             print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
-    print(f"{args.encoder} at {size}px on {device} ({torch.get_num_threads()} threads): seconds per face")
+    return times
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    keep_freed_memory()
+    device = resolve_device(args.device)
+    torch.manual_seed(0)
+    original = DeepFakeClassifier(args.encoder).eval().to(device)
+    setups = build_setups(args, original, device)
+    times = time_setups(args, setups, device)
+    print(
+        f"{args.encoder} at {args.input_size}px on {device} ({torch.get_num_threads()} threads): "
+        "seconds per face"
+    )
     for name, values in times.items():
         print(f"  {name:40s} min {min(values):.3f}  median {statistics.median(values):.3f}")
     return 0

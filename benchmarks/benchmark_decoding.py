@@ -2,8 +2,8 @@
 short one?
 
     python -m benchmarks.benchmark_decoding --out /tmp/decoding --seconds 10 600
-    python -m benchmarks.benchmark_decoding --out /tmp/decoding --size 1920x1080 --seconds 10 3600
-    --baseline-up-to 10
+    python -m benchmarks.benchmark_decoding --out /tmp/decoding --size 1920x1080 --seconds 10 3600 \
+        --baseline-up-to 10
 
 A 10-second H.264 clip (a keyframe every 2 s, as web video) is encoded from --source's frames (or a moving
 synthetic picture), and the longer videos are that clip repeated, remuxed without re-encoding, so every video
@@ -139,7 +139,7 @@ def one_pass(path: Path, frames: int) -> float:
     return time.perf_counter() - started
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--out", type=Path, required=True, help="folder for the made videos (kept and reused)"
@@ -178,7 +178,12 @@ def main(argv=None) -> int:
         parser.error(f"--seconds: multiples of 10 only, got {args.seconds}")
     if args.source is not None and not args.source.is_file():
         parser.error(f"--source: no such file: {args.source}")
-    videos = make_videos(args)
+    return args
+
+
+def time_videos(args, videos: dict[int, Path]) -> tuple[dict[tuple[int, str], list[float]], dict]:
+    """Seconds per (video length, "sampled" or "one pass") over --rounds rounds, and each length's sampled
+    frames."""
     times: dict[tuple[int, str], list[float]] = {}
     details = {}
     for _ in range(args.rounds):
@@ -189,12 +194,15 @@ def main(argv=None) -> int:
             details[seconds] = sampled
             if seconds <= args.baseline_up_to:
                 times.setdefault((seconds, "one pass"), []).append(one_pass(path, args.frames))
+    return times, details
+
+
+def report(args, times: dict[tuple[int, str], list[float]], details: dict) -> None:
     width, height = args.size
     for seconds, sampled in sorted(details.items()):
         line = (
             f"{seconds:>5} s {width}x{height}, {sampled.frame_count} frames: {len(sampled.frames)} sampled "
-            "in "
-            f"{statistics.median(times[seconds, 'sampled']):.2f} s (min "
+            f"in {statistics.median(times[seconds, 'sampled']):.2f} s (min "
             f"{min(times[seconds, 'sampled']):.2f}; "
             f"{sampled.decoding.decoder}, {sampled.decoding.frames_decoded} frames decoded)"
         )
@@ -214,6 +222,13 @@ def main(argv=None) -> int:
                 f"{seconds} s against 10 s: {statistics.median(times[seconds, 'sampled']) / short:.1f}x"
                 + baseline
             )
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    videos = make_videos(args)
+    times, details = time_videos(args, videos)
+    report(args, times, details)
     return 0
 
 

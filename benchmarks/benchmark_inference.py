@@ -1,8 +1,8 @@
 """Time the inference path per video, split into decode, detect and classify, and report peak memory.
 
 Run from the repo root, e.g.
-    python -m benchmarks.benchmark_inference --encoder tf_efficientnet_b7_ns --videos ../shared/data/dfdc_real
-    ../shared/data/dfdc/dfdc_train_part_10/widuwuoiur.mp4
+    python -m benchmarks.benchmark_inference --encoder tf_efficientnet_b7_ns \
+        --videos ../shared/data/dfdc_real ../shared/data/dfdc/dfdc_train_part_10/widuwuoiur.mp4
 
 Without --weights the classifier has random weights: the time and memory are
 the same as with trained ones, the scores are meaningless.
@@ -123,7 +123,7 @@ def time_video(predictor, video: Path, label: str, setup: str) -> float:
     return total
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", nargs="+", required=True, help="video files or folders of videos")
     parser.add_argument("--weights", help="a checkpoint to time (default: a randomly initialised --encoder)")
@@ -169,6 +169,60 @@ def main(argv=None) -> int:
     )
     args = parser.parse_args(argv)
     args.input_size = args.input_size or DEFAULT_INPUT_SIZE
+    return args
+
+
+def time_rounds(
+    args, predictors: dict, model: torch.nn.Module, videos: list[Path]
+) -> tuple[dict[str, list[float]], list[float]]:
+    """Seconds per video for every predictor over --rounds rounds, and the eager floor of each round (with
+    --floor)."""
+    totals: dict[str, list[float]] = {label: [] for label in predictors}
+    floors: list[float] = []
+    for round_index in range(args.rounds):
+        if args.floor:
+            floors.append(eager_floor(model, 32, args.input_size))
+            tqdm.write(f"round {round_index + 1}: eager floor, 32 faces one at a time: {floors[-1]:.2f}s")
+        for label, predictor in predictors.items():
+            for video in videos:
+                totals[label].append(time_video(predictor, video, label, args.setup))
+    return totals, floors
+
+
+def print_means(totals: dict[str, list[float]], floors: list[float]) -> None:
+    for label, values in totals.items():
+        ratio = (
+            f" ({statistics.mean(values) / statistics.mean(floors):.2f}x the eager floor of "
+            f"{statistics.mean(floors):.2f}s)"
+            if floors
+            else ""
+        )
+        print(f"{label}: mean {statistics.mean(values):.2f}s per video over {len(values)} runs{ratio}")
+
+
+def time_folder_runs(predictors: dict, videos: list[Path], workers: int) -> None:
+    for label, predictor in predictors.items():
+        started = time.perf_counter()
+        for _, prepared in tqdm(
+            prepare_ahead(predictor, videos, workers), total=len(videos), desc="folder run", unit="video"
+        ):
+            predictor.score(prepared)
+        elapsed = time.perf_counter() - started
+        print(
+            f"{label}: folder run with {workers} video(s) prepared ahead: {elapsed / len(videos):.2f}s "
+            "per video"
+        )
+
+
+def print_peak_memory(device: torch.device) -> None:
+    print(f"peak RSS {peak_rss_gb():.2f} GB", end="")
+    if device.type == "cuda":
+        print(f"; peak CUDA memory {torch.cuda.max_memory_allocated(device) / 1024**3:.2f} GB", end="")
+    print()
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     if args.setup == "this":
         keep_freed_memory()
     device = resolve_device(args.device)
@@ -193,39 +247,11 @@ def main(argv=None) -> int:
             predictor.predict(videos[0])
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    totals: dict[str, list[float]] = {label: [] for label in predictors}
-    floors: list[float] = []
-    for round_index in range(args.rounds):
-        if args.floor:
-            floors.append(eager_floor(model, 32, args.input_size))
-            tqdm.write(f"round {round_index + 1}: eager floor, 32 faces one at a time: {floors[-1]:.2f}s")
-        for label, predictor in predictors.items():
-            for video in videos:
-                totals[label].append(time_video(predictor, video, label, args.setup))
-    for label, values in totals.items():
-        ratio = (
-            f" ({statistics.mean(values) / statistics.mean(floors):.2f}x the eager floor of "
-            f"{statistics.mean(floors):.2f}s)"
-            if floors
-            else ""
-        )
-        print(f"{label}: mean {statistics.mean(values):.2f}s per video over {len(values)} runs{ratio}")
+    totals, floors = time_rounds(args, predictors, model, videos)
+    print_means(totals, floors)
     if workers > 0:
-        for label, predictor in predictors.items():
-            started = time.perf_counter()
-            for _, prepared in tqdm(
-                prepare_ahead(predictor, videos, workers), total=len(videos), desc="folder run", unit="video"
-            ):
-                predictor.score(prepared)
-            elapsed = time.perf_counter() - started
-            print(
-                f"{label}: folder run with {workers} video(s) prepared ahead: {elapsed / len(videos):.2f}s "
-                "per video"
-            )
-    print(f"peak RSS {peak_rss_gb():.2f} GB", end="")
-    if device.type == "cuda":
-        print(f"; peak CUDA memory {torch.cuda.max_memory_allocated(device) / 1024**3:.2f} GB", end="")
-    print()
+        time_folder_runs(predictors, videos, workers)
+    print_peak_memory(device)
     return 0
 
 

@@ -169,32 +169,13 @@ def compiled_module(
     folder = Path(cache_dir) / "openvino" / hashlib.sha256(f"{key}|{version}".encode()).hexdigest()[:24]
     difference = float("inf")
     for attempt in ("cache", "conversion"):
-        expected = None
-        if attempt == "cache":
-            try:
-                stored = json.loads((folder / "meta.json").read_text())["probe_outputs"]
-                expected = [torch.tensor(values, dtype=torch.float32) for values in stored]
-            except (OSError, ValueError, KeyError, TypeError):
-                attempt = "conversion"  # no usable entry
-        if attempt == "conversion":
-            log.info("converting %s for OpenVINO %s (once; cached in %s)", name, version, folder)
-            model = build()
-            expected = _expected_outputs(model, probe, transform)
-            try:
-                _convert(model, probe[:1], shape, folder)
-            except Exception as error:
-                raise OpenVINOUnavailable(
-                    f"OpenVINO cannot convert {name}: {type(error).__name__}: {error}"
-                ) from None
-            del model
-        try:
-            compiled = _compile(folder, hint)
-            difference = _largest_difference(compiled, probe, expected, transform)
-        except Exception as error:  # a damaged entry fails to read or compile
-            log.info(
-                "the cached OpenVINO model of %s cannot be used (%s: %s)", name, type(error).__name__, error
-            )
-            compiled = None
+        expected = _cached_outputs(folder) if attempt == "cache" else None
+        if expected is None:
+            attempt = "conversion"  # no usable entry
+            expected = _convert_now(build, probe, shape, folder, name, version, transform)
+        compiled, checked = _compile_and_check(folder, hint, probe, expected, transform, name)
+        if checked is not None:
+            difference = checked
         if difference <= AGREEMENT:
             if attempt == "conversion":
                 write_json_atomic(
@@ -213,6 +194,42 @@ def compiled_module(
     raise OpenVINOUnavailable(
         f"OpenVINO's {name} differs from PyTorch's by {difference:.2g} on the probe inputs"
     )
+
+
+def _cached_outputs(folder: Path) -> list[torch.Tensor] | None:
+    """The PyTorch module's probe outputs stored with the cache entry, or None when there is no usable
+    entry."""
+    try:
+        stored = json.loads((folder / "meta.json").read_text())["probe_outputs"]
+        return [torch.tensor(values, dtype=torch.float32) for values in stored]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _convert_now(build, probe, shape, folder: Path, name: str, version: str, transform) -> list[torch.Tensor]:
+    """Convert the module `build()` makes into `folder`; return its outputs on `probe`."""
+    log.info("converting %s for OpenVINO %s (once; cached in %s)", name, version, folder)
+    model = build()
+    expected = _expected_outputs(model, probe, transform)
+    try:
+        _convert(model, probe[:1], shape, folder)
+    except Exception as error:
+        raise OpenVINOUnavailable(
+            f"OpenVINO cannot convert {name}: {type(error).__name__}: {error}"
+        ) from None
+    del model
+    return expected
+
+
+def _compile_and_check(folder: Path, hint: str, probe, expected, transform, name: str):
+    """(compiled model, its largest difference from `expected` on `probe`), or (None, None) when the entry
+    fails to read or compile."""
+    try:
+        compiled = _compile(folder, hint)
+        return compiled, _largest_difference(compiled, probe, expected, transform)
+    except Exception as error:  # a damaged entry fails to read or compile
+        log.info("the cached OpenVINO model of %s cannot be used (%s: %s)", name, type(error).__name__, error)
+        return None, None
 
 
 def openvino_classifier(

@@ -146,7 +146,7 @@ def check_no_leak(rows: list[dict]) -> None:
             )
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root-dir", required=True, help="DATA_ROOT, after extract_crops")
     parser.add_argument(
@@ -157,10 +157,21 @@ def main(argv=None) -> int:
         "--all-crops",
         action="store_true",
         help="a row for every crop of every video, instead of the original solution's rows (frames below "
-        "320, "
-        "every 10th, faces 0 and 1, reals only where a fake names them as its original)",
+        "320, every 10th, faces 0 and 1, reals only where a fake names them as its original)",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def write_rows(out: Path, rows: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(out, buffer.getvalue())
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     try:
         dataset = load_dataset(args.root_dir)
     except FileNotFoundError as error:
@@ -179,11 +190,7 @@ def main(argv=None) -> int:
     for path in sorted(stray)[:10]:
         print(f"warning: skipped {path} (not a <frame>_<face>.png crop)", file=sys.stderr)
     out = Path(args.out) if Path(args.out).is_absolute() else dataset.root / args.out
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(out, buffer.getvalue())
+    write_rows(out, rows)
     videos = {row["video"] for row in rows}
     print(
         f"generate_folds: {len(rows)} crops of {len(videos)} videos in {len({r['fold'] for r in rows})} "
@@ -195,8 +202,7 @@ def main(argv=None) -> int:
         reasons = "; ".join(f"{count} {reason}" for reason, count in sorted(left_out.items()))
         print(
             f"generate_folds: {sum(left_out.values())} crops left out, as the original solution's rows leave "
-            "them out "
-            f"({reasons}); --all-crops keeps them"
+            f"them out ({reasons}); --all-crops keeps them"
         )
     report.done = len(videos)
     report.write()
