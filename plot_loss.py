@@ -5,6 +5,7 @@ train_classifier.py writes to logs/<run>.log, plots the weighted loss
 (w * fake_loss + real_loss) / 2 with w = --fake-weight, marks the best epochs and
 writes a PNG.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,8 @@ LINE = re.compile(r"^epoch (\d+)\b.*?\bfake_loss ([\d.eE+-]+|nan)\b.*?\breal_los
 
 
 def read_losses(path: Path) -> list[tuple[int, float, float]]:
-    """(epoch, fake_loss, real_loss) for every validated epoch; a later line for an epoch (after a resume) wins."""
+    """(epoch, fake_loss, real_loss) for every validated epoch; a later line for an epoch (after a resume)
+    wins."""
     losses: dict[int, tuple[float, float]] = {}
     for line in path.read_text().splitlines():
         match = LINE.search(line)
@@ -28,12 +30,19 @@ def read_losses(path: Path) -> list[tuple[int, float, float]]:
 
 
 def why_no_losses(path: Path) -> str:
-    """What to say of a log without validation losses: a run that trained but never validated points at the cause."""
+    """What to say of a log without validation losses: a run that trained but never validated points at the
+    cause."""
     epochs = sum(1 for line in path.read_text().splitlines() if line.startswith("epoch "))
     if epochs:
-        return (f"{path} logs {epochs} trained epochs but no validation losses: the run never validated (it ran with "
-                "--no-validation, or --test-every was larger than its epochs); validate on a fold with rows to plot the loss")
-    return f"no 'epoch N ... fake_loss X ... real_loss Y' lines in {path}: not a train_classifier.py log, or no epoch finished yet"
+        return (
+            f"{path} logs {epochs} trained epochs but no validation losses: the run never validated (it ran "
+            "with --no-validation, or --test-every was larger than its epochs); validate on a fold with rows "
+            "to plot the loss"
+        )
+    return (
+        f"no 'epoch N ... fake_loss X ... real_loss Y' lines in {path}: not a train_classifier.py log, or no "
+        "epoch finished yet"
+    )
 
 
 def weighted(fake: float, real: float, fake_weight: float) -> float:
@@ -42,9 +51,17 @@ def weighted(fake: float, real: float, fake_weight: float) -> float:
 
 def main(argv=None) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--log-file", required=True, help="a training log, e.g. logs/b7_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0.log")
-    parser.add_argument("--fake-weight", type=float, default=1.4, help="weight w of the fake loss in (w * fake + real) / 2")
-    parser.add_argument("--best", type=at_least(1), default=3, help="how many of the lowest epochs to mark and print")
+    parser.add_argument(
+        "--log-file",
+        required=True,
+        help="a training log, e.g. logs/b7_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0.log",
+    )
+    parser.add_argument(
+        "--fake-weight", type=float, default=1.4, help="weight w of the fake loss in (w * fake + real) / 2"
+    )
+    parser.add_argument(
+        "--best", type=at_least(1), default=3, help="how many of the lowest epochs to mark and print"
+    )
     parser.add_argument("--output", default=None, help="PNG to write (default: the log file with .png)")
     args = parser.parse_args(argv)
     path = Path(args.log_file)
@@ -68,7 +85,9 @@ def main(argv=None) -> int:
     axes.plot(epochs, [f for _, f, _ in losses], label="fake_loss", alpha=0.5)
     axes.plot(epochs, [r for _, _, r in losses], label="real_loss", alpha=0.5)
     axes.plot(epochs, scores, label=f"({args.fake_weight:g}·fake + real) / 2", linewidth=2)
-    axes.scatter([epochs[i] for i in best], [scores[i] for i in best], color="red", zorder=3, label=f"best {len(best)}")
+    axes.scatter(
+        [epochs[i] for i in best], [scores[i] for i in best], color="red", zorder=3, label=f"best {len(best)}"
+    )
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
     axes.set_ylabel("validation log loss")

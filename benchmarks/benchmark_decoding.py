@@ -1,14 +1,17 @@
-"""Time reading the sampled frames of short and long videos of the same content: does a long video cost as a short one?
+"""Time reading the sampled frames of short and long videos of the same content: does a long video cost as a
+short one?
 
     python -m benchmarks.benchmark_decoding --out /tmp/decoding --seconds 10 600
-    python -m benchmarks.benchmark_decoding --out /tmp/decoding --size 1920x1080 --seconds 10 3600 --baseline-up-to 10
+    python -m benchmarks.benchmark_decoding --out /tmp/decoding --size 1920x1080 --seconds 10 3600 \
+        --baseline-up-to 10
 
-A 10-second H.264 clip (a keyframe every 2 s, as web video) is encoded from --source's frames (or a moving synthetic
-picture), and the longer videos are that clip repeated, remuxed without re-encoding, so every video has the same content
-and bitrate. Each is read as scoring reads it (core.video.read_sampled_frames) and, up to --baseline-up-to seconds,
-also in one OpenCV pass up to its last sampled frame, as the reader before seeking did. Made videos are kept in --out
-and reused.
+A 10-second H.264 clip (a keyframe every 2 s, as web video) is encoded from --source's frames (or a moving
+synthetic picture), and the longer videos are that clip repeated, remuxed without re-encoding, so every video
+has the same content and bitrate. Each is read as scoring reads it (core.video.read_sampled_frames) and, up to
+--baseline-up-to seconds, also in one OpenCV pass up to its last sampled frame, as the reader before seeking
+did. Made videos are kept in --out and reused.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +52,10 @@ def clip_frames(source: Path | None, size: tuple[int, int], count: int) -> list[
     picture = np.dstack([(x * 255 // (width * 2)), (y * 255 // height), ((x + y) % 256)]).astype(np.int16)
     picture += rng.integers(-12, 13, picture.shape, dtype=np.int16)
     picture = np.clip(picture, 0, 255).astype(np.uint8)
-    return [np.ascontiguousarray(picture[:, i * width // count : i * width // count + width]) for i in range(count)]
+    return [
+        np.ascontiguousarray(picture[:, i * width // count : i * width // count + width])
+        for i in range(count)
+    ]
 
 
 def write_atomic(path: Path, write) -> Path:
@@ -62,8 +68,14 @@ def write_atomic(path: Path, write) -> Path:
 def encode_clip(path: Path, frames: list[np.ndarray], keyframe_seconds: float) -> None:
     keyint = round(keyframe_seconds * RATE)
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=RATE, options={
-            "preset": "veryfast", "x264-params": f"keyint={keyint}:min-keyint={keyint}:scenecut=0:log-level=error"})
+        stream = container.add_stream(
+            "libx264",
+            rate=RATE,
+            options={
+                "preset": "veryfast",
+                "x264-params": f"keyint={keyint}:min-keyint={keyint}:scenecut=0:log-level=error",
+            },
+        )
         stream.height, stream.width = frames[0].shape[:2]
         stream.pix_fmt = "yuv420p"
         for frame in frames:
@@ -72,7 +84,8 @@ def encode_clip(path: Path, frames: list[np.ndarray], keyframe_seconds: float) -
 
 
 def repeat_clip(clip: Path, path: Path, times: int) -> None:
-    """The clip `times` times over, its packets copied with their timestamps shifted (each copy starts on a keyframe)."""
+    """The clip `times` times over, its packets copied with their timestamps shifted (each copy starts on a
+    keyframe)."""
     with av.open(str(clip)) as source, av.open(str(path), "w") as target:
         stream = source.streams.video[0]
         packets = [packet for packet in source.demux(stream) if packet.size]
@@ -94,7 +107,12 @@ def make_videos(args: argparse.Namespace) -> dict[int, Path]:
     clip = args.out / f"{tag}_10s.mp4"
     if not clip.exists():
         print(f"encoding {clip.name}", flush=True)
-        write_atomic(clip, lambda partial: encode_clip(partial, clip_frames(args.source, args.size, 10 * RATE), args.keyframe_seconds))
+        write_atomic(
+            clip,
+            lambda partial: encode_clip(
+                partial, clip_frames(args.source, args.size, 10 * RATE), args.keyframe_seconds
+            ),
+        )
     videos = {10: clip}
     for seconds in args.seconds:
         if seconds == 10:
@@ -108,7 +126,8 @@ def make_videos(args: argparse.Namespace) -> dict[int, Path]:
 
 
 def one_pass(path: Path, frames: int) -> float:
-    """The reader before seeking: OpenCV grabs every frame up to the last sampled one and converts the sampled ones."""
+    """The reader before seeking: OpenCV grabs every frame up to the last sampled one and converts the sampled
+    ones."""
     started = time.perf_counter()
     capture = cv2.VideoCapture(str(path))
     wanted = set(sample_frame_indices(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), frames))
@@ -120,24 +139,51 @@ def one_pass(path: Path, frames: int) -> float:
     return time.perf_counter() - started
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True, help="folder for the made videos (kept and reused)")
-    parser.add_argument("--seconds", type=at_least(10), nargs="+", default=[10, 600],
-                        help="video lengths to time, multiples of 10 (10 is always made: it is the clip the others repeat)")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="folder for the made videos (kept and reused)"
+    )
+    parser.add_argument(
+        "--seconds",
+        type=at_least(10),
+        nargs="+",
+        default=[10, 600],
+        help="video lengths to time, multiples of 10 (10 is always made: it is the clip the others repeat)",
+    )
     parser.add_argument("--size", type=size_option, default=(1280, 720), help="WIDTHxHEIGHT of the videos")
-    parser.add_argument("--source", type=Path, default=None, help="a video whose first 250 frames make the clip (default: synthetic)")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="a video whose first 250 frames make the clip (default: synthetic)",
+    )
     parser.add_argument("--keyframe-seconds", type=float, default=2.0, help="seconds between keyframes")
-    parser.add_argument("--frames", type=at_least(1), default=32, help="frames sampled per video, as --frames of predict_folder.py")
+    parser.add_argument(
+        "--frames",
+        type=at_least(1),
+        default=32,
+        help="frames sampled per video, as --frames of predict_folder.py",
+    )
     parser.add_argument("--rounds", type=at_least(1), default=2, help="rounds over all videos, alternating")
-    parser.add_argument("--baseline-up-to", type=int, default=600, metavar="SECONDS",
-                        help="also time the one-pass OpenCV read of videos up to this long (an hour's takes minutes)")
+    parser.add_argument(
+        "--baseline-up-to",
+        type=int,
+        default=600,
+        metavar="SECONDS",
+        help="also time the one-pass OpenCV read of videos up to this long (an hour's takes minutes)",
+    )
     args = parser.parse_args(argv)
     if any(seconds % 10 for seconds in args.seconds):
         parser.error(f"--seconds: multiples of 10 only, got {args.seconds}")
     if args.source is not None and not args.source.is_file():
         parser.error(f"--source: no such file: {args.source}")
-    videos = make_videos(args)
+    return args
+
+
+def time_videos(args, videos: dict[int, Path]) -> tuple[dict[tuple[int, str], list[float]], dict]:
+    """Seconds per (video length, "sampled" or "one pass") over --rounds rounds, and each length's sampled
+    frames."""
     times: dict[tuple[int, str], list[float]] = {}
     details = {}
     for _ in range(args.rounds):
@@ -148,20 +194,41 @@ def main(argv=None) -> int:
             details[seconds] = sampled
             if seconds <= args.baseline_up_to:
                 times.setdefault((seconds, "one pass"), []).append(one_pass(path, args.frames))
+    return times, details
+
+
+def report(args, times: dict[tuple[int, str], list[float]], details: dict) -> None:
     width, height = args.size
     for seconds, sampled in sorted(details.items()):
-        line = (f"{seconds:>5} s {width}x{height}, {sampled.frame_count} frames: {len(sampled.frames)} sampled in "
-                f"{statistics.median(times[seconds, 'sampled']):.2f} s (min {min(times[seconds, 'sampled']):.2f}; "
-                f"{sampled.decoding.decoder}, {sampled.decoding.frames_decoded} frames decoded)")
+        line = (
+            f"{seconds:>5} s {width}x{height}, {sampled.frame_count} frames: {len(sampled.frames)} sampled "
+            f"in {statistics.median(times[seconds, 'sampled']):.2f} s (min "
+            f"{min(times[seconds, 'sampled']):.2f}; "
+            f"{sampled.decoding.decoder}, {sampled.decoding.frames_decoded} frames decoded)"
+        )
         if (seconds, "one pass") in times:
             line += f"; one OpenCV pass, as before: {statistics.median(times[seconds, 'one pass']):.2f} s"
         print(line)
     short = statistics.median(times[10, "sampled"])
     for seconds in sorted(details):
         if seconds != 10:
-            print(f"{seconds} s against 10 s: {statistics.median(times[seconds, 'sampled']) / short:.1f}x"
-                  + (f" (one pass, as before: {statistics.median(times[seconds, 'one pass']) / statistics.median(times[10, 'one pass']):.1f}x)"
-                     if (seconds, "one pass") in times and (10, "one pass") in times else ""))
+            baseline = ""
+            if (seconds, "one pass") in times and (10, "one pass") in times:
+                ratio = statistics.median(times[seconds, "one pass"]) / statistics.median(
+                    times[10, "one pass"]
+                )
+                baseline = f" (one pass, as before: {ratio:.1f}x)"
+            print(
+                f"{seconds} s against 10 s: {statistics.median(times[seconds, 'sampled']) / short:.1f}x"
+                + baseline
+            )
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    videos = make_videos(args)
+    times, details = time_videos(args, videos)
+    report(args, times, details)
     return 0
 
 

@@ -1,10 +1,13 @@
-"""Videos per minute for preprocessing steps 1 (face boxes on every frame) and 2 (crops), on the present device.
+"""Videos per minute for preprocessing steps 1 (face boxes on every frame) and 2 (crops), on the present
+device.
 
-    python -m benchmarks.benchmark_preprocessing --videos ../shared/data/ffpp/original_sequences/youtube/c23/videos
+    python -m benchmarks.benchmark_preprocessing \
+        --videos ../shared/data/ffpp/original_sequences/youtube/c23/videos
 
 The videos are linked into a temporary DATA_ROOT as REAL originals, so step 1
 detects on every frame of each and step 2 crops every 10th frame.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +31,9 @@ def main(argv=None) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", nargs="+", required=True, help="video files or folders of videos")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where face detection runs")
-    parser.add_argument("--workers", type=at_least(0), default=2, help="decoding worker processes (0: in the main process)")
+    parser.add_argument(
+        "--workers", type=at_least(0), default=2, help="decoding worker processes (0: in the main process)"
+    )
     args = parser.parse_args(argv)
     keep_freed_memory()
     device = resolve_device(args.device)
@@ -39,15 +44,25 @@ def main(argv=None) -> int:
         part.mkdir()
         for video in videos:
             (part / video.name).symlink_to(video.resolve())
-        (part / "metadata.json").write_text(json.dumps({v.name: {"label": "REAL", "original": None} for v in videos}))
+        (part / "metadata.json").write_text(
+            json.dumps({v.name: {"label": "REAL", "original": None} for v in videos})
+        )
         common = ["--root-dir", tmp, "--workers", str(args.workers)]
-        print(f"device: {device}; {len(videos)} videos, {frames} frames; torch threads {torch.get_num_threads()}")
-        for name, step, extra in (("1 detect_original_faces", detect_original_faces, ["--device", args.device]),
-                                  ("2 extract_crops", extract_crops, [])):
+        print(
+            f"device: {device}; {len(videos)} videos, {frames} frames; torch threads "
+            f"{torch.get_num_threads()}"
+        )
+        for name, step, extra in (
+            ("1 detect_original_faces", detect_original_faces, ["--device", args.device]),
+            ("2 extract_crops", extract_crops, []),
+        ):
             started = time.perf_counter()
             step.main(common + extra)
             elapsed = time.perf_counter() - started
-            print(f"step {name}: {elapsed:.1f}s, {len(videos) / elapsed * 60:.1f} videos/min, {frames / elapsed:.1f} frames/s")
+            print(
+                f"step {name}: {elapsed:.1f}s, {len(videos) / elapsed * 60:.1f} videos/min, "
+                f"{frames / elapsed:.1f} frames/s"
+            )
     return 0
 
 

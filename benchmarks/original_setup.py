@@ -1,4 +1,5 @@
-"""The original DFDC-winning solution's inference setup, rebuilt to time it beside this project's on one machine.
+"""The original DFDC-winning solution's inference setup, rebuilt to time it beside this project's on one
+machine.
 
 What the original code does with a video, patched only to run on the CPU:
 each sampled frame becomes a PIL image, is resized with PIL by the same
@@ -13,6 +14,7 @@ The machine this project is measured on drifts in speed by up to 1.5x within
 the hour, so an absolute time says little unless the reference is timed in the
 same runs: `benchmark_inference.py --setup original` uses this.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,9 +30,12 @@ from core.video import read_sampled_frames
 
 
 class OriginalSetup:
-    """Scores videos the way the original solution's inference code does; reports the same timings as VideoPredictor."""
+    """Scores videos the way the original solution's inference code does; reports the same timings as
+    VideoPredictor."""
 
-    def __init__(self, model: torch.nn.Module, device: torch.device, num_frames: int = 32, input_size: int = 380):
+    def __init__(
+        self, model: torch.nn.Module, device: torch.device, num_frames: int = 32, input_size: int = 380
+    ):
         from facenet_pytorch import MTCNN
 
         self.detector = MTCNN(margin=0, thresholds=[0.7, 0.8, 0.8], device=device)
@@ -64,7 +69,11 @@ class OriginalSetup:
         for index in range(len(batch)):
             batch[index] = (batch[index] / 255.0 - self.mean) / self.std
         with torch.no_grad():
-            return torch.sigmoid(self.model(batch.half() if self.fp16 else batch).float().flatten()).cpu().tolist()
+            return (
+                torch.sigmoid(self.model(batch.half() if self.fp16 else batch).float().flatten())
+                .cpu()
+                .tolist()
+            )
 
     def predict(self, path: str | os.PathLike) -> tuple[dict[str, float], int, int]:
         """(seconds spent decoding, detecting and classifying; frames read; faces found) for one video."""
@@ -75,5 +84,9 @@ class OriginalSetup:
         detected = time.perf_counter()
         if inputs:
             self.classify(inputs)
-        seconds = {"decode": decoded - started, "detect": detected - decoded, "classify": time.perf_counter() - detected}
+        seconds = {
+            "decode": decoded - started,
+            "detect": detected - decoded,
+            "classify": time.perf_counter() - detected,
+        }
         return seconds, len(frames), len(inputs)

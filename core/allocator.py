@@ -1,4 +1,5 @@
 """Let the process reuse the memory it frees instead of handing it back to the OS after every large array."""
+
 from __future__ import annotations
 
 import ctypes
@@ -46,4 +47,6 @@ def _glibc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None
     libc = ctypes.CDLL(None)
-    return libc if hasattr(libc, "gnu_get_libc_version") else None  # musl and others: mallopt is absent or a stub
+    return (
+        libc if hasattr(libc, "gnu_get_libc_version") else None
+    )  # musl and others: mallopt is absent or a stub

@@ -1,4 +1,5 @@
 """Write files so that a reader never sees a half-written one."""
+
 from __future__ import annotations
 
 import contextlib
@@ -19,7 +20,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.chmod(0o666 & ~current_umask())  # mkstemp makes it private; the result should look like any new file
@@ -68,10 +71,10 @@ def write_json_atomic(path: str | os.PathLike, data, indent: int | None = 1) -> 
 def atomic_directory(target: Path):
     """Yield a temporary folder beside `target`; it becomes `target` only when the block finishes.
 
-    A rerun trusts a video's output folder only if it exists, so a killed run leaves nothing it would mistake for
-    finished work. The files and the folder are flushed to the disk before the rename, so a finished folder also
-    survives a power cut; an older `target` is renamed aside first and removed last, so there is never a moment
-    without one or the other.
+    A rerun trusts a video's output folder only if it exists, so a killed run leaves nothing it would mistake
+    for finished work. The files and the folder are flushed to the disk before the rename, so a finished
+    folder also survives a power cut; an older `target` is renamed aside first and removed last, so there is
+    never a moment without one or the other.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))

@@ -2,6 +2,7 @@
 
 Kept free of torch so that --help and bad options are answered before the heavy imports.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -9,19 +10,26 @@ from collections.abc import Callable
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse's parser, but a bad option is reported as one line, "error: ...", like every other bad input."""
+    """argparse's parser, but a bad option is reported as one line, "error: ...", like every other bad
+    input."""
 
     def error(self, message: str):
         self.exit(2, f"error: {message} (see --help)\n")
 
 
 class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Each option's help ends with its default, unless the help already says it or there is none to say (None,
-    False, an empty list): argparse's own formatter writes "(default: None)" after a default spelt out in words."""
+    """Each option's help ends with its default, unless the help already says it or there is none to say
+    (None, False, an empty list): argparse's own formatter writes "(default: None)" after a default spelt out
+    in words."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         help_text = action.help or ""
-        nothing = action.default is None or action.default is False or action.default == [] or action.default == argparse.SUPPRESS
+        nothing = (
+            action.default is None
+            or action.default is False
+            or action.default == []
+            or action.default == argparse.SUPPRESS
+        )
         shown = action.option_strings and not nothing
         if not shown or "default" in help_text:
             return help_text

@@ -1,10 +1,12 @@
-"""Decode video frames with PyAV (FFmpeg's libraries, with dav1d for AV1, inside its wheel): in one sequential pass, or by
-seeking to the keyframe before each wanted frame where the container's timestamps make that exact and it saves work.
+"""Decode video frames with PyAV (FFmpeg's libraries, with dav1d for AV1, inside its wheel): in one sequential
+pass, or by seeking to the keyframe before each wanted frame where the container's timestamps make that exact
+and it saves work.
 
-A frame's position is its rank in presentation order, known from the packets' timestamps (read without decoding), so a
-frame reached by seeking has the position sequential decoding gives it. FFmpeg's messages are captured per video and
-counted, not printed; DFDC_DECODER_LOG=1 prints them raw, for debugging.
+A frame's position is its rank in presentation order, known from the packets' timestamps (read without
+decoding), so a frame reached by seeking has the position sequential decoding gives it. FFmpeg's messages are
+captured per video and counted, not printed; DFDC_DECODER_LOG=1 prints them raw, for debugging.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -20,8 +22,8 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 DEBUG_ENV = "DFDC_DECODER_LOG"
-# Seek only when that decodes at most this share of the frames a sequential pass decodes: a seek restarts the decoder,
-# whose frame threads then refill, so saving a few frames is not worth it.
+# Seek only when that decodes at most this share of the frames a sequential pass decodes: a seek restarts the
+# decoder, whose frame threads then refill, so saving a few frames is not worth it.
 SEEK_WORTH = 0.5
 
 
@@ -30,11 +32,12 @@ def decoder_log_shown() -> bool:
 
 
 def quiet_ffmpeg() -> None:
-    """Keep FFmpeg's own messages off the terminal (a corrupt stream prints hundreds, in the middle of a progress bar).
+    """Keep FFmpeg's own messages off the terminal (a corrupt stream prints hundreds, in the middle of a
+    progress bar).
 
-    OpenCV's bundled FFmpeg reads OPENCV_FFMPEG_LOGLEVEL when it opens its first video (-8: quiet; setting it after
-    that has no effect). PyAV's messages at error level are handed to Python, captured per video by DecoderMessages;
-    any outside a capture go to the "libav" logger, silenced here.
+    OpenCV's bundled FFmpeg reads OPENCV_FFMPEG_LOGLEVEL when it opens its first video (-8: quiet; setting it
+    after that has no effect). PyAV's messages at error level are handed to Python, captured per video by
+    DecoderMessages; any outside a capture go to the "libav" logger, silenced here.
     """
     if not decoder_log_shown():
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -51,7 +54,9 @@ class DecodeReport:
     """How one video was read: by which decoder, and how many errors its decoder reported."""
 
     decoder: str = ""  # "pyav", "pyav-seek" or "opencv"
-    errors: int = 0  # FFmpeg's error messages while PyAV decoded (OpenCV's are not counted: its FFmpeg cannot be asked)
+    errors: int = (
+        0  # FFmpeg's error messages while PyAV decoded (OpenCV's are not counted: its FFmpeg cannot be asked)
+    )
     first_error: str | None = None
     frames_decoded: int = 0  # frames the decoder produced, wanted or not (OpenCV: frames grabbed)
 
@@ -94,7 +99,9 @@ class Timeline:
     pts: list[int]  # presentation time of every frame, in presentation order: frame i shows at pts[i]
     keyframes: list[int]  # positions (presentation order) of the keyframes
     seek_to: dict[int, int]  # a keyframe's position -> the timestamp that seeks to it (its presentation time)
-    exact: bool  # every packet has its own presentation time, none is to be discarded, and no packet is missing
+    exact: (
+        bool  # every packet has its own presentation time, none is to be discarded, and no packet is missing
+    )
 
     def position(self) -> dict[int, int]:
         return {pts: index for index, pts in enumerate(self.pts)}
@@ -111,14 +118,17 @@ def _open(path: Path) -> tuple[av.container.InputContainer, av.video.stream.Vide
     if not container.streams.video:
         kinds = sorted({stream.type for stream in container.streams})
         container.close()
-        raise CannotDecode(f"no video stream in the file ({', '.join(kinds) + ' only' if kinds else 'no streams at all'})")
+        raise CannotDecode(
+            f"no video stream in the file ({', '.join(kinds) + ' only' if kinds else 'no streams at all'})"
+        )
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"  # frame threads as well as slices: 2-3x faster on long-GOP video
     return container, stream
 
 
 def read_timeline(path: Path) -> Timeline:
-    """Demux the video stream once, without decoding, for its frame count and timestamps; raises CannotDecode."""
+    """Demux the video stream once, without decoding, for its frame count and timestamps; raises
+    CannotDecode."""
     container, stream = _open(path)
     try:
         stated = stream.frames
@@ -151,10 +161,15 @@ def read_timeline(path: Path) -> Timeline:
 
 
 def seek_plan(timeline: Timeline, wanted: list[int]) -> list[tuple[int, int | None]]:
-    """(wanted position, keyframe position to seek to first, or None to decode on), in order, for the sorted `wanted`."""
+    """(wanted position, keyframe position to seek to first, or None to decode on), in order, for the sorted
+    `wanted`."""
     plan, decoded_to = [], -1
     for target in wanted:
-        keyframe = timeline.keyframes[bisect.bisect_right(timeline.keyframes, target) - 1] if timeline.keyframes else 0
+        keyframe = (
+            timeline.keyframes[bisect.bisect_right(timeline.keyframes, target) - 1]
+            if timeline.keyframes
+            else 0
+        )
         # decoding on from the last target costs no more when it is at most one frame before the keyframe
         seek = keyframe if decoded_to < 0 or decoded_to < keyframe - 1 else None
         plan.append((target, seek))
@@ -178,25 +193,30 @@ def worth_seeking(timeline: Timeline, wanted: list[int]) -> bool:
 
 
 def _close(container, stream) -> None:
-    """Close after letting the decoder's frame threads finish, with the GIL released: a thread that reports an error
-    takes the GIL (PyAV's log callback), and the container frees its decoder while holding it."""
+    """Close after letting the decoder's frame threads finish, with the GIL released: a thread that reports an
+    error takes the GIL (PyAV's log callback), and the container frees its decoder while holding it."""
     stream.codec_context.flush_buffers()
     container.close()
 
 
 def _rgb(frame: av.VideoFrame, reformatter: VideoReformatter) -> np.ndarray:
-    """The frame as RGB uint8, turned upright as the stream's display matrix says (phones store portrait video sideways).
+    """The frame as RGB uint8, turned upright as the stream's display matrix says (phones store portrait video
+    sideways).
 
     One reformatter per video keeps FFmpeg's conversion context from frame to frame; a new one per frame (what
     frame.to_ndarray does) cost 2-3 times as much per 720p frame."""
     image = reformatter.reformat(frame, format="rgb24").to_ndarray()
-    quarter_turns = round(getattr(frame, "rotation", 0) / 90) % 4  # counterclockwise, as FFmpeg's display matrix angle
+    quarter_turns = (
+        round(getattr(frame, "rotation", 0) / 90) % 4
+    )  # counterclockwise, as FFmpeg's display matrix angle
     return np.ascontiguousarray(np.rot90(image, quarter_turns)) if quarter_turns else image
 
 
-def _decoded(container, stream, report: DecodeReport, errors: Callable[[], None] = lambda: None) -> Iterator[av.VideoFrame]:
-    """Every frame from the container's current position on, counted in `report`; a packet that fails to decode calls
-    `errors` and is skipped."""
+def _decoded(
+    container, stream, report: DecodeReport, errors: Callable[[], None] = lambda: None
+) -> Iterator[av.VideoFrame]:
+    """Every frame from the container's current position on, counted in `report`; a packet that fails to
+    decode calls `errors` and is skipped."""
     for packet in container.demux(stream):
         try:
             for frame in packet.decode():
@@ -212,10 +232,13 @@ class NotExact(Exception):
     """A seek did not land where the timestamps said: read sequentially instead."""
 
 
-def decode_frames(path: Path, wanted: set[int] | None, timeline: Timeline, report: DecodeReport) -> Generator[tuple[int, np.ndarray], None, int]:
-    """Yield (position, RGB frame) of the wanted frames (all when None) that decode, in order; return how many frames the
-    stream held up to the last that decoded. Seeks where worth_seeking says so and falls back to a sequential pass when
-    a seek lands anywhere unexpected; raises CannotDecode when no frame at all decodes."""
+def decode_frames(
+    path: Path, wanted: set[int] | None, timeline: Timeline, report: DecodeReport
+) -> Generator[tuple[int, np.ndarray], None, int]:
+    """Yield (position, RGB frame) of the wanted frames (all when None) that decode, in order; return how many
+    frames the stream held up to the last that decoded. Seeks where worth_seeking says so and falls back to a
+    sequential pass when a seek lands anywhere unexpected; raises CannotDecode when no frame at all
+    decodes."""
     report.decoder = "pyav"
     ordered = sorted(wanted) if wanted is not None else None
     with DecoderMessages(report, path.name):
@@ -232,9 +255,11 @@ def decode_frames(path: Path, wanted: set[int] | None, timeline: Timeline, repor
     return decoded_to
 
 
-def _sequential(path: Path, wanted: set[int] | None, timeline: Timeline, report: DecodeReport) -> Generator[tuple[int, np.ndarray], None, int]:
-    """One pass from the start. Positions come from the timestamps where they are exact, else from counting: a packet
-    that fails to decode counts as one frame, so the frames after it keep their positions."""
+def _sequential(
+    path: Path, wanted: set[int] | None, timeline: Timeline, report: DecodeReport
+) -> Generator[tuple[int, np.ndarray], None, int]:
+    """One pass from the start. Positions come from the timestamps where they are exact, else from counting: a
+    packet that fails to decode counts as one frame, so the frames after it keep their positions."""
     position = timeline.position() if timeline.exact else None
     last = max(wanted) if wanted else None
     container, stream = _open(path)
@@ -264,17 +289,19 @@ def _sequential(path: Path, wanted: set[int] | None, timeline: Timeline, report:
     return counted
 
 
-def _seeking(path: Path, timeline: Timeline, wanted: list[int], report: DecodeReport) -> Iterator[tuple[int, np.ndarray]]:
-    """The wanted frames, each decoded from the keyframe before it (or on from the previous one); raises NotExact when
-    a frame's timestamp is not the one expected there, or when the decoder reports any error (a reference missing: the
-    keyframe was no clean start), so that the video is read sequentially instead."""
+def _seeking(
+    path: Path, timeline: Timeline, wanted: list[int], report: DecodeReport
+) -> Iterator[tuple[int, np.ndarray]]:
+    """The wanted frames, each decoded from the keyframe before it (or on from the previous one); raises
+    NotExact when a frame's timestamp is not the one expected there, or when the decoder reports any error (a
+    reference missing: the keyframe was no clean start), so that the video is read sequentially instead."""
     position = timeline.position()
     container, stream = _open(path)
     reformatter = VideoReformatter()
     try:
         with av.logging.Capture(local=False) as messages:
-            # The first frame is decoded before any seek: FFmpeg's H.264 decoder, seeking before it has decoded anything,
-            # gave garbled frames on FF++'s High 4:4:4 videos (and said only "gray chroma").
+            # The first frame is decoded before any seek: FFmpeg's H.264 decoder, seeking before it has
+            # decoded anything, gave garbled frames on FF++'s High 4:4:4 videos (and said only "gray chroma").
             frames = _decoded(container, stream, report)
             next(frames, None)
             for target, keyframe in seek_plan(timeline, wanted):

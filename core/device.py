@@ -1,4 +1,5 @@
 """Turn the `--device auto|cpu|cuda` option into a torch device."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -14,7 +15,8 @@ class DeviceUnavailableError(RuntimeError):
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    import torch  # here, not at the top: scripts build their --help and check their input without loading torch
+    # here, not at the top: scripts build their --help and check their input without loading torch
+    import torch
 
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

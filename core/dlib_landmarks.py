@@ -8,6 +8,7 @@ file ships inside `face-recognition-models`; its package is never imported (its
 The 68-point model was trained on the iBUG 300-W data set, whose licence excludes
 commercial use: the README's licence section says so.
 """
+
 from __future__ import annotations
 
 import functools

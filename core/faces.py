@@ -5,6 +5,7 @@ Coordinates everywhere are full-resolution pixels of the frame: a box is
 landmarks are five (x, y) points: left eye, right eye, nose, left and right
 mouth corner (left/right as seen in the image).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -19,9 +20,10 @@ if TYPE_CHECKING:
 
 CROP_MARGIN = 1 / 3  # of the box size, added on every side
 INFERENCE_THRESHOLDS = (0.7, 0.8, 0.8)
-# Pixels of resized frames that go through the cascade at once. Its memory grows with them (P-Net's feature maps over
-# every pyramid level of every frame), and fewer frames at once were no slower (benchmarks/README.md, "Figures behind
-# the code's choices"). 2 Mpx is 3 frames of 960x540, 8 frames of a 1080p video detected at 0.33x.
+# Pixels of resized frames that go through the cascade at once. Its memory grows with them (P-Net's feature
+# maps over every pyramid level of every frame), and fewer frames at once were no slower
+# (benchmarks/README.md, "Figures behind the code's choices"). 2 Mpx is 3 frames of 960x540, 8 frames of a
+# 1080p video detected at 0.33x.
 DETECTION_PIXELS = 2_000_000
 NARROW_RANGE = 128  # levels: a faceless frame spanning fewer is searched again with its contrast stretched
 MIN_STRETCHED_RANGE = 8  # levels: a frame spanning fewer is flat (black, a title card); nothing to find there
@@ -32,7 +34,9 @@ class Face:
     box: tuple[float, float, float, float]
     score: float
     landmarks: np.ndarray  # shape (5, 2)
-    contrast_stretched: bool = False  # found only once the frame's levels were stretched (a dark or flat frame)
+    contrast_stretched: bool = (
+        False  # found only once the frame's levels were stretched (a dark or flat frame)
+    )
 
     @property
     def area(self) -> float:
@@ -98,16 +102,20 @@ def resize_for_detection(frame: np.ndarray, scale: float) -> np.ndarray:
 
 
 def resize_as_original(frame: np.ndarray, scale: float) -> np.ndarray:
-    """The frame resized as the original solution's code resized it for detection: PIL's default (bicubic, antialiased)
-    filter to int(side * scale). Its faces' boxes then match the original's to the pixel; OpenCV's area averaging
-    (resize_for_detection) is faster and moves boxes by a few pixels."""
+    """The frame resized as the original solution's code resized it for detection: PIL's default (bicubic,
+    antialiased) filter to int(side * scale). Its faces' boxes then match the original's to the pixel;
+    OpenCV's area averaging (resize_for_detection) is faster and moves boxes by a few pixels."""
     from PIL import Image
 
     image = Image.fromarray(frame)
-    return np.asarray(image.resize((int(image.width * scale), int(image.height * scale)), Image.Resampling.BICUBIC))
+    return np.asarray(
+        image.resize((int(image.width * scale), int(image.height * scale)), Image.Resampling.BICUBIC)
+    )
 
 
-def margin_box(box: Sequence[float], frame_width: int, frame_height: int, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
+def margin_box(
+    box: Sequence[float], frame_width: int, frame_height: int, margin: float = CROP_MARGIN
+) -> tuple[int, int, int, int]:
     """The box grown by `margin` of its width/height on every side, in whole pixels, clipped to the frame.
 
     Corners are truncated to whole pixels, as the original solution's `int(b * 2)` did.
@@ -144,10 +152,11 @@ class FaceDetector:
         scale: float | None = None,
         contrast_retry: bool = True,
     ):
-        """`scale`: resize factor for detection, applied with the original's resampling (resize_as_original; the
-        original repository's code used 0.5 for every video), or None for detection_scale's rule by resolution.
-        `contrast_retry`: search faceless dark frames again with their contrast stretched."""
-        # Imported here: the cascade pulls in torch and torchvision (seconds), which the crop helpers above do not need.
+        """`scale`: resize factor for detection, applied with the original's resampling (resize_as_original;
+        the original repository's code used 0.5 for every video), or None for detection_scale's rule by
+        resolution. `contrast_retry`: search faceless dark frames again with their contrast stretched."""
+        # Imported here: the cascade pulls in torch and torchvision (seconds), which the crop helpers above do
+        # not need.
         from core.mtcnn import MTCNNCascade
 
         self.cascade = MTCNNCascade(thresholds, min_face_size, device=device)
@@ -157,21 +166,31 @@ class FaceDetector:
 
     def settings(self) -> dict:
         """What the faces found depend on, for keys that decide whether earlier results still hold."""
-        return {"thresholds": list(self.cascade.thresholds), "min_face_size": self.cascade.min_face_size,
-                "factor": self.cascade.factor, "scale": self.scale or "by resolution", "contrast_retry": self.contrast_retry}
+        return {
+            "thresholds": list(self.cascade.thresholds),
+            "min_face_size": self.cascade.min_face_size,
+            "factor": self.cascade.factor,
+            "scale": self.scale or "by resolution",
+            "contrast_retry": self.contrast_retry,
+        }
 
     def detect(self, frames: Sequence[np.ndarray], scale: float | None = None) -> list[list[Face]]:
         """Faces of each full-resolution RGB frame, largest first. All frames must share one size."""
         if not len(frames):
             return []
         height, width = frames[0].shape[:2]
-        if scale is None and self.scale is not None:  # a fixed scale is the original's way: its resampling too
-            return self.detect_resized([resize_as_original(frame, self.scale) for frame in frames], self.scale)
+        if (
+            scale is None and self.scale is not None
+        ):  # a fixed scale is the original's way: its resampling too
+            return self.detect_resized(
+                [resize_as_original(frame, self.scale) for frame in frames], self.scale
+            )
         scale = scale or detection_scale(width, height)
         return self.detect_resized([resize_for_detection(frame, scale) for frame in frames], scale)
 
     def detect_resized(self, frames: Sequence[np.ndarray], scale: float) -> list[list[Face]]:
-        """Faces of frames already resized by `scale` (see resize_for_detection), in full-resolution coordinates.
+        """Faces of frames already resized by `scale` (see resize_for_detection), in full-resolution
+        coordinates.
 
         A frame with no face whose levels span a narrow range (a dark scene) is
         searched once more with its contrast stretched; such faces are marked.
@@ -180,13 +199,19 @@ class FaceDetector:
         if not self.contrast_retry:
             return results
         faceless = [index for index, faces in enumerate(results) if not faces]
-        stretched = {index: frame for index in faceless if (frame := stretch_contrast(frames[index])) is not None}
+        stretched = {
+            index: frame for index in faceless if (frame := stretch_contrast(frames[index])) is not None
+        }
         if stretched:
-            for index, faces in zip(stretched, self._run(list(stretched.values()), scale, contrast_stretched=True), strict=True):
+            for index, faces in zip(
+                stretched, self._run(list(stretched.values()), scale, contrast_stretched=True), strict=True
+            ):
                 results[index] = faces
         return results
 
-    def _run(self, frames: Sequence[np.ndarray], scale: float, contrast_stretched: bool = False) -> list[list[Face]]:
+    def _run(
+        self, frames: Sequence[np.ndarray], scale: float, contrast_stretched: bool = False
+    ) -> list[list[Face]]:
         results: list[list[Face]] = []
         height, width = frames[0].shape[:2] if len(frames) else (1, 1)
         chunk = max(1, min(self.batch_size, DETECTION_PIXELS // (height * width)))
@@ -194,10 +219,16 @@ class FaceDetector:
             boxes, points = self.cascade(np.stack(frames[start : start + chunk]))
             for frame_boxes, frame_points in zip(boxes, points, strict=True):
                 faces = [
-                    Face(tuple(float(v) / scale for v in box[:4]), float(box[4]), np.asarray(landmarks, dtype=np.float32) / scale,
-                         contrast_stretched)
+                    Face(
+                        tuple(float(v) / scale for v in box[:4]),
+                        float(box[4]),
+                        np.asarray(landmarks, dtype=np.float32) / scale,
+                        contrast_stretched,
+                    )
                     for box, landmarks in zip(frame_boxes, frame_points, strict=True)
                 ]
-                faces.sort(key=lambda face: -face.area)  # largest first, as facenet-pytorch's MTCNN.detect orders them
+                faces.sort(
+                    key=lambda face: -face.area
+                )  # largest first, as facenet-pytorch's MTCNN.detect orders them
                 results.append(faces)
         return results

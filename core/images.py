@@ -1,4 +1,5 @@
 """Turn face crops into the square, normalised tensors the classifiers take."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -12,7 +13,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def isotropically_resize_image(
-    image: np.ndarray, size: int, interpolation_down: int = cv2.INTER_AREA, interpolation_up: int = cv2.INTER_CUBIC
+    image: np.ndarray,
+    size: int,
+    interpolation_down: int = cv2.INTER_AREA,
+    interpolation_up: int = cv2.INTER_CUBIC,
 ) -> np.ndarray:
     """Resize so that the longer side is `size`, keeping the aspect ratio.
 
@@ -47,16 +51,21 @@ def face_to_model_input(face: np.ndarray, size: int) -> np.ndarray:
 
 
 def normalize_batch(
-    images: np.ndarray | Sequence[np.ndarray], device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
-    mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
+    images: np.ndarray | Sequence[np.ndarray],
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
 ) -> torch.Tensor:
-    """uint8 NHWC RGB images -> float NCHW tensor normalised by mean and std (0-1 scale; ImageNet's by default), in
-    channels-last memory.
+    """uint8 NHWC RGB images -> float NCHW tensor normalised by mean and std (0-1 scale; ImageNet's by
+    default), in channels-last memory.
 
     Channels-last is what a permuted NHWC buffer already is, so no copy is made
     for the layout, and it is the faster layout for the classifiers on CPU.
     """
-    batch = torch.from_numpy(np.ascontiguousarray(np.stack(images) if not isinstance(images, np.ndarray) else images))
+    batch = torch.from_numpy(
+        np.ascontiguousarray(np.stack(images) if not isinstance(images, np.ndarray) else images)
+    )
     batch = batch.to(device, non_blocking=True).permute(0, 3, 1, 2).float()
     mean = torch.tensor(mean, device=batch.device).view(1, 3, 1, 1) * 255
     std = torch.tensor(std, device=batch.device).view(1, 3, 1, 1) * 255

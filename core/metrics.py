@@ -1,4 +1,6 @@
-"""Video-level metrics shared by validation and evaluate.py: log loss (the DFDC metric), ROC AUC, average precision."""
+"""Video-level metrics shared by validation and evaluate.py: log loss (the DFDC metric), ROC AUC, average
+precision."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +27,8 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def fake_real_log_loss(labels: np.ndarray, probabilities: np.ndarray) -> tuple[float, float, float]:
-    """(log loss on fakes, on reals, their mean); a class that is absent gives nan and is left out of the mean."""
+    """(log loss on fakes, on reals, their mean); a class that is absent gives nan and is left out of the
+    mean."""
     labels, probabilities = np.asarray(labels), np.asarray(probabilities)
     fake = log_loss(labels[labels == 1], probabilities[labels == 1])
     real = log_loss(labels[labels == 0], probabilities[labels == 0])
@@ -34,15 +37,26 @@ def fake_real_log_loss(labels: np.ndarray, probabilities: np.ndarray) -> tuple[f
 
 
 def video_scores(videos: np.ndarray, labels: np.ndarray, probabilities: np.ndarray) -> dict:
-    """Mean prediction per video, then log loss on fake videos, on real videos, their mean ('score'), and AUC."""
-    frame = pd.DataFrame({"video": videos, "label": labels, "p": probabilities}).groupby("video").agg(label=("label", "first"), p=("p", "mean"))
+    """Mean prediction per video, then log loss on fake videos, on real videos, their mean ('score'), and
+    AUC."""
+    frame = (
+        pd.DataFrame({"video": videos, "label": labels, "p": probabilities})
+        .groupby("video")
+        .agg(label=("label", "first"), p=("p", "mean"))
+    )
     fake_loss, real_loss, score = fake_real_log_loss(frame.label.to_numpy(), frame.p.to_numpy())
-    return {"fake_loss": fake_loss, "real_loss": real_loss, "score": score,
-            "auc": roc_auc(frame.label.to_numpy(), frame.p.to_numpy()), "videos": int(len(frame))}
+    return {
+        "fake_loss": fake_loss,
+        "real_loss": real_loss,
+        "score": score,
+        "auc": roc_auc(frame.label.to_numpy(), frame.p.to_numpy()),
+        "videos": int(len(frame)),
+    }
 
 
 def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the precision-recall curve as the mean precision at each fake, ranked by score (ties together)."""
+    """Area under the precision-recall curve as the mean precision at each fake, ranked by score (ties
+    together)."""
     labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
     positives = int((labels == 1).sum())
     if not positives:
@@ -88,7 +102,9 @@ def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
 def balanced_accuracy(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> float:
     """Mean of the share of fakes above `threshold` and the share of reals at or below it."""
     labels, called_fake = np.asarray(labels), np.asarray(scores) > threshold
-    rates = [float(np.mean(called_fake[labels == 1])) if (labels == 1).any() else None,
-             float(np.mean(~called_fake[labels == 0])) if (labels == 0).any() else None]
+    rates = [
+        float(np.mean(called_fake[labels == 1])) if (labels == 1).any() else None,
+        float(np.mean(~called_fake[labels == 0])) if (labels == 0).any() else None,
+    ]
     present = [rate for rate in rates if rate is not None]
     return float(np.mean(present)) if present else float("nan")

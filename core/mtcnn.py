@@ -1,13 +1,14 @@
 """The MTCNN cascade (P-Net proposals, R-Net and O-Net refinement) over a batch of frames.
 
 The three networks and their weights are facenet-pytorch's, and so is the arithmetic: the same pyramid, box
-conventions, thresholds and NMS as its `detect_face`, and the same area resampling (each pyramid level averaged
-from the full frame, each candidate crop averaged over the integer bins of torch's adaptive average pooling), so
-that both find the same faces with the same probabilities (tests/test_mtcnn_parity.py). What differs is how the
-pyramid levels and the candidate crops are computed: as means over the same bins, read from one integral image of
-each frame, instead of torch resampling the whole frame for each level and each crop on its own (the per-crop calls
-made that stage the slowest part of detection on the CPU).
+conventions, thresholds and NMS as its `detect_face`, and the same area resampling (each pyramid level
+averaged from the full frame, each candidate crop averaged over the integer bins of torch's adaptive average
+pooling), so that both find the same faces with the same probabilities (tests/test_mtcnn_parity.py). What
+differs is how the pyramid levels and the candidate crops are computed: as means over the same bins, read from
+one integral image of each frame, instead of torch resampling the whole frame for each level and each crop on
+its own (the per-crop calls made that stage the slowest part of detection on the CPU).
 """
+
 from __future__ import annotations
 
 import cv2
@@ -62,8 +63,9 @@ def _regress(boxes: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
 
 
 def _bins(starts: np.ndarray, lengths: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end (exclusive) of each of `size` adaptive-average-pooling bins over ranges [start, start + length):
-    bin i covers floor(i * length / size) to ceil((i + 1) * length / size), as torch's adaptive_avg_pool2d."""
+    """Start and end (exclusive) of each of `size` adaptive-average-pooling bins over ranges [start, start +
+    length): bin i covers floor(i * length / size) to ceil((i + 1) * length / size), as torch's
+    adaptive_avg_pool2d."""
     i = np.arange(size)
     begin = starts[:, None] + (i[None, :] * lengths[:, None]) // size
     end = starts[:, None] - ((-(i[None, :] + 1) * lengths[:, None]) // size)
@@ -77,8 +79,9 @@ def _integrals(frames: np.ndarray) -> np.ndarray:
 
 
 def _area_level(integrals: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Every frame area-resampled to height x width (NHWC float32), as facenet-pytorch's `interpolate(mode="area")`:
-    the bins' row bands first (one gather along the rows), then their column spans."""
+    """Every frame area-resampled to height x width (NHWC float32), as facenet-pytorch's
+    `interpolate(mode="area")`: the bins' row bands first (one gather along the rows), then their column
+    spans."""
     frame_height, frame_width = integrals.shape[1] - 1, integrals.shape[2] - 1
     (row_begin,), (row_end,) = _bins(np.zeros(1, dtype=np.int64), np.array([frame_height]), height)
     (col_begin,), (col_end,) = _bins(np.zeros(1, dtype=np.int64), np.array([frame_width]), width)
@@ -88,10 +91,13 @@ def _area_level(integrals: np.ndarray, height: int, width: int) -> np.ndarray:
     return sums.astype(np.float32) / counts
 
 
-def _crops(integrals: np.ndarray, boxes: torch.Tensor, image_indices: torch.Tensor, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Crops of the boxes (clipped to the frame, 1-based corners as in the cascade) area-resampled to size x size, as
-    float32 NHWC, and which boxes had one; the bins and means of facenet-pytorch's per-crop `interpolate(mode="area")`,
-    read from the frames' integral images (a loop over small arrays, which is faster than one gather over all crops)."""
+def _crops(
+    integrals: np.ndarray, boxes: torch.Tensor, image_indices: torch.Tensor, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Crops of the boxes (clipped to the frame, 1-based corners as in the cascade) area-resampled to size x
+    size, as float32 NHWC, and which boxes had one; the bins and means of facenet-pytorch's per-crop
+    `interpolate(mode="area")`, read from the frames' integral images (a loop over small arrays, which is
+    faster than one gather over all crops)."""
     height, width = integrals.shape[1] - 1, integrals.shape[2] - 1
     corners = boxes[:, :4].trunc().int().cpu().numpy()
     x1 = np.maximum(corners[:, 0], 1) - 1
@@ -130,7 +136,13 @@ def _nms_min(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndar
 
 
 class MTCNNCascade:
-    def __init__(self, thresholds=(0.6, 0.7, 0.7), min_face_size: int = 20, factor: float = 0.709, device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        thresholds=(0.6, 0.7, 0.7),
+        min_face_size: int = 20,
+        factor: float = 0.709,
+        device: torch.device | str = "cpu",
+    ):
         self.device = torch.device(device)
         self.thresholds = tuple(thresholds)
         self.min_face_size = min_face_size
@@ -141,7 +153,8 @@ class MTCNNCascade:
 
     @torch.inference_mode()
     def __call__(self, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Per frame of a uint8 NHWC RGB batch: boxes (k, 5: x1, y1, x2, y2, score) and landmarks (k, 5, 2)."""
+        """Per frame of a uint8 NHWC RGB batch: boxes (k, 5: x1, y1, x2, y2, score) and landmarks (k, 5,
+        2)."""
         count = len(frames)
         integrals = _integrals(frames)
         boxes, image_indices = self._propose(integrals)
@@ -150,8 +163,14 @@ class MTCNNCascade:
         points = torch.zeros(0, 5, 2)
         if len(boxes):
             boxes, image_indices, points = self._output(integrals, boxes, image_indices)
-        boxes_np, points_np, indices_np = boxes.cpu().numpy(), points.cpu().numpy(), image_indices.cpu().numpy()
-        return [boxes_np[indices_np == i] for i in range(count)], [points_np[indices_np == i] for i in range(count)]
+        boxes_np, points_np, indices_np = (
+            boxes.cpu().numpy(),
+            points.cpu().numpy(),
+            image_indices.cpu().numpy(),
+        )
+        return [boxes_np[indices_np == i] for i in range(count)], [
+            points_np[indices_np == i] for i in range(count)
+        ]
 
     def _propose(self, integrals: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         height, width = integrals.shape[1] - 1, integrals.shape[2] - 1
@@ -180,11 +199,20 @@ class MTCNNCascade:
         width_ = boxes[:, 2] - boxes[:, 0]
         height_ = boxes[:, 3] - boxes[:, 1]
         regressed = torch.stack(
-            [boxes[:, 0] + boxes[:, 5] * width_, boxes[:, 1] + boxes[:, 6] * height_,
-             boxes[:, 2] + boxes[:, 7] * width_, boxes[:, 3] + boxes[:, 8] * height_, boxes[:, 4]], dim=1)
+            [
+                boxes[:, 0] + boxes[:, 5] * width_,
+                boxes[:, 1] + boxes[:, 6] * height_,
+                boxes[:, 2] + boxes[:, 7] * width_,
+                boxes[:, 3] + boxes[:, 8] * height_,
+                boxes[:, 4],
+            ],
+            dim=1,
+        )
         return _square(regressed), image_indices
 
-    def _refine(self, integrals: np.ndarray, boxes: torch.Tensor, image_indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _refine(
+        self, integrals: np.ndarray, boxes: torch.Tensor, image_indices: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         crops, valid = _crops(integrals, boxes, image_indices, 24)
         valid = torch.from_numpy(valid).to(boxes.device)
         boxes, image_indices = boxes[valid], image_indices[valid]
@@ -210,11 +238,18 @@ class MTCNNCascade:
         box_width = (boxes[:, 2] - boxes[:, 0] + 1).unsqueeze(1)
         box_height = (boxes[:, 3] - boxes[:, 1] + 1).unsqueeze(1)
         points = torch.stack(
-            [box_width * landmarks[:, :5] + boxes[:, :1] - 1, box_height * landmarks[:, 5:] + boxes[:, 1:2] - 1], dim=2)
+            [
+                box_width * landmarks[:, :5] + boxes[:, :1] - 1,
+                box_height * landmarks[:, 5:] + boxes[:, 1:2] - 1,
+            ],
+            dim=2,
+        )
         boxes = _regress(boxes, offsets)
         if not len(boxes):
             return boxes, image_indices, points
         # Overlap against the smaller box, per image: image offsets keep frames apart.
-        shifted = boxes[:, :4].cpu().numpy() + image_indices.cpu().numpy()[:, None] * (float(boxes[:, :4].max()) + 1)
+        shifted = boxes[:, :4].cpu().numpy() + image_indices.cpu().numpy()[:, None] * (
+            float(boxes[:, :4].max()) + 1
+        )
         keep = torch.from_numpy(_nms_min(shifted, boxes[:, 4].cpu().numpy(), 0.7)).to(boxes.device)
         return boxes[keep], image_indices[keep], points[keep]

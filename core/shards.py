@@ -1,4 +1,5 @@
 """Splitting work between processes and machines: --shard I/N, or torchrun's RANK and WORLD_SIZE."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,6 +27,7 @@ def select_shard(items: Sequence, shard: tuple[int, int], key=lambda item: item)
 
 
 def shard_output(output: Path, shard: tuple[int, int]) -> Path:
-    """Where shard I of N writes its CSV: <output stem>.shard-I-of-N<suffix> (its diagnostics JSON beside it)."""
+    """Where shard I of N writes its CSV: <output stem>.shard-I-of-N<suffix> (its diagnostics JSON beside
+    it)."""
     index, count = shard
     return output.with_name(f"{output.stem}.shard-{index}-of-{count}{output.suffix}")

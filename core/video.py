@@ -1,8 +1,9 @@
 """Read a few evenly spaced frames of a video, or a photo as a video of one frame; write RGB frames as an mp4.
 
-Videos are decoded by PyAV (core.decoding: every codec its FFmpeg has, AV1 by dav1d, seeking where that is exact),
-and by OpenCV where PyAV cannot open a file or decodes nothing from it.
+Videos are decoded by PyAV (core.decoding: every codec its FFmpeg has, AV1 by dav1d, seeking where that is
+exact), and by OpenCV where PyAV cannot open a file or decodes nothing from it.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,7 +22,8 @@ quiet_ffmpeg()  # before OpenCV opens its first video, which is when its FFmpeg 
 # Still photos are scored as one-frame videos; HEIC/HEIF (iPhone photos) through pillow-heif's Pillow plugin.
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
 PILLOW_SUFFIXES = {".heic", ".heif"}
-# Failed grabs in a row taken for the end of the stream; fewer are damaged frames in its middle, each counted as one.
+# Failed grabs in a row taken for the end of the stream; fewer are damaged frames in its middle, each counted
+# as one.
 UNDECODABLE_IN_A_ROW = 8
 
 
@@ -46,7 +48,9 @@ class SampledFrames:
         return width, height
 
 
-def sample_frame_indices(frame_count: int, num_frames: int, jitter: int = 0, seed: int | None = None) -> list[int]:
+def sample_frame_indices(
+    frame_count: int, num_frames: int, jitter: int = 0, seed: int | None = None
+) -> list[int]:
     """Evenly spaced frame positions over the whole video, optionally jittered by up to ±`jitter` frames.
 
     The positions are truncated, not rounded, as the original solution's `np.linspace(..., dtype=int)` does.
@@ -91,8 +95,11 @@ def _opencv_capture(path: Path, reason: str | None = None) -> cv2.VideoCapture:
     return capture
 
 
-def _opencv_frames(path: Path, wanted: set[int] | None, reason: str | None, report: DecodeReport | None = None) -> Generator[tuple[int, np.ndarray], None, int]:
-    """OpenCV's sequential pass, for files PyAV cannot read (see iterate_frames); `reason`: why PyAV could not."""
+def _opencv_frames(
+    path: Path, wanted: set[int] | None, reason: str | None, report: DecodeReport | None = None
+) -> Generator[tuple[int, np.ndarray], None, int]:
+    """OpenCV's sequential pass, for files PyAV cannot read (see iterate_frames); `reason`: why PyAV could
+    not."""
     capture = _opencv_capture(path, reason)
     try:
         last = max(wanted) if wanted else None
@@ -126,15 +133,20 @@ def _timeline(path: Path) -> Timeline | str:
         return str(error)
 
 
-def iterate_frames(path: str | Path, wanted: set[int] | None = None, report: DecodeReport | None = None,
-                   timeline: Timeline | str | None = None) -> Generator[tuple[int, np.ndarray], None, int]:
+def iterate_frames(
+    path: str | Path,
+    wanted: set[int] | None = None,
+    report: DecodeReport | None = None,
+    timeline: Timeline | str | None = None,
+) -> Generator[tuple[int, np.ndarray], None, int]:
     """Yield (index, RGB frame) for the wanted positions (all when None), in order.
 
-    PyAV decodes, seeking where that is exact and saves work (core.decoding); where PyAV cannot open the file or decodes
-    no frame of it, OpenCV reads it in one pass, in which frames that are not wanted are only grabbed. A frame that
-    fails to decode (a damaged packet) is skipped but still counted, so every later frame keeps its real position.
-    The generator returns how many frames the stream held up to the last that decoded: all that decode when the stream
-    ends before the last wanted one. `report` is filled with the decoder used and its errors.
+    PyAV decodes, seeking where that is exact and saves work (core.decoding); where PyAV cannot open the file
+    or decodes no frame of it, OpenCV reads it in one pass, in which frames that are not wanted are only
+    grabbed. A frame that fails to decode (a damaged packet) is skipped but still counted, so every later
+    frame keeps its real position. The generator returns how many frames the stream held up to the last that
+    decoded: all that decode when the stream ends before the last wanted one. `report` is filled with the
+    decoder used and its errors.
     """
     path = check_readable(path)
     report = report if report is not None else DecodeReport()
@@ -160,7 +172,9 @@ def _frame_count_and_rate(path: Path, timeline: Timeline | str) -> tuple[int, fl
     return frame_count, fps
 
 
-def read_sampled_frames(path: str | Path, num_frames: int = 32, jitter: int = 0, seed: int | None = None) -> SampledFrames:
+def read_sampled_frames(
+    path: str | Path, num_frames: int = 32, jitter: int = 0, seed: int | None = None
+) -> SampledFrames:
     """Read `num_frames` evenly spaced frames; fewer when the video is short or ends early.
 
     When far fewer frames decode than the container claims (a truncated file), the
@@ -182,22 +196,31 @@ def read_sampled_frames(path: str | Path, num_frames: int = 32, jitter: int = 0,
     frames, indices, decodable = _read_frames(path, requested, report, timeline)
     note = None
     if len(frames) < 0.9 * len(requested) and decodable < frame_count:
-        # A truncated or damaged file whose container still claims every frame: sample over the frames that decode.
-        # (Not for a frame or two missing at the end, a common miscount that is not worth decoding the video again.)
+        # A truncated or damaged file whose container still claims every frame: sample over the frames that
+        # decode. (Not for a frame or two missing at the end, a common miscount that is not worth decoding the
+        # video again.)
         resampled = sample_frame_indices(decodable, num_frames, jitter, seed)
         if len(resampled) > len(frames):
-            note = f"the container claims {frame_count} frames but only {decodable} decode; sampled over those"
+            note = (
+                f"the container claims {frame_count} frames but only {decodable} decode; sampled over those"
+            )
             frame_count, requested = decodable, resampled
             report = DecodeReport()
             frames, indices, _ = _read_frames(path, requested, report, timeline)
     if len(frames) < len(requested):
-        short = f"decoded {len(frames)} of {len(requested)} requested frames (the stream ends at or after frame {indices[-1]})"
+        short = (
+            f"decoded {len(frames)} of {len(requested)} requested frames (the stream ends at or after "
+            f"frame {indices[-1]})"
+        )
         note = f"{note}; {short}" if note else short
-    return SampledFrames(frames, indices, frame_count, requested, note, fps if 0 < fps < 1000 else 0.0, report)
+    return SampledFrames(
+        frames, indices, frame_count, requested, note, fps if 0 < fps < 1000 else 0.0, report
+    )
 
 
 def _read_image(path: str | Path) -> SampledFrames:
-    """A photo upright (EXIF orientation applied) in 8-bit RGB, whatever its bit depth, alpha or colour model."""
+    """A photo upright (EXIF orientation applied) in 8-bit RGB, whatever its bit depth, alpha or colour
+    model."""
     path = check_readable(path)
     if path.suffix.lower() in PILLOW_SUFFIXES:
         import pillow_heif
@@ -212,11 +235,14 @@ def _read_image(path: str | Path) -> SampledFrames:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # applies the EXIF orientation
     if image is None:
         raise VideoReadError("cannot read image (unreadable or unsupported format)")
-    return SampledFrames([cv2.cvtColor(image, cv2.COLOR_BGR2RGB)], [0], 1, [0], decoding=DecodeReport("opencv"))
+    return SampledFrames(
+        [cv2.cvtColor(image, cv2.COLOR_BGR2RGB)], [0], 1, [0], decoding=DecodeReport("opencv")
+    )
 
 
-def _read_frames(path: Path, wanted: list[int], report: DecodeReport | None = None,
-                 timeline: Timeline | str | None = None) -> tuple[list[np.ndarray], list[int], int]:
+def _read_frames(
+    path: Path, wanted: list[int], report: DecodeReport | None = None, timeline: Timeline | str | None = None
+) -> tuple[list[np.ndarray], list[int], int]:
     """The wanted frames that decode, their indices, and how many frames the stream held (see iterate_frames);
     raises VideoReadError when no wanted frame decodes."""
     frames, indices = [], []
@@ -235,8 +261,8 @@ def _read_frames(path: Path, wanted: list[int], report: DecodeReport | None = No
 
 
 def read_frames_at(path: str | Path, indices: list[int]) -> dict[int, np.ndarray]:
-    """The frames at these positions that decode, by position (a still photo is frame 0); raises VideoReadError when
-    none does."""
+    """The frames at these positions that decode, by position (a still photo is frame 0); raises
+    VideoReadError when none does."""
     if Path(path).suffix.lower() in IMAGE_SUFFIXES:
         return {0: _read_image(path).frames[0]}
     frames, positions, _ = _read_frames(Path(path), indices)

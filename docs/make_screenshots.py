@@ -5,6 +5,7 @@
 REPORT_DIR is a report made by predict_folder.py --report (the README shows the demo's: demo_output/report);
 writes docs/report_index.png and docs/report_video.png.
 """
+
 from __future__ import annotations
 
 import sys
@@ -35,7 +36,11 @@ def main(argv=None) -> int:
     browser = Browser(width=1000, height=800)
     try:
         save(browser.open(report / "index.html").screenshot(), DOCS / "report_index.png", 1100)
-        save(browser.open(report / "videos" / video_folder_name(args.video) / "index.html").screenshot(), DOCS / "report_video.png", 1900)
+        save(
+            browser.open(report / "videos" / video_folder_name(args.video) / "index.html").screenshot(),
+            DOCS / "report_video.png",
+            1900,
+        )
     finally:
         browser.close()
     print(f"wrote {DOCS / 'report_index.png'} and {DOCS / 'report_video.png'}")

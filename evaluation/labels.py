@@ -1,17 +1,21 @@
 """Labels of scored videos, read from the datasets as they ship, and the predictions matched to them.
 
-    a DFDC DATA_ROOT         <part>/metadata.json (also what preprocessing.convert_dataset writes): by file name
+    a DFDC DATA_ROOT         <part>/metadata.json (also what preprocessing.convert_dataset writes): by file
+    name
     a CSV                    filename,label[,source], 1 or FAKE = fake
-    FaceForensics++          original_sequences/<source>/<c>/videos/*.mp4 real, manipulated_sequences/<method>/<c>/videos/*.mp4
+    FaceForensics++          original_sequences/<source>/<c>/videos/*.mp4 real,
+    manipulated_sequences/<method>/<c>/videos/*.mp4
                              fake: by the path under the root, grouped by method
-    Celeb-DF v2              List_of_testing_videos.txt (its first column is 1 for REAL): by the path in the list, grouped
+    Celeb-DF v2              List_of_testing_videos.txt (its first column is 1 for REAL): by the path in the
+    list, grouped
                              by subset folder
 
-A prediction's file name is matched to a label by the path under the dataset root when it has folders (the relative
-paths a recursive folder search gives clashing names: the labels' path must end with it), else by the file name
-when one label has it, else by the name preprocessing.convert_dataset gave a FaceForensics++ fake
+A prediction's file name is matched to a label by the path under the dataset root when it has folders (the
+relative paths a recursive folder search gives clashing names: the labels' path must end with it), else by the
+file name when one label has it, else by the name preprocessing.convert_dataset gave a FaceForensics++ fake
 (`<Method>_A_B.mp4`).
 """
+
 from __future__ import annotations
 
 import csv
@@ -34,17 +38,17 @@ class EvaluationError(Exception):
 
 @dataclass
 class Labels:
-    """Each labelled video's key (its path under the dataset root, or its file name) -> 1.0 fake or 0.0 real; the
-    group each belongs to (DFDC part, FF++ method, Celeb-DF subset, a CSV's source column); other names a video goes
-    by (what the converter named it) -> its key."""
+    """Each labelled video's key (its path under the dataset root, or its file name) -> 1.0 fake or 0.0 real;
+    the group each belongs to (DFDC part, FF++ method, Celeb-DF subset, a CSV's source column); other names a
+    video goes by (what the converter named it) -> its key."""
 
     labels: dict[str, float]
     groups: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
 
     def match(self, names: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
-        """(prediction name -> label key, prediction name -> why it matches none: it matches several, or a label
-        another prediction took). A name matching nothing is in neither: it is unlabelled."""
+        """(prediction name -> label key, prediction name -> why it matches none: it matches several, or a
+        label another prediction took). A name matching nothing is in neither: it is unlabelled."""
         by_file_name: dict[str, list[str]] = defaultdict(list)
         folders: set[str] = set()  # every folder name of the labels' paths
         for key in self.labels:
@@ -56,7 +60,10 @@ class Labels:
         for name in sorted(names):
             candidates = self._candidates(name.replace("\\", "/"), by_file_name, folders)
             if len(candidates) > 1:
-                problems[name] = f"matches {len(candidates)} labelled videos ({', '.join(candidates[:3])}): name them by their path"
+                problems[name] = (
+                    f"matches {len(candidates)} labelled videos ({', '.join(candidates[:3])}): name them by "
+                    "their path"
+                )
             elif candidates and candidates[0] in taken:
                 problems[name] = f"{candidates[0]} is already matched by {taken[candidates[0]]}"
             elif candidates:
@@ -71,9 +78,13 @@ class Labels:
             if ending:
                 return sorted(ending)
             if folders & set(PurePosixPath(name).parts[:-1]):
-                return []  # a path in the dataset's own folders that no label has (another method's fake): not its file name's
+                # a path in the dataset's own folders that no label has (another method's fake): not its file
+                # name's
+                return []
         file_name = PurePosixPath(name).name
-        found = by_file_name.get(file_name) or ([self.aliases[file_name]] if file_name in self.aliases else [])
+        found = by_file_name.get(file_name) or (
+            [self.aliases[file_name]] if file_name in self.aliases else []
+        )
         # the same video at several compressions (FF++'s c23 and c40 side by side) is one label and one group
         if len({(self.labels[key], self.groups.get(key)) for key in found}) == 1:
             return sorted(found)[:1]
@@ -81,7 +92,8 @@ class Labels:
 
 
 def read_labels(source: Path) -> Labels:
-    """The labels at `source`: a Celeb-DF v2 root or its test list, a FaceForensics++ root, a DFDC DATA_ROOT or a CSV."""
+    """The labels at `source`: a Celeb-DF v2 root or its test list, a FaceForensics++ root, a DFDC DATA_ROOT
+    or a CSV."""
     if source.is_dir() and (source / CELEBDF_TEST_LIST).is_file():
         return read_celebdf_list(source / CELEBDF_TEST_LIST)
     if source.is_file() and source.name == CELEBDF_TEST_LIST:
@@ -103,12 +115,16 @@ def read_data_root(root: Path) -> Labels:
     for video_id, reason in sorted(dataset.problems.items()):
         print(f"warning: labels: {video_id}: {reason}", file=sys.stderr)
     videos = dataset.videos.values()
-    return Labels({video.path.name: float(video.label) for video in videos}, {video.path.name: video.part for video in videos})
+    return Labels(
+        {video.path.name: float(video.label) for video in videos},
+        {video.path.name: video.part for video in videos},
+    )
 
 
 def read_ffpp(root: Path) -> Labels:
-    """FaceForensics++ in its own layout, every compression found: originals real (group 'original', or 'original
-    (actors)' for the DeepFakeDetection actors), each method's videos fake (group: the method). Masks are left out."""
+    """FaceForensics++ in its own layout, every compression found: originals real (group 'original', or
+    'original (actors)' for the DeepFakeDetection actors), each method's videos fake (group: the method).
+    Masks are left out."""
     labels: dict[str, float] = {}
     groups: dict[str, str] = {}
     aliases: dict[str, str] = {}
@@ -124,13 +140,15 @@ def read_ffpp(root: Path) -> Labels:
         labels[key], groups[key] = 1.0, method
         aliases.setdefault(f"{method}_{video.name}", key)  # preprocessing.convert_dataset's name for it
     if not labels:
-        raise EvaluationError(f"no videos in {root}/{{original,manipulated}}_sequences/*/<compression>/videos/")
+        raise EvaluationError(
+            f"no videos in {root}/{{original,manipulated}}_sequences/*/<compression>/videos/"
+        )
     return Labels(labels, groups, aliases)
 
 
 def read_celebdf_list(path: Path) -> Labels:
-    """Celeb-DF v2's test list: lines '1 YouTube-real/00170.mp4', where 1 is REAL and 0 FAKE (the opposite of this
-    project's labels); grouped by subset folder."""
+    """Celeb-DF v2's test list: lines '1 YouTube-real/00170.mp4', where 1 is REAL and 0 FAKE (the opposite of
+    this project's labels); grouped by subset folder."""
     labels: dict[str, float] = {}
     groups: dict[str, str] = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -138,7 +156,9 @@ def read_celebdf_list(path: Path) -> Labels:
             continue
         fields = line.split()
         if len(fields) != 2 or fields[0] not in ("0", "1"):
-            raise EvaluationError(f"{path}:{number}: expected '<1 real | 0 fake> <subset>/<video>', got {line.strip()!r}")
+            raise EvaluationError(
+                f"{path}:{number}: expected '<1 real | 0 fake> <subset>/<video>', got {line.strip()!r}"
+            )
         key = fields[1]
         if key in labels:
             raise EvaluationError(f"{path}:{number}: {key!r} appears twice")
@@ -150,8 +170,8 @@ def read_celebdf_list(path: Path) -> Labels:
 
 
 def read_rows(path: Path, column: str, parse) -> tuple[dict[str, float], dict[str, str]]:
-    """filename -> parse(value) of `column`, and filename -> the optional `source` column; any short row, duplicate
-    file name or value `parse` refuses is an EvaluationError naming the line."""
+    """filename -> parse(value) of `column`, and filename -> the optional `source` column; any short row,
+    duplicate file name or value `parse` refuses is an EvaluationError naming the line."""
     values: dict[str, float] = {}
     sources: dict[str, str] = {}
     with path.open(newline="", encoding="utf-8") as f:
@@ -203,5 +223,6 @@ def parse_probability(text: str) -> float:
 
 
 def read_predictions(path: Path) -> dict[str, float]:
-    """A predictions CSV's scores by file name (its `label` column: the DFDC submission format's name for the score)."""
+    """A predictions CSV's scores by file name (its `label` column: the DFDC submission format's name for the
+    score)."""
     return read_rows(path, "label", parse_probability)[0]

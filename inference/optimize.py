@@ -1,4 +1,5 @@
 """Make a loaded classifier cheaper to run for inference without changing what it computes."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -29,7 +30,11 @@ def _fold(parent: nn.Module, conv_name: str, bn_name: str) -> bool:
     setattr(parent, conv_name, fuse_conv_bn_eval(conv, bn))
     if isinstance(bn, BatchNormAct2d):
         after = [module for module in (bn.drop, bn.act) if not isinstance(module, nn.Identity)]
-        setattr(parent, bn_name, nn.Sequential(*after) if len(after) > 1 else (after[0] if after else nn.Identity()))
+        setattr(
+            parent,
+            bn_name,
+            nn.Sequential(*after) if len(after) > 1 else (after[0] if after else nn.Identity()),
+        )
     else:
         setattr(parent, bn_name, nn.Identity())
     return True
@@ -50,9 +55,13 @@ def fold_batchnorm(encoder: nn.Module) -> int:
 
 
 def _conv_bn_pairs(encoder: nn.Module) -> list[tuple[nn.Module, str, str]]:
-    """(module, convolution name, name of what follows it) for the encoder's stem and head and every known block."""
+    """(module, convolution name, name of what follows it) for the encoder's stem and head and every known
+    block."""
     return [(encoder, conv, bn) for conv, bn in _ENCODER_PAIRS] + [
-        (module, conv, bn) for module in encoder.modules() for conv, bn in _CONV_BN_PAIRS.get(type(module), ())]
+        (module, conv, bn)
+        for module in encoder.modules()
+        for conv, bn in _CONV_BN_PAIRS.get(type(module), ())
+    ]
 
 
 class PackedConv2d(nn.Module):
@@ -69,12 +78,20 @@ class PackedConv2d(nn.Module):
     def __init__(self, conv: nn.Conv2d, silu: bool, input_shape: Sequence[int]):
         super().__init__()
         self.same_padding = isinstance(conv, Conv2dSame)
-        self.kernel_size, self.stride, self.dilation = list(conv.kernel_size), list(conv.stride), list(conv.dilation)
+        self.kernel_size, self.stride, self.dilation = (
+            list(conv.kernel_size),
+            list(conv.stride),
+            list(conv.dilation),
+        )
         self.padding, self.groups = list(conv.padding), conv.groups
         self.attr = "swish" if silu else "none"
         weight, shape = conv.weight.detach(), list(input_shape)
         totals = self._same_totals(shape[-2:]) if self.same_padding else [2 * p for p in self.padding]
-        self.register_buffer("weight", self._reorder(weight, [t // 2 if t % 2 == 0 else 0 for t in totals], shape), persistent=False)
+        self.register_buffer(
+            "weight",
+            self._reorder(weight, [t // 2 if t % 2 == 0 else 0 for t in totals], shape),
+            persistent=False,
+        )
         # A depthwise convolution is cheap next to a padded copy of its input (a third of the time
         # measured), so for the odd totals of the expected input size it gets a second set of
         # weights with a leading zero row/column: then symmetric padding puts the taps where TF does.
@@ -87,11 +104,16 @@ class PackedConv2d(nn.Module):
         self.register_buffer("bias", conv.bias.detach() if conv.bias is not None else None, persistent=False)
 
     def _reorder(self, weight: torch.Tensor, padding: list[int], input_shape: list[int]) -> torch.Tensor:
-        return torch.ops.mkldnn._reorder_convolution_weight(weight, padding, self.stride, self.dilation, self.groups, input_shape)
+        return torch.ops.mkldnn._reorder_convolution_weight(
+            weight, padding, self.stride, self.dilation, self.groups, input_shape
+        )
 
     def _same_totals(self, size: Sequence[int]) -> list[int]:
         """Rows and columns of zeros TF "SAME" adds around an input of `size` (height, width)."""
-        return [get_same_padding(int(length), k, s, d) for length, k, s, d in zip(size, self.kernel_size, self.stride, self.dilation, strict=True)]
+        return [
+            get_same_padding(int(length), k, s, d)
+            for length, k, s, d in zip(size, self.kernel_size, self.stride, self.dilation, strict=True)
+        ]
 
     def _same_padding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
         """(input, weights, symmetric padding for the convolution) that give TF "SAME" results for `x`."""
@@ -108,7 +130,8 @@ class PackedConv2d(nn.Module):
         if self.same_padding:
             x, weight, padding = self._same_padding(x)
         return torch.ops.mkldnn._convolution_pointwise(
-            x, weight, self.bias, padding, self.stride, self.dilation, self.groups, self.attr, [], None)
+            x, weight, self.bias, padding, self.stride, self.dilation, self.groups, self.attr, [], None
+        )
 
 
 def _pad_with_zeros(x: torch.Tensor, totals: Sequence[int]) -> torch.Tensor:
@@ -118,8 +141,12 @@ def _pad_with_zeros(x: torch.Tensor, totals: Sequence[int]) -> torch.Tensor:
     full extra pass over the largest activations of the network.
     """
     (top, left), (height, width) = [total // 2 for total in totals], x.shape[-2:]
-    padded = torch.empty((*x.shape[:2], height + totals[0], width + totals[1]), dtype=x.dtype, device=x.device,
-                         memory_format=torch.channels_last)
+    padded = torch.empty(
+        (*x.shape[:2], height + totals[0], width + totals[1]),
+        dtype=x.dtype,
+        device=x.device,
+        memory_format=torch.channels_last,
+    )
     padded[:, :, top : top + height, left : left + width] = x
     padded[:, :, :top].zero_()
     padded[:, :, top + height :].zero_()
@@ -130,7 +157,11 @@ def _pad_with_zeros(x: torch.Tensor, totals: Sequence[int]) -> torch.Tensor:
 
 def _pack(parent: nn.Module, conv_name: str, act_name: str, input_shapes: dict[nn.Module, list[int]]) -> bool:
     conv, act = getattr(parent, conv_name, None), getattr(parent, act_name, None)
-    if not isinstance(conv, nn.Conv2d) or conv not in input_shapes or not isinstance(act, (nn.SiLU, nn.Identity)):
+    if (
+        not isinstance(conv, nn.Conv2d)
+        or conv not in input_shapes
+        or not isinstance(act, (nn.SiLU, nn.Identity))
+    ):
         return False
     # popped so that each replaced convolution's weights are freed now: one copy of the weights at a time
     setattr(parent, conv_name, PackedConv2d(conv, isinstance(act, nn.SiLU), input_shapes.pop(conv)))
@@ -142,8 +173,14 @@ def _pack(parent: nn.Module, conv_name: str, act_name: str, input_shapes: dict[n
 def can_pack_for_cpu(model: nn.Module) -> bool:
     """A float32 model on the CPU, and a torch built with the oneDNN operators that PackedConv2d calls."""
     parameter = next(model.parameters())
-    return (parameter.device.type == "cpu" and parameter.dtype == torch.float32 and torch.backends.mkldnn.is_available()
-            and all(hasattr(torch.ops.mkldnn, op) for op in ("_convolution_pointwise", "_reorder_convolution_weight")))
+    return (
+        parameter.device.type == "cpu"
+        and parameter.dtype == torch.float32
+        and torch.backends.mkldnn.is_available()
+        and all(
+            hasattr(torch.ops.mkldnn, op) for op in ("_convolution_pointwise", "_reorder_convolution_weight")
+        )
+    )
 
 
 @torch.inference_mode()
@@ -164,7 +201,11 @@ def pack_for_cpu(encoder: nn.Module, input_size: int) -> int:
     def record_shape(module: nn.Module, args: tuple) -> None:
         input_shapes[module] = list(args[0].shape)
 
-    hooks = [module.register_forward_pre_hook(record_shape) for module in encoder.modules() if isinstance(module, nn.Conv2d)]
+    hooks = [
+        module.register_forward_pre_hook(record_shape)
+        for module in encoder.modules()
+        if isinstance(module, nn.Conv2d)
+    ]
     try:
         expected = encoder.forward_features(probe)
     finally:
@@ -174,5 +215,7 @@ def pack_for_cpu(encoder: nn.Module, input_size: int) -> int:
     packed = sum(_pack(parent, conv, act, input_shapes) for parent, conv, act in _conv_bn_pairs(encoder))
     scale = expected.abs().max().item()
     if not torch.allclose(encoder.forward_features(probe), expected, rtol=1e-3, atol=1e-4 * scale):
-        raise RuntimeError("packed convolutions changed the encoder's output: this torch build's oneDNN path is not usable")
+        raise RuntimeError(
+            "packed convolutions changed the encoder's output: this torch build's oneDNN path is not usable"
+        )
     return packed

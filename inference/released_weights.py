@@ -3,6 +3,7 @@
 Run `python -m inference.released_weights --help` (download_weights.sh does) to download them
 into weights/, resuming partial files and checking each file's size and SHA-256 against the published values.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,13 +27,27 @@ class Published(NamedTuple):
 
 # The release's files (tag 0.0.1), as its public mirrors give them.
 RELEASED = {
-    "final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36": Published(266910617, "9db77ab9318863e2f8ab287c8eb83c2232584b82dc2fb41f1d614ddd7900cccb"),
-    "final_555_DeepFakeClassifier_tf_efficientnet_b7_ns_0_19": Published(266910618, "e2f0066a8ff036add2f5b418d2eba1051c2d2788f84168f00a85207f3b666e04"),
-    "final_777_DeepFakeClassifier_tf_efficientnet_b7_ns_0_29": Published(266910617, "9fe4311d551a9cbaa1475dbcd6b15fccb31a1e17a8d63069e90a8899aef03b5c"),
-    "final_777_DeepFakeClassifier_tf_efficientnet_b7_ns_0_31": Published(266910617, "00dd6cd9466cddfd7da7c333d8fecae81593307827093deaf4d7cdf704bc8bfa"),
-    "final_888_DeepFakeClassifier_tf_efficientnet_b7_ns_0_37": Published(266910615, "d4a2bb4aefde59e045463ad469ed9660765beb086f65a09f9478ab060d403c7c"),
-    "final_888_DeepFakeClassifier_tf_efficientnet_b7_ns_0_40": Published(266910613, "c1d326a6651011390efe602e42cb8228232d6d18a15c404cf85d7233482f6d6d"),
-    "final_999_DeepFakeClassifier_tf_efficientnet_b7_ns_0_23": Published(266910615, "849036dc211387420412feb68c7451e98a948072b94e213e1104e2f2bf7791ad"),
+    "final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36": Published(
+        266910617, "9db77ab9318863e2f8ab287c8eb83c2232584b82dc2fb41f1d614ddd7900cccb"
+    ),
+    "final_555_DeepFakeClassifier_tf_efficientnet_b7_ns_0_19": Published(
+        266910618, "e2f0066a8ff036add2f5b418d2eba1051c2d2788f84168f00a85207f3b666e04"
+    ),
+    "final_777_DeepFakeClassifier_tf_efficientnet_b7_ns_0_29": Published(
+        266910617, "9fe4311d551a9cbaa1475dbcd6b15fccb31a1e17a8d63069e90a8899aef03b5c"
+    ),
+    "final_777_DeepFakeClassifier_tf_efficientnet_b7_ns_0_31": Published(
+        266910617, "00dd6cd9466cddfd7da7c333d8fecae81593307827093deaf4d7cdf704bc8bfa"
+    ),
+    "final_888_DeepFakeClassifier_tf_efficientnet_b7_ns_0_37": Published(
+        266910615, "d4a2bb4aefde59e045463ad469ed9660765beb086f65a09f9478ab060d403c7c"
+    ),
+    "final_888_DeepFakeClassifier_tf_efficientnet_b7_ns_0_40": Published(
+        266910613, "c1d326a6651011390efe602e42cb8228232d6d18a15c404cf85d7233482f6d6d"
+    ),
+    "final_999_DeepFakeClassifier_tf_efficientnet_b7_ns_0_23": Published(
+        266910615, "849036dc211387420412feb68c7451e98a948072b94e213e1104e2f2bf7791ad"
+    ),
 }
 RELEASED_MODELS = tuple(RELEASED)
 
@@ -60,11 +75,14 @@ def mismatch(path: Path, expected: Published) -> str | None:
 
 
 def released_size_warnings(paths: list[Path]) -> list[str]:
-    """A line for each file named as a released checkpoint whose size is not the published one (a fine-tuned copy,
-    or a damaged download: hashing is left to the download script, which fixes the latter)."""
-    return [f"warning: {path} is named as a released checkpoint but has {path.stat().st_size} bytes instead of "
-            f"{RELEASED[path.name].size}; download_weights.sh checks and replaces a damaged one"
-            for path in paths if path.name in RELEASED and path.stat().st_size != RELEASED[path.name].size]
+    """A line for each file named as a released checkpoint whose size is not the published one (a fine-tuned
+    copy, or a damaged download: hashing is left to the download script, which fixes the latter)."""
+    return [
+        f"warning: {path} is named as a released checkpoint but has {path.stat().st_size} bytes instead of "
+        f"{RELEASED[path.name].size}; download_weights.sh checks and replaces a damaged one"
+        for path in paths
+        if path.name in RELEASED and path.stat().st_size != RELEASED[path.name].size
+    ]
 
 
 def _fetch(url: str, partial: Path, timeout: float) -> None:
@@ -81,18 +99,31 @@ def _fetch(url: str, partial: Path, timeout: float) -> None:
         if offset and response.status != 206:  # the server ignored the range: start over
             offset = 0
         total = int(response.headers.get("Content-Length", 0)) + offset
-        with partial.open("ab" if offset else "wb") as out, tqdm(
-            total=total or None, initial=offset, unit="B", unit_scale=True, desc=partial.name.removesuffix(".part"), leave=False
-        ) as bar:
+        with (
+            partial.open("ab" if offset else "wb") as out,
+            tqdm(
+                total=total or None,
+                initial=offset,
+                unit="B",
+                unit_scale=True,
+                desc=partial.name.removesuffix(".part"),
+                leave=False,
+            ) as bar,
+        ):
             while chunk := response.read(1 << 20):
                 out.write(chunk)
                 bar.update(len(chunk))
 
 
-def download(name: str, weights_dir: Path, base_url: str = RELEASE_URL, timeout: float = 60.0,
-             expected: Published | None = None) -> str:
-    """Make weights_dir/name the published file (size and SHA-256 checked, `expected` defaults to the release's);
-    returns what was done ('present', 'downloaded', 'replaced')."""
+def download(
+    name: str,
+    weights_dir: Path,
+    base_url: str = RELEASE_URL,
+    timeout: float = 60.0,
+    expected: Published | None = None,
+) -> str:
+    """Make weights_dir/name the published file (size and SHA-256 checked, `expected` defaults to the
+    release's); returns what was done ('present', 'downloaded', 'replaced')."""
     expected = expected or RELEASED[name]
     target = weights_dir / name
     done = "downloaded"
@@ -112,16 +143,23 @@ def download(name: str, weights_dir: Path, base_url: str = RELEASE_URL, timeout:
     problem = mismatch(partial, expected)
     if problem:
         partial.unlink()
-        raise DownloadError(f"downloaded {name} is not the published file ({problem}); removed it, rerun to fetch it again")
+        raise DownloadError(
+            f"downloaded {name} is not the published file ({problem}); removed it, rerun to fetch it again"
+        )
     partial.replace(target)
     return done
 
 
 def main(argv=None) -> int:
-    parser = ArgumentParser(description="Download the released DFDC B7 checkpoints; files already present with the published size and SHA-256 are kept.")
+    parser = ArgumentParser(
+        description="Download the released DFDC B7 checkpoints; files already present with the published "
+        "size and SHA-256 are kept."
+    )
     parser.add_argument("--weights-dir", default="weights", help="where to put the checkpoint files")
     parser.add_argument("--base-url", default=RELEASE_URL, help="where the files are served")
-    parser.add_argument("--names", action="store_true", help="only print the released checkpoint names, one per line")
+    parser.add_argument(
+        "--names", action="store_true", help="only print the released checkpoint names, one per line"
+    )
     args = parser.parse_args(argv)
     if args.names:
         print("\n".join(RELEASED_MODELS))

@@ -1,13 +1,14 @@
-"""The face-box files of step 1 (DATA_ROOT/boxes/<video id>.json): written with their coordinate system named, read
-back only when it is known.
+"""The face-box files of step 1 (DATA_ROOT/boxes/<video id>.json): written with their coordinate system named,
+read back only when it is known.
 
     {"coordinates": "full resolution", "frames": {"<frame index>": [[x1, y1, x2, y2], ...] or null}}
 
 The original solution's preprocessing wrote the frames mapping alone, in the coordinates of frames halved for
-detection (its extract_crops doubled them); an older version of this project wrote the same layout in full-resolution
-pixels. A file without the "coordinates" field is therefore ambiguous: it is refused, unless the user says which it
-is (extract_crops --legacy-boxes half|full).
+detection (its extract_crops doubled them); an older version of this project wrote the same layout in
+full-resolution pixels. A file without the "coordinates" field is therefore ambiguous: it is refused, unless
+the user says which it is (extract_crops --legacy-boxes half|full).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,10 @@ from pathlib import Path
 from core.atomic import write_json_atomic
 
 FULL_RESOLUTION = "full resolution"
-LEGACY_SCALES = {"half": 2.0, "full": 1.0}  # factor that takes a legacy file's boxes to full-resolution pixels
+LEGACY_SCALES = {
+    "half": 2.0,
+    "full": 1.0,
+}  # factor that takes a legacy file's boxes to full-resolution pixels
 
 
 class BoxesFormatError(ValueError):
@@ -38,8 +42,13 @@ def read_boxes(path: Path, legacy: str | None = None) -> dict[int, list[list[flo
         return {int(frame): boxes for frame, boxes in data["frames"].items()}
     if legacy is None:
         raise BoxesFormatError(
-            f"{path} does not say its coordinates: written by the original solution's preprocessing (boxes of frames "
-            "halved for detection) or an older version of this one (full resolution); rerun detect_original_faces on an "
-            "empty boxes/ folder, or pass --legacy-boxes half (the original's) or --legacy-boxes full")
+            f"{path} does not say its coordinates: written by the original solution's preprocessing (boxes "
+            "of frames halved for detection) or an older version of this one (full resolution); rerun "
+            "detect_original_faces on an "
+            "empty boxes/ folder, or pass --legacy-boxes half (the original's) or --legacy-boxes full"
+        )
     factor = LEGACY_SCALES[legacy]
-    return {int(frame): [[value * factor for value in box] for box in boxes] if boxes else None for frame, boxes in data.items()}
+    return {
+        int(frame): [[value * factor for value in box] for box in boxes] if boxes else None
+        for frame, boxes in data.items()
+    }

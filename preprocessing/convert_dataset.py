@@ -1,16 +1,19 @@
-"""Lay out FaceForensics++ or Celeb-DF v2 as a DFDC-style DATA_ROOT, so the same pipeline preprocesses and trains on it.
+"""Lay out FaceForensics++ or Celeb-DF v2 as a DFDC-style DATA_ROOT, so the same pipeline preprocesses and
+trains on it.
 
 Videos are linked (or copied with --copy) into part folders with a metadata.json each:
 
   ffpp:    original_sequences/youtube/<c>/videos/A.mp4        -> ffpp_original/A.mp4             REAL
-           manipulated_sequences/<Method>/<c>/videos/A_B.mp4  -> ffpp_<Method>/<Method>_A_B.mp4  FAKE, original A.mp4
-           (A_B puts the face of video B onto target video A and is frame-aligned with A)
+           manipulated_sequences/<Method>/<c>/videos/A_B.mp4  -> ffpp_<Method>/<Method>_A_B.mp4  FAKE,
+           original A.mp4 (A_B puts the face of video B onto target video A and is frame-aligned with A)
   celebdf: Celeb-real/idX_NNNN.mp4                            -> celebdf_real/idX_NNNN.mp4       REAL
            YouTube-real/NNNNN.mp4                             -> celebdf_youtube/NNNNN.mp4       REAL
-           Celeb-synthesis/idX_idY_NNNN.mp4                   -> celebdf_synthesis/...           FAKE, original idX_NNNN.mp4
+           Celeb-synthesis/idX_idY_NNNN.mp4                   -> celebdf_synthesis/...           FAKE,
+           original idX_NNNN.mp4
 
 Fake names carry the method in FF++ because the same A_B pair exists for every method.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,18 +30,24 @@ FAKE, REAL = "FAKE", "REAL"
 
 def ffpp_entries(src: Path, compression: str) -> list[tuple[str, Path, str, str, str | None]]:
     """(part, source video, new file name, label, original file name) for FaceForensics++."""
-    entries = [("ffpp_original", video, video.name, REAL, None)
-               for video in sorted((src / "original_sequences" / "youtube" / compression / "videos").glob("*.mp4"))]
+    entries = [
+        ("ffpp_original", video, video.name, REAL, None)
+        for video in sorted((src / "original_sequences" / "youtube" / compression / "videos").glob("*.mp4"))
+    ]
     for method_dir in sorted((src / "manipulated_sequences").glob("*")):
         for video in sorted((method_dir / compression / "videos").glob("*.mp4")):
             target = video.stem.split("_")[0]
-            entries.append((f"ffpp_{method_dir.name}", video, f"{method_dir.name}_{video.name}", FAKE, f"{target}.mp4"))
+            entries.append(
+                (f"ffpp_{method_dir.name}", video, f"{method_dir.name}_{video.name}", FAKE, f"{target}.mp4")
+            )
     return entries
 
 
 def celebdf_entries(src: Path) -> list[tuple[str, Path, str, str, str | None]]:
     entries = [("celebdf_real", v, v.name, REAL, None) for v in sorted((src / "Celeb-real").glob("*.mp4"))]
-    entries += [("celebdf_youtube", v, v.name, REAL, None) for v in sorted((src / "YouTube-real").glob("*.mp4"))]
+    entries += [
+        ("celebdf_youtube", v, v.name, REAL, None) for v in sorted((src / "YouTube-real").glob("*.mp4"))
+    ]
     for video in sorted((src / "Celeb-synthesis").glob("*.mp4")):
         source_id, _, number = video.stem.split("_")
         entries.append(("celebdf_synthesis", video, video.name, FAKE, f"{source_id}_{number}.mp4"))

@@ -1,8 +1,10 @@
-"""A DFDC-layout dataset: `DATA_ROOT/<part>/{*.mp4, metadata.json}`, and where each step writes under DATA_ROOT.
+"""A DFDC-layout dataset: `DATA_ROOT/<part>/{*.mp4, metadata.json}`, and where each step writes under
+DATA_ROOT.
 
 metadata.json maps a file name to {"label": "REAL"|"FAKE", "original": name or null, ...}.
 A video's id is its file name without the extension; ids are unique across the dataset.
 """
+
 from __future__ import annotations
 
 import json
@@ -96,7 +98,11 @@ def load_dataset(root: str | Path) -> Dataset:
                 continue
             original = info.get("original") if label == "FAKE" else None
             if original is not None and not isinstance(original, str):
-                problems[video_id] = f"{metadata_file}: the 'original' of {name} is not a file name: {original!r}"
+                problems[video_id] = (
+                    f"{metadata_file}: the 'original' of {name} is not a file name: {original!r}"
+                )
                 continue
-            videos[video_id] = VideoEntry(video_id, path, int(label == "FAKE"), _stem(original) if original else None, part)
+            videos[video_id] = VideoEntry(
+                video_id, path, int(label == "FAKE"), _stem(original) if original else None, part
+            )
     return Dataset(root, videos, problems)

@@ -5,9 +5,10 @@ in full-resolution pixels, or to null where no face was found (see preprocessing
 frame-aligned with their originals and reuse these boxes in extract_crops.
 
 By default detection runs as in the original solution: every frame halved with PIL, MTCNN with thresholds
-0.85/0.95/0.95, boxes doubled and kept unrounded. --detection-scale auto resizes by resolution instead (as scoring
-does): small videos need it, since halving a 320x240 clip brings its faces near MTCNN's 20 px minimum.
+0.85/0.95/0.95, boxes doubled and kept unrounded. --detection-scale auto resizes by resolution instead (as
+scoring does): small videos need it, since halving a 320x240 clip brings its faces near MTCNN's 20 px minimum.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,16 +29,20 @@ from preprocessing.steps import StepReport, add_common_arguments, start_step
 
 STEP = "detect_original_faces"
 THRESHOLDS = (0.85, 0.95, 0.95)
-ORIGINAL_SCALE = 0.5  # the original halved every frame for detection (PIL's resize to side // 2) and doubled the boxes
+ORIGINAL_SCALE = (
+    0.5  # the original halved every frame for detection (PIL's resize to side // 2) and doubled the boxes
+)
 CHUNK_FRAMES = 64  # frames a worker hands over at a time: bounds memory for long videos
 
 
 class FrameChunks(IterableDataset):
     """Decodes videos in worker processes and yields (video id, frame indices, chunk, scale, is_last, error),
     the frames already resized for detection. A frame that fails to decode is left out, so the indices are the
-    frames' real positions in the video, as extract_crops counts them, not their order among those that decoded.
+    frames' real positions in the video, as extract_crops counts them, not their order among those that
+    decoded.
 
-    `scale`: a fixed factor, resampled with PIL as the original did, or None for the rule by resolution (OpenCV)."""
+    `scale`: a fixed factor, resampled with PIL as the original did, or None for the rule by resolution
+    (OpenCV)."""
 
     def __init__(self, videos: list[VideoEntry], scale: float | None = ORIGINAL_SCALE):
         self.videos = videos
@@ -57,7 +62,9 @@ class FrameChunks(IterableDataset):
             for index, frame in iterate_frames(video.path):
                 if scale is None:
                     scale = self.scale or detection_scale(frame.shape[1], frame.shape[0])
-                chunk.append(resize_as_original(frame, scale) if self.scale else resize_for_detection(frame, scale))
+                chunk.append(
+                    resize_as_original(frame, scale) if self.scale else resize_for_detection(frame, scale)
+                )
                 indices.append(index)
                 if len(chunk) == CHUNK_FRAMES:
                     yield video.video_id, indices, np.stack(chunk), scale, False, None
@@ -71,15 +78,23 @@ class FrameChunks(IterableDataset):
         yield video.video_id, indices, np.stack(chunk) if chunk else None, scale, True, None
 
 
-def detect_faces(dataset: Dataset, detector: FaceDetector, workers: int, shard: tuple[int, int], report: StepReport,
-                 scale: float | None = ORIGINAL_SCALE) -> None:
+def detect_faces(
+    dataset: Dataset,
+    detector: FaceDetector,
+    workers: int,
+    shard: tuple[int, int],
+    report: StepReport,
+    scale: float | None = ORIGINAL_SCALE,
+) -> None:
     todo = []
     for video in select_shard(dataset.reals, shard, key=lambda v: v.video_id):
         if dataset.boxes_file(video.video_id).is_file():
             report.already_done(video.video_id)
         else:
             todo.append(video)
-    loader = DataLoader(FrameChunks(todo, scale), batch_size=None, num_workers=workers, collate_fn=lambda item: item)
+    loader = DataLoader(
+        FrameChunks(todo, scale), batch_size=None, num_workers=workers, collate_fn=lambda item: item
+    )
     boxes: dict[str, dict[str, list | None]] = {}
     with tqdm(total=len(todo), desc=STEP, unit="video") as bar:
         for video_id, indices, frames, scale, is_last, error in loader:
@@ -107,17 +122,29 @@ def main(argv=None) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser, device=True)
     parser.add_argument("--batch-size", type=at_least(1), default=32, help="frames per detector call")
-    parser.add_argument("--detection-scale", type=detection_scale_option, default=str(ORIGINAL_SCALE), metavar="auto|FACTOR",
-                        help="resize factor of the frames for face detection, resampled with PIL (default 0.5: the original "
-                        "solution halved every video); auto: 2 for a wider side under 300 px, 1 up to 1000, 0.5 up to 1900, 0.33 "
-                        "above, resampled with OpenCV, for videos whose faces halving would bring near MTCNN's 20 px minimum")
-    parser.add_argument("--contrast-retry", action="store_true",
-                        help="search faceless dark frames again with their contrast stretched, as scoring does (the original did not)")
+    parser.add_argument(
+        "--detection-scale",
+        type=detection_scale_option,
+        default=str(ORIGINAL_SCALE),
+        metavar="auto|FACTOR",
+        help="resize factor of the frames for face detection, resampled with PIL (default 0.5: the original "
+        "solution halved every video); auto: 2 for a wider side under 300 px, 1 up to 1000, 0.5 up to 1900, "
+        "0.33 "
+        "above, resampled with OpenCV, for videos whose faces halving would bring near MTCNN's 20 px minimum",
+    )
+    parser.add_argument(
+        "--contrast-retry",
+        action="store_true",
+        help="search faceless dark frames again with their contrast stretched, as scoring does (the original "
+        "did not)",
+    )
     args, dataset, shard, report, device = start_step(parser, STEP, argv)
     if shard[0] == 0:
         for video_id, reason in dataset.problems.items():
             report.problem(video_id, reason, counts_as_failure=False)
-    detector = FaceDetector(device, THRESHOLDS, batch_size=args.batch_size, contrast_retry=args.contrast_retry)
+    detector = FaceDetector(
+        device, THRESHOLDS, batch_size=args.batch_size, contrast_retry=args.contrast_retry
+    )
     detect_faces(dataset, detector, args.workers, shard, report, args.detection_scale)
     print(report.write())
     return 0

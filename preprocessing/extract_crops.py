@@ -1,9 +1,11 @@
-"""Step 2: face crops of every N-th frame of every video -> DATA_ROOT/crops/<video id>/<frame>_<face index>.png.
+"""Step 2: face crops of every N-th frame of every video -> DATA_ROOT/crops/<video id>/<frame>_<face
+index>.png.
 
 A REAL video is cropped with its own boxes, a FAKE with its original's (they are
 frame-aligned), so a fake's crop and its original's crop show the same region.
 Each box is grown by a third of its size on every side and clipped to the frame.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +25,9 @@ from preprocessing.steps import add_common_arguments, run_in_pool, start_step, w
 STEP = "extract_crops"
 
 
-def crop_video(dataset: Dataset, video: VideoEntry, every: int, legacy_boxes: str | None = None) -> tuple[str, str | None]:
+def crop_video(
+    dataset: Dataset, video: VideoEntry, every: int, legacy_boxes: str | None = None
+) -> tuple[str, str | None]:
     """Write one video's crops; returns (video id, problem or None)."""
     source = video.original if video.is_fake else video.video_id
     if video.is_fake and (not source or source not in dataset.videos):
@@ -35,7 +39,9 @@ def crop_video(dataset: Dataset, video: VideoEntry, every: int, legacy_boxes: st
         boxes = read_boxes(boxes_file, legacy_boxes)
     except (BoxesFormatError, ValueError) as error:
         return video.video_id, str(error)
-    wanted = {frame: frame_boxes for frame, frame_boxes in boxes.items() if frame % every == 0 and frame_boxes}
+    wanted = {
+        frame: frame_boxes for frame, frame_boxes in boxes.items() if frame % every == 0 and frame_boxes
+    }
     written = 0
     try:
         with atomic_directory(dataset.crops_dir(video.video_id)) as out:
@@ -60,9 +66,13 @@ def main(argv=None) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser)
     parser.add_argument("--every", type=at_least(1), default=10, help="crop every N-th frame (0, N, 2N, ...)")
-    parser.add_argument("--legacy-boxes", choices=sorted(LEGACY_SCALES), default=None,
-                        help="read box files that do not name their coordinates (written by the original solution's "
-                        "preprocessing: half; by an older version of this project: full); without it they are refused")
+    parser.add_argument(
+        "--legacy-boxes",
+        choices=sorted(LEGACY_SCALES),
+        default=None,
+        help="read box files that do not name their coordinates (written by the original solution's "
+        "preprocessing: half; by an older version of this project: full); without it they are refused",
+    )
     args, dataset, shard, report, _ = start_step(parser, STEP, argv)
     todo = []
     for video in select_shard(list(dataset.videos.values()), shard, key=lambda v: v.video_id):

@@ -1,10 +1,12 @@
-"""Step 4: where each FAKE crop differs from its original's -> DATA_ROOT/diffs/<fake id>/<frame>_<face index>_diff.png.
+"""Step 4: where each FAKE crop differs from its original's -> DATA_ROOT/diffs/<fake id>/<frame>_<face
+index>_diff.png.
 
-The mask is the original solution's: 1 - SSIM of the BGR crops (scikit-image structural_similarity, a full map per
-channel), times 255 cast to uint8, then OpenCV's BGR-to-grey conversion: bright where the fake was manipulated, dark
-where it equals the original. Training keeps a fake's blackout region only where more than 20 of its pixels stay
-nonzero, so the cast's truncation (rather than rounding) matters.
+The mask is the original solution's: 1 - SSIM of the BGR crops (scikit-image structural_similarity, a full map
+per channel), times 255 cast to uint8, then OpenCV's BGR-to-grey conversion: bright where the fake was
+manipulated, dark where it equals the original. Training keeps a fake's blackout region only where more than
+20 of its pixels stay nonzero, so the cast's truncation (rather than rounding) matters.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +28,9 @@ STEP = "generate_diffs"
 def difference_mask(fake: np.ndarray, original: np.ndarray) -> np.ndarray:
     """uint8 map of 1 - SSIM between two same-size BGR images, as the original computed it."""
     _, similarity = structural_similarity(original, fake, channel_axis=2, data_range=255, full=True)
-    # The original's (a * 255).astype(np.uint8): truncation toward zero, and where SSIM is negative (1 - SSIM above 1)
-    # the value wraps modulo 256, as that cast does on x86; through int64 the wrap is defined on every platform.
+    # The original's (a * 255).astype(np.uint8): truncation toward zero, and where SSIM is negative (1 - SSIM
+    # above 1) the value wraps modulo 256, as that cast does on x86; through int64 the wrap is defined on
+    # every platform.
     channels = ((1.0 - similarity) * 255).astype(np.int64).astype(np.uint8)
     return cv2.cvtColor(channels, cv2.COLOR_BGR2GRAY)
 

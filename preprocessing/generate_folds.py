@@ -1,8 +1,9 @@
 """Step 5: one row per crop with its fold -> folds.csv (video,file,label,original,frame,fold).
 
-The rows are the original solution's: crops of frames 0, 10, ..., 310 (below 320, every 10th), faces 0 and 1 only (the
-two largest), a REAL video only when at least one fake names it as its original, and every FAKE that names its
-original. The crops left out are counted, by reason, in the step's report; --all-crops lists every crop instead.
+The rows are the original solution's: crops of frames 0, 10, ..., 310 (below 320, every 10th), faces 0 and 1
+only (the two largest), a REAL video only when at least one fake names it as its original, and every FAKE that
+names its original. The crops left out are counted, by reason, in the step's report; --all-crops lists every
+crop instead.
 
 DFDC parts (folders ending in _<number>) are whole folds, as in the original solution:
 with 16 splits, parts 3f..3f+2 form fold f (f < 15) and parts 45-49 fold 15 (see
@@ -10,6 +11,7 @@ dfdc_part_fold), and a fake lives in its original's part. Folders without a
 part number are split by original video: an original and all its fakes get one
 fold. Either way no original/fake pair is split across folds; this is checked.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +44,9 @@ ORIGINAL_FACES = 2
 
 
 def dfdc_part_fold(part: int, n_splits: int) -> int:
-    """The original solution's folds of the 50 DFDC parts: runs of 50 // n_splits consecutive parts, the last fold
-    taking the rest (16 folds: parts 3f..3f+2 in fold f < 15, parts 45-49 in fold 15). Parts past 49 join the last."""
+    """The original solution's folds of the 50 DFDC parts: runs of 50 // n_splits consecutive parts, the last
+    fold taking the rest (16 folds: parts 3f..3f+2 in fold f < 15, parts 45-49 in fold 15). Parts past 49 join
+    the last."""
     per_fold = max(DFDC_PARTS // n_splits, 1)
     return min(part // per_fold, n_splits - 1)
 
@@ -66,13 +69,21 @@ def left_out_reason(frame: int, face: int) -> str | None:
     return None
 
 
-def fold_rows(dataset: Dataset, n_splits: int, stray: list[Path] | None = None, all_crops: bool = False,
-              left_out: Counter | None = None) -> list[dict]:
-    """One row per crop; files in a crops folder that are not `<frame>_<face>.png` are left out (and added to `stray`).
+def fold_rows(
+    dataset: Dataset,
+    n_splits: int,
+    stray: list[Path] | None = None,
+    all_crops: bool = False,
+    left_out: Counter | None = None,
+) -> list[dict]:
+    """One row per crop; files in a crops folder that are not `<frame>_<face>.png` are left out (and added to
+    `stray`).
 
-    Unless `all_crops`, only the original's rows (see the module's doc); the crops left out are counted in `left_out`
-    by reason."""
-    named_originals = {video.original for video in dataset.videos.values() if video.is_fake and video.original}
+    Unless `all_crops`, only the original's rows (see the module's doc); the crops left out are counted in
+    `left_out` by reason."""
+    named_originals = {
+        video.original for video in dataset.videos.values() if video.is_fake and video.original
+    }
     rows = []
     for video_id in sorted(dataset.videos):
         video = dataset.videos[video_id]
@@ -98,16 +109,22 @@ def fold_rows(dataset: Dataset, n_splits: int, stray: list[Path] | None = None, 
                 if left_out is not None:
                     left_out[reason] += 1
                 continue
-            rows.append({
-                "video": video_id, "file": png.relative_to(dataset.root).as_posix(), "label": video.label,
-                "original": video.original or "", "frame": frame, "fold": fold,
-            })
+            rows.append(
+                {
+                    "video": video_id,
+                    "file": png.relative_to(dataset.root).as_posix(),
+                    "label": video.label,
+                    "original": video.original or "",
+                    "frame": frame,
+                    "fold": fold,
+                }
+            )
     check_no_leak(rows)
     return rows
 
 
 def fold_summary(rows: list[dict]) -> list[str]:
-    """"fold 3: 12 videos (4 real, 8 fake)", one line per fold that has rows, in fold order."""
+    """ "fold 3: 12 videos (4 real, 8 fake)", one line per fold that has rows, in fold order."""
     videos: dict[int, dict[str, int]] = {}
     for row in rows:
         videos.setdefault(row["fold"], {})[row["video"]] = row["label"]
@@ -123,18 +140,38 @@ def check_no_leak(rows: list[dict]) -> None:
     folds = {row["video"]: row["fold"] for row in rows}
     for row in rows:
         if row["original"] and row["original"] in folds and folds[row["original"]] != row["fold"]:
-            raise FoldLeakError(f"{row['video']} is in fold {row['fold']} but its original {row['original']} in fold {folds[row['original']]}")
+            raise FoldLeakError(
+                f"{row['video']} is in fold {row['fold']} but its original {row['original']} in fold "
+                f"{folds[row['original']]}"
+            )
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root-dir", required=True, help="DATA_ROOT, after extract_crops")
+    parser.add_argument(
+        "--out", default="folds.csv", help="CSV to write; a relative path is taken inside --root-dir"
+    )
+    parser.add_argument("--n-splits", type=at_least(2), default=16, help="number of folds")
+    parser.add_argument(
+        "--all-crops",
+        action="store_true",
+        help="a row for every crop of every video, instead of the original solution's rows (frames below "
+        "320, every 10th, faces 0 and 1, reals only where a fake names them as its original)",
+    )
+    return parser.parse_args(argv)
+
+
+def write_rows(out: Path, rows: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(out, buffer.getvalue())
 
 
 def main(argv=None) -> int:
-    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root-dir", required=True, help="DATA_ROOT, after extract_crops")
-    parser.add_argument("--out", default="folds.csv", help="CSV to write; a relative path is taken inside --root-dir")
-    parser.add_argument("--n-splits", type=at_least(2), default=16, help="number of folds")
-    parser.add_argument("--all-crops", action="store_true",
-                        help="a row for every crop of every video, instead of the original solution's rows (frames below 320, "
-                        "every 10th, faces 0 and 1, reals only where a fake names them as its original)")
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     try:
         dataset = load_dataset(args.root_dir)
     except FileNotFoundError as error:
@@ -147,23 +184,26 @@ def main(argv=None) -> int:
     report.problems = {}  # this step reads every crop afresh: only this run's findings
     report.extra = {"folds": fold_summary(rows), "crops_left_out": dict(sorted(left_out.items()))}
     for path in stray:
-        report.problem(str(path.relative_to(dataset.root)), "not a <frame>_<face>.png crop; left out of folds.csv")
+        report.problem(
+            str(path.relative_to(dataset.root)), "not a <frame>_<face>.png crop; left out of folds.csv"
+        )
     for path in sorted(stray)[:10]:
         print(f"warning: skipped {path} (not a <frame>_<face>.png crop)", file=sys.stderr)
     out = Path(args.out) if Path(args.out).is_absolute() else dataset.root / args.out
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(out, buffer.getvalue())
+    write_rows(out, rows)
     videos = {row["video"] for row in rows}
-    print(f"generate_folds: {len(rows)} crops of {len(videos)} videos in {len({r['fold'] for r in rows})} folds -> {out}")
+    print(
+        f"generate_folds: {len(rows)} crops of {len(videos)} videos in {len({r['fold'] for r in rows})} "
+        f"folds -> {out}"
+    )
     for line in report.extra["folds"]:
         print(f"  {line}")
     if left_out:
         reasons = "; ".join(f"{count} {reason}" for reason, count in sorted(left_out.items()))
-        print(f"generate_folds: {sum(left_out.values())} crops left out, as the original solution's rows leave them out "
-              f"({reasons}); --all-crops keeps them")
+        print(
+            f"generate_folds: {sum(left_out.values())} crops left out, as the original solution's rows leave "
+            f"them out ({reasons}); --all-crops keeps them"
+        )
     report.done = len(videos)
     report.write()
     if stray:

@@ -1,14 +1,16 @@
-"""Step 3: 5-point MTCNN landmarks of every REAL crop -> DATA_ROOT/landmarks/<video id>/<frame>_<face index>.npy.
+"""Step 3: 5-point MTCNN landmarks of every REAL crop -> DATA_ROOT/landmarks/<video id>/<frame>_<face
+index>.npy.
 
 Each file is an int16 array of shape (5, 2): (x, y) of the left eye, right eye,
 nose, left and right mouth corner, in the crop's pixel coordinates. A crop in
 which MTCNN finds no face gets no file. Fakes share their original's
 landmarks (same frames, same crop boxes).
 
-As the original solution: MTCNN (thresholds 0.65/0.75/0.75) on each crop at its own size, with no second search on a
-contrast-stretched crop, the largest face's points rounded half to even. Which crops get a file decides which
-blackout the training runs on them (along the landmarks, or over the half face).
+As the original solution: MTCNN (thresholds 0.65/0.75/0.75) on each crop at its own size, with no second
+search on a contrast-stretched crop, the largest face's points rounded half to even. Which crops get a file
+decides which blackout the training runs on them (along the landmarks, or over the half face).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +51,8 @@ class VideoCrops(Dataset):
 
 
 def crop_landmarks(detector: FaceDetector, crop: np.ndarray) -> np.ndarray | None:
-    """Landmarks of the largest face in the crop (MTCNN's first, as the original took them), in crop pixels, found on
-    the crop at its own size."""
+    """Landmarks of the largest face in the crop (MTCNN's first, as the original took them), in crop pixels,
+    found on the crop at its own size."""
     faces = detector.detect([crop], scale=1.0)[0]
     return faces[0].landmarks if faces else None
 
@@ -68,7 +70,9 @@ def main(argv=None) -> int:
         else:
             todo.append(dataset.crops_dir(video.video_id))
     detector = FaceDetector(device, THRESHOLDS, contrast_retry=False)
-    loader = DataLoader(VideoCrops(todo), batch_size=None, num_workers=args.workers, collate_fn=lambda item: item)
+    loader = DataLoader(
+        VideoCrops(todo), batch_size=None, num_workers=args.workers, collate_fn=lambda item: item
+    )
     for crop_dir, crops in tqdm(loader, total=len(todo), desc=STEP, unit="video"):
         found = 0
         with atomic_directory(dataset.landmarks_dir(crop_dir.name)) as out:

@@ -1,12 +1,13 @@
 """dlib's 68-point landmarks of every REAL crop -> DATA_ROOT/landmarks68/<video id>/<frame>_<face index>.npy.
 
-The mask of self-blended images (configs/sbi_b4.json, docs/sbi.md) is the convex hull of these points. Each file is
-an int16 array of shape (68, 2): (x, y) in the crop's pixels, in the iBUG 300-W order. dlib's frontal detector
-looks for the face in the crop; of several, the one nearest the crop's centre (the crop is cut around it) is kept.
-A crop whose shorter side is under --upsample-below pixels is searched at twice its size too, since dlib's
-detector misses faces under about 80 pixels. A crop with no face found gets no file; the training mode uses only
-crops that have one. Run after extract_crops; resumable like the other steps.
+The mask of self-blended images (configs/sbi_b4.json, docs/sbi.md) is the convex hull of these points. Each
+file is an int16 array of shape (68, 2): (x, y) in the crop's pixels, in the iBUG 300-W order. dlib's frontal
+detector looks for the face in the crop; of several, the one nearest the crop's centre (the crop is cut around
+it) is kept. A crop whose shorter side is under --upsample-below pixels is searched at twice its size too,
+since dlib's detector misses faces under about 80 pixels. A crop with no face found gets no file; the training
+mode uses only crops that have one. Run after extract_crops; resumable like the other steps.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,9 +60,13 @@ def video_landmarks68(job: tuple[Path, Path, int]) -> tuple[str, str | None]:
 def main(argv=None) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser)
-    parser.add_argument("--upsample-below", type=at_least(0), default=200,
-                        help="crops whose shorter side is under this many pixels are searched again at twice their size "
-                        "when no face is found (0: never)")
+    parser.add_argument(
+        "--upsample-below",
+        type=at_least(0),
+        default=200,
+        help="crops whose shorter side is under this many pixels are searched again at twice their size "
+        "when no face is found (0: never)",
+    )
     reason = unavailable_reason()
     args, dataset, shard, report, _ = start_step(parser, STEP, argv)
     if reason:

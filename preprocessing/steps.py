@@ -1,4 +1,6 @@
-"""What every preprocessing step shares: command-line options, sharding, finishing outputs atomically, the report."""
+"""What every preprocessing step shares: command-line options, sharding, finishing outputs atomically, the
+report."""
+
 from __future__ import annotations
 
 import argparse
@@ -21,16 +23,27 @@ from preprocessing.dataset import load_dataset
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, device: bool = False) -> None:
-    parser.add_argument("--root-dir", required=True, help="DATA_ROOT: holds <part>/{*.mp4, metadata.json}; outputs go beside them")
-    parser.add_argument("--workers", type=at_least(0), default=min(os.cpu_count() or 1, 8),
-                        help="worker processes for decoding and image work (0: decode in the main process)")
     parser.add_argument(
-        "--shard", default=None,
-        help="I/N: process only the I-th of N disjoint shares of the videos (0-based), so N machines can share "
-        "one DATA_ROOT; defaults to torchrun's RANK/WORLD_SIZE when set, else 0/1",
+        "--root-dir",
+        required=True,
+        help="DATA_ROOT: holds <part>/{*.mp4, metadata.json}; outputs go beside them",
+    )
+    parser.add_argument(
+        "--workers",
+        type=at_least(0),
+        default=min(os.cpu_count() or 1, 8),
+        help="worker processes for decoding and image work (0: decode in the main process)",
+    )
+    parser.add_argument(
+        "--shard",
+        default=None,
+        help="I/N: process only the I-th of N disjoint shares of the videos (0-based), so N machines can "
+        "share one DATA_ROOT; defaults to torchrun's RANK/WORLD_SIZE when set, else 0/1",
     )
     if device:
-        parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where face detection runs")
+        parser.add_argument(
+            "--device", choices=DEVICE_CHOICES, default="auto", help="where face detection runs"
+        )
 
 
 def write_image(path: Path, image) -> None:
@@ -74,16 +87,26 @@ class StepReport:
         self.failed += counts_as_failure
 
     def write(self) -> str:
-        write_json_atomic(self.path, {
-            "step": self.step, "processed": self.done, "already_done": self.skipped, "failed": self.failed, **self.extra,
-            "problems": dict(sorted(self.problems.items())),
-        })
-        return (f"{self.step}: {self.done} processed, {self.skipped} already done, {self.failed} failed; "
-                f"{len(self.problems)} videos with problems listed in {self.path}")
+        write_json_atomic(
+            self.path,
+            {
+                "step": self.step,
+                "processed": self.done,
+                "already_done": self.skipped,
+                "failed": self.failed,
+                **self.extra,
+                "problems": dict(sorted(self.problems.items())),
+            },
+        )
+        return (
+            f"{self.step}: {self.done} processed, {self.skipped} already done, {self.failed} failed; "
+            f"{len(self.problems)} videos with problems listed in {self.path}"
+        )
 
 
 def start_step(parser: argparse.ArgumentParser, step: str, argv=None):
-    """Parse the options, load the dataset and the step's report; bad input ends the program with a one-line error.
+    """Parse the options, load the dataset and the step's report; bad input ends the program with a one-line
+    error.
 
     Returns (args, dataset, shard, report), plus the torch device when the parser has --device.
     """
@@ -98,9 +121,15 @@ def start_step(parser: argparse.ArgumentParser, step: str, argv=None):
     return args, dataset, shard, StepReport(dataset.root, step, shard), device
 
 
-def run_in_pool(job: Callable[[tuple], tuple[str, str | None]], jobs: Iterable[tuple], count: int, workers: int, report: StepReport) -> None:
-    """Run `job` over the jobs in worker processes (none: here, for --workers 0); each returns (video id, problem or
-    None) for the report."""
+def run_in_pool(
+    job: Callable[[tuple], tuple[str, str | None]],
+    jobs: Iterable[tuple],
+    count: int,
+    workers: int,
+    report: StepReport,
+) -> None:
+    """Run `job` over the jobs in worker processes (none: here, for --workers 0); each returns (video id,
+    problem or None) for the report."""
     with contextlib.ExitStack() as stack:
         if workers > 0:
             results = stack.enter_context(Pool(workers)).imap_unordered(job, jobs)

@@ -1,5 +1,7 @@
-"""Headless Chromium for the report tests, driven over the DevTools protocol on a pipe (no driver, no websocket):
-open a page from disk, record its console messages, errors and requests, run script in it, take a screenshot."""
+"""Headless Chromium for the report tests, driven over the DevTools protocol on a pipe (no driver, no
+websocket): open a page from disk, record its console messages, errors and requests, run script in it, take a
+screenshot."""
+
 from __future__ import annotations
 
 import base64
@@ -48,7 +50,9 @@ class Page:
         return reply["result"].get("value")
 
     def screenshot(self) -> bytes:
-        return base64.b64decode(self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"])
+        return base64.b64decode(
+            self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]
+        )
 
 
 class Browser:
@@ -58,16 +62,35 @@ class Browser:
         to_chromium, self._write = os.pipe()
         self._read, from_chromium = os.pipe()
 
-        def pipes_on_3_and_4() -> None:  # where --remote-debugging-pipe expects them; either may be 3 or 4 already
+        def pipes_on_3_and_4() -> (
+            None
+        ):  # where --remote-debugging-pipe expects them; either may be 3 or 4 already
             reading, writing = os.dup(to_chromium), os.dup(from_chromium)
             os.dup2(reading, 3)
             os.dup2(writing, 4)
 
         self.process = subprocess.Popen(
-            [require_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
-             "--remote-debugging-pipe", f"--user-data-dir={self.profile}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=False, preexec_fn=pipes_on_3_and_4)
+            [
+                require_chromium(),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-extensions",
+                "--remote-debugging-pipe",
+                f"--user-data-dir={self.profile}",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=False,
+            preexec_fn=pipes_on_3_and_4,
+        )
         os.close(to_chromium)
         os.close(from_chromium)
         self._next_id = 0
@@ -97,11 +120,19 @@ class Browser:
             return
         method, params = message["method"], message.get("params", {})
         if method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert", "warning"):
-            page.console_errors.append(" ".join(str(arg.get("value", arg.get("description", ""))) for arg in params["args"]))
+            page.console_errors.append(
+                " ".join(str(arg.get("value", arg.get("description", ""))) for arg in params["args"])
+            )
         elif method == "Runtime.exceptionThrown":
-            page.console_errors.append(params["exceptionDetails"].get("exception", {}).get("description", str(params["exceptionDetails"])))
+            page.console_errors.append(
+                params["exceptionDetails"]
+                .get("exception", {})
+                .get("description", str(params["exceptionDetails"]))
+            )
         elif method == "Log.entryAdded" and params["entry"]["level"] in ("error", "warning"):
-            page.console_errors.append(f"{params['entry']['source']}: {params['entry']['text']} {params['entry'].get('url', '')}")
+            page.console_errors.append(
+                f"{params['entry']['source']}: {params['entry']['text']} {params['entry'].get('url', '')}"
+            )
         elif method == "Network.requestWillBeSent":
             page.requests.append(params["request"]["url"])
         elif method == "Network.loadingFailed":
@@ -109,7 +140,9 @@ class Browser:
         elif method == "Page.loadEventFired":
             self._loaded[page.session].set()
 
-    def call(self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 30) -> dict:
+    def call(
+        self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 30
+    ) -> dict:
         with self._lock:
             self._next_id += 1
             number = self._next_id
@@ -127,15 +160,21 @@ class Browser:
         return reply["result"]
 
     def open(self, path: Path, fragment: str = "", timeout: float = 30) -> Page:
-        """A new tab showing the file at `path` (#`fragment`), once its load event has fired (every image and script
-        loaded)."""
+        """A new tab showing the file at `path` (#`fragment`), once its load event has fired (every image and
+        script loaded)."""
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         page = self._pages[session] = Page(self, session)
         self._loaded[session] = threading.Event()
         for domain in ("Runtime", "Log", "Network", "Page"):
             page.call(f"{domain}.enable")
-        page.call("Emulation.setDeviceMetricsOverride", width=self.width, height=self.height, deviceScaleFactor=1, mobile=False)
+        page.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=self.width,
+            height=self.height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         page.call("Page.navigate", url=path.resolve().as_uri() + (f"#{fragment}" if fragment else ""))
         if not self._loaded[session].wait(timeout):
             raise AssertionError(f"{path} did not finish loading within {timeout} s")

@@ -1,4 +1,5 @@
 """Shared fixtures: the real videos of ../shared/data, a detector, small real checkpoints and a random B7."""
+
 from __future__ import annotations
 
 import json
@@ -15,15 +16,20 @@ import torch
 
 from core.video import SampledFrames, read_sampled_frames, write_video
 
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # what every entry point sets (core.offline) before importing it
-# converted OpenVINO models of the tests' throwaway checkpoints go to a folder of the run, not the user's cache
+os.environ.setdefault(
+    "NO_ALBUMENTATIONS_UPDATE", "1"
+)  # what every entry point sets (core.offline) before importing it
+# converted OpenVINO models of the tests' throwaway checkpoints go to a folder of the run, not the user's
+# cache
 os.environ["DFDC_CACHE_DIR"] = tempfile.mkdtemp(prefix="dfdc-test-cache-")
 
 REPO = Path(__file__).resolve().parent.parent
-# A test that uses one of these waits for a whole pipeline (preprocess_data.sh, a training run) or a B7 in its setup:
-# it is marked slow, and its time limit covers that setup on a busy 2-core machine.
+# A test that uses one of these waits for a whole pipeline (preprocess_data.sh, a training run) or a B7 in its
+# setup: it is marked slow, and its time limit covers that setup on a busy 2-core machine.
 SLOW_FIXTURES = {"data_root", "trained_checkpoint", "random_b7", "random_b7_openvino"}
-SLOW_FIXTURE_TIMEOUT = 1800  # preprocess_data.sh may take its own limit (run_pipeline: 1200 s), then the training run
+SLOW_FIXTURE_TIMEOUT = (
+    1800  # preprocess_data.sh may take its own limit (run_pipeline: 1200 s), then the training run
+)
 
 
 def pytest_collection_modifyitems(items):
@@ -32,9 +38,12 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
             own = item.get_closest_marker("timeout")
             if own is None or own.args[0] < SLOW_FIXTURE_TIMEOUT:
-                item.add_marker(pytest.mark.timeout(SLOW_FIXTURE_TIMEOUT), append=False)  # first: the one pytest-timeout reads
-DATA_DIR = Path(os.environ.get("DFDC_TEST_DATA", REPO.parent / "shared" / "data"))
+                item.add_marker(
+                    pytest.mark.timeout(SLOW_FIXTURE_TIMEOUT), append=False
+                )  # first: the one pytest-timeout reads
 
+
+DATA_DIR = Path(os.environ.get("DFDC_TEST_DATA", REPO.parent / "shared" / "data"))
 
 
 def shared_video(relative: str) -> Path:
@@ -74,8 +83,9 @@ class SampledFaces:
 
 @pytest.fixture(scope="session")
 def faces_634(detector) -> SampledFaces:
-    """4 sampled frames of the FF++ original 634 (one person, 480p) and the faces `detector` finds in them: decoded and
-    detected once per run for the tests that need real faces (the first frame is also what sampling 1 frame gives)."""
+    """4 sampled frames of the FF++ original 634 (one person, 480p) and the faces `detector` finds in them:
+    decoded and detected once per run for the tests that need real faces (the first frame is also what
+    sampling 1 frame gives)."""
     sampled = read_sampled_frames(shared_video(REAL_VIDEOS["ffpp_original_634"]), 4)
     return SampledFaces(sampled, detector.detect(sampled.frames))
 
@@ -84,7 +94,9 @@ def faces_634(detector) -> SampledFaces:
 def faceless_video(tmp_path_factory) -> Path:
     """A smooth moving gradient: decodable, but with nothing a face detector should take for a face."""
     ramp = np.linspace(0, 255, 320, dtype=np.float32)
-    frames = [np.dstack([np.roll(ramp, 8 * i)[None, :].repeat(240, 0)] * 3).astype(np.uint8) for i in range(40)]
+    frames = [
+        np.dstack([np.roll(ramp, 8 * i)[None, :].repeat(240, 0)] * 3).astype(np.uint8) for i in range(40)
+    ]
     return write_video(tmp_path_factory.mktemp("faceless") / "no_face.mp4", frames)
 
 
@@ -103,8 +115,9 @@ def small_checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def random_b7(tmp_path_factory) -> Path:
-    """A randomly initialised EfficientNet-B7 classifier saved under the first released checkpoint's name: the released
-    architecture and file format at full size, for the tests that must run a B7 (building and saving one takes seconds)."""
+    """A randomly initialised EfficientNet-B7 classifier saved under the first released checkpoint's name: the
+    released architecture and file format at full size, for the tests that must run a B7 (building and saving
+    one takes seconds)."""
     from core.checkpoints import save_checkpoint
     from inference.released_weights import RELEASED_MODELS
     from training.zoo.classifiers import DeepFakeClassifier
@@ -123,8 +136,9 @@ class ConvertedB7:
 
 @pytest.fixture(scope="session")
 def random_b7_openvino(random_b7) -> ConvertedB7:
-    """random_b7 loaded with OpenVINO: converted once, into this run's cache ($DFDC_CACHE_DIR, set above), where every
-    later load of the same file, in this process or in a script the tests start, finds it (a B7 takes a minute to convert)."""
+    """random_b7 loaded with OpenVINO: converted once, into this run's cache ($DFDC_CACHE_DIR, set above),
+    where every later load of the same file, in this process or in a script the tests start, finds it (a B7
+    takes a minute to convert)."""
     from inference.loading import load_classifier
 
     records: list[str] = []
@@ -143,7 +157,8 @@ def random_b7_openvino(random_b7) -> ConvertedB7:
 
 
 def build_data_root(root: Path) -> Path:
-    """A DATA_ROOT from the shared FF++ pairs (via the converter) and DFDC parts, plus a corrupt video and broken metadata."""
+    """A DATA_ROOT from the shared FF++ pairs (via the converter) and DFDC parts, plus a corrupt video and
+    broken metadata."""
     from preprocessing.convert_dataset import main as convert_main
 
     shared_video("ffpp/original_sequences/youtube/c23/videos/004.mp4")  # skips when the shared data is absent
@@ -156,7 +171,9 @@ def build_data_root(root: Path) -> Path:
     part_1.mkdir()
     metadata = json.loads((DATA_DIR / "dfdc" / "dfdc_train_part_1" / "metadata.json").read_text())
     (part_1 / "lynaeydofd.mp4").symlink_to(shared_video("dfdc_real/lynaeydofd.mp4"))
-    (part_1 / "corrupt.mp4").write_bytes(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4").read_bytes()[:60_000])
+    (part_1 / "corrupt.mp4").write_bytes(
+        shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4").read_bytes()[:60_000]
+    )
     metadata["lynaeydofd.mp4"] = {"label": "REAL", "split": "train", "original": None}
     metadata["corrupt.mp4"] = {"label": "REAL", "split": "train", "original": None}
     (part_1 / "metadata.json").write_text(json.dumps(metadata))
@@ -166,8 +183,13 @@ def build_data_root(root: Path) -> Path:
 
 
 def run_pipeline(root: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "preprocess_data.sh", str(root), "--device", "cpu", "--workers", "2"],
-                          cwd=REPO, capture_output=True, text=True, timeout=1200)
+    return subprocess.run(
+        ["bash", "preprocess_data.sh", str(root), "--device", "cpu", "--workers", "2"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -181,8 +203,8 @@ def data_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_checkpoint(data_root, tmp_path_factory) -> Path:
-    """A ResNet-18 at 64 px (configs/tiny.json) trained for two short epochs on the real crops of data_root: unlike a
-    randomly initialised model, whose scores barely differ between faces, it scores faces apart."""
+    """A ResNet-18 at 64 px (configs/tiny.json) trained for two short epochs on the real crops of data_root:
+    unlike a randomly initialised model, whose scores barely differ between faces, it scores faces apart."""
     from training.config import load_config
     from training.trainer import Trainer, TrainOptions
 
@@ -191,7 +213,17 @@ def trained_checkpoint(data_root, tmp_path_factory) -> Path:
     config["batches_per_epoch"] = 12
     config["optimizer"]["schedule"].update({"epochs": 2, "params": {"max_iter": 24}})
     torch.manual_seed(0)
-    options = TrainOptions(config=config, data_dir=data_root, folds_csv=data_root / "folds.csv", fold=99, prefix="parity_",
-                           output_dir=out, log_dir=out / "logs", workers=0, device="cpu", validate=False)  # every crop trains
+    options = TrainOptions(
+        config=config,
+        data_dir=data_root,
+        folds_csv=data_root / "folds.csv",
+        fold=99,
+        prefix="parity_",
+        output_dir=out,
+        log_dir=out / "logs",
+        workers=0,
+        device="cpu",
+        validate=False,  # every crop trains
+    )
     Trainer(options).run()
     return out / "parity_DeepFakeClassifier_resnet18_99_1"

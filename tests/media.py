@@ -1,4 +1,5 @@
 """Videos of the kinds people bring, made on the fly with PyAV from frames that carry their own position."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +12,8 @@ BLOCK = 16  # side of each bit's square: survives any codec, a 3-3-2 GIF palette
 
 
 def numbered_frames(base: np.ndarray, count: int) -> list[np.ndarray]:
-    """`count` copies of an RGB image, each with its position drawn in the top left as black and white squares."""
+    """`count` copies of an RGB image, each with its position drawn in the top left as black and white
+    squares."""
     frames = []
     for index in range(count):
         frame = base.copy()
@@ -23,11 +25,22 @@ def numbered_frames(base: np.ndarray, count: int) -> list[np.ndarray]:
 
 def position_of(frame: np.ndarray) -> int:
     """The position numbered_frames drew on a decoded frame."""
-    return sum(1 << bit for bit in range(BITS) if frame[2 : BLOCK - 2, bit * BLOCK + 2 : (bit + 1) * BLOCK - 2].mean() > 128)
+    return sum(
+        1 << bit
+        for bit in range(BITS)
+        if frame[2 : BLOCK - 2, bit * BLOCK + 2 : (bit + 1) * BLOCK - 2].mean() > 128
+    )
 
 
-def encode(path: Path, frames: list[np.ndarray], codec: str, pix_fmt: str = "yuv420p", rate: int = 25, gop: int | None = None,
-           options: dict[str, str] | None = None) -> Path:
+def encode(
+    path: Path,
+    frames: list[np.ndarray],
+    codec: str,
+    pix_fmt: str = "yuv420p",
+    rate: int = 25,
+    gop: int | None = None,
+    options: dict[str, str] | None = None,
+) -> Path:
     """RGB frames encoded with one of PyAV's encoders into the container that `path`'s suffix names."""
     height, width = frames[0].shape[:2]
     with av.open(str(path), "w") as container:
@@ -41,7 +54,8 @@ def encode(path: Path, frames: list[np.ndarray], codec: str, pix_fmt: str = "yuv
     return path
 
 
-# codec, pixel format, container suffix, encoder options; x265 and SVT-AV1 told to keep their banners to themselves
+# codec, pixel format, container suffix, encoder options; x265 and SVT-AV1 told to keep their banners to
+# themselves
 CODECS = {
     "h264": ("libx264", "yuv420p", ".mp4", {}),
     "h265": ("libx265", "yuv420p", ".mp4", {"x265-params": "log-level=error"}),

@@ -3,7 +3,8 @@ import sys
 
 import pytest
 
-# Feature maps of 32 MiB, like an EfficientNet's early layers at 380 px: above glibc's automatic mmap threshold.
+# Feature maps of 32 MiB, like an EfficientNet's early layers at 380 px: above glibc's automatic mmap
+# threshold.
 CONVOLUTIONS = """
 import resource, sys
 import torch
@@ -22,7 +23,9 @@ print(kept, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 
 def _page_faults(mode: str) -> tuple[str, int]:
-    output = subprocess.run([sys.executable, "-c", CONVOLUTIONS, mode], capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(
+        [sys.executable, "-c", CONVOLUTIONS, mode], capture_output=True, text=True, check=True
+    ).stdout
     kept, faults = output.split()
     return kept, int(faults)
 
@@ -33,8 +36,11 @@ def test_kept_memory_is_reused_instead_of_faulted_in_again():
     default_kept, default_faults = _page_faults("default")
     kept, faults = _page_faults("keep")
     assert default_kept == "None" and kept == "True"
-    assert default_faults > 5 * 32 * 2**20 // 4096  # every forward pass faults its feature maps in afresh (4 KiB pages)
+    assert (
+        default_faults > 5 * 32 * 2**20 // 4096
+    )  # every forward pass faults its feature maps in afresh (4 KiB pages)
     assert faults < default_faults / 10
+
 
 RELEASE = """
 import torch
@@ -52,11 +58,14 @@ print(release_freed_memory(), loaded, kept, resident_mib())
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator is what this changes")
 def test_freed_memory_is_kept_until_released():
-    output = subprocess.run([sys.executable, "-c", RELEASE], capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(
+        [sys.executable, "-c", RELEASE], capture_output=True, text=True, check=True
+    ).stdout
     released, loaded, kept, after = output.split()
     assert released == "True"
     assert int(kept) > int(loaded) - 16  # freeing alone hands nothing back
     assert int(after) < int(kept) - 200  # releasing hands back (nearly) all of the 256 MiB
+
 
 ACROSS_THREADS = """
 import sys, threading
@@ -80,5 +89,9 @@ print(resident_mib() - before)
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator is what this changes")
 def test_memory_freed_by_one_thread_is_reused_by_another():
-    grown = int(subprocess.run([sys.executable, "-c", ACROSS_THREADS, "keep"], capture_output=True, text=True, check=True).stdout)
+    grown = int(
+        subprocess.run(
+            [sys.executable, "-c", ACROSS_THREADS, "keep"], capture_output=True, text=True, check=True
+        ).stdout
+    )
     assert grown < 32  # the main thread's 256 MiB come out of what the worker freed

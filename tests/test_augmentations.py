@@ -1,4 +1,6 @@
-"""Every training transform really changes a real face crop (albumentations 2.x ignores unknown arguments with only a warning)."""
+"""Every training transform really changes a real face crop (albumentations 2.x ignores unknown arguments with
+only a warning)."""
+
 import os
 import subprocess
 import sys
@@ -26,7 +28,9 @@ SIZE = 128
 @pytest.fixture(scope="module")
 def face(faces_634):
     found = faces_634.faces[0][0]
-    return np.ascontiguousarray(isotropically_resize_image(crop_face(faces_634.sampled.frames[0], found.box), SIZE))
+    return np.ascontiguousarray(
+        isotropically_resize_image(crop_face(faces_634.sampled.frames[0], found.box), SIZE)
+    )
 
 
 def always(transform, seed=0):
@@ -36,7 +40,12 @@ def always(transform, seed=0):
 
 def mean_change(transform, image, seeds=range(5)):
     """Mean absolute change in grey levels, averaged over a few random draws of the transform's parameters."""
-    return np.mean([np.abs(always(transform, s)(image=image)["image"].astype(int) - image.astype(int)).mean() for s in seeds])
+    return np.mean(
+        [
+            np.abs(always(transform, s)(image=image)["image"].astype(int) - image.astype(int)).mean()
+            for s in seeds
+        ]
+    )
 
 
 def named(compose, name):
@@ -50,7 +59,10 @@ def test_train_transforms_build_without_unknown_argument_warnings():
         create_val_transforms(SIZE)
 
 
-@pytest.mark.parametrize("name", ["ImageCompression", "GaussNoiseByVariance", "ThreeByThreeBlur", "HorizontalFlip", "ToGray", "Affine"])
+@pytest.mark.parametrize(
+    "name",
+    ["ImageCompression", "GaussNoiseByVariance", "ThreeByThreeBlur", "HorizontalFlip", "ToGray", "Affine"],
+)
 def test_each_transform_changes_the_image(face, name):
     transform = named(create_train_transforms(SIZE), name)
     out = always(transform)(image=face)["image"]
@@ -68,8 +80,13 @@ def test_compression_quality_range_is_applied(face):
 
 
 def colour_group(compose):
-    return [t for t in compose.transforms if type(t).__name__ == "OneOf" and len(t.transforms) == 3
-            and type(t.transforms[0]).__name__ == "RandomBrightnessContrast"][0]
+    return [
+        t
+        for t in compose.transforms
+        if type(t).__name__ == "OneOf"
+        and len(t.transforms) == 3
+        and type(t.transforms[0]).__name__ == "RandomBrightnessContrast"
+    ][0]
 
 
 def test_colour_transforms_each_change_the_image(face):
@@ -96,8 +113,11 @@ def test_blur_flip_grey_and_compression_are_the_04_ones(face):
     transforms = create_train_transforms(SIZE)
     assert named(transforms, "ThreeByThreeBlur").p == 0.05
     blurred = always(named(transforms, "ThreeByThreeBlur"))(image=face)["image"]
-    # 0.4 called cv2.GaussianBlur(img, (3, 3), sigmaX=0): OpenCV's fixed 3-tap kernel [1/4, 1/2, 1/4], written out here
-    padded = np.pad(face.astype(np.float64), ((1, 1), (1, 1), (0, 0)), mode="reflect")  # OpenCV's BORDER_REFLECT_101
+    # 0.4 called cv2.GaussianBlur(img, (3, 3), sigmaX=0): OpenCV's fixed 3-tap kernel [1/4, 1/2, 1/4], written
+    # out here
+    padded = np.pad(
+        face.astype(np.float64), ((1, 1), (1, 1), (0, 0)), mode="reflect"
+    )  # OpenCV's BORDER_REFLECT_101
     rows = 0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:]
     expected = 0.25 * rows[:, :-2] + 0.5 * rows[:, 1:-1] + 0.25 * rows[:, 2:]
     assert np.abs(blurred - expected).max() <= 0.5 + 1e-9  # OpenCV rounds its fixed-point result
@@ -106,8 +126,16 @@ def test_blur_flip_grey_and_compression_are_the_04_ones(face):
     assert np.abs(always(named(transforms, "ToGray"))(image=face)["image"].astype(int) - grey).max() <= 1
     qualities = []
     for out in draws(named(transforms, "ImageCompression"), face, 12):
-        matches = [q for q in range(50, 101) if np.array_equal(
-            out, cv2.imdecode(cv2.imencode(".jpg", face, [cv2.IMWRITE_JPEG_QUALITY, q])[1], cv2.IMREAD_UNCHANGED))]
+        matches = [
+            q
+            for q in range(50, 101)
+            if np.array_equal(
+                out,
+                cv2.imdecode(
+                    cv2.imencode(".jpg", face, [cv2.IMWRITE_JPEG_QUALITY, q])[1], cv2.IMREAD_UNCHANGED
+                ),
+            )
+        ]
         assert matches, "not a JPEG round trip"
         qualities.append(matches[0])
     assert 60 <= min(qualities) and max(qualities) <= 100 and max(qualities) - min(qualities) > 15
@@ -135,7 +163,9 @@ def test_hue_saturation_value_shifts_stay_within_20_30_20(face):
         hsv_out = cv2.cvtColor(out, cv2.COLOR_RGB2HSV).astype(int)
         hue = (hsv_out[..., 0] - hsv_in[..., 0] + 90) % 180 - 90
         change = hsv_out - hsv_in
-        shifts.append([np.median(hue[steady]), np.median(change[..., 1][steady]), np.median(change[..., 2][steady])])
+        shifts.append(
+            [np.median(hue[steady]), np.median(change[..., 1][steady]), np.median(change[..., 2][steady])]
+        )
     shifts = np.array(shifts)
     for channel, limit in enumerate((20, 30, 20)):
         assert np.abs(shifts[:, channel]).max() <= limit + 1.5, (channel, shifts[:, channel])
@@ -143,8 +173,8 @@ def test_hue_saturation_value_shifts_stay_within_20_30_20(face):
 
 
 def test_pca_colour_shift_is_the_04_one(face):
-    """0.4: one colour added to every pixel, alpha * eigenvalues along the RGB principal components (0-1 scale, x255),
-    alpha ~ N(0, 0.1); 2.x's FancyPCA of the same alpha barely moves a face."""
+    """0.4: one colour added to every pixel, alpha * eigenvalues along the RGB principal components (0-1
+    scale, x255), alpha ~ N(0, 0.1); 2.x's FancyPCA of the same alpha barely moves a face."""
     transform = colour_group(create_train_transforms(SIZE)).transforms[1]
     values = np.linalg.eigvalsh(np.cov(face.reshape(-1, 3) / 255.0, rowvar=False))
     inside = ((face > 20) & (face < 235)).all(axis=2)
@@ -157,13 +187,16 @@ def test_pca_colour_shift_is_the_04_one(face):
 
 
 def test_affine_is_the_04_shift_scale_rotate(face):
-    """0.4 ShiftScaleRotate(0.1, 0.2, 10): one scale in 0.8-1.2, rotation within 10 degrees, shift within 10%."""
+    """0.4 ShiftScaleRotate(0.1, 0.2, 10): one scale in 0.8-1.2, rotation within 10 degrees, shift within
+    10%."""
     affine = named(create_train_transforms(SIZE), "Affine")
     assert affine.p == 0.5 and affine.border_mode == cv2.BORDER_CONSTANT
     points = [(32.0, 32.0), (96.0, 32.0), (32.0, 96.0)]
     angles, scales = [], []
     for seed in range(60):
-        moved = Compose([affine], keypoint_params=KeypointParams(format="xy", remove_invisible=False), seed=seed)
+        moved = Compose(
+            [affine], keypoint_params=KeypointParams(format="xy", remove_invisible=False), seed=seed
+        )
         moved.transforms[0].p = 1.0
         (x0, y0), (x1, y1), (x2, y2) = np.asarray(moved(image=face, keypoints=points)["keypoints"])[:, :2]
         across, down = np.hypot(x1 - x0, y1 - y0) / 64, np.hypot(x2 - x0, y2 - y0) / 64
@@ -222,21 +255,23 @@ def test_seeded_transforms_decide_independently_of_each_other(face):
 
 @pytest.mark.slow
 def test_the_training_entry_point_reaches_no_server_and_imports_change_no_setting(tmp_path):
-    """albumentations looks up its latest version on pypi.org at import unless told not to: train_classifier.py tells it
-    in main(), before the import, while importing the training package itself leaves the environment alone."""
+    """albumentations looks up its latest version on pypi.org at import unless told not to:
+    train_classifier.py tells it in main(), before the import, while importing the training package itself
+    leaves the environment alone."""
     config = tmp_path / "tiny.json"
     config.write_text((REPO / "configs" / "tiny.json").read_text())
     probe = (
-        "import os, socket, sys\n"
-        "lookups = []\n"
+        "import os, socket, sys\nlookups = []\n"
         "socket.getaddrinfo = lambda *args, **kwargs: lookups.append(args[0]) or []\n"
         "import training, training.config\n"
         "print('set at import' if 'NO_ALBUMENTATIONS_UPDATE' in os.environ else 'unset at import')\n"
         "import train_classifier\n"
-        f"code = train_classifier.main(['--config', {str(config)!r}, '--data-dir', '.', '--folds-csv', 'missing.csv'])\n"
-        "print(code, 'albumentations' in sys.modules, lookups)\n"
+        f"code = train_classifier.main(['--config', {str(config)!r}, '--data-dir', '.', '--folds-csv', "
+        "'missing.csv'])\nprint(code, 'albumentations' in sys.modules, lookups)\n"
     )
     environment = {key: value for key, value in os.environ.items() if key != "NO_ALBUMENTATIONS_UPDATE"}
-    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=environment, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, env=environment, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split("\n")[:2] == ["unset at import", "2 True []"], done.stdout

@@ -1,4 +1,6 @@
-"""The README's benchmark commands run and report what they promise (small settings: these check the scripts, not speed)."""
+"""The README's benchmark commands run and report what they promise (small settings: these check the scripts,
+not speed)."""
+
 from __future__ import annotations
 
 import json
@@ -11,29 +13,75 @@ import pytest
 from demo.synthetic_dataset import DatasetOptions, make_dataset
 from tests.conftest import REAL_VIDEOS, REPO, shared_video
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # each runs a benchmark script in a process of its own
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(900),
+]  # each runs a benchmark script in a process of its own
 
 
 def run_module(*args) -> str:
-    done = subprocess.run([sys.executable, "-m", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-m", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
 
 def test_benchmark_inference_splits_time_and_reports_memory_for_both_backends(tmp_path):
     video = shared_video(REAL_VIDEOS["ffpp_original_004"])
-    out = run_module("benchmarks.benchmark_inference", "--videos", video, "--encoder", "tf_efficientnet_b0_ns", "--frames", 4,
-                     "--input-size", 128, "--no-warmup", "--workers", 0, "--device", "cpu", "--backend", "torch", "openvino",
-                     "--floor", "--cache-dir", tmp_path)
+    out = run_module(
+        "benchmarks.benchmark_inference",
+        "--videos",
+        video,
+        "--encoder",
+        "tf_efficientnet_b0_ns",
+        "--frames",
+        4,
+        "--input-size",
+        128,
+        "--no-warmup",
+        "--workers",
+        0,
+        "--device",
+        "cpu",
+        "--backend",
+        "torch",
+        "openvino",
+        "--floor",
+        "--cache-dir",
+        tmp_path,
+    )
     for word in ("decode", "detect", "classify", "peak", "eager floor"):
         assert word in out, out
     for backend in ("torch", "openvino"):
-        assert re.search(rf"^{backend}: mean \d+\.\d+s per video over 1 runs \(\d+\.\d+x the eager floor", out, re.MULTILINE), out
+        assert re.search(
+            rf"^{backend}: mean \d+\.\d+s per video over 1 runs \(\d+\.\d+x the eager floor",
+            out,
+            re.MULTILINE,
+        ), out
 
 
 def test_benchmark_classifier_compares_the_setups_and_backends(tmp_path):
-    out = run_module("benchmarks.benchmark_classifier", "--encoder", "tf_efficientnet_b0_ns", "--input-size", 64, "--batch-sizes", 1,
-                     "--original-batch", 2, "--rounds", 1, "--device", "cpu", "--backend", "torch", "openvino", "--cache-dir", tmp_path)
+    out = run_module(
+        "benchmarks.benchmark_classifier",
+        "--encoder",
+        "tf_efficientnet_b0_ns",
+        "--input-size",
+        64,
+        "--batch-sizes",
+        1,
+        "--original-batch",
+        2,
+        "--rounds",
+        1,
+        "--device",
+        "cpu",
+        "--backend",
+        "torch",
+        "openvino",
+        "--cache-dir",
+        tmp_path,
+    )
     for setup in ("this setup, batch 1", "openvino, batch 1", "original, batch 2"):
         assert re.search(rf"{setup} +min \d+\.\d+", out), out
 
@@ -41,7 +89,9 @@ def test_benchmark_classifier_compares_the_setups_and_backends(tmp_path):
 def test_benchmark_preprocessing_reports_videos_per_minute(tmp_path, detector):
     make_dataset(tmp_path, DatasetOptions(parts=1, reals_per_part=1, fakes_per_real=0, frames=6), detector)
     video = next((tmp_path / "dfdc_train_part_0").glob("*.mp4"))
-    out = run_module("benchmarks.benchmark_preprocessing", "--videos", video, "--workers", 1, "--device", "cpu")
+    out = run_module(
+        "benchmarks.benchmark_preprocessing", "--videos", video, "--workers", 1, "--device", "cpu"
+    )
     assert "videos/min" in out or "videos per minute" in out, out
 
 
@@ -49,24 +99,68 @@ def test_benchmark_training_reports_images_per_second(data_root, tmp_path):
     config = json.loads((REPO / "configs" / "tiny.json").read_text())
     config["optimizer"]["batch_size"] = 4
     (tmp_path / "tiny.json").write_text(json.dumps(config))
-    out = run_module("benchmarks.benchmark_training", "--config", tmp_path / "tiny.json", "--data-dir", data_root,
-                     "--folds-csv", data_root / "folds.csv", "--batches", 3, "--workers", 0, "--device", "cpu")
+    out = run_module(
+        "benchmarks.benchmark_training",
+        "--config",
+        tmp_path / "tiny.json",
+        "--data-dir",
+        data_root,
+        "--folds-csv",
+        data_root / "folds.csv",
+        "--batches",
+        3,
+        "--workers",
+        0,
+        "--device",
+        "cpu",
+    )
     assert "images" in out and "wait" in out, out
 
 
 def test_benchmark_report_times_the_runs_the_report_and_the_heat_maps():
     video = shared_video(REAL_VIDEOS["ffpp_original_004"])
-    out = run_module("benchmarks.benchmark_report", "--videos", video, "--encoder", "tf_efficientnet_b0_ns", "--frames", 4,
-                     "--input-size", 128, "--rounds", 1, "--explain-faces", 2, "--device", "cpu")
-    assert re.search(r"--explain: \d+\.\d+ s per face and model \(2 faces of 004\.mp4\), peak memory \d+\.\d+ GB", out), out
+    out = run_module(
+        "benchmarks.benchmark_report",
+        "--videos",
+        video,
+        "--encoder",
+        "tf_efficientnet_b0_ns",
+        "--frames",
+        4,
+        "--input-size",
+        128,
+        "--rounds",
+        1,
+        "--explain-faces",
+        2,
+        "--device",
+        "cpu",
+    )
+    assert re.search(
+        r"--explain: \d+\.\d+ s per face and model \(2 faces of 004\.mp4\), peak memory \d+\.\d+ GB", out
+    ), out
     assert re.search(r"round 1: --report +\d+\.\d+ s \(final report step \d+\.\d+ s\)", out), out
     assert re.search(r"whole runs: plain .* with --report .*: [+-]\d+\.\d+%", out), out
-    assert re.search(r"report's own work per video: thumbnails \d+ ms \+ page \d+ ms = \d+\.\d+% of a plain run", out), out
+    assert re.search(
+        r"report's own work per video: thumbnails \d+ ms \+ page \d+ ms = \d+\.\d+% of a plain run", out
+    ), out
 
 
 def test_benchmark_inference_times_the_original_setup_on_the_same_video():
     video = shared_video(REAL_VIDEOS["ffpp_original_004"])
-    common = ("--videos", video, "--encoder", "tf_efficientnet_b0_ns", "--frames", 4, "--input-size", 128, "--no-warmup", "--device", "cpu")
+    common = (
+        "--videos",
+        video,
+        "--encoder",
+        "tf_efficientnet_b0_ns",
+        "--frames",
+        4,
+        "--input-size",
+        128,
+        "--no-warmup",
+        "--device",
+        "cpu",
+    )
     faces = {}
     for setup in ("this", "original"):
         out = run_module("benchmarks.benchmark_inference", *common, "--setup", setup, "--workers", 0)
@@ -74,5 +168,6 @@ def test_benchmark_inference_times_the_original_setup_on_the_same_video():
         row = re.search(r"frames +(\d+) faces +(\d+) .*classify +\d+\.\d+s \((\d+\.\d+)s/face\)", out)
         assert row and int(row.group(1)) == 4 and float(row.group(3)) > 0, out
         faces[setup] = int(row.group(2))
-    # a face in each of the 4 frames; the last one holds up to two more near the thresholds, which either detector may miss
+    # a face in each of the 4 frames; the last one holds up to two more near the thresholds, which either
+    # detector may miss
     assert all(4 <= count <= 6 for count in faces.values()), faces

@@ -31,7 +31,14 @@ def test_b7_encoder_matches_the_released_architecture():
     assert model.encoder.bn1.eps == pytest.approx(1e-3)
 
 
-@pytest.mark.parametrize("name, features", [("tf_efficientnet_b2_ns", 1408), ("tf_efficientnet_b4_ns_03d", 1792), ("tf_efficientnet_b5_ns_04d", 2048)])
+@pytest.mark.parametrize(
+    "name, features",
+    [
+        ("tf_efficientnet_b2_ns", 1408),
+        ("tf_efficientnet_b4_ns_03d", 1792),
+        ("tf_efficientnet_b5_ns_04d", 2048),
+    ],
+)
 def test_legacy_names_map_to_timm(name, features):
     encoder = create_encoder(name)
     assert encoder.num_features == features
@@ -70,7 +77,9 @@ def test_srm_filters_remove_flat_and_linear_signals():
     flat = torch.ones(1, 3, 9, 9)
     ramp = torch.arange(9.0).view(1, 1, 1, 9).expand(1, 3, 9, 9)
     for image in (flat, ramp):
-        assert torch.allclose(nn.functional.conv2d(image, kernels)[..., 2:-2, 2:-2], torch.zeros(1), atol=1e-5)
+        assert torch.allclose(
+            nn.functional.conv2d(image, kernels)[..., 2:-2, 2:-2], torch.zeros(1), atol=1e-5
+        )
 
 
 def _with_batchnorm_statistics(model: nn.Module) -> nn.Module:
@@ -96,7 +105,8 @@ def test_folding_batchnorm_keeps_the_outputs():
         expected = model.pooled_features(x)
         folded = fold_batchnorm(model.encoder)
         assert folded == sum(isinstance(m, nn.Conv2d) for m in model.encoder.modules()) - 2 * len(
-            [m for m in model.encoder.modules() if type(m).__name__ == "SqueezeExcite"])
+            [m for m in model.encoder.modules() if type(m).__name__ == "SqueezeExcite"]
+        )
         assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
         _assert_same_features(model.pooled_features(x), expected)
 
@@ -111,12 +121,20 @@ def test_packed_convolutions_keep_the_outputs_for_any_input_shape():
         expected = [model.pooled_features(x) for x in inputs]
         prepare_for_inference(model, torch.device("cpu"), input_size=96)
         packed = [m for m in model.encoder.modules() if isinstance(m, PackedConv2d)]
-        # every convolution but the squeeze-excitation pairs, the stride-2 ones with TF "SAME" padding among them
+        # every convolution but the squeeze-excitation pairs, the stride-2 ones with TF "SAME" padding among
+        # them
         assert len(packed) == convolutions - 2 * len(squeeze_excites)
-        assert any(m.same_padding for m in packed) and sum(m.attr == "swish" for m in packed) > len(packed) / 2
-        # stride-2 depthwise ones whose TF padding is lopsided at 96 px pad with shifted weights; the other shape
-        # meets them with even padding on both sides, on one side only (a padded copy) and lopsided like 96 px
+        assert (
+            any(m.same_padding for m in packed) and sum(m.attr == "swish" for m in packed) > len(packed) / 2
+        )
+        # stride-2 depthwise ones whose TF padding is lopsided at 96 px pad with shifted weights; the other
+        # shape meets them with even padding on both sides, on one side only (a padded copy) and lopsided like
+        # 96 px
         assert sum(m.shifted_weight is not None for m in packed) == 4
-        assert sum(isinstance(m, nn.SiLU) for m in model.encoder.modules()) == len(squeeze_excites)  # the SiLUs now run inside the convolutions
+        assert sum(isinstance(m, nn.SiLU) for m in model.encoder.modules()) == len(
+            squeeze_excites
+        )  # the SiLUs now run inside the convolutions
         for x, features in zip(inputs, expected, strict=True):
-            _assert_same_features(model.pooled_features(x.contiguous(memory_format=torch.channels_last)), features)
+            _assert_same_features(
+                model.pooled_features(x.contiguous(memory_format=torch.channels_last)), features
+            )

@@ -26,7 +26,9 @@ def test_celebdf_layout_becomes_dfdc_parts(tmp_path):
     dataset = load_dataset(root)
     assert {v.video_id for v in dataset.reals} == {"id0_0000", "id1_0003", "00017"}
     fake = dataset.videos["id0_id1_0000"]
-    assert (root / "celebdf_synthesis" / "id0_id1_0000.mp4").resolve() == (src / "Celeb-synthesis" / "id0_id1_0000.mp4").resolve()
+    assert (root / "celebdf_synthesis" / "id0_id1_0000.mp4").resolve() == (
+        src / "Celeb-synthesis" / "id0_id1_0000.mp4"
+    ).resolve()
     # no part number: the fake is grouped with its original
     assert assign_fold(dataset, fake, 16) == assign_fold(dataset, dataset.videos["id0_0000"], 16)
     assert not dataset.problems
@@ -37,7 +39,9 @@ def test_ffpp_names_fakes_by_method_and_rerun_is_stable(tmp_path):
     touch(src / "original_sequences" / "youtube" / "c23" / "videos" / "519.mp4")
     for method in ("Deepfakes", "FaceSwap"):
         touch(src / "manipulated_sequences" / method / "c23" / "videos" / "519_515.mp4")
-    touch(src / "manipulated_sequences" / "Deepfakes" / "c40" / "videos" / "519_515.mp4")  # other quality: ignored
+    touch(
+        src / "manipulated_sequences" / "Deepfakes" / "c40" / "videos" / "519_515.mp4"
+    )  # other quality: ignored
     root = tmp_path / "root"
     for _ in range(2):
         assert convert_main(["ffpp", "--src", str(src), "--root-dir", str(root), "--copy"]) == 0

@@ -1,9 +1,25 @@
-"""The Dockerfile parses, builds from an official PyTorch CUDA runtime image, and installs exactly requirements.txt."""
+"""The Dockerfile parses, builds from an official PyTorch CUDA runtime image, and installs exactly
+requirements.txt."""
+
 import re
 
 from tests.conftest import REPO
 
-INSTRUCTIONS = {"FROM", "ARG", "ENV", "RUN", "WORKDIR", "COPY", "CMD", "LABEL", "ENTRYPOINT", "EXPOSE", "USER", "VOLUME", "SHELL"}
+INSTRUCTIONS = {
+    "FROM",
+    "ARG",
+    "ENV",
+    "RUN",
+    "WORKDIR",
+    "COPY",
+    "CMD",
+    "LABEL",
+    "ENTRYPOINT",
+    "EXPOSE",
+    "USER",
+    "VOLUME",
+    "SHELL",
+}
 
 
 def instructions():
@@ -34,8 +50,12 @@ def test_dockerfile_installs_the_pinned_requirements_and_nothing_else_pinned():
     runs = [rest for keyword, rest in parsed if keyword == "RUN" and "pip install" in rest]
     assert any("-r requirements.txt" in run for run in runs)
     pins = dict(re.findall(r"^([\w.-]+)==([\w.+-]+)", (REPO / "requirements.txt").read_text(), flags=re.M))
-    assert pins["torch"] == "2.14.1" and pins["facenet-pytorch"] == "2.5.3" and pins["albumentations"] == "2.0.8"
+    assert (
+        pins["torch"] == "2.14.1" and pins["facenet-pytorch"] == "2.5.3" and pins["albumentations"] == "2.0.8"
+    )
     for run in runs:
         for name, version in re.findall(r"([\w.-]+)==([\w.+-]+)", run):
-            assert pins.get(name) == version, f"Dockerfile pins {name}=={version}, requirements.txt {pins.get(name)}"
+            assert pins.get(name) == version, (
+                f"Dockerfile pins {name}=={version}, requirements.txt {pins.get(name)}"
+            )
     assert ("COPY", "requirements.txt .") in parsed and ("COPY", ". .") in parsed

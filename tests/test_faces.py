@@ -9,8 +9,20 @@ from tests.conftest import REAL_VIDEOS, REPO, shared_video
 
 @pytest.mark.parametrize(
     "width, height, scale",
-    [(160, 120, 2.0), (299, 200, 2.0), (300, 200, 1.0), (640, 480, 1.0), (1000, 720, 1.0), (720, 1000, 1.0),
-     (1001, 600, 0.5), (1280, 720, 0.5), (720, 1280, 0.5), (1900, 1000, 0.5), (1920, 1080, 0.33), (1080, 1920, 0.33)],
+    [
+        (160, 120, 2.0),
+        (299, 200, 2.0),
+        (300, 200, 1.0),
+        (640, 480, 1.0),
+        (1000, 720, 1.0),
+        (720, 1000, 1.0),
+        (1001, 600, 0.5),
+        (1280, 720, 0.5),
+        (720, 1280, 0.5),
+        (1900, 1000, 0.5),
+        (1920, 1080, 0.33),
+        (1080, 1920, 0.33),
+    ],
 )
 def test_detection_scale_follows_the_wider_side(width, height, scale):
     assert detection_scale(width, height) == scale
@@ -21,9 +33,12 @@ def real_frame():
     return read_sampled_frames(shared_video(REAL_VIDEOS["dfdc_real_1920x1080"]), 1).frames[0]
 
 
-@pytest.mark.parametrize("width, height", [(1920, 1080), (1080, 1920), (1921, 1081), (1280, 720), (250, 140), (640, 480)])
+@pytest.mark.parametrize(
+    "width, height", [(1920, 1080), (1080, 1920), (1921, 1081), (1280, 720), (250, 140), (640, 480)]
+)
 def test_frames_are_resized_for_detection_by_the_scale_rule(real_frame, width, height):
-    """Downscaling is area averaging (a 1080p frame goes through an exact halving first, which OpenCV does faster)."""
+    """Downscaling is area averaging (a 1080p frame goes through an exact halving first, which OpenCV does
+    faster)."""
     frame = cv2.resize(real_frame, (width, height), interpolation=cv2.INTER_AREA)
     scale = detection_scale(width, height)
     resized = resize_for_detection(frame, scale)
@@ -31,7 +46,9 @@ def test_frames_are_resized_for_detection_by_the_scale_rule(real_frame, width, h
     assert resized.shape == (expected_size[1], expected_size[0], 3)
     if scale < 1:
         direct = cv2.resize(frame, expected_size, interpolation=cv2.INTER_AREA)
-        assert np.abs(resized.astype(int) - direct).mean() < 0.6  # measured 0.4 at 1080p; bilinear (aliasing) is 0.8
+        assert (
+            np.abs(resized.astype(int) - direct).mean() < 0.6
+        )  # measured 0.4 at 1080p; bilinear (aliasing) is 0.8
     elif scale == 1:
         assert resized is frame
 
@@ -76,12 +93,15 @@ def test_faces_are_found_in_nearly_every_sampled_frame(detections, name):
     sampled, faces = detections[name]
     assert len(sampled.frames) == 32
     with_face = sum(1 for frame_faces in faces if frame_faces)
-    assert with_face >= 0.9 * len(sampled.frames), f"{name}: faces in only {with_face} of {len(sampled.frames)} frames"
+    assert with_face >= 0.9 * len(sampled.frames), (
+        f"{name}: faces in only {with_face} of {len(sampled.frames)} frames"
+    )
     width, height = sampled.size
     for frame_faces in faces:
         for face in frame_faces:
             x1, y1, x2, y2 = face.box
-            # full-resolution coordinates: inside the frame (up to MTCNN's small overshoot) and a plausible size
+            # full-resolution coordinates: inside the frame (up to MTCNN's small overshoot) and a plausible
+            # size
             assert -0.1 * width < x1 < x2 < 1.1 * width and -0.1 * height < y1 < y2 < 1.1 * height
             assert face.landmarks.shape == (5, 2) and 0.7 <= face.score <= 1.0
             assert (face.landmarks[:, 0] > x1 - 5).all() and (face.landmarks[:, 0] < x2 + 5).all()
@@ -133,7 +153,9 @@ def test_contrast_is_stretched_only_for_narrow_ranges():
 def test_faces_in_dark_frames_are_found_on_contrast_stretched_frames(detections, detector, name):
     sampled, faces = detections[name]
     frames = sampled.frames[::4]
-    dark = [(frame * 0.05).astype(np.uint8) for frame in frames]  # a few levels above black, as in a dark room
+    dark = [
+        (frame * 0.05).astype(np.uint8) for frame in frames
+    ]  # a few levels above black, as in a dark room
     assert all(stretch_contrast(frame) is None for frame in frames)  # normal exposure: never stretched
     assert not any(face.contrast_stretched for frame_faces in faces for face in frame_faces)
     found = detector.detect(dark)
@@ -146,11 +168,15 @@ def test_faces_in_dark_frames_are_found_on_contrast_stretched_frames(detections,
 @pytest.mark.slow  # the module's `detections`: 11 videos, 32 frames each, decoded and detected
 @pytest.mark.parametrize("name", ["dfdc_real_1920x1080", "ffpp_original_634"])
 def test_faces_are_found_in_tiny_clips(detections, detector, name):
-    """A 160x90 clip (wider side < 300 px) is detected at 2x; faces of 15-25 px come back in the clip's coordinates."""
+    """A 160x90 clip (wider side < 300 px) is detected at 2x; faces of 15-25 px come back in the clip's
+    coordinates."""
     sampled, faces = detections[name]
     width, height = sampled.size
     shrink = 160 / width
-    tiny = [cv2.resize(frame, (160, round(height * shrink)), interpolation=cv2.INTER_AREA) for frame in sampled.frames[::2]]
+    tiny = [
+        cv2.resize(frame, (160, round(height * shrink)), interpolation=cv2.INTER_AREA)
+        for frame in sampled.frames[::2]
+    ]
     assert detection_scale(160, tiny[0].shape[0]) == 2.0
     found = detector.detect(tiny)
     assert sum(1 for frame_faces in found if frame_faces) >= 0.9 * len(tiny)
@@ -191,13 +217,24 @@ print(resident_mb('VmHWM:') - before, sum(1 for found in faces if found))
 @pytest.mark.slow
 @pytest.mark.parametrize("size", [(960, 540), (3840, 2160)])
 def test_detection_adds_a_bounded_amount_of_memory(tmp_path, size):
-    """Measured when written: 32 frames of 960x540 at once added 1.05 GB; in chunks of 2 Mpx about 0.1 GB at either size."""
+    """Measured when written: 32 frames of 960x540 at once added 1.05 GB; in chunks of 2 Mpx about 0.1 GB at
+    either size."""
     import subprocess
     import sys
 
-    frames = read_sampled_frames(shared_video("ffpp/original_sequences/youtube/c23/videos/519.mp4"), 16).frames
-    clip = write_video(tmp_path / "clip.mp4", [cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC) for frame in frames])
-    done = subprocess.run([sys.executable, "-c", DETECTION_MEMORY_PROBE, str(clip)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    frames = read_sampled_frames(
+        shared_video("ffpp/original_sequences/youtube/c23/videos/519.mp4"), 16
+    ).frames
+    clip = write_video(
+        tmp_path / "clip.mp4", [cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC) for frame in frames]
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", DETECTION_MEMORY_PROBE, str(clip)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     added, with_faces = done.stdout.split()
     assert float(added) < 400 and int(with_faces) == 16, done.stdout

@@ -1,4 +1,5 @@
 """The preprocessing step that stores dlib's 68 points of every REAL crop, for self-blended images."""
+
 from __future__ import annotations
 
 import json
@@ -23,14 +24,26 @@ def data_root(tmp_path, detector):
     part.mkdir()
     for name in ("a.mp4", "b.mp4", "c.mp4"):
         (part / name).write_bytes(b"")  # the step reads crops only
-    (part / "metadata.json").write_text(json.dumps({"a.mp4": {"label": "REAL"}, "b.mp4": {"label": "REAL"},
-                                                     "c.mp4": {"label": "FAKE", "original": "a.mp4"}}))
+    (part / "metadata.json").write_text(
+        json.dumps(
+            {
+                "a.mp4": {"label": "REAL"},
+                "b.mp4": {"label": "REAL"},
+                "c.mp4": {"label": "FAKE", "original": "a.mp4"},
+            }
+        )
+    )
     sampled = read_sampled_frames(shared_video("ffpp/original_sequences/youtube/c23/videos/004.mp4"), 1)
     crop = crop_face(sampled.frames[0], detector.detect(sampled.frames)[0][0].box)
-    for video, crops in (("a", {"0_0": crop, "10_0": np.full((120, 100, 3), 90, np.uint8)}), ("c", {"0_0": crop})):
+    for video, crops in (
+        ("a", {"0_0": crop, "10_0": np.full((120, 100, 3), 90, np.uint8)}),
+        ("c", {"0_0": crop}),
+    ):
         (tmp_path / "crops" / video).mkdir(parents=True)
         for stem, image in crops.items():
-            cv2.imwrite(str(tmp_path / "crops" / video / f"{stem}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            cv2.imwrite(
+                str(tmp_path / "crops" / video / f"{stem}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+            )
     return tmp_path, crop
 
 

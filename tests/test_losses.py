@@ -23,7 +23,8 @@ def test_fake_and_real_losses_are_averaged_with_equal_weight():
 
 
 def test_smoothed_labels_and_single_class_batches():
-    """As the original: loss = (fake_loss + real_loss) / 2 with an absent class counting 0, so a one-class batch weighs half."""
+    """As the original: loss = (fake_loss + real_loss) / 2 with an absent class counting 0, so a one-class
+    batch weighs half."""
     logits = torch.logit(torch.tensor([0.7, 0.8]))
     loss, fake_loss, real_loss = fake_real_bce(logits, torch.tensor([0.99, 0.99]))
     expected = (bce(0.7, 0.99) + bce(0.8, 0.99)) / 2

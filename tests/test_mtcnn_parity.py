@@ -1,4 +1,6 @@
-"""The project's MTCNN cascade against facenet-pytorch's MTCNN.detect, which the original solution used, on real frames."""
+"""The project's MTCNN cascade against facenet-pytorch's MTCNN.detect, which the original solution used, on
+real frames."""
+
 import numpy as np
 import pytest
 from facenet_pytorch import MTCNN
@@ -28,11 +30,13 @@ def ours():
 
 @pytest.mark.parametrize("video", sorted(REAL_VIDEOS))
 def test_the_same_faces_as_facenet_pytorch_on_every_sampled_frame(ours, reference, video):
-    """Measured on the 11 shared videos, 8 frames each: every count equal, IoU >= 0.99999, corners within 1e-4 px,
-    probabilities within 5e-7: the same arithmetic, up to float rounding."""
+    """Measured on the 11 shared videos, 8 frames each: every count equal, IoU >= 0.99999, corners within 1e-4
+    px, probabilities within 5e-7: the same arithmetic, up to float rounding."""
     sampled = read_sampled_frames(shared_video(REAL_VIDEOS[video]), 8)
     height, width = sampled.frames[0].shape[:2]
-    frames = np.stack([resize_for_detection(frame, detection_scale(width, height)) for frame in sampled.frames])
+    frames = np.stack(
+        [resize_for_detection(frame, detection_scale(width, height)) for frame in sampled.frames]
+    )
     boxes, points = ours(frames)
     found = 0
     for frame, our_boxes, our_points in zip(frames, boxes, points, strict=True):
@@ -40,11 +44,17 @@ def test_the_same_faces_as_facenet_pytorch_on_every_sampled_frame(ours, referenc
         if their_boxes is None:
             assert len(our_boxes) == 0
             continue
-        their_boxes, their_points = np.asarray(their_boxes, dtype=np.float64), np.asarray(their_points, dtype=np.float64)
+        their_boxes, their_points = (
+            np.asarray(their_boxes, dtype=np.float64),
+            np.asarray(their_points, dtype=np.float64),
+        )
         assert len(our_boxes) == len(their_boxes)
-        order = np.argsort(-(our_boxes[:, 2] - our_boxes[:, 0]) * (our_boxes[:, 3] - our_boxes[:, 1]), kind="stable")  # largest first
+        order = np.argsort(
+            -(our_boxes[:, 2] - our_boxes[:, 0]) * (our_boxes[:, 3] - our_boxes[:, 1]), kind="stable"
+        )  # largest first
         for ours_box, ours_points, theirs_box, probability, theirs_points in zip(
-                our_boxes[order], our_points[order], their_boxes, their_probabilities, their_points, strict=True):
+            our_boxes[order], our_points[order], their_boxes, their_probabilities, their_points, strict=True
+        ):
             assert iou(ours_box[:4], theirs_box) > 0.999
             np.testing.assert_allclose(ours_box[:4], theirs_box, atol=0.01)
             np.testing.assert_allclose(ours_points, theirs_points, atol=0.01)

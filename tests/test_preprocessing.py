@@ -1,4 +1,5 @@
 """preprocess_data.sh end to end on a DATA_ROOT built from the real FF++ and DFDC videos of ../shared/data."""
+
 import csv
 import json
 import signal
@@ -22,7 +23,11 @@ ORIGINALS = ["004", "519", "634", "lynaeydofd"]
 
 
 def output_files(root):
-    return {p: p.stat().st_mtime_ns for folder in ("boxes", "crops", "landmarks", "diffs") for p in (root / folder).rglob("*")}
+    return {
+        p: p.stat().st_mtime_ns
+        for folder in ("boxes", "crops", "landmarks", "diffs")
+        for p in (root / folder).rglob("*")
+    }
 
 
 def report(root, step):
@@ -33,7 +38,10 @@ def test_boxes_cover_every_frame_of_each_original(data_root):
     for video_id in ORIGINALS:
         boxes = json.loads((data_root / "boxes" / f"{video_id}.json").read_text())["frames"]
         capture = cv2.VideoCapture(str(load_dataset(data_root).videos[video_id].path))
-        frame_count, width, height = (int(capture.get(p)) for p in (cv2.CAP_PROP_FRAME_COUNT, cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
+        frame_count, width, height = (
+            int(capture.get(p))
+            for p in (cv2.CAP_PROP_FRAME_COUNT, cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT)
+        )
         assert len(boxes) == frame_count
         with_face = [b for b in boxes.values() if b]
         assert len(with_face) >= 0.9 * frame_count
@@ -49,7 +57,10 @@ def test_fakes_are_cropped_at_their_originals_frames_and_show_a_face(data_root, 
         assert fake_crops and fake_crops == original_crops
         assert all(int(name.split("_")[0]) % 10 == 0 for name in fake_crops)
         for video in (fake, original):
-            crop = cv2.cvtColor(cv2.imread(str(data_root / "crops" / video / fake_crops[len(fake_crops) // 2])), cv2.COLOR_BGR2RGB)
+            crop = cv2.cvtColor(
+                cv2.imread(str(data_root / "crops" / video / fake_crops[len(fake_crops) // 2])),
+                cv2.COLOR_BGR2RGB,
+            )
             assert detector.detect([crop], scale=1.0)[0], f"no face in a crop of {video}"
             fake_image = cv2.imread(str(data_root / "crops" / fake / fake_crops[0]))
             assert fake_image.shape == cv2.imread(str(data_root / "crops" / original / fake_crops[0])).shape
@@ -64,9 +75,15 @@ def test_landmarks_lie_inside_their_crops(data_root):
             landmarks = np.load(path)
             assert landmarks.dtype == np.int16 and landmarks.shape == (5, 2)
             height, width = cv2.imread(str(data_root / "crops" / video_id / f"{path.stem}.png")).shape[:2]
-            assert (landmarks >= 0).all() and (landmarks[:, 0] < width).all() and (landmarks[:, 1] < height).all()
+            assert (
+                (landmarks >= 0).all()
+                and (landmarks[:, 0] < width).all()
+                and (landmarks[:, 1] < height).all()
+            )
             left_eye, right_eye, nose, left_mouth, right_mouth = landmarks
-            assert left_eye[0] < right_eye[0] and max(left_eye[1], right_eye[1]) < min(left_mouth[1], right_mouth[1])
+            assert left_eye[0] < right_eye[0] and max(left_eye[1], right_eye[1]) < min(
+                left_mouth[1], right_mouth[1]
+            )
 
 
 def test_difference_masks_are_bright_on_the_face_and_dark_around_it(data_root):
@@ -78,30 +95,47 @@ def test_difference_masks_are_bright_on_the_face_and_dark_around_it(data_root):
             mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
             assert mask.ndim == 2 and mask.dtype == np.uint8
             height, width = mask.shape
-            # the face box fills the middle 3/5 of a crop; its centre is certainly face, the outer tenth background
-            centre.append(mask[int(height * 0.3) : int(height * 0.7), int(width * 0.3) : int(width * 0.7)].mean())
-            background.append(np.median(np.concatenate([mask[: height // 10].ravel(), mask[:, : width // 10].ravel(), mask[:, -width // 10 :].ravel()])))
+            # the face box fills the middle 3/5 of a crop; its centre is certainly face, the outer tenth
+            # background
+            centre.append(
+                mask[int(height * 0.3) : int(height * 0.7), int(width * 0.3) : int(width * 0.7)].mean()
+            )
+            background.append(
+                np.median(
+                    np.concatenate(
+                        [
+                            mask[: height // 10].ravel(),
+                            mask[:, : width // 10].ravel(),
+                            mask[:, -width // 10 :].ravel(),
+                        ]
+                    )
+                )
+            )
         assert np.median(background) < 0.15 * 255, fake
         assert np.median(centre) > 2 * np.median(background), fake
 
 
 def test_folds_list_the_originals_rows_once_without_leaks(data_root):
-    """preprocess_data.sh's folds.csv holds the rows the original's generate_folds.py made from the same crops: for
-    every FAKE of every metadata.json (the original's get_original_with_fakes) and its original, frames 0-310 of every
-    10th, faces 0 and 1."""
+    """preprocess_data.sh's folds.csv holds the rows the original's generate_folds.py made from the same
+    crops: for every FAKE of every metadata.json (the original's get_original_with_fakes) and its original,
+    frames 0-310 of every 10th, faces 0 and 1."""
     pairs = []
     for metadata_file in data_root.glob("*/metadata.json"):
         try:
             metadata = json.loads(metadata_file.read_text())
         except ValueError:
             continue  # broken_part: the original would have stopped here; this project reports it
-        pairs += [(info["original"][:-4], name[:-4]) for name, info in metadata.items() if info["label"] == "FAKE"]
+        pairs += [
+            (info["original"][:-4], name[:-4]) for name, info in metadata.items() if info["label"] == "FAKE"
+        ]
     with open(data_root / "folds.csv") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["video", "file", "label", "original", "frame", "fold"]
     files = [row["file"] for row in rows]
     assert len(files) == len(set(files))
-    assert {(row["video"], row["file"].split("/")[-1], int(row["label"]), int(row["frame"])) for row in rows} == originals_rows(data_root, pairs)
+    assert {
+        (row["video"], row["file"].split("/")[-1], int(row["label"]), int(row["frame"])) for row in rows
+    } == originals_rows(data_root, pairs)
     assert {row["video"] for row in rows} == {*ORIGINALS[:3], *FFPP_PAIRS}  # lynaeydofd: no fake names it
     folds = {row["video"]: row["fold"] for row in rows}
     for row in rows:
@@ -118,14 +152,26 @@ def test_dfdc_parts_0_to_49_get_the_originals_folds(tmp_path):
         folder = tmp_path / f"dfdc_train_part_{part}"
         folder.mkdir()
         (folder / f"v{part}.mp4").write_bytes(b"v")
-        (folder / "metadata.json").write_text(json.dumps({f"v{part}.mp4": {"label": "REAL", "original": None}}))
+        (folder / "metadata.json").write_text(
+            json.dumps({f"v{part}.mp4": {"label": "REAL", "original": None}})
+        )
         (tmp_path / "crops" / f"v{part}").mkdir(parents=True)
         (tmp_path / "crops" / f"v{part}" / "0_0.png").write_bytes(b"x")
-    assert generate_folds.main(["--root-dir", str(tmp_path), "--all-crops"]) == 0  # reals without fakes: every crop
+    assert (
+        generate_folds.main(["--root-dir", str(tmp_path), "--all-crops"]) == 0
+    )  # reals without fakes: every crop
     with open(tmp_path / "folds.csv") as f:
         folds = {row["video"]: int(row["fold"]) for row in csv.DictReader(f)}
     assert [folds[f"v{part}"] for part in range(50)] == [part // 3 for part in range(45)] + [15] * 5
-    assert [dfdc_part_fold(part, 3) for part in (0, 15, 16, 31, 32, 33, 49)] == [0, 0, 1, 1, 2, 2, 2]  # 50 // 3 = 16 per fold
+    assert [dfdc_part_fold(part, 3) for part in (0, 15, 16, 31, 32, 33, 49)] == [
+        0,
+        0,
+        1,
+        1,
+        2,
+        2,
+        2,
+    ]  # 50 // 3 = 16 per fold
     assert [dfdc_part_fold(part, 50) for part in (0, 1, 49)] == [0, 1, 49]
 
 
@@ -149,8 +195,8 @@ def test_a_second_run_does_no_work(data_root):
         assert f"{step}: 0 processed" in done.stdout
 
 
-# detect_original_faces, killed as by `kill -9` when it starts detecting in the second video: at a known moment, where
-# a kill from outside would depend on how fast this machine is.
+# detect_original_faces, killed as by `kill -9` when it starts detecting in the second video: at a known
+# moment, where a kill from outside would depend on how fast this machine is.
 KILLED_AT_THE_SECOND_VIDEO = """
 import os, signal, sys
 import preprocessing.detect_original_faces as step
@@ -177,17 +223,32 @@ def test_a_killed_run_leaves_nothing_a_rerun_would_trust(tmp_path):
     root = tmp_path / "root"
     (root / "part").mkdir(parents=True)
     for name in ("004.mp4", "634.mp4"):  # their first second: the step detects in every frame of an original
-        frames = read_frames_at(shared_video(f"ffpp/original_sequences/youtube/c23/videos/{name}"), list(range(25)))
+        frames = read_frames_at(
+            shared_video(f"ffpp/original_sequences/youtube/c23/videos/{name}"), list(range(25))
+        )
         write_video(root / "part" / name, list(frames.values()))
-    (root / "part" / "metadata.json").write_text(json.dumps({n: {"label": "REAL", "original": None} for n in ("004.mp4", "634.mp4")}))
+    (root / "part" / "metadata.json").write_text(
+        json.dumps({n: {"label": "REAL", "original": None} for n in ("004.mp4", "634.mp4")})
+    )
     options = ["--root-dir", str(root), "--device", "cpu", "--workers", "0"]
-    killed = subprocess.run([sys.executable, "-c", KILLED_AT_THE_SECOND_VIDEO, *options], cwd=REPO, capture_output=True, text=True, timeout=600)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AT_THE_SECOND_VIDEO, *options],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     finished = list((root / "boxes").glob("*.json"))
     assert len(finished) == 1, "expected the kill to land between the two videos"
     json.loads(finished[0].read_text())  # what is there is complete
-    done = subprocess.run([sys.executable, "-m", "preprocessing.detect_original_faces", *options], cwd=REPO, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "preprocessing.detect_original_faces", *options],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0 and "1 processed, 1 already done" in done.stdout
     assert {p.name for p in (root / "boxes").glob("*.json")} == {"004.json", "634.json"}
 

@@ -1,4 +1,6 @@
-"""Preprocessing under faults: a frame that does not decode, writes that fail, odd metadata, stray files, folder swaps."""
+"""Preprocessing under faults: a frame that does not decode, writes that fail, odd metadata, stray files,
+folder swaps."""
+
 import json
 import os
 import shutil
@@ -31,9 +33,12 @@ def write_mjpg(path: Path, frames: list[np.ndarray]) -> Path:
 
 
 def damage_frame(path: Path, index: int) -> None:
-    """Overwrite one frame's JPEG data with zeros (its AVI chunk stays), so the decoder refuses that frame alone."""
+    """Overwrite one frame's JPEG data with zeros (its AVI chunk stays), so the decoder refuses that frame
+    alone."""
     data = bytearray(path.read_bytes())
-    starts = [i for i in range(len(data) - 2) if data[i] == 0xFF and data[i + 1] == 0xD8 and data[i + 2] == 0xFF]
+    starts = [
+        i for i in range(len(data) - 2) if data[i] == 0xFF and data[i + 1] == 0xD8 and data[i + 2] == 0xFF
+    ]
     data[starts[index] : starts[index + 1] - 8] = bytes(starts[index + 1] - 8 - starts[index])
     path.write_bytes(bytes(data))
 
@@ -41,8 +46,12 @@ def damage_frame(path: Path, index: int) -> None:
 @pytest.fixture(scope="module")
 def face_frames():
     frames = []
-    for _, frame in iterate_frames(shared_video("ffpp/original_sequences/youtube/c23/videos/004.mp4"), set(range(24))):
-        frames.append(cv2.resize(frame, (frame.shape[1] // 2, frame.shape[0] // 2), interpolation=cv2.INTER_AREA))
+    for _, frame in iterate_frames(
+        shared_video("ffpp/original_sequences/youtube/c23/videos/004.mp4"), set(range(24))
+    ):
+        frames.append(
+            cv2.resize(frame, (frame.shape[1] // 2, frame.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        )
     return frames
 
 
@@ -65,7 +74,12 @@ def test_frames_after_a_damaged_one_keep_their_positions(tmp_path, face_frames):
 
 
 def test_boxes_and_crops_are_keyed_by_the_real_frame_index(tmp_path, face_frames):
-    detector = FaceDetector("cpu", detect_original_faces.THRESHOLDS, scale=detect_original_faces.ORIGINAL_SCALE, contrast_retry=False)
+    detector = FaceDetector(
+        "cpu",
+        detect_original_faces.THRESHOLDS,
+        scale=detect_original_faces.ORIGINAL_SCALE,
+        contrast_retry=False,
+    )
     clean = write_mjpg(tmp_path / "clean.avi", face_frames)
     root = one_video_root(tmp_path / "root", "damaged.avi", lambda path: write_mjpg(path, face_frames))
     damage_frame(root / "part" / "damaged.avi", DAMAGED_FRAME)
@@ -85,7 +99,9 @@ def test_boxes_and_crops_are_keyed_by_the_real_frame_index(tmp_path, face_frames
 def test_a_failed_image_write_fails_the_video_and_leaves_it_to_do(tmp_path, face_frames, monkeypatch):
     root = one_video_root(tmp_path / "root", "clip.avi", lambda path: write_mjpg(path, face_frames[:12]))
     assert detect_original_faces.main(["--root-dir", str(root), "--device", "cpu", "--workers", "0"]) == 0
-    monkeypatch.setattr(preprocessing.steps.cv2, "imwrite", lambda *args, **kwargs: False)  # what OpenCV does on a full disk
+    monkeypatch.setattr(
+        preprocessing.steps.cv2, "imwrite", lambda *args, **kwargs: False
+    )  # what OpenCV does on a full disk
     assert extract_crops.main(["--root-dir", str(root), "--workers", "0", "--every", "5"]) == 0
     problems = json.loads((root / "reports" / "extract_crops.json").read_text())["problems"]
     assert "cannot write" in problems["clip"] and not (root / "crops" / "clip").exists()
@@ -99,13 +115,22 @@ def test_a_failed_diff_write_fails_the_fake(tmp_path, face_frames, monkeypatch):
     (root / "part").mkdir(parents=True)
     write_mjpg(root / "part" / "real.avi", face_frames[:12])
     write_mjpg(root / "part" / "fake.avi", [cv2.GaussianBlur(frame, (9, 9), 3) for frame in face_frames[:12]])
-    (root / "part" / "metadata.json").write_text(json.dumps({"real.avi": {"label": "REAL", "original": None},
-                                                             "fake.avi": {"label": "FAKE", "original": "real.avi"}}))
+    (root / "part" / "metadata.json").write_text(
+        json.dumps(
+            {
+                "real.avi": {"label": "REAL", "original": None},
+                "fake.avi": {"label": "FAKE", "original": "real.avi"},
+            }
+        )
+    )
     assert detect_original_faces.main(["--root-dir", str(root), "--device", "cpu", "--workers", "0"]) == 0
     assert extract_crops.main(["--root-dir", str(root), "--workers", "0", "--every", "5"]) == 0
     monkeypatch.setattr(preprocessing.steps.cv2, "imwrite", lambda *args, **kwargs: False)
     assert generate_diffs.main(["--root-dir", str(root), "--workers", "0"]) == 0
-    assert "cannot write" in json.loads((root / "reports" / "generate_diffs.json").read_text())["problems"]["fake"]
+    assert (
+        "cannot write"
+        in json.loads((root / "reports" / "generate_diffs.json").read_text())["problems"]["fake"]
+    )
     assert not (root / "diffs" / "fake").exists()
 
 
@@ -126,15 +151,22 @@ def test_odd_metadata_and_stray_files_are_reported_not_fatal(tmp_path, face_fram
     (root / "part").mkdir(parents=True)
     for name in ("real.avi", "number.avi", "list.avi"):
         write_mjpg(root / "part" / name, face_frames[:6])
-    (root / "part" / "metadata.json").write_text(json.dumps({
-        "real.avi": {"label": "REAL", "original": None},
-        "number.avi": {"label": "FAKE", "original": 7},
-        "list.avi": {"label": "FAKE", "original": ["real.avi"]},
-    }))
+    (root / "part" / "metadata.json").write_text(
+        json.dumps(
+            {
+                "real.avi": {"label": "REAL", "original": None},
+                "number.avi": {"label": "FAKE", "original": 7},
+                "list.avi": {"label": "FAKE", "original": ["real.avi"]},
+            }
+        )
+    )
     dataset = load_dataset(root)
     assert sorted(dataset.videos) == ["real"]
     for video_id, shown in (("number", "7"), ("list", "['real.avi']")):
-        assert str(root / "part" / "metadata.json") in dataset.problems[video_id] and shown in dataset.problems[video_id]
+        assert (
+            str(root / "part" / "metadata.json") in dataset.problems[video_id]
+            and shown in dataset.problems[video_id]
+        )
     assert detect_original_faces.main(["--root-dir", str(root), "--device", "cpu", "--workers", "0"]) == 0
     assert extract_crops.main(["--root-dir", str(root), "--workers", "0", "--every", "5"]) == 0
     crops = root / "crops" / "real"
@@ -142,12 +174,16 @@ def test_odd_metadata_and_stray_files_are_reported_not_fatal(tmp_path, face_fram
     (crops / "0_0 copy.png").write_bytes(b"x")
     (crops / "Thumbs.db").write_bytes(b"x")
     capsys.readouterr()
-    assert generate_folds.main(["--root-dir", str(root), "--all-crops"]) == 0  # no fake names real: every crop
+    assert (
+        generate_folds.main(["--root-dir", str(root), "--all-crops"]) == 0
+    )  # no fake names real: every crop
     printed = capsys.readouterr()
     rows = (root / "folds.csv").read_text().splitlines()
     assert len(rows) == 1 + 2 and all(",crops/real/" in row for row in rows[1:])
     report = json.loads((root / "reports" / "generate_folds.json").read_text())["problems"]
-    assert sorted(report) == sorted(["crops/real/0_0 copy.png", "crops/real/notes.png", "crops/real/Thumbs.db"])
+    assert sorted(report) == sorted(
+        ["crops/real/0_0 copy.png", "crops/real/notes.png", "crops/real/Thumbs.db"]
+    )
     assert "3 stray files" in printed.out and str(crops / "notes.png") in printed.err
 
     predictions = tmp_path / "p.csv"
@@ -176,7 +212,9 @@ def test_replacing_a_folder_never_leaves_neither(tmp_path, monkeypatch):
 
     synced = []
     real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fsync(fd))
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fsync(fd)
+    )
     with atomic_directory(target) as tmp:
         (tmp / "new.txt").write_text("new")
         (tmp / "more.txt").write_text("more")
@@ -185,9 +223,12 @@ def test_replacing_a_folder_never_leaves_neither(tmp_path, monkeypatch):
     assert {Path(p).name for p in synced} >= {"new.txt", "more.txt", tmp_path.name}
 
 
-def test_box_files_of_the_original_preprocessing_are_refused_or_read_at_half_resolution(tmp_path, face_frames):
-    """The original wrote {frame: boxes} of frames halved for detection; read as full resolution they would crop the
-    wrong place. Without a word they are refused; --legacy-boxes half reads them as the original's extract_crops did."""
+def test_box_files_of_the_original_preprocessing_are_refused_or_read_at_half_resolution(
+    tmp_path, face_frames
+):
+    """The original wrote {frame: boxes} of frames halved for detection; read as full resolution they would
+    crop the wrong place. Without a word they are refused; --legacy-boxes half reads them as the original's
+    extract_crops did."""
     root = one_video_root(tmp_path / "root", "clip.avi", lambda path: write_mjpg(path, face_frames[:12]))
     assert detect_original_faces.main(["--root-dir", str(root), "--device", "cpu", "--workers", "0"]) == 0
     assert extract_crops.main(["--root-dir", str(root), "--workers", "0", "--every", "5"]) == 0
@@ -195,13 +236,21 @@ def test_box_files_of_the_original_preprocessing_are_refused_or_read_at_half_res
     assert len(ours) == 3
     full = json.loads((root / "boxes" / "clip.json").read_text())
     assert full["coordinates"] == "full resolution"
-    original = {frame: [[value / 2 for value in box] for box in boxes] if boxes else None for frame, boxes in full["frames"].items()}
+    original = {
+        frame: [[value / 2 for value in box] for box in boxes] if boxes else None
+        for frame, boxes in full["frames"].items()
+    }
     (root / "boxes" / "clip.json").write_text(json.dumps(original))
     shutil.rmtree(root / "crops")
     assert extract_crops.main(["--root-dir", str(root), "--workers", "0", "--every", "5"]) == 0
     problem = json.loads((root / "reports" / "extract_crops.json").read_text())["problems"]["clip"]
     assert "does not say its coordinates" in problem and "--legacy-boxes half" in problem
     assert not (root / "crops" / "clip").exists()
-    assert extract_crops.main(["--root-dir", str(root), "--workers", "0", "--every", "5", "--legacy-boxes", "half"]) == 0
+    assert (
+        extract_crops.main(
+            ["--root-dir", str(root), "--workers", "0", "--every", "5", "--legacy-boxes", "half"]
+        )
+        == 0
+    )
     again = {path.name: cv2.imread(str(path)) for path in (root / "crops" / "clip").glob("*.png")}
     assert again.keys() == ours.keys() and all(np.array_equal(again[name], ours[name]) for name in ours)

@@ -1,4 +1,5 @@
 """download_weights.sh's downloader against a local HTTP server that honours byte ranges."""
+
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -7,7 +8,15 @@ import pytest
 import torch
 
 from core.checkpoints import save_checkpoint
-from inference.released_weights import RELEASED, RELEASED_MODELS, DownloadError, Published, download, main, sha256_of
+from inference.released_weights import (
+    RELEASED,
+    RELEASED_MODELS,
+    DownloadError,
+    Published,
+    download,
+    main,
+    sha256_of,
+)
 from training.zoo.classifiers import DeepFakeClassifier
 
 
@@ -19,7 +28,9 @@ def published(path):
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("release")
     torch.manual_seed(0)
-    save_checkpoint(folder / RELEASED_MODELS[0], DeepFakeClassifier("tf_efficientnet_b0_ns"), 1, np.float64(0.3))
+    save_checkpoint(
+        folder / RELEASED_MODELS[0], DeepFakeClassifier("tf_efficientnet_b0_ns"), 1, np.float64(0.3)
+    )
     (folder / RELEASED_MODELS[1]).write_bytes(b"this is not a checkpoint" * 100)
     requests = []
 
@@ -80,7 +91,9 @@ def test_a_download_that_is_not_the_published_file_is_removed(tmp_path, server):
 
 
 def test_the_published_table():
-    assert len(RELEASED) == 7 and all(266_000_000 < entry.size < 267_000_000 and len(entry.sha256) == 64 for entry in RELEASED.values())
+    assert len(RELEASED) == 7 and all(
+        266_000_000 < entry.size < 267_000_000 and len(entry.sha256) == 64 for entry in RELEASED.values()
+    )
     assert RELEASED["final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36"].sha256.startswith("9db77ab9")
 
 
@@ -93,7 +106,9 @@ def test_a_file_of_another_size_is_rejected(tmp_path, server):
 
 def test_command_reports_failures_and_lists_names(tmp_path, server, capsys):
     url, _, _ = server
-    assert main(["--weights-dir", str(tmp_path), "--base-url", url]) == 1  # none of the served files is the published one
+    assert (
+        main(["--weights-dir", str(tmp_path), "--base-url", url]) == 1
+    )  # none of the served files is the published one
     assert not any(tmp_path.iterdir())
     assert capsys.readouterr().err.count("error: ") == 7
     assert main(["--names"]) == 0

@@ -17,7 +17,8 @@ def test_confident_fakes_need_more_than_eleven():
 
 
 def test_confident_fakes_need_more_than_n_over_2_5():
-    # n = 40: 14 above 0.8 is more than 11 but not more than 40 // 2.5 = 16; 26 at 0.5 keep it off the real branch
+    # n = 40: 14 above 0.8 is more than 11 but not more than 40 // 2.5 = 16; 26 at 0.5 keep it off the real
+    # branch
     pred = [0.9] * 14 + [0.5] * 26
     assert confident_strategy(pred) == pytest.approx((0.9 * 14 + 0.5 * 26) / 40)
 

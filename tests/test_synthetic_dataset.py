@@ -1,4 +1,6 @@
-"""The demo's synthetic dataset: real photos filmed by a moving camera, and self-blended fakes aligned with them."""
+"""The demo's synthetic dataset: real photos filmed by a moving camera, and self-blended fakes aligned with
+them."""
+
 from __future__ import annotations
 
 import json
@@ -46,7 +48,10 @@ def test_fakes_change_the_face_and_nothing_else_on_the_same_frames(small_root, d
     for fake, info in metadata.items():
         if info["label"] != "FAKE":
             continue
-        original, blended = decode(part / info["original"]).astype(np.float32), decode(part / fake).astype(np.float32)
+        original, blended = (
+            decode(part / info["original"]).astype(np.float32),
+            decode(part / fake).astype(np.float32),
+        )
         for index in (0, 7):
             face = detector.detect([original[index].astype(np.uint8)])[0][0]
             x1, y1, x2, y2 = (int(v) for v in face.box)
@@ -55,7 +60,12 @@ def test_fakes_change_the_face_and_nothing_else_on_the_same_frames(small_root, d
             mx1, my1, mx2, my2 = margin_box(face.box, 320, 240, margin=0.5)
             outside[my1:my2, mx1:mx2] = False
             rest = np.abs(original[index][outside] - blended[index][outside]).mean()
-            assert inner > 5 and rest < 1.5, (fake, index, inner, rest)  # the rest differs by compression noise only
+            assert inner > 5 and rest < 1.5, (
+                fake,
+                index,
+                inner,
+                rest,
+            )  # the rest differs by compression noise only
 
 
 def test_real_clips_move_and_show_a_face_in_every_frame(small_root, detector):
@@ -79,8 +89,12 @@ def test_same_seed_same_clips_and_finished_parts_are_kept(small_root, tmp_path, 
     make_dataset(again, SMALL, detector)
     assert {path.name: path.stat().st_mtime_ns for path in second.iterdir()} == before
     other = tmp_path / "other"
-    make_dataset(other, DatasetOptions(parts=1, reals_per_part=1, fakes_per_real=0, frames=2, seed=4), detector)
-    assert (other / "dfdc_train_part_0" / "metadata.json").read_text() != (first / "metadata.json").read_text()
+    make_dataset(
+        other, DatasetOptions(parts=1, reals_per_part=1, fakes_per_real=0, frames=2, seed=4), detector
+    )
+    assert (other / "dfdc_train_part_0" / "metadata.json").read_text() != (
+        first / "metadata.json"
+    ).read_text()
 
 
 def test_source_photos_ship_with_the_dependencies(detector):
@@ -88,18 +102,45 @@ def test_source_photos_ship_with_the_dependencies(detector):
     assert [photo.name for photo in photos] == ["astronaut", "grace_hopper"]
     for photo in photos:
         left_eye, right_eye = photo.landmarks[0], photo.landmarks[1]
-        assert left_eye[0] < right_eye[0] and photo.landmarks[2][1] > left_eye[1]  # eyes left to right, nose below
+        assert (
+            left_eye[0] < right_eye[0] and photo.landmarks[2][1] > left_eye[1]
+        )  # eyes left to right, nose below
 
 
 @pytest.mark.slow
 def test_command_line(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "demo.synthetic_dataset", "--help"], cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "demo.synthetic_dataset", "--help"], cwd=REPO, capture_output=True, text=True
+    )
     assert done.returncode == 0 and "--fakes-per-real" in done.stdout and "self-blended" in done.stdout
-    done = subprocess.run([sys.executable, "-m", "demo.synthetic_dataset", "--out", str(tmp_path), "--frames", "0"],
-                          cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "demo.synthetic_dataset", "--out", str(tmp_path), "--frames", "0"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2 and "error: argument --frames: must be 1 or more, got 0" in done.stderr
-    done = subprocess.run([sys.executable, "-m", "demo.synthetic_dataset", "--out", str(tmp_path / "d"), "--parts", "1",
-                           "--first-part", "4", "--reals-per-part", "1", "--fakes-per-real", "1", "--frames", "3"],
-                          cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "demo.synthetic_dataset",
+            "--out",
+            str(tmp_path / "d"),
+            "--parts",
+            "1",
+            "--first-part",
+            "4",
+            "--reals-per-part",
+            "1",
+            "--fakes-per-real",
+            "1",
+            "--frames",
+            "3",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert len(list((tmp_path / "d" / "dfdc_train_part_4").glob("*.mp4"))) == 2

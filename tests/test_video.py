@@ -9,7 +9,12 @@ from tests.conftest import shared_video
 
 
 def test_indices_are_evenly_spaced_over_the_whole_video():
-    assert sample_frame_indices(300, 4) == [0, 99, 199, 299]  # 0, 99.67, 199.33, 299 truncated, as the original
+    assert sample_frame_indices(300, 4) == [
+        0,
+        99,
+        199,
+        299,
+    ]  # 0, 99.67, 199.33, 299 truncated, as the original
     assert sample_frame_indices(10, 32) == list(range(10))
     assert sample_frame_indices(0, 32) == []
 
@@ -39,8 +44,8 @@ def test_reads_the_sampled_frames_of_a_portrait_video():
     assert sampled.frames[0].shape == (1920, 1080, 3) and sampled.note is None
 
 
-# a track header's display matrix (a, b, c, d), the upright frame's (height, width), and where the stored frame's
-# top-left mark ends up: (first row, last row, first column, last column)
+# a track header's display matrix (a, b, c, d), the upright frame's (height, width), and where the stored
+# frame's top-left mark ends up: (first row, last row, first column, last column)
 TURNS = {
     "90 clockwise": ((0, 0x10000, -0x10000, 0), (480, 270), (0, 99, 230, 269)),  # top right, standing up
     "90 counterclockwise": ((0, -0x10000, 0x10000, 0), (480, 270), (380, 479, 0, 39)),  # bottom left
@@ -50,15 +55,29 @@ TURNS = {
 
 @pytest.mark.parametrize("turn", sorted(TURNS))
 def test_phone_clip_with_rotation_metadata_is_read_upright(tmp_path, turn):
-    # Phones store portrait clips landscape plus a display matrix in the track header; faces must come out upright.
-    landscape = [frame[::4, ::4].copy() for frame in read_sampled_frames(shared_video("dfdc_real/lynaeydofd.mp4"), 3).frames]
+    # Phones store portrait clips landscape plus a display matrix in the track header; faces must come out
+    # upright.
+    landscape = [
+        frame[::4, ::4].copy()
+        for frame in read_sampled_frames(shared_video("dfdc_real/lynaeydofd.mp4"), 3).frames
+    ]
     for frame in landscape:
         frame[:40, :100] = (255, 0, 0)  # a red mark at the stored frame's top left
     data = bytearray(write_video(tmp_path / "stored.mp4", landscape).read_bytes())
     header = data.find(b"tkhd")
     assert data[header + 4] == 0  # version 0: the matrix starts 36 bytes after version and flags
     matrix = header + 8 + 36
-    assert struct.unpack(">9i", data[matrix : matrix + 36]) == (0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)  # identity
+    assert struct.unpack(">9i", data[matrix : matrix + 36]) == (
+        0x10000,
+        0,
+        0,
+        0,
+        0x10000,
+        0,
+        0,
+        0,
+        0x40000000,
+    )  # identity
     (a, b, c, d), (height, width), mark = TURNS[turn]
     data[matrix : matrix + 36] = struct.pack(">9i", a, b, 0, c, d, 0, 0, 0, 0x40000000)
     (tmp_path / "rotated.mp4").write_bytes(data)
@@ -71,7 +90,10 @@ def test_phone_clip_with_rotation_metadata_is_read_upright(tmp_path, turn):
 
 def test_sampled_frames_match_a_full_decode(tmp_path):
     rng = np.random.default_rng(0)
-    frames = [np.full((64, 80, 3), 10 * i, dtype=np.uint8) + rng.integers(0, 3, (64, 80, 3), dtype=np.uint8) for i in range(20)]
+    frames = [
+        np.full((64, 80, 3), 10 * i, dtype=np.uint8) + rng.integers(0, 3, (64, 80, 3), dtype=np.uint8)
+        for i in range(20)
+    ]
     path = write_video(tmp_path / "ramp.mp4", frames)
     sampled = read_sampled_frames(path, 5)
     everything = dict(iterate_frames(path))
@@ -99,7 +121,8 @@ def _atoms(data, start, end):
 
 
 def _moov_first(data: bytes) -> bytes:
-    """The MP4 with its index (moov) moved before the media data, chunk offsets shifted: then a truncated copy still opens."""
+    """The MP4 with its index (moov) moved before the media data, chunk offsets shifted: then a truncated copy
+    still opens."""
     boxes = {kind: (offset, size) for kind, offset, _, size in _atoms(data, 0, len(data))}
     offset, size = boxes[b"moov"]
     moov = bytearray(data[offset : offset + size])
@@ -112,7 +135,9 @@ def _moov_first(data: bytes) -> bytes:
                 width, code = (4, ">I") if kind == b"stco" else (8, ">Q")
                 for entry in range(struct.unpack(">I", moov[at + 12 : at + 16])[0]):
                     place = at + 16 + entry * width
-                    moov[place : place + width] = struct.pack(code, struct.unpack(code, moov[place : place + width])[0] + size)
+                    moov[place : place + width] = struct.pack(
+                        code, struct.unpack(code, moov[place : place + width])[0] + size
+                    )
 
     shift(8, size)
     rest = data[:offset] + data[offset + size :]
@@ -125,8 +150,14 @@ def test_truncated_video_is_sampled_over_the_frames_that_decode(tmp_path):
     whole = _moov_first(write_video(tmp_path / "written.mp4", frames).read_bytes())
     (tmp_path / "whole.mp4").write_bytes(whole)
     untouched = read_sampled_frames(tmp_path / "whole.mp4", 8)  # moving the index alone changes nothing
-    assert untouched.frame_count == 60 and untouched.indices == sample_frame_indices(60, 8) and untouched.note is None
-    (tmp_path / "half.mp4").write_bytes(whole[: len(whole) // 2])  # a download cut short: the index still lists 60 frames
+    assert (
+        untouched.frame_count == 60
+        and untouched.indices == sample_frame_indices(60, 8)
+        and untouched.note is None
+    )
+    (tmp_path / "half.mp4").write_bytes(
+        whole[: len(whole) // 2]
+    )  # a download cut short: the index still lists 60 frames
     everything = dict(iterate_frames(tmp_path / "half.mp4"))
     decodable = len(everything)
     assert 10 < decodable < 50

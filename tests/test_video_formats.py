@@ -1,5 +1,7 @@
-"""The videos and photos people bring, made on the fly from a real face clip: every common codec and container, photos of
-every kind, broken files; each read at the right positions, or refused with its reason, and FFmpeg kept off the terminal."""
+"""The videos and photos people bring, made on the fly from a real face clip: every common codec and
+container, photos of every kind, broken files; each read at the right positions, or refused with its reason,
+and FFmpeg kept off the terminal."""
+
 import os
 import shutil
 import subprocess
@@ -34,15 +36,32 @@ def clips(tmp_path_factory, face):
 @pytest.mark.parametrize("kind", sorted(CODECS))
 def test_every_common_codec_is_read_at_the_right_positions(clips, face, kind):
     sampled = read_sampled_frames(clips[kind], 8)
-    assert sampled.frame_count == 24 and sampled.indices == sample_frame_indices(24, 8) == [0, 3, 6, 9, 13, 16, 19, 23]
-    assert [position_of(frame) for frame in sampled.frames] == sampled.indices  # the frames drawn there, not neighbours
+    assert sampled.frame_count == 24 and sampled.indices == sample_frame_indices(24, 8) == [
+        0,
+        3,
+        6,
+        9,
+        13,
+        16,
+        19,
+        23,
+    ]
+    assert [
+        position_of(frame) for frame in sampled.frames
+    ] == sampled.indices  # the frames drawn there, not neighbours
     assert sampled.size == (192, 108) and sampled.fps == pytest.approx(25)
-    assert sampled.decoding.decoder in ("pyav", "pyav-seek") and sampled.decoding.errors == 0 and sampled.note is None
+    assert (
+        sampled.decoding.decoder in ("pyav", "pyav-seek")
+        and sampled.decoding.errors == 0
+        and sampled.note is None
+    )
     below_the_marks = (slice(20, None), slice(None))
     grey = kind == "ffv1_grey"
     expected = np.repeat(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2) if grey else face
     difference = np.abs(sampled.frames[-1][below_the_marks].astype(int) - expected[below_the_marks]).mean()
-    assert difference < (25 if kind == "gif" else 12)  # the face, through a lossy codec (a GIF: a 256-colour palette)
+    assert difference < (
+        25 if kind == "gif" else 12
+    )  # the face, through a lossy codec (a GIF: a 256-colour palette)
 
 
 @pytest.mark.parametrize("kind", ["h264", "h265", "vp9", "mpeg4", "mjpeg", "gif"])
@@ -63,12 +82,14 @@ def test_av1_is_read_where_opencv_cannot(clips):
 
 
 def corrupt_h265(path, face):
-    """An H.265 clip (a keyframe every 12 frames) with 500 bytes of noise in the middle of its data: the decoder
-    complains about every packet up to the next keyframe."""
+    """An H.265 clip (a keyframe every 12 frames) with 500 bytes of noise in the middle of its data: the
+    decoder complains about every packet up to the next keyframe."""
     frames = [np.roll(face, 3 * i, axis=1) for i in range(60)]
     encode(path, frames, "libx265", options={"x265-params": "log-level=error:keyint=12:min-keyint=12"})
     data = bytearray(path.read_bytes())
-    data[len(data) // 2 : len(data) // 2 + 500] = np.random.default_rng(0).integers(0, 256, 500, dtype=np.uint8).tobytes()
+    data[len(data) // 2 : len(data) // 2 + 500] = (
+        np.random.default_rng(0).integers(0, 256, 500, dtype=np.uint8).tobytes()
+    )
     path.write_bytes(bytes(data))
     return path
 
@@ -79,21 +100,38 @@ def test_decoder_errors_are_counted_not_printed(tmp_path, face, capfd, monkeypat
     sampled = read_sampled_frames(path, 32)
     assert capfd.readouterr().err == ""
     assert sampled.decoding.errors >= 10 and "NAL" in sampled.decoding.first_error
-    assert len(sampled.frames) < 32 and sampled.indices[-1] == 59  # the frames after the damaged ones are read
+    assert (
+        len(sampled.frames) < 32 and sampled.indices[-1] == 59
+    )  # the frames after the damaged ones are read
     monkeypatch.setenv(DEBUG_ENV, "1")  # for debugging: FFmpeg's own words, each with the file name
     read_sampled_frames(path, 32)
     raw = capfd.readouterr().err.splitlines()
-    assert len(raw) >= sampled.decoding.errors and all(line.startswith("[ffmpeg ") and "corrupt.mp4" in line for line in raw)
+    assert len(raw) >= sampled.decoding.errors and all(
+        line.startswith("[ffmpeg ") and "corrupt.mp4" in line for line in raw
+    )
 
 
 def test_opencv_is_quiet_once_the_project_has_set_its_log_level(clips):
-    """OpenCV's FFmpeg prints its complaints (here about AV1) unless core.video sets the level before the first open."""
+    """OpenCV's FFmpeg prints its complaints (here about AV1) unless core.video sets the level before the
+    first open."""
     script = "import cv2, sys; {} cv2.VideoCapture(sys.argv[1]).grab()"
-    environment = {key: value for key, value in os.environ.items() if key != "OPENCV_FFMPEG_LOGLEVEL"}  # set by core.video here
-    loud = subprocess.run([sys.executable, "-c", script.format(""), clips["av1"]], capture_output=True, text=True, cwd=REPO,
-                          env=environment)
-    quiet = subprocess.run([sys.executable, "-c", script.format("import core.video;"), clips["av1"]], capture_output=True,
-                           text=True, cwd=REPO, env=environment)
+    environment = {
+        key: value for key, value in os.environ.items() if key != "OPENCV_FFMPEG_LOGLEVEL"
+    }  # set by core.video here
+    loud = subprocess.run(
+        [sys.executable, "-c", script.format(""), clips["av1"]],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=environment,
+    )
+    quiet = subprocess.run(
+        [sys.executable, "-c", script.format("import core.video;"), clips["av1"]],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=environment,
+    )
     assert "Failed to get pixel format" in loud.stderr
     assert quiet.stderr == ""
 
@@ -128,7 +166,9 @@ def test_photos_of_every_colour_model_become_8_bit_rgb(tmp_path, face, kind):
         Image.fromarray(np.dstack([face, np.full(face.shape[:2], 255, np.uint8)])).save(path)
     frame = read_sampled_frames(path).frames[0]
     assert frame.dtype == np.uint8 and frame.shape == face.shape
-    assert np.abs(frame.astype(int) - face).mean() < 12  # CMYK goes through Pillow's naive conversion and back
+    assert (
+        np.abs(frame.astype(int) - face).mean() < 12
+    )  # CMYK goes through Pillow's naive conversion and back
 
 
 def audio_only(path):
@@ -150,9 +190,14 @@ def test_broken_files_are_refused_with_their_reason(tmp_path, clips, face):
     audio_only(tmp_path / "audio.m4a")
     (tmp_path / "dangling.mp4").symlink_to(tmp_path / "gone.mp4")
     (tmp_path / "folder.mp4").mkdir()
-    reasons = {"empty.mp4": "empty file", "text.mp4": "cannot open video", "truncated.mp4": "cannot open video",
-               "audio.m4a": "no video stream in the file (audio only)", "dangling.mp4": "dangling symbolic link",
-               "folder.mp4": "a folder, not a video file"}
+    reasons = {
+        "empty.mp4": "empty file",
+        "text.mp4": "cannot open video",
+        "truncated.mp4": "cannot open video",
+        "audio.m4a": "no video stream in the file (audio only)",
+        "dangling.mp4": "dangling symbolic link",
+        "folder.mp4": "a folder, not a video file",
+    }
     for name, reason in reasons.items():
         with pytest.raises(VideoReadError, match=reason.replace("(", r"\(").replace(")", r"\)")):
             read_sampled_frames(tmp_path / name)
@@ -166,12 +211,26 @@ def test_an_unreadable_file_says_permission_denied(tmp_path, clips):
         with pytest.raises(VideoReadError, match="permission denied"):
             read_sampled_frames(path)
         return
-    # root reads every file: the read runs in a child without the capabilities that let it (util-linux's setpriv)
+    # root reads every file: the read runs in a child without the capabilities that let it (util-linux's
+    # setpriv)
     if shutil.which("setpriv") is None:
-        pytest.skip("running as root without util-linux's setpriv, which could drop root's right to read every file")
-    child = subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-c",
-                            "import sys; from core.video import VideoReadError, read_sampled_frames\n"
-                            "try:\n    read_sampled_frames(sys.argv[1])\nexcept VideoReadError as error:\n    print(error)",
-                            str(path)], cwd=REPO, capture_output=True, text=True, timeout=120)
+        pytest.skip(
+            "running as root without util-linux's setpriv, which could drop root's right to read every file"
+        )
+    child = subprocess.run(
+        [
+            "setpriv",
+            "--bounding-set=-dac_override,-dac_read_search",
+            sys.executable,
+            "-c",
+            "import sys; from core.video import VideoReadError, read_sampled_frames\n"
+            "try:\n    read_sampled_frames(sys.argv[1])\nexcept VideoReadError as error:\n    print(error)",
+            str(path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert child.returncode == 0, child.stderr[-2000:]
     assert "permission denied" in child.stdout, child.stdout

@@ -1,4 +1,6 @@
-"""Seeking to the keyframe before each sampled frame: exactly the frames sequential decoding gives, far fewer decoded."""
+"""Seeking to the keyframe before each sampled frame: exactly the frames sequential decoding gives, far fewer
+decoded."""
+
 import dataclasses
 import re
 import subprocess
@@ -28,8 +30,8 @@ def pyav_sequential(path):
 
 @pytest.fixture(scope="module")
 def long_clips(tmp_path_factory):
-    """Two minutes at 25 fps, 128x72, a keyframe every 2 s (as web video): H.264 with B-frames in MP4, H.265 with open
-    GOPs (leading frames decoded from the previous keyframe) in Matroska, AV1 in Matroska."""
+    """Two minutes at 25 fps, 128x72, a keyframe every 2 s (as web video): H.264 with B-frames in MP4, H.265
+    with open GOPs (leading frames decoded from the previous keyframe) in Matroska, AV1 in Matroska."""
     folder = tmp_path_factory.mktemp("long")
     noise = np.random.default_rng(0).integers(0, 256, (72, 128, 3), dtype=np.uint8)
     frames = [np.roll(frame, index, axis=1) for index, frame in enumerate(numbered_frames(noise, 3000))]
@@ -42,18 +44,24 @@ def test_a_long_video_is_read_by_seeking_with_the_frames_of_a_sequential_pass(lo
     sampled = read_sampled_frames(path, 32)
     assert sampled.frame_count == 3000 and sampled.indices == sample_frame_indices(3000, 32)
     assert sampled.decoding.decoder == "pyav-seek" and sampled.decoding.errors == 0
-    assert sampled.decoding.frames_decoded < 3000 / 2.5  # each from its keyframe: about 32 x 25, not every frame up to the last
-    reference = opencv_frames(path, 2999) if kind != "av1" else pyav_sequential(path)  # OpenCV has no AV1 decoder
+    assert (
+        sampled.decoding.frames_decoded < 3000 / 2.5
+    )  # each from its keyframe: about 32 x 25, not every frame up to the last
+    reference = (
+        opencv_frames(path, 2999) if kind != "av1" else pyav_sequential(path)
+    )  # OpenCV has no AV1 decoder
     for index, frame in zip(sampled.indices, sampled.frames, strict=True):
         assert np.array_equal(frame, reference[index]), f"frame {index}"
 
 
 def test_a_seek_that_lands_elsewhere_falls_back_to_sequential_reading(long_clips):
-    """Where the timestamps send a seek to the wrong keyframe (here, on purpose, always the last), the frames it
-    finds are not the ones asked for: the video is read again from the start, with the same result."""
+    """Where the timestamps send a seek to the wrong keyframe (here, on purpose, always the last), the frames
+    it finds are not the ones asked for: the video is read again from the start, with the same result."""
     path = long_clips["h264"]
     timeline = read_timeline(path)
-    wrong = dataclasses.replace(timeline, seek_to=dict.fromkeys(timeline.seek_to, timeline.seek_to[timeline.keyframes[-1]]))
+    wrong = dataclasses.replace(
+        timeline, seek_to=dict.fromkeys(timeline.seek_to, timeline.seek_to[timeline.keyframes[-1]])
+    )
     wanted = sample_frame_indices(3000, 8)
     assert worth_seeking(wrong, wanted)
     report = DecodeReport()
@@ -64,18 +72,30 @@ def test_a_seek_that_lands_elsewhere_falls_back_to_sequential_reading(long_clips
 
 
 def test_seeking_is_left_alone_where_it_saves_little():
-    timeline = read_timeline(shared_video(REAL_VIDEOS["ffpp_original_519"]))  # 751 frames, keyframes every 250
+    timeline = read_timeline(
+        shared_video(REAL_VIDEOS["ffpp_original_519"])
+    )  # 751 frames, keyframes every 250
     assert timeline.exact and timeline.keyframes == [0, 250, 500, 750]
-    assert not worth_seeking(timeline, sample_frame_indices(751, 32))  # every 24th frame: all but one GOP decoded anyway
+    assert not worth_seeking(
+        timeline, sample_frame_indices(751, 32)
+    )  # every 24th frame: all but one GOP decoded anyway
     assert worth_seeking(timeline, [3, 253, 503, 753 - 3])
     assert seek_plan(timeline, [3, 100, 253, 740]) == [(3, 0), (100, None), (253, 250), (740, 500)]
 
 
-@pytest.mark.parametrize("video", ["ffpp_original_519", "dfdc_real_1920x1080", "dfdc_portrait_1080x1920", "ffpp_face2face_750_743"])
+@pytest.mark.parametrize(
+    "video", ["ffpp_original_519", "dfdc_real_1920x1080", "dfdc_portrait_1080x1920", "ffpp_face2face_750_743"]
+)
 def test_seeking_in_real_videos_gives_the_frames_of_a_sequential_pass(video):
     path = shared_video(REAL_VIDEOS[video])
     timeline = read_timeline(path)
-    wanted = sorted({min(keyframe + offset, timeline.frame_count - 1) for keyframe in timeline.keyframes[1:] for offset in (2, 9)})
+    wanted = sorted(
+        {
+            min(keyframe + offset, timeline.frame_count - 1)
+            for keyframe in timeline.keyframes[1:]
+            for offset in (2, 9)
+        }
+    )
     report = DecodeReport()
     frames = dict(iterate_frames(path, set(wanted), report))
     assert report.decoder == "pyav-seek" and sorted(frames) == wanted
@@ -84,10 +104,39 @@ def test_seeking_in_real_videos_gives_the_frames_of_a_sequential_pass(video):
 
 
 def test_the_decoding_benchmark_times_a_short_and_a_long_video(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "benchmarks.benchmark_decoding", "--out", tmp_path, "--size", "128x72",
-                           "--seconds", "10", "120", "--frames", "8", "--rounds", "1"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.benchmark_decoding",
+            "--out",
+            tmp_path,
+            "--size",
+            "128x72",
+            "--seconds",
+            "10",
+            "120",
+            "--frames",
+            "8",
+            "--rounds",
+            "1",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
-    assert re.search(r"^ +120 s 128x72, 3000 frames: 8 sampled in \d+\.\d+ s .*pyav-seek, \d+ frames decoded\); one OpenCV pass",
-                     done.stdout, re.MULTILINE), done.stdout
-    assert re.search(r"^120 s against 10 s: \d+\.\dx \(one pass, as before: \d+\.\dx\)$", done.stdout, re.MULTILINE), done.stdout
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["128x72_synthetic_k2_10s.mp4", "128x72_synthetic_k2_120s.mp4"]
+    assert re.search(
+        r"^ +120 s 128x72, 3000 frames: 8 sampled in \d+\.\d+ s .*pyav-seek, \d+ frames decoded\); one "
+        r"OpenCV pass",
+        done.stdout,
+        re.MULTILINE,
+    ), done.stdout
+    assert re.search(
+        r"^120 s against 10 s: \d+\.\dx \(one pass, as before: \d+\.\dx\)$", done.stdout, re.MULTILINE
+    ), done.stdout
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "128x72_synthetic_k2_10s.mp4",
+        "128x72_synthetic_k2_120s.mp4",
+    ]

@@ -1,4 +1,5 @@
 """Face crops from folds.csv as training and validation samples, and the per-epoch real/fake balancing."""
+
 from __future__ import annotations
 
 import logging
@@ -12,7 +13,12 @@ from torch.utils.data import Dataset, Sampler
 
 from core.dlib_landmarks import unavailable_reason
 from training.augmentations import seed_transforms
-from training.face_dropout import blackout_convex_hull, blackout_half_face, blackout_region, remove_landmark_part
+from training.face_dropout import (
+    blackout_convex_hull,
+    blackout_half_face,
+    blackout_region,
+    remove_landmark_part,
+)
 
 log = logging.getLogger("dfdc.train")
 
@@ -37,8 +43,17 @@ class FaceCrops(Dataset):
     regions (p 0.1, for a fake only one that keeps manipulated pixels of its diff mask visible).
     """
 
-    def __init__(self, data_root, rows: pd.DataFrame, transforms, normalize: dict, train: bool,
-                 hardcore: bool = True, label_smoothing: float = 0.01, seed: int = 0):
+    def __init__(
+        self,
+        data_root,
+        rows: pd.DataFrame,
+        transforms,
+        normalize: dict,
+        train: bool,
+        hardcore: bool = True,
+        label_smoothing: float = 0.01,
+        seed: int = 0,
+    ):
         self.root = Path(data_root)
         self.rows = rows
         self.transforms = transforms
@@ -51,7 +66,10 @@ class FaceCrops(Dataset):
         self.epoch = 0
         self.dlib_outline = train and hardcore and unavailable_reason() is None
         if train and hardcore and not self.dlib_outline:
-            log.warning("half-face blackout along an ellipse instead of dlib's 68-point outline: %s", unavailable_reason())
+            log.warning(
+                "half-face blackout along an ellipse instead of dlib's 68-point outline: %s",
+                unavailable_reason(),
+            )
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -71,7 +89,11 @@ class FaceCrops(Dataset):
         if landmarks is not None and rng.random() < 0.7:
             return remove_landmark_part(image, landmarks, rng)
         if rng.random() < 0.2:
-            return blackout_convex_hull(image, rng) if self.dlib_outline else blackout_half_face(image, landmarks, rng)
+            return (
+                blackout_convex_hull(image, rng)
+                if self.dlib_outline
+                else blackout_half_face(image, landmarks, rng)
+            )
         if rng.random() < 0.1:
             diff = None
             if row.label == 1:
@@ -94,8 +116,9 @@ class FaceCrops(Dataset):
         return image, label
 
     def __getitem__(self, index: int):
-        """(image tensor, label, row index, readable). In training a broken crop is replaced by another row's (which
-        then gives its own index); in validation it is never replaced: it comes back unreadable, to be left out."""
+        """(image tensor, label, row index, readable). In training a broken crop is replaced by another row's
+        (which then gives its own index); in validation it is never replaced: it comes back unreadable, to be
+        left out."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
         for _ in range(MAX_REPLACEMENTS):
             try:
@@ -105,14 +128,23 @@ class FaceCrops(Dataset):
                 if not self.train:
                     log.warning("validation leaves out a broken crop (%s)", error)
                     size = self.transforms(image=np.zeros((8, 8, 3), np.uint8))["image"].shape
-                    return torch.zeros((3, *size[:2])), torch.tensor(float(self.rows.iloc[index].label)), index, False
+                    return (
+                        torch.zeros((3, *size[:2])),
+                        torch.tensor(float(self.rows.iloc[index].label)),
+                        index,
+                        False,
+                    )
                 log.warning("skipping a broken sample (%s); using another", error)
                 index = int(rng.integers(len(self.rows)))
         else:
-            raise RuntimeError(f"{MAX_REPLACEMENTS} broken crops in a row under {self.root}; is the dataset preprocessed?")
+            raise RuntimeError(
+                f"{MAX_REPLACEMENTS} broken crops in a row under {self.root}; is the dataset preprocessed?"
+            )
         seed_transforms(self.transforms, int(rng.integers(2**31)))
         image = self.transforms(image=image)["image"]
-        tensor = torch.from_numpy(((image.astype(np.float32) - self.mean) / self.std).transpose(2, 0, 1).copy())
+        tensor = torch.from_numpy(
+            ((image.astype(np.float32) - self.mean) / self.std).transpose(2, 0, 1).copy()
+        )
         return tensor, torch.tensor(label, dtype=torch.float32), index, True
 
 
@@ -123,8 +155,15 @@ class BalancedEpochSampler(Sampler[int]):
     own disjoint share. With `oversample=False` all rows are used.
     """
 
-    def __init__(self, labels: np.ndarray, seed: int, rank: int = 0, world_size: int = 1,
-                 oversample: bool = True, max_samples: int | None = None):
+    def __init__(
+        self,
+        labels: np.ndarray,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        oversample: bool = True,
+        max_samples: int | None = None,
+    ):
         self.labels = np.asarray(labels)
         self.seed = seed
         self.rank = rank
@@ -153,4 +192,3 @@ class BalancedEpochSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self.epoch_indices())
-

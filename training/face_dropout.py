@@ -4,9 +4,11 @@ All functions take an RGB uint8 crop and return a new array; landmarks are the
 five int (x, y) points of preprocessing/generate_landmarks.py in crop pixels:
 left eye, right eye, nose, left and right mouth corner.
 
-The shapes are the original solution's: a 2 px line between two landmarks grown by binary dilation (a cross-shaped
-step per iteration) for eyes, nose and mouth, and dlib's 68-point jaw and brow outline for the half-face blackout.
+The shapes are the original solution's: a 2 px line between two landmarks grown by binary dilation (a
+cross-shaped step per iteration) for eyes, nose and mouth, and dlib's 68-point jaw and brow outline for the
+half-face blackout.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,11 +22,16 @@ from core.dlib_landmarks import face_landmarks_68
 
 
 def _dilated_line(image: np.ndarray, start, end, iterations: int) -> np.ndarray:
-    """The image with a 2 px line from `start` to `end`, dilated `iterations` times, blacked out. As in the original,
-    0 iterations (landmarks under 4 px apart for eyes and nose, 3 for the mouth) means scipy's "until nothing changes":
-    the whole crop."""
-    line = cv2.line(np.zeros(image.shape[:2], np.uint8), (int(start[0]), int(start[1])), (int(end[0]), int(end[1])),
-                    color=1, thickness=2)
+    """The image with a 2 px line from `start` to `end`, dilated `iterations` times, blacked out. As in the
+    original, 0 iterations (landmarks under 4 px apart for eyes and nose, 3 for the mouth) means scipy's
+    "until nothing changes": the whole crop."""
+    line = cv2.line(
+        np.zeros(image.shape[:2], np.uint8),
+        (int(start[0]), int(start[1])),
+        (int(end[0]), int(end[1])),
+        color=1,
+        thickness=2,
+    )
     out = image.copy()
     out[binary_dilation(line, iterations=iterations)] = 0
     return out
@@ -67,15 +74,18 @@ def remove_landmark_part(image: np.ndarray, landmarks: np.ndarray, rng: np.rando
     return removals[part](image, landmarks) if part else image.copy()
 
 
-JAW_AND_BROWS = [*range(17), *range(26, 16, -1)]  # the 68-point outline: jaw left to right, then the brows back
+JAW_AND_BROWS = [
+    *range(17),
+    *range(26, 16, -1),
+]  # the 68-point outline: jaw left to right, then the brows back
 
 
 def blackout_convex_hull(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The original's half-face blackout: dlib's first face in the crop, the polygon of its jaw and brow points, split
-    at the polygon's centroid (truncated) into top/bottom or left/right, one half blacked out. Unchanged where dlib finds
-    no face. As the original's numpy indexing did, polygon pixels left of or above the crop wrap to its other side,
-    and an outline reaching past its right or bottom edge leaves the crop unchanged (the original's IndexError, which
-    its `except` swallowed)."""
+    """The original's half-face blackout: dlib's first face in the crop, the polygon of its jaw and brow
+    points, split at the polygon's centroid (truncated) into top/bottom or left/right, one half blacked out.
+    Unchanged where dlib finds no face. As the original's numpy indexing did, polygon pixels left of or above
+    the crop wrap to its other side, and an outline reaching past its right or bottom edge leaves the crop
+    unchanged (the original's IndexError, which its `except` swallowed)."""
     faces = face_landmarks_68(image)
     if not faces:
         return image.copy()
@@ -125,9 +135,11 @@ def face_outline(shape: tuple[int, ...], landmarks: np.ndarray | None) -> np.nda
     return mask.astype(bool)
 
 
-def blackout_half_face(image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
-    """Black out one half of an ellipse around the face, split through its centroid vertically or horizontally: the
-    stand-in for blackout_convex_hull where dlib's 68-point model is not installed."""
+def blackout_half_face(
+    image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.Generator
+) -> np.ndarray:
+    """Black out one half of an ellipse around the face, split through its centroid vertically or
+    horizontally: the stand-in for blackout_convex_hull where dlib's 68-point model is not installed."""
     outline = face_outline(image.shape, landmarks)
     ys, xs = np.nonzero(outline)
     if not len(xs):
@@ -143,8 +155,8 @@ def blackout_half_face(image: np.ndarray, landmarks: np.ndarray | None, rng: np.
 
 
 def half_and_quarter_masks(height: int, width: int) -> list[np.ndarray]:
-    """The original recipe's six regions to black out: the top, bottom, left and right half, and the two diagonal
-    pairs of quarters (top-left with bottom-right, top-right with bottom-left)."""
+    """The original recipe's six regions to black out: the top, bottom, left and right half, and the two
+    diagonal pairs of quarters (top-left with bottom-right, top-right with bottom-left)."""
     middle_y, middle_x = height // 2, width // 2
     masks = [np.zeros((height, width), dtype=bool) for _ in range(6)]
     masks[0][:middle_y] = masks[1][middle_y:] = masks[2][:, :middle_x] = masks[3][:, middle_x:] = True
@@ -156,19 +168,22 @@ def half_and_quarter_masks(height: int, width: int) -> list[np.ndarray]:
 REGION_TRIES = 5  # the original draws a region (with replacement) up to five times
 
 
-def blackout_region(image: np.ndarray, diff: np.ndarray | None, is_fake: bool, rng: np.random.Generator,
-                    min_visible: int = 20) -> np.ndarray:
+def blackout_region(
+    image: np.ndarray, diff: np.ndarray | None, is_fake: bool, rng: np.random.Generator, min_visible: int = 20
+) -> np.ndarray:
     """Black out one of the six regions of half_and_quarter_masks, drawn at random up to REGION_TRIES times;
     for a fake, only a region that leaves more than `min_visible` changed pixels of its diff mask in view.
 
-    `diff` is the fake's 8-bit SSIM difference mask (bright = manipulated). A fake without a mask, or whose draws all
-    hide its changes, is returned unchanged: blacking out the only manipulated part would turn a fake into a picture
-    of a real face.
+    `diff` is the fake's 8-bit SSIM difference mask (bright = manipulated). A fake without a mask, or whose
+    draws all hide its changes, is returned unchanged: blacking out the only manipulated part would turn a
+    fake into a picture of a real face.
     """
     masks = half_and_quarter_masks(*image.shape[:2])
     for _ in range(REGION_TRIES):
         region = masks[int(rng.integers(len(masks)))]
-        if is_fake and (diff is None or diff.shape != region.shape or ((diff > 0) & ~region).sum() <= min_visible):
+        if is_fake and (
+            diff is None or diff.shape != region.shape or ((diff > 0) & ~region).sum() <= min_visible
+        ):
             continue
         out = image.copy()
         out[region] = 0

@@ -4,6 +4,7 @@ Attribute names (`encoder`, `avg_pool`, `dropout`, `fc`, `srm_conv`) are part
 of the checkpoint format: the released weights' keys are these names under
 `module.`, so they must not change.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,12 +37,14 @@ class EncoderNotFoundError(ValueError):
 
 
 class PretrainedWeightsError(FileNotFoundError):
-    """ImageNet weights that were asked for and cannot be had: training must not start from random weights instead."""
+    """ImageNet weights that were asked for and cannot be had: training must not start from random weights
+    instead."""
 
 
 def cached_pretrained_file(timm_name: str) -> Path | None:
-    """The model's ImageNet weights where timm would have saved them (the Hugging Face hub cache, or torch hub's
-    checkpoints folder for older downloads), found without any network request; None when they are not there."""
+    """The model's ImageNet weights where timm would have saved them (the Hugging Face hub cache, or torch
+    hub's checkpoints folder for older downloads), found without any network request; None when they are not
+    there."""
     from huggingface_hub import try_to_load_from_cache
     from timm.models import get_pretrained_cfg
 
@@ -49,7 +52,9 @@ def cached_pretrained_file(timm_name: str) -> Path | None:
     if config is None:
         return None
     if config.hf_hub_id:
-        for filename in dict.fromkeys([config.hf_hub_filename or "model.safetensors", "model.safetensors", "pytorch_model.bin"]):
+        for filename in dict.fromkeys(
+            [config.hf_hub_filename or "model.safetensors", "model.safetensors", "pytorch_model.bin"]
+        ):
             found = try_to_load_from_cache(config.hf_hub_id, filename)
             if isinstance(found, str):
                 return Path(found)
@@ -60,12 +65,14 @@ def cached_pretrained_file(timm_name: str) -> Path | None:
     return None
 
 
-def create_encoder(encoder: str, pretrained: bool | str | os.PathLike = False, allow_download: bool = False) -> nn.Module:
+def create_encoder(
+    encoder: str, pretrained: bool | str | os.PathLike = False, allow_download: bool = False
+) -> nn.Module:
     """Build a timm encoder by its legacy DFDC name or any timm model name.
 
-    `pretrained` is False (random init), a path to a weights file, or True for the ImageNet weights timm names for
-    the model, read from its local cache; only with `allow_download` may timm fetch them from the hub when they are
-    not there. Missing weights raise PretrainedWeightsError, never a silent random start.
+    `pretrained` is False (random init), a path to a weights file, or True for the ImageNet weights timm names
+    for the model, read from its local cache; only with `allow_download` may timm fetch them from the hub when
+    they are not there. Missing weights raise PretrainedWeightsError, never a silent random start.
     """
     timm_name, drop_path_rate = LEGACY_ENCODERS.get(encoder, (encoder, 0.0))
     if not timm.is_model(timm_name.split(".")[0]):
@@ -80,8 +87,11 @@ def create_encoder(encoder: str, pretrained: bool | str | os.PathLike = False, a
             return timm.create_model(timm_name, pretrained=True, **kwargs)
         if cached is None:
             raise PretrainedWeightsError(
-                f"ImageNet weights for {timm_name} are not in the local cache and downloads are off: give a weights file "
-                f"(--pretrained PATH, or the config key \"pretrained\": \"PATH\"), or let timm fetch them with --download-pretrained")
+                f"ImageNet weights for {timm_name} are not in the local cache and downloads are off: give a "
+                "weights file "
+                '(--pretrained PATH, or the config key "pretrained": "PATH"), or let timm fetch them with '
+                "--download-pretrained"
+            )
         pretrained = cached
     path = Path(pretrained)
     if not path.is_file():
@@ -96,7 +106,8 @@ def srm_kernels(input_channels: int = 3) -> torch.Tensor:
     second_order = np.zeros((5, 5))
     second_order[1:4, 1:4] = [[-1, 2, -1], [2, -4, 2], [-1, 2, -1]]
     third_order = np.array(
-        [[-1, 2, -2, 2, -1], [2, -6, 8, -6, 2], [-2, 8, -12, 8, -2], [2, -6, 8, -6, 2], [-1, 2, -2, 2, -1]], dtype=np.float64
+        [[-1, 2, -2, 2, -1], [2, -6, 8, -6, 2], [-2, 8, -12, 8, -2], [2, -6, 8, -6, 2], [-1, 2, -2, 2, -1]],
+        dtype=np.float64,
     )
     kernels = np.stack([first_order / 2, second_order / 4, third_order / 12]).astype(np.float32)
     return torch.from_numpy(kernels).view(3, 1, 5, 5).repeat(1, input_channels, 1, 1)
@@ -125,8 +136,13 @@ class DeepFakeClassifier(nn.Module):
     # The original's default dropout before the logit, per network: its trainer never passed another.
     DROPOUT = 0.0
 
-    def __init__(self, encoder: str = "tf_efficientnet_b7_ns", dropout_rate: float | None = None, pretrained: bool | str = False,
-                 allow_download: bool = False):
+    def __init__(
+        self,
+        encoder: str = "tf_efficientnet_b7_ns",
+        dropout_rate: float | None = None,
+        pretrained: bool | str = False,
+        allow_download: bool = False,
+    ):
         """`dropout_rate`: None for the network's own default (DROPOUT)."""
         super().__init__()
         self.encoder = create_encoder(encoder, pretrained, allow_download)
@@ -146,7 +162,13 @@ class DeepFakeClassifierSRM(DeepFakeClassifier):
 
     DROPOUT = 0.5
 
-    def __init__(self, encoder: str, dropout_rate: float | None = None, pretrained: bool | str = False, allow_download: bool = False):
+    def __init__(
+        self,
+        encoder: str,
+        dropout_rate: float | None = None,
+        pretrained: bool | str = False,
+        allow_download: bool = False,
+    ):
         super().__init__(encoder, dropout_rate, pretrained, allow_download)
         self.srm_conv = srm_layer(3)
 
@@ -157,7 +179,13 @@ class DeepFakeClassifierSRM(DeepFakeClassifier):
 class DeepFakeClassifierGWAP(DeepFakeClassifier):
     DROPOUT = 0.5
 
-    def __init__(self, encoder: str, dropout_rate: float | None = None, pretrained: bool | str = False, allow_download: bool = False):
+    def __init__(
+        self,
+        encoder: str,
+        dropout_rate: float | None = None,
+        pretrained: bool | str = False,
+        allow_download: bool = False,
+    ):
         super().__init__(encoder, dropout_rate, pretrained, allow_download)
         self.avg_pool = GlobalWeightedAvgPool2d(self.encoder.num_features, flatten=True)
 
