@@ -11,6 +11,7 @@ counts, the same per source folder (DFDC part, FF++ method, Celeb-DF subset), th
 diagnostics JSON of the run is there, and writes a ROC-curve PNG. Videos present on one side only are listed,
 never silently dropped from the report. How predictions find their labels: evaluation/labels.py, docs/evaluation.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,15 @@ import numpy as np
 
 from core.atomic import atomic_path, write_json_atomic
 from core.cli import ArgumentParser
-from core.metrics import average_precision, balanced_accuracy, equal_error_rate, fake_real_log_loss, log_loss, roc_auc, roc_curve
+from core.metrics import (
+    average_precision,
+    balanced_accuracy,
+    equal_error_rate,
+    fake_real_log_loss,
+    log_loss,
+    roc_auc,
+    roc_curve,
+)
 from evaluation.labels import EvaluationError, Labels, read_labels, read_predictions
 from inference.results import DiagnosticsError, VideoResult, load_diagnostics
 from inference.strategy import face_means
@@ -60,7 +69,9 @@ def read_diagnostics(path: Path) -> dict[str, VideoResult]:
         raise EvaluationError(str(error)) from None
 
 
-def face_scores(diagnostics: dict[str, VideoResult], labels: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+def face_scores(
+    diagnostics: dict[str, VideoResult], labels: dict[str, float]
+) -> tuple[np.ndarray, np.ndarray]:
     """(labels, scores) of every classified face of every labelled video: a face's score is its mean over the models."""
     y, p = [], []
     for name, record in diagnostics.items():
@@ -75,16 +86,27 @@ def face_scores(diagnostics: dict[str, VideoResult], labels: dict[str, float]) -
 def metrics(y: np.ndarray, p: np.ndarray) -> dict:
     fake_loss, real_loss, balanced = fake_real_log_loss(y, p)
     return {
-        "log_loss": log_loss(y, p), "balanced_log_loss": balanced, "fake_log_loss": fake_loss, "real_log_loss": real_loss,
-        "auc": roc_auc(y, p), "eer": equal_error_rate(y, p), "average_precision": average_precision(y, p),
+        "log_loss": log_loss(y, p),
+        "balanced_log_loss": balanced,
+        "fake_log_loss": fake_loss,
+        "real_log_loss": real_loss,
+        "auc": roc_auc(y, p),
+        "eer": equal_error_rate(y, p),
+        "average_precision": average_precision(y, p),
         "accuracy": float(np.mean((p > 0.5) == (y == 1))) if len(y) else float("nan"),
         "balanced_accuracy": balanced_accuracy(y, p),
-        "videos": len(y), "fakes": int((y == 1).sum()), "reals": int((y == 0).sum()),
+        "videos": len(y),
+        "fakes": int((y == 1).sum()),
+        "reals": int((y == 0).sum()),
     }
 
 
-def evaluate(predictions: dict[str, float], labels: dict[str, float], sources: dict[str, str] | None = None,
-             diagnostics: dict[str, VideoResult] | None = None) -> dict:
+def evaluate(
+    predictions: dict[str, float],
+    labels: dict[str, float],
+    sources: dict[str, str] | None = None,
+    diagnostics: dict[str, VideoResult] | None = None,
+) -> dict:
     """The video-level report; with `sources`, the same per source folder (a folder of fakes only gets its AUC and EER
     against every real video); with `diagnostics`, the per-face AUC."""
     common = sorted(set(predictions) & set(labels))
@@ -103,8 +125,15 @@ def evaluate(predictions: dict[str, float], labels: dict[str, float], sources: d
             entry = metrics(np.array([labels[n] for n in names]), np.array([predictions[n] for n in names]))
             if entry["reals"] == 0 and reals:
                 against = names + reals
-                y_against, p_against = np.array([labels[n] for n in against]), np.array([predictions[n] for n in against])
-                entry.update(auc=roc_auc(y_against, p_against), eer=equal_error_rate(y_against, p_against), auc_against="all reals")
+                y_against, p_against = (
+                    np.array([labels[n] for n in against]),
+                    np.array([predictions[n] for n in against]),
+                )
+                entry.update(
+                    auc=roc_auc(y_against, p_against),
+                    eer=equal_error_rate(y_against, p_against),
+                    auc_against="all reals",
+                )
             report["per_source"][source] = entry
     if diagnostics is not None:
         face_y, face_p = face_scores(diagnostics, labels)
@@ -136,49 +165,82 @@ def sources_from_diagnostics(diagnostics: dict[str, VideoResult]) -> dict[str, s
 
 def print_report(report: dict) -> None:
     print(f"videos {report['videos']} (fakes {report['fakes']}, reals {report['reals']})")
-    for key in ("log_loss", "balanced_log_loss", "fake_log_loss", "real_log_loss", "auc", "eer", "average_precision",
-                "accuracy", "balanced_accuracy"):
+    for key in (
+        "log_loss",
+        "balanced_log_loss",
+        "fake_log_loss",
+        "real_log_loss",
+        "auc",
+        "eer",
+        "average_precision",
+        "accuracy",
+        "balanced_accuracy",
+    ):
         print(f"{key:18s} {report[key]:.4f}")
     if "face_auc" in report:
         print(f"{'face_auc':18s} {report['face_auc']:.4f} ({report['faces']} faces)")
     if report.get("per_source"):
-        print(f"\n{'source':28s} {'videos':>6s} {'fakes':>5s} {'reals':>5s} {'logloss':>8s} {'auc':>7s} {'eer':>7s} {'acc':>6s}")
+        print(
+            f"\n{'source':28s} {'videos':>6s} {'fakes':>5s} {'reals':>5s} {'logloss':>8s} {'auc':>7s} {'eer':>7s} {'acc':>6s}"
+        )
         for source, entry in report["per_source"].items():
             auc = f"{entry['auc']:.4f}" if not math.isnan(entry["auc"]) else "-"
             eer = f"{entry['eer']:.4f}" if not math.isnan(entry["eer"]) else "-"
-            print(f"{source[:28]:28s} {entry['videos']:6d} {entry['fakes']:5d} {entry['reals']:5d} {entry['log_loss']:8.4f} "
-                  f"{auc:>7s} {eer:>7s} {entry['accuracy']:6.3f}")
+            print(
+                f"{source[:28]:28s} {entry['videos']:6d} {entry['fakes']:5d} {entry['reals']:5d} {entry['log_loss']:8.4f} "
+                f"{auc:>7s} {eer:>7s} {entry['accuracy']:6.3f}"
+            )
         if any("auc_against" in entry for entry in report["per_source"].values()):
             print("(the AUC and EER of a source without reals are against every real video)")
     for name, reason in report.get("ambiguous_predictions", {}).items():
         print(f"left out: {name} {reason}")
     for key in ("missing_predictions", "unlabelled_predictions"):
         if report[key]:
-            print(f"{key.replace('_', ' ')} ({len(report[key])}): {', '.join(report[key][:10])}{' …' if len(report[key]) > 10 else ''}")
+            print(
+                f"{key.replace('_', ' ')} ({len(report[key])}): {', '.join(report[key][:10])}{' …' if len(report[key]) > 10 else ''}"
+            )
     if "roc_png" in report:
         print(f"ROC curve: {report['roc_png']}")
 
 
 def main(argv=None) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--predictions", required=True, help="CSV of filename,label as predict_folder.py writes it")
-    parser.add_argument("--labels", required=True,
-                        help="a DATA_ROOT with metadata.json files; a FaceForensics++ root (original_sequences/, "
-                        "manipulated_sequences/: per method); a Celeb-DF v2 root or its List_of_testing_videos.txt (per subset); or a "
-                        "filename,label CSV (1 or FAKE = fake, 0 or REAL = real; an optional source column groups the per-source report)")
-    parser.add_argument("--diagnostics", default=None,
-                        help="the run's diagnostics JSON, for the per-face AUC and, without other sources, the source folders "
-                        "(default: <predictions stem>.diagnostics.json when it exists)")
-    parser.add_argument("--roc", default=None, help="ROC-curve PNG to write (default: beside the predictions, <stem>.roc.png)")
+    parser.add_argument(
+        "--predictions", required=True, help="CSV of filename,label as predict_folder.py writes it"
+    )
+    parser.add_argument(
+        "--labels",
+        required=True,
+        help="a DATA_ROOT with metadata.json files; a FaceForensics++ root (original_sequences/, "
+        "manipulated_sequences/: per method); a Celeb-DF v2 root or its List_of_testing_videos.txt (per subset); or a "
+        "filename,label CSV (1 or FAKE = fake, 0 or REAL = real; an optional source column groups the per-source report)",
+    )
+    parser.add_argument(
+        "--diagnostics",
+        default=None,
+        help="the run's diagnostics JSON, for the per-face AUC and, without other sources, the source folders "
+        "(default: <predictions stem>.diagnostics.json when it exists)",
+    )
+    parser.add_argument(
+        "--roc", default=None, help="ROC-curve PNG to write (default: beside the predictions, <stem>.roc.png)"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--output", default=None, help="also write the report as JSON to this file (atomically)")
+    parser.add_argument(
+        "--output", default=None, help="also write the report as JSON to this file (atomically)"
+    )
     args = parser.parse_args(argv)
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed for the ROC PNG
     predictions_path = Path(args.predictions)
     default_diagnostics = predictions_path.with_name(predictions_path.stem + ".diagnostics.json")
-    diagnostics_path = Path(args.diagnostics) if args.diagnostics else default_diagnostics if default_diagnostics.is_file() else None
+    diagnostics_path = (
+        Path(args.diagnostics)
+        if args.diagnostics
+        else default_diagnostics
+        if default_diagnostics.is_file()
+        else None
+    )
     try:
         if not predictions_path.is_file():
             raise EvaluationError(f"predictions not found: {predictions_path}")

@@ -11,6 +11,7 @@ compression re-encodes the whole video. Writes OUT/robustness.json, robustness.c
 robustness_auc_by_level.png; every video's result goes to OUT/results.jsonl as it finishes, so a killed run continues
 where it stopped.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,28 +31,53 @@ from robustness.perturbations import PERTURBATIONS
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = ArgumentParser(description=__doc__, formatter_class=DefaultsHelpFormatter,
-                            usage="%(prog)s --models NAME [NAME ...] --test-dir PATH [PATH ...] --labels LABELS --out OUT [options]")
+    parser = ArgumentParser(
+        description=__doc__,
+        formatter_class=DefaultsHelpFormatter,
+        usage="%(prog)s --models NAME [NAME ...] --test-dir PATH [PATH ...] --labels LABELS --out OUT [options]",
+    )
     inputs = parser.add_argument_group("inputs and outputs")
-    inputs.add_argument("--test-dir", nargs="+", required=True, metavar="PATH", help="a folder of videos, or video files")
+    inputs.add_argument(
+        "--test-dir", nargs="+", required=True, metavar="PATH", help="a folder of videos, or video files"
+    )
     add_model_options(inputs)
-    inputs.add_argument("--labels", required=True,
-                        help="what evaluate.py takes: a filename,label CSV (1 = fake), a DATA_ROOT with metadata.json files, a "
-                        "FaceForensics++ root or a Celeb-DF v2 root")
+    inputs.add_argument(
+        "--labels",
+        required=True,
+        help="what evaluate.py takes: a filename,label CSV (1 = fake), a DATA_ROOT with metadata.json files, a "
+        "FaceForensics++ root or a Celeb-DF v2 root",
+    )
     inputs.add_argument("--out", required=True, help="folder for the results (reused by a rerun to continue)")
     conditions = parser.add_argument_group("perturbations")
-    conditions.add_argument("--perturbations", nargs="+", choices=PERTURBATIONS, default=list(PERTURBATIONS), metavar="NAME",
-                            help=f"which perturbations, of {', '.join(PERTURBATIONS)} (default: all)")
-    conditions.add_argument("--levels", nargs="+", type=int, choices=range(1, 6), default=[1, 2, 3, 4, 5], metavar="{1..5}",
-                            help="which levels (default: all); level 0, the clean videos, is always scored")
-    conditions.add_argument("--seed", type=int, default=0, help="seed of the random perturbations (block positions, noise)")
+    conditions.add_argument(
+        "--perturbations",
+        nargs="+",
+        choices=PERTURBATIONS,
+        default=list(PERTURBATIONS),
+        metavar="NAME",
+        help=f"which perturbations, of {', '.join(PERTURBATIONS)} (default: all)",
+    )
+    conditions.add_argument(
+        "--levels",
+        nargs="+",
+        type=int,
+        choices=range(1, 6),
+        default=[1, 2, 3, 4, 5],
+        metavar="{1..5}",
+        help="which levels (default: all); level 0, the clean videos, is always scored",
+    )
+    conditions.add_argument(
+        "--seed", type=int, default=0, help="seed of the random perturbations (block positions, noise)"
+    )
     scoring = parser.add_argument_group("scoring")
     runtime = parser.add_argument_group("runtime (where and how fast; the scores do not change)")
     add_scoring_options(scoring, runtime)
     add_backend_options(runtime)
     args = parser.parse_args(argv)
     if not args.models:
-        parser.error(f"the following arguments are required: --models (the released model names: {LIST_RELEASED})")
+        parser.error(
+            f"the following arguments are required: --models (the released model names: {LIST_RELEASED})"
+        )
     return args
 
 
@@ -71,7 +97,10 @@ def main(argv=None) -> int:
     unlabelled = [video.name for video in videos if video.name not in labels and video.name not in ambiguous]
     videos = [video for video in videos if video.name in labels]
     if unlabelled:
-        print(f"warning: {len(unlabelled)} videos have no label and are left out: {', '.join(unlabelled[:5])}", file=sys.stderr)
+        print(
+            f"warning: {len(unlabelled)} videos have no label and are left out: {', '.join(unlabelled[:5])}",
+            file=sys.stderr,
+        )
     if not videos:
         return fail(InputError("no video has a label"))
     # Loaded only now, so that --help and bad input answer at once.
@@ -84,25 +113,55 @@ def main(argv=None) -> int:
 
     try:
         device = resolve_device(args.device)
-        models = {path.name: load_classifier(path, device, device.type == "cuda", args.input_size, args.network, args.encoder,
-                                             args.backend, args.cache_dir) for path in weights}
+        models = {
+            path.name: load_classifier(
+                path,
+                device,
+                device.type == "cuda",
+                args.input_size,
+                args.network,
+                args.encoder,
+                args.backend,
+                args.cache_dir,
+            )
+            for path in weights
+        }
     except (CheckpointError, DeviceUnavailableError, FileNotFoundError, ValueError) as error:
         return fail(error)
-    predictor = PerturbedPredictor(models, FaceDetector(device), device, num_frames=args.frames, batch_size=args.batch_size,
-                                   parallel_batches=args.parallel_batches)
-    settings = hashlib.sha256(f"{settings_key(weights, predictor)}|seed={args.seed}".encode()).hexdigest()[:16]
+    predictor = PerturbedPredictor(
+        models,
+        FaceDetector(device),
+        device,
+        num_frames=args.frames,
+        batch_size=args.batch_size,
+        parallel_batches=args.parallel_batches,
+    )
+    settings = hashlib.sha256(f"{settings_key(weights, predictor)}|seed={args.seed}".encode()).hexdigest()[
+        :16
+    ]
     chosen = conditions(args.perturbations, sorted(set(args.levels)))
     out = Path(args.out)
     results = run(predictor, videos, chosen, out, settings, args.seed)
     rows = summarise(results, videos, labels, chosen)
-    paths = write_outputs(out, rows, {"models": [w.name for w in weights], "frames": args.frames, "seed": args.seed,
-                                      "videos": len(videos), "settings_key": settings})
+    paths = write_outputs(
+        out,
+        rows,
+        {
+            "models": [w.name for w in weights],
+            "frames": args.frames,
+            "seed": args.seed,
+            "videos": len(videos),
+            "settings_key": settings,
+        },
+    )
     print(f"{'condition':24s} {'auc':>7s} {'logloss':>8s} {'balanced':>9s} {'|Δscore|':>9s} {'no face':>8s}")
     for row in rows:
         name = row["perturbation"] if row["level"] == 0 else f"{row['perturbation']} {row['level']}"
         values = [row["auc"], row["log_loss"], row["balanced_log_loss"], row["mean_abs_score_change"]]
         shown = ["-" if math.isnan(value) else f"{value:.4f}" for value in values]
-        print(f"{name:24s} {shown[0]:>7s} {shown[1]:>8s} {shown[2]:>9s} {shown[3]:>9s} {row['videos_without_face']:8d}")
+        print(
+            f"{name:24s} {shown[0]:>7s} {shown[1]:>8s} {shown[2]:>9s} {shown[3]:>9s} {row['videos_without_face']:8d}"
+        )
     print(f"wrote {', '.join(str(path) for path in paths.values())}")
     return 0
 

@@ -14,6 +14,7 @@ and this project's, under names of its own:
     models = {"b7": load_classifier("weights/final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36", device)}
     labels = score_videos(VideoPredictor(models, FaceDetector(device), device), ["a.mp4", "b.mp4"])
 """
+
 from __future__ import annotations
 
 from core.faces import Face, FaceDetector, crop_face, detection_scale, margin_box
@@ -36,8 +37,32 @@ from inference.strategy import confident_strategy, mean_strategy
 strategy = confident_strategy  # the original module's name for the strategy it used
 
 __all__ = [
-    "NEUTRAL_SCORE", "Face", "FaceDetector", "FaceExtractor", "SampledFrames", "VideoPredictor", "VideoReadError", "VideoReader",
-    "VideoResult", "confident_strategy", "crop_face", "detection_scale", "face_to_model_input", "isotropically_resize_image",
-    "load_classifier", "margin_box", "mean", "mean_strategy", "normalize_batch", "normalize_transform", "predict_on_video",
-    "predict_on_video_set", "put_to_center", "read_sampled_frames", "sample_frame_indices", "score_videos", "std", "strategy",
+    "NEUTRAL_SCORE",
+    "Face",
+    "FaceDetector",
+    "FaceExtractor",
+    "SampledFrames",
+    "VideoPredictor",
+    "VideoReadError",
+    "VideoReader",
+    "VideoResult",
+    "confident_strategy",
+    "crop_face",
+    "detection_scale",
+    "face_to_model_input",
+    "isotropically_resize_image",
+    "load_classifier",
+    "margin_box",
+    "mean",
+    "mean_strategy",
+    "normalize_batch",
+    "normalize_transform",
+    "predict_on_video",
+    "predict_on_video_set",
+    "put_to_center",
+    "read_sampled_frames",
+    "sample_frame_indices",
+    "score_videos",
+    "std",
+    "strategy",
 ]

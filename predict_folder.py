@@ -1,4 +1,5 @@
 """Score videos as real (0) or fake (1) with an ensemble of DFDC classifiers; write `filename,label` CSV."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,14 @@ from core.allocator import keep_freed_memory, release_freed_memory
 from core.cli import ArgumentParser, DefaultsHelpFormatter, at_least, detection_scale_option
 from core.device import DeviceUnavailableError, resolve_device
 from core.shards import parse_shard, select_shard, shard_output
-from inference.inputs import InputError, add_backend_options, add_scoring_options, diagnostics_path, find_videos, result_names
+from inference.inputs import (
+    InputError,
+    add_backend_options,
+    add_scoring_options,
+    diagnostics_path,
+    find_videos,
+    result_names,
+)
 from inference.options import LIST_RELEASED, add_model_options, checked_weights
 from inference.report import DEFAULT_THRESHOLD, threshold_option
 from inference.strategy import STRATEGIES
@@ -36,53 +44,123 @@ beside the CSV. A rerun with the same weights and settings reuses the videos alr
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = ArgumentParser(description=__doc__, usage=USAGE, epilog=EXAMPLES, formatter_class=DefaultsHelpFormatter)
+    parser = ArgumentParser(
+        description=__doc__, usage=USAGE, epilog=EXAMPLES, formatter_class=DefaultsHelpFormatter
+    )
     inputs = parser.add_argument_group("inputs and outputs")
-    inputs.add_argument("--test-dir", nargs="+", metavar="PATH",
-                        help="required: folders of videos and photos (subfolders searched too) and single files; each is named in the "
-                        "CSV by its file name, or where several share one, by the end of its path that tells them apart")
+    inputs.add_argument(
+        "--test-dir",
+        nargs="+",
+        metavar="PATH",
+        help="required: folders of videos and photos (subfolders searched too) and single files; each is named in the "
+        "CSV by its file name, or where several share one, by the end of its path that tells them apart",
+    )
     add_model_options(inputs)
-    inputs.add_argument("--output", default="submission.csv", help="CSV to write (filename,label), sorted by filename")
+    inputs.add_argument(
+        "--output", default="submission.csv", help="CSV to write (filename,label), sorted by filename"
+    )
     scoring = parser.add_argument_group("scoring")
     runtime = parser.add_argument_group("runtime (where and how fast; the scores do not change)")
     add_scoring_options(scoring, runtime)
-    scoring.add_argument("--strategy", choices=sorted(STRATEGIES), default="confident", help="how one model's face scores become a video score")
-    scoring.add_argument("--video-score", choices=VIDEO_SCORES, default="every-face",
-                         help="every-face: the strategy over every face of every frame (the original's); per-person: the highest score "
-                         "of one person's face track, for videos of several people; frame-max: each frame's most fake face, averaged over "
-                         "the frames (the self-blended-images paper's; docs/sbi.md)")
-    scoring.add_argument("--jitter", type=at_least(0), default=0, help="shift each sampled frame by up to this many frames at random")
-    scoring.add_argument("--seed", type=int, default=None, help="random seed for --jitter (default: a different draw each run)")
-    scoring.add_argument("--max-faces-per-frame", type=at_least(0), default=MAX_FACES_PER_FRAME,
-                         help="classify at most this many faces of a frame, the largest (0: every face)")
-    scoring.add_argument("--detection-scale", type=detection_scale_option, default="auto", metavar="auto|FACTOR",
-                         help="resize factor of the frames for face detection; auto: 2 under 300 px, 1 up to 1000, 0.5 up to 1900, "
-                         "0.33 above (the original: 0.5)")
-    scoring.add_argument("--no-contrast-retry", action="store_true",
-                         help="do not search faceless dark frames again with their contrast stretched (the original's behaviour)")
+    scoring.add_argument(
+        "--strategy",
+        choices=sorted(STRATEGIES),
+        default="confident",
+        help="how one model's face scores become a video score",
+    )
+    scoring.add_argument(
+        "--video-score",
+        choices=VIDEO_SCORES,
+        default="every-face",
+        help="every-face: the strategy over every face of every frame (the original's); per-person: the highest score "
+        "of one person's face track, for videos of several people; frame-max: each frame's most fake face, averaged over "
+        "the frames (the self-blended-images paper's; docs/sbi.md)",
+    )
+    scoring.add_argument(
+        "--jitter",
+        type=at_least(0),
+        default=0,
+        help="shift each sampled frame by up to this many frames at random",
+    )
+    scoring.add_argument(
+        "--seed", type=int, default=None, help="random seed for --jitter (default: a different draw each run)"
+    )
+    scoring.add_argument(
+        "--max-faces-per-frame",
+        type=at_least(0),
+        default=MAX_FACES_PER_FRAME,
+        help="classify at most this many faces of a frame, the largest (0: every face)",
+    )
+    scoring.add_argument(
+        "--detection-scale",
+        type=detection_scale_option,
+        default="auto",
+        metavar="auto|FACTOR",
+        help="resize factor of the frames for face detection; auto: 2 under 300 px, 1 up to 1000, 0.5 up to 1900, "
+        "0.33 above (the original: 0.5)",
+    )
+    scoring.add_argument(
+        "--no-contrast-retry",
+        action="store_true",
+        help="do not search faceless dark frames again with their contrast stretched (the original's behaviour)",
+    )
     add_backend_options(runtime)
-    runtime.add_argument("--workers", type=at_least(0), default=None,
-                         help="videos decoded ahead in background threads (default: 1 with CUDA, 0 on CPU)")
-    runtime.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None,
-                         help="half precision classifiers, CUDA only (default: on with CUDA)")
+    runtime.add_argument(
+        "--workers",
+        type=at_least(0),
+        default=None,
+        help="videos decoded ahead in background threads (default: 1 with CUDA, 0 on CPU)",
+    )
+    runtime.add_argument(
+        "--fp16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="half precision classifiers, CUDA only (default: on with CUDA)",
+    )
     report = parser.add_argument_group("report")
-    report.add_argument("--report", metavar="DIR", default=None,
-                        help="write a static HTML report into DIR (open DIR/index.html; works offline)")
-    report.add_argument("--threshold", type=threshold_option, default=DEFAULT_THRESHOLD,
-                        help="score at or above which the report calls a video fake (readers can change it on the page)")
-    report.add_argument("--explain", nargs="?", const="every-face", choices=("every-face", "kept"), default=None,
-                        help="heat maps towards 'fake' per model, of every face or ('kept') each person's most and least fake; "
-                        "a forward and a backward pass per face and model")
+    report.add_argument(
+        "--report",
+        metavar="DIR",
+        default=None,
+        help="write a static HTML report into DIR (open DIR/index.html; works offline)",
+    )
+    report.add_argument(
+        "--threshold",
+        type=threshold_option,
+        default=DEFAULT_THRESHOLD,
+        help="score at or above which the report calls a video fake (readers can change it on the page)",
+    )
+    report.add_argument(
+        "--explain",
+        nargs="?",
+        const="every-face",
+        choices=("every-face", "kept"),
+        default=None,
+        help="heat maps towards 'fake' per model, of every face or ('kept') each person's most and least fake; "
+        "a forward and a backward pass per face and model",
+    )
     machines = parser.add_argument_group("many machines")
-    machines.add_argument("--shard", default=None, metavar="I/N",
-                          help="score every N-th video from the I-th (0-based) into <output stem>.shard-I-of-N.csv; the last "
-                          "to finish merges (default under torchrun: RANK/WORLD_SIZE)")
-    machines.add_argument("--merge", metavar="OUTPUT", default=None,
-                          help="only merge the finished shards of OUTPUT into it (refused when one is missing or differs)")
+    machines.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="score every N-th video from the I-th (0-based) into <output stem>.shard-I-of-N.csv; the last "
+        "to finish merges (default under torchrun: RANK/WORLD_SIZE)",
+    )
+    machines.add_argument(
+        "--merge",
+        metavar="OUTPUT",
+        default=None,
+        help="only merge the finished shards of OUTPUT into it (refused when one is missing or differs)",
+    )
     args = parser.parse_args(argv)
     if args.merge is None and (not args.models or not args.test_dir):
-        missing = [flag for flag, value in (("--models", args.models), ("--test-dir", args.test_dir)) if not value]
-        parser.error(f"the following arguments are required: {', '.join(missing)} (the released model names: {LIST_RELEASED})")
+        missing = [
+            flag for flag, value in (("--models", args.models), ("--test-dir", args.test_dir)) if not value
+        ]
+        parser.error(
+            f"the following arguments are required: {', '.join(missing)} (the released model names: {LIST_RELEASED})"
+        )
     return args
 
 
@@ -121,8 +199,12 @@ def main(argv=None) -> int:
         fp16 = device.type == "cuda" if args.fp16 is None else args.fp16
         if fp16 and device.type != "cuda":
             raise InputError("--fp16 needs --device cuda")
-        models = {path.name: load_classifier(path, device, fp16, args.input_size, args.network, args.encoder, args.backend, args.cache_dir)
-                  for path in weights}
+        models = {
+            path.name: load_classifier(
+                path, device, fp16, args.input_size, args.network, args.encoder, args.backend, args.cache_dir
+            )
+            for path in weights
+        }
         release_freed_memory()
     except (InputError, CheckpointError, DeviceUnavailableError, FileNotFoundError, ValueError) as error:
         return input_error(error)
@@ -131,25 +213,52 @@ def main(argv=None) -> int:
         from inference.explain import HeatMapExplainer
         from inference.loading import input_specs
 
-        explainer = HeatMapExplainer({path.name: path for path in weights}, input_specs(models), device, args.network, args.encoder)
+        explainer = HeatMapExplainer(
+            {path.name: path for path in weights}, input_specs(models), device, args.network, args.encoder
+        )
     predictor = VideoPredictor(
-        models, FaceDetector(device, scale=args.detection_scale, contrast_retry=not args.no_contrast_retry), device, num_frames=args.frames,
-        batch_size=args.batch_size, strategy=args.strategy, jitter=args.jitter, seed=args.seed,
-        max_faces_per_frame=args.max_faces_per_frame, parallel_batches=args.parallel_batches, video_score=args.video_score,
-        explainer=explainer, explain_faces=args.explain or "every-face",
+        models,
+        FaceDetector(device, scale=args.detection_scale, contrast_retry=not args.no_contrast_retry),
+        device,
+        num_frames=args.frames,
+        batch_size=args.batch_size,
+        strategy=args.strategy,
+        jitter=args.jitter,
+        seed=args.seed,
+        max_faces_per_frame=args.max_faces_per_frame,
+        parallel_batches=args.parallel_batches,
+        video_score=args.video_score,
+        explainer=explainer,
+        explain_faces=args.explain or "every-face",
     )
     workers = default_workers(device) if args.workers is None else args.workers
     report = Path(args.report) if args.report else None
-    results = predict_videos(predictor, videos, output, weights, workers=workers, strategy_name=args.strategy, report_dir=report,
-                             names=names)
+    results = predict_videos(
+        predictor,
+        videos,
+        output,
+        weights,
+        workers=workers,
+        strategy_name=args.strategy,
+        report_dir=report,
+        names=names,
+    )
     failed = sum(1 for record in results.values() if record.fallback)
-    print(f"wrote {output} ({len(results)} videos, {failed} scored 0.5 by fallback) and {diagnostics_path(output)}")
+    print(
+        f"wrote {output} ({len(results)} videos, {failed} scored 0.5 by fallback) and {diagnostics_path(output)}"
+    )
     if shard[1] > 1:  # the shard that completes the set merges and reports; the others leave their thumbnails
-        return merge(Path(args.output), shard[1], args.report, args.threshold) if all_shards_done(Path(args.output), shard[1]) else 0
+        return (
+            merge(Path(args.output), shard[1], args.report, args.threshold)
+            if all_shards_done(Path(args.output), shard[1])
+            else 0
+        )
     return write_report_of(output, args.report, args.threshold)
 
 
-def merge(output: Path, count: int | None = None, report: str | None = None, threshold: float = DEFAULT_THRESHOLD) -> int:
+def merge(
+    output: Path, count: int | None = None, report: str | None = None, threshold: float = DEFAULT_THRESHOLD
+) -> int:
     from inference.folder import ShardError, merge_shards
     from inference.results import DiagnosticsError
 
@@ -175,8 +284,11 @@ def write_report_of(output: Path, report: str | None, threshold: float) -> int:
     try:
         index = write_report(*load_diagnostics(diagnostics), Path(report), threshold, diagnostics.name)
     except (OSError, DiagnosticsError) as error:  # the scores are written; only the pages are missing
-        print(f"error: the report was not written ({error}); the scores are in {output}: python -m inference.report "
-              f"{diagnostics} --out {report} makes it later", file=sys.stderr)
+        print(
+            f"error: the report was not written ({error}); the scores are in {output}: python -m inference.report "
+            f"{diagnostics} --out {report} makes it later",
+            file=sys.stderr,
+        )
         return 1
     print(f"wrote the report {index} in {time.perf_counter() - started:.1f} s")
     return 0

@@ -7,6 +7,7 @@ Run from the repo root, e.g.
 Without --weights the classifier is a B7 with random weights, saved to a temporary checkpoint: the time is that of
 trained weights, the scores are meaningless. Every run starts from an empty output folder, so nothing is reused.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,12 +38,31 @@ def random_checkpoint(folder: Path, encoder: str) -> Path:
     return path
 
 
-def folder_run(weights: Path, videos: list[str], out: Path, extra: list[str], device: str) -> tuple[float, float | None]:
+def folder_run(
+    weights: Path, videos: list[str], out: Path, extra: list[str], device: str
+) -> tuple[float, float | None]:
     """Seconds of one whole run, and the seconds its final report step printed (None without --report)."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "predict_folder.py", "--weights-dir", str(weights.parent), "--models", weights.name,
-                           "--test-dir", *videos, "--output", str(out / "scores.csv"), "--device", device, *extra],
-                          cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "predict_folder.py",
+            "--weights-dir",
+            str(weights.parent),
+            "--models",
+            weights.name,
+            "--test-dir",
+            *videos,
+            "--output",
+            str(out / "scores.csv"),
+            "--device",
+            device,
+            *extra,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])
@@ -63,7 +83,11 @@ def explain_seconds_per_face(weights: Path, video: Path, faces: int, size: int, 
     torch_device = resolve_device(device)
     sampled = read_sampled_frames(video, faces)
     found = FaceDetector(torch_device).detect(sampled.frames)
-    inputs = [face_to_model_input(crop_face(frame, boxes[0].box), size) for frame, boxes in zip(sampled.frames, found, strict=True) if boxes]
+    inputs = [
+        face_to_model_input(crop_face(frame, boxes[0].box), size)
+        for frame, boxes in zip(sampled.frames, found, strict=True)
+        if boxes
+    ]
     explainer = HeatMapExplainer({"model": weights}, {"model": InputSpec(size)}, torch_device)
     explainer.explain({size: inputs[:FACES_PER_PASS]})
     started = time.perf_counter()
@@ -98,15 +122,34 @@ def report_steps_per_video(diagnostics: Path, rounds: int) -> dict[str, float]:
 
 def main(argv=None) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--videos", nargs="+", required=True, help="video files or folders of videos (1080p, as the target is stated for)")
+    parser.add_argument(
+        "--videos",
+        nargs="+",
+        required=True,
+        help="video files or folders of videos (1080p, as the target is stated for)",
+    )
     parser.add_argument("--weights", default=None, help="a checkpoint to use instead of a random B7")
     parser.add_argument("--encoder", default="tf_efficientnet_b7_ns", help="encoder of the random checkpoint")
-    parser.add_argument("--rounds", type=at_least(1), default=2, help="alternating rounds of the runs without and with --report")
+    parser.add_argument(
+        "--rounds",
+        type=at_least(1),
+        default=2,
+        help="alternating rounds of the runs without and with --report",
+    )
     parser.add_argument("--frames", type=at_least(1), default=32, help="frames sampled per video in the runs")
     parser.add_argument("--input-size", type=at_least(32), default=380, help="the classifier's face size")
-    parser.add_argument("--explain-faces", type=at_least(1), default=8, help="faces whose heat maps are timed")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="where detection, the classifier and the heat maps run")
-    parser.add_argument("--skip-runs", action="store_true", help="only the heat maps' and the report steps' times")
+    parser.add_argument(
+        "--explain-faces", type=at_least(1), default=8, help="faces whose heat maps are timed"
+    )
+    parser.add_argument(
+        "--device",
+        choices=DEVICE_CHOICES,
+        default="cpu",
+        help="where detection, the classifier and the heat maps run",
+    )
+    parser.add_argument(
+        "--skip-runs", action="store_true", help="only the heat maps' and the report steps' times"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="dfdc-bench-report-") as scratch:
         scratch = Path(scratch)
@@ -116,30 +159,49 @@ def main(argv=None) -> int:
         videos = find_videos(args.videos)
         names = [str(video) for video in videos]
         print(f"videos: {len(videos)}; model: {weights.name}", flush=True)
-        per_face = explain_seconds_per_face(weights, videos[0], args.explain_faces, args.input_size, args.device)
+        per_face = explain_seconds_per_face(
+            weights, videos[0], args.explain_faces, args.input_size, args.device
+        )
         import resource
 
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-        print(f"--explain: {per_face:.2f} s per face and model ({args.explain_faces} faces of {videos[0].name}), peak memory {peak:.2f} GB", flush=True)
+        print(
+            f"--explain: {per_face:.2f} s per face and model ({args.explain_faces} faces of {videos[0].name}), peak memory {peak:.2f} GB",
+            flush=True,
+        )
         if args.skip_runs:
             return 0
         common = ["--frames", str(args.frames), "--input-size", str(args.input_size)]
-        folder_run(weights, names[:1], scratch / "warm", [*common, "--frames", "4"], args.device)  # converts the checkpoint once
+        folder_run(
+            weights, names[:1], scratch / "warm", [*common, "--frames", "4"], args.device
+        )  # converts the checkpoint once
         plain, reported = [], []
         for round_index in range(args.rounds):
-            for label, extra in (("plain", common), ("--report", [*common, "--report", str(scratch / f"report{round_index}")])):
-                seconds, report_seconds = folder_run(weights, names, scratch / f"{label}{round_index}", extra, args.device)
+            for label, extra in (
+                ("plain", common),
+                ("--report", [*common, "--report", str(scratch / f"report{round_index}")]),
+            ):
+                seconds, report_seconds = folder_run(
+                    weights, names, scratch / f"{label}{round_index}", extra, args.device
+                )
                 (reported if report_seconds is not None else plain).append(seconds)
-                print(f"round {round_index + 1}: {label:9s} {seconds:.1f} s"
-                      + (f" (final report step {report_seconds:.2f} s)" if report_seconds is not None else ""), flush=True)
+                print(
+                    f"round {round_index + 1}: {label:9s} {seconds:.1f} s"
+                    + (f" (final report step {report_seconds:.2f} s)" if report_seconds is not None else ""),
+                    flush=True,
+                )
         steps = report_steps_per_video(scratch / "--report0" / "scores.diagnostics.json", 3)
-        print(f"whole runs: plain {statistics.mean(plain):.1f} s (range {min(plain):.1f}-{max(plain):.1f}), with --report "
-              f"{statistics.mean(reported):.1f} s (range {min(reported):.1f}-{max(reported):.1f}): "
-              f"{100 * (statistics.mean(reported) / statistics.mean(plain) - 1):+.1f}%")
+        print(
+            f"whole runs: plain {statistics.mean(plain):.1f} s (range {min(plain):.1f}-{max(plain):.1f}), with --report "
+            f"{statistics.mean(reported):.1f} s (range {min(reported):.1f}-{max(reported):.1f}): "
+            f"{100 * (statistics.mean(reported) / statistics.mean(plain) - 1):+.1f}%"
+        )
         run_per_video = statistics.mean(plain) / len(videos)
         own = steps["thumbnails"] + steps["page"]
-        print(f"report's own work per video: thumbnails {steps['thumbnails'] * 1000:.0f} ms + page {steps['page'] * 1000:.0f} ms = "
-              f"{100 * own / run_per_video:.2f}% of a plain run's {run_per_video:.1f} s per video")
+        print(
+            f"report's own work per video: thumbnails {steps['thumbnails'] * 1000:.0f} ms + page {steps['page'] * 1000:.0f} ms = "
+            f"{100 * own / run_per_video:.2f}% of a plain run's {run_per_video:.1f} s per video"
+        )
     return 0
 
 

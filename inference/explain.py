@@ -16,6 +16,7 @@ The map comes from the encoder's last feature map (12x12 for a B7 at 380 px). A 
 to say anything (2x2 for a ResNet-18 at 64 px), so the deepest stage whose output is at least MIN_MAP_SIDE on each side
 is taken instead (layer2, 8x8, for that ResNet-18).
 """
+
 from __future__ import annotations
 
 import base64
@@ -49,11 +50,18 @@ def heat_map_layer(model: nn.Module, input_size: int, min_side: int = MIN_MAP_SI
     stage of the encoder whose output is at least that large. Found by running one face through the model and watching every
     module's output, so it holds for any timm encoder."""
     outputs: list[tuple[str, nn.Module, tuple[int, ...]]] = []
-    hooks = [module.register_forward_hook(lambda module, args, output, name=name: outputs.append((name, module, tuple(output.shape))))
-             for name, module in model.encoder.named_modules() if name]
+    hooks = [
+        module.register_forward_hook(
+            lambda module, args, output, name=name: outputs.append((name, module, tuple(output.shape)))
+        )
+        for name, module in model.encoder.named_modules()
+        if name
+    ]
     try:
         with torch.no_grad():
-            features = model.encoder.forward_features(torch.zeros(1, 3, input_size, input_size, device=next(model.parameters()).device))
+            features = model.encoder.forward_features(
+                torch.zeros(1, 3, input_size, input_size, device=next(model.parameters()).device)
+            )
     finally:
         for hook in hooks:
             hook.remove()
@@ -66,7 +74,9 @@ def heat_map_layer(model: nn.Module, input_size: int, min_side: int = MIN_MAP_SI
         large = [entry for entry in maps if min(entry[2][2:]) >= min_side]
         candidates = [entry for entry in large if entry[0] in stages] or large
     if not candidates:
-        raise ValueError(f"no feature map of the encoder is {min_side}x{min_side} or larger at {input_size} px")
+        raise ValueError(
+            f"no feature map of the encoder is {min_side}x{min_side} or larger at {input_size} px"
+        )
     name, module, shape = candidates[-1]
     return MapLayer(f"encoder.{name}", module, (shape[2], shape[3]))
 
@@ -80,16 +90,23 @@ def encode_map(heat: np.ndarray) -> str:
 
 def decode_map(text: str, shape: Sequence[int]) -> np.ndarray:
     """The heat map of encode_map as floats in [0, 1]."""
-    return np.frombuffer(base64.b64decode(text), dtype=np.uint8).reshape(tuple(shape)).astype(np.float32) / 255
+    return (
+        np.frombuffer(base64.b64decode(text), dtype=np.uint8).reshape(tuple(shape)).astype(np.float32) / 255
+    )
 
 
 class HeatMapExplainer:
     """Heat maps of faces (see the module's text) for every model of an ensemble."""
 
-    def __init__(self, checkpoints: dict[str, str | os.PathLike], specs: dict, device: torch.device,
-                 network: str | None = None, encoder: str | None = None):
+    def __init__(
+        self,
+        checkpoints: dict[str, str | os.PathLike],
+        specs: dict,
+        device: torch.device,
+        network: str | None = None,
+        encoder: str | None = None,
+    ):
         from captum.attr import LayerGradientXActivation
-
 
         self.device = device
         self.specs = specs
@@ -103,7 +120,9 @@ class HeatMapExplainer:
             self.layers[name] = layer
             self.cams[name] = LayerGradientXActivation(model, layer.module)
 
-    def explain(self, inputs: dict[int, Sequence[np.ndarray]], positions: Sequence[int] | None = None) -> dict[str, dict]:
+    def explain(
+        self, inputs: dict[int, Sequence[np.ndarray]], positions: Sequence[int] | None = None
+    ) -> dict[str, dict]:
         """Per model: its layer, the map's shape and each face's encoded map (aligned with the faces; None for a face
         not in `positions`, when given), from the model-ready faces at each input size (PreparedVideo.inputs)."""
         explained = {}
@@ -114,7 +133,9 @@ class HeatMapExplainer:
             encoded: list[str | None] = [None] * len(faces)
             for start in range(0, len(chosen), FACES_PER_PASS):
                 part = chosen[start : start + FACES_PER_PASS]
-                batch = normalize_batch([faces[i] for i in part], self.device, torch.float32, spec.mean, spec.std)
+                batch = normalize_batch(
+                    [faces[i] for i in part], self.device, torch.float32, spec.mean, spec.std
+                )
                 with torch.enable_grad():
                     heat = cam.attribute(batch.requires_grad_(True), target=0).sum(dim=1).clamp(min=0)
                 for position, face_map in zip(part, heat.detach().float().cpu().numpy(), strict=True):

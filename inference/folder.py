@@ -1,4 +1,5 @@
 """Score many videos: find them, reuse finished work, prepare the next videos in the background, write the CSV and diagnostics atomically."""
+
 from __future__ import annotations
 
 import csv
@@ -23,11 +24,18 @@ from core.shards import shard_output
 from inference.inputs import diagnostics_path
 from inference.predictor import NEUTRAL_SCORE, PreparedVideo, VideoPredictor, failed
 from inference.report import trained_on
-from inference.results import SCHEMA_VERSION, DiagnosticsError, VideoResult, diagnostics_json, load_diagnostics
+from inference.results import (
+    SCHEMA_VERSION,
+    DiagnosticsError,
+    VideoResult,
+    diagnostics_json,
+    load_diagnostics,
+)
 from inference.strategy import STRATEGIES
 from inference.tracks import kept_faces, score_video
 
 log = logging.getLogger("dfdc.predict")
+
 
 def progress_path(output: str | os.PathLike) -> Path:
     output = Path(output)
@@ -49,10 +57,16 @@ def settings_key(weights: Sequence[Path], predictor: VideoPredictor) -> str:
     The strategy is not part of it: video scores are recomputed from the stored per-face scores on every run.
     """
     parts = [f"{p.name}={file_identity(p)}" for p in weights]
-    parts += [f"backends={sorted(type(model).__name__ for model in predictor.models.values())}",
-              f"device={predictor.device.type}", f"dtype={predictor.dtype}", f"frames={predictor.num_frames}",
-              f"inputs={sorted(predictor.specs.items())}", f"jitter={predictor.jitter}:{predictor.seed}",
-              f"max_faces={predictor.max_faces_per_frame}", f"detection={predictor.detector.settings()}"]
+    parts += [
+        f"backends={sorted(type(model).__name__ for model in predictor.models.values())}",
+        f"device={predictor.device.type}",
+        f"dtype={predictor.dtype}",
+        f"frames={predictor.num_frames}",
+        f"inputs={sorted(predictor.specs.items())}",
+        f"jitter={predictor.jitter}:{predictor.seed}",
+        f"max_faces={predictor.max_faces_per_frame}",
+        f"detection={predictor.detector.settings()}",
+    ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -89,8 +103,11 @@ def load_finished(output: Path, key: str, explain_faces: str | None = None) -> d
                     finished[record.video_key] = record
             except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
                 continue  # the last line of an interrupted run may be cut short; another version's line is scored afresh
-    return {video: record for video, record in finished.items()
-            if not record.transient and (explain_faces is None or has_heat_maps(record, explain_faces))}
+    return {
+        video: record
+        for video, record in finished.items()
+        if not record.transient and (explain_faces is None or has_heat_maps(record, explain_faces))
+    }
 
 
 def default_workers(device: torch.device) -> int:
@@ -99,7 +116,9 @@ def default_workers(device: torch.device) -> int:
     return 1 if device.type == "cuda" else 0
 
 
-def prepare_ahead(predictor: VideoPredictor, videos: list[Path], workers: int) -> Iterator[tuple[Path, PreparedVideo]]:
+def prepare_ahead(
+    predictor: VideoPredictor, videos: list[Path], workers: int
+) -> Iterator[tuple[Path, PreparedVideo]]:
     """Decode and detect up to `workers` videos ahead of the one being classified.
 
     The background threads run their torch ops on one core each, so they take at most a core from classification in
@@ -143,16 +162,23 @@ def predict_videos(
     """
     output = Path(output)
     key = settings_key(weights, predictor)
-    finished = load_finished(output, key, predictor.explain_faces if predictor.explainer is not None else None)
+    finished = load_finished(
+        output, key, predictor.explain_faces if predictor.explainer is not None else None
+    )
     names = names or {video: video.name for video in videos}
     keys = {video: video_key(video) for video in videos}
     todo = [video for video in videos if keys[video] not in finished]
-    results: dict[str, VideoResult] = {names[video]: finished[keys[video]] for video in videos if keys[video] in finished}
+    results: dict[str, VideoResult] = {
+        names[video]: finished[keys[video]] for video in videos if keys[video] in finished
+    }
     if results:
         log.info("reusing %d finished videos from an earlier run", len(results))
     progress = progress_path(output)
     progress.parent.mkdir(parents=True, exist_ok=True)
-    with progress.open("a", encoding="utf-8") as progress_log, closing(prepare_ahead(predictor, todo, workers)) as prepared_videos:
+    with (
+        progress.open("a", encoding="utf-8") as progress_log,
+        closing(prepare_ahead(predictor, todo, workers)) as prepared_videos,
+    ):
         for video, prepared in tqdm(prepared_videos, total=len(todo), desc="videos", unit="video"):
             try:
                 result = predictor.score(prepared)
@@ -164,15 +190,27 @@ def predict_videos(
                 save_report_thumbnails(report_dir, names[video], prepared, keys[video])
             result.video_key = keys[video]
             results[names[video]] = result
-            progress_log.write(json.dumps({"schema": SCHEMA_VERSION, "settings_key": key, "result": result.to_json()}) + "\n")
+            progress_log.write(
+                json.dumps({"schema": SCHEMA_VERSION, "settings_key": key, "result": result.to_json()}) + "\n"
+            )
             progress_log.flush()
     rescore_with_strategy(results, strategy_name, predictor.video_score)
-    write_outputs(output, results, {
-        "settings_key": key, "models": [w.name for w in weights], "strategy": strategy_name, "video_score": predictor.video_score,
-        "frames": predictor.num_frames,
-        "inputs": {name: {"size": spec.size, "mean": spec.mean, "std": spec.std} for name, spec in predictor.specs.items()},
-        "trained_on": trained_on(weights),
-    })
+    write_outputs(
+        output,
+        results,
+        {
+            "settings_key": key,
+            "models": [w.name for w in weights],
+            "strategy": strategy_name,
+            "video_score": predictor.video_score,
+            "frames": predictor.num_frames,
+            "inputs": {
+                name: {"size": spec.size, "mean": spec.mean, "std": spec.std}
+                for name, spec in predictor.specs.items()
+            },
+            "trained_on": trained_on(weights),
+        },
+    )
     progress.unlink(missing_ok=True)
     return results
 
@@ -188,13 +226,17 @@ def save_report_thumbnails(report_dir: Path, name: str, prepared: PreparedVideo,
         tqdm.write(f"warning: {name}: face thumbnails for the report not saved: {error}")
 
 
-def rescore_with_strategy(results: dict[str, VideoResult], strategy_name: str, video_score: str = "every-face") -> None:
+def rescore_with_strategy(
+    results: dict[str, VideoResult], strategy_name: str, video_score: str = "every-face"
+) -> None:
     """Recompute video and track scores from stored per-face scores, so reused videos follow this run's strategy and
     video score."""
     strategy = STRATEGIES[strategy_name]
     for record in results.values():
         if record.scores:
-            record.model_scores, record.score, record.tracks = score_video(record.faces, record.scores, strategy, video_score)
+            record.model_scores, record.score, record.tracks = score_video(
+                record.faces, record.scores, strategy, video_score
+            )
 
 
 def write_outputs(output: Path, results: dict[str, VideoResult], settings: dict) -> None:
@@ -217,11 +259,17 @@ class ShardError(Exception):
 def shard_count(output: Path) -> int:
     """N of the shards of `output` found on disk."""
     pattern = re.compile(re.escape(output.stem) + r"\.shard-\d+-of-(\d+)" + re.escape(output.suffix) + "$")
-    counts = {int(match.group(1)) for path in output.parent.glob(f"{output.stem}.shard-*") if (match := pattern.match(path.name))}
+    counts = {
+        int(match.group(1))
+        for path in output.parent.glob(f"{output.stem}.shard-*")
+        if (match := pattern.match(path.name))
+    }
     if not counts:
         raise ShardError(f"no shard of {output} found ({output.stem}.shard-I-of-N{output.suffix})")
     if len(counts) > 1:
-        raise ShardError(f"shards of {output} from runs split {' and '.join(map(str, sorted(counts)))} ways: remove the stale ones")
+        raise ShardError(
+            f"shards of {output} from runs split {' and '.join(map(str, sorted(counts)))} ways: remove the stale ones"
+        )
     return counts.pop()
 
 
@@ -235,13 +283,17 @@ def merge_shards(output: Path, count: int | None = None) -> dict[str, VideoResul
         part = shard_output(output, (index, count))
         diagnostics = diagnostics_path(part)
         if not part.is_file() or not diagnostics.is_file():
-            raise ShardError(f"shard {index} of {count} is missing: {part if not part.is_file() else diagnostics}")
+            raise ShardError(
+                f"shard {index} of {count} is missing: {part if not part.is_file() else diagnostics}"
+            )
         data, videos = load_diagnostics(diagnostics)
         data.pop("shard", None)
         if settings is None:
             settings = data
         elif data != settings:
-            raise ShardError(f"{diagnostics} was made with other settings than shard 0 (weights, device, inputs, detection or strategy)")
+            raise ShardError(
+                f"{diagnostics} was made with other settings than shard 0 (weights, device, inputs, detection or strategy)"
+            )
         twice = sorted(set(videos) & set(merged))
         if twice:
             raise ShardError(f"{twice[0]!r} was scored by two shards (shard {index} and an earlier one)")
@@ -251,5 +303,8 @@ def merge_shards(output: Path, count: int | None = None) -> dict[str, VideoResul
 
 
 def all_shards_done(output: Path, count: int) -> bool:
-    return all(shard_output(output, (index, count)).is_file() and diagnostics_path(shard_output(output, (index, count))).is_file()
-               for index in range(count))
+    return all(
+        shard_output(output, (index, count)).is_file()
+        and diagnostics_path(shard_output(output, (index, count))).is_file()
+        for index in range(count)
+    )

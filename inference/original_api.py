@@ -6,6 +6,7 @@ every frame up to 4 x frames_per_video - 1 faces, a third of each box added on e
 and centre padding, ImageNet normalisation, `strategy` per model and the mean over models; 0.5 when anything fails.
 The project's own API (VideoPredictor, score_videos) has other names.
 """
+
 from __future__ import annotations
 
 import os
@@ -109,7 +110,9 @@ class FaceExtractor:
     def __init__(self, video_read_fn: Callable, detector: FaceDetector | None = None):
         self.video_read_fn = video_read_fn
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.detector = detector or FaceDetector(device, ORIGINAL_THRESHOLDS, scale=ORIGINAL_DETECTION_SCALE, contrast_retry=False)
+        self.detector = detector or FaceDetector(
+            device, ORIGINAL_THRESHOLDS, scale=ORIGINAL_DETECTION_SCALE, contrast_retry=False
+        )
 
     def process_videos(self, input_dir, filenames: Sequence[str], video_idxs: Sequence[int]) -> list[dict]:
         """One dict per frame in which a face was found, as the original (a frame without one has no entry): video_idx,
@@ -120,12 +123,24 @@ class FaceExtractor:
             if read is None:
                 continue
             frames, indices = read
-            for frame, frame_idx, faces in zip(frames, indices, self.detector.detect(list(frames)), strict=True):
-                crops = [(crop, face.score) for face in faces if (crop := crop_face(frame, face.box)) is not None]
+            for frame, frame_idx, faces in zip(
+                frames, indices, self.detector.detect(list(frames)), strict=True
+            ):
+                crops = [
+                    (crop, face.score) for face in faces if (crop := crop_face(frame, face.box)) is not None
+                ]
                 if not faces:
                     continue
-                results.append({"video_idx": video_idx, "frame_idx": frame_idx, "frame_w": frame.shape[1], "frame_h": frame.shape[0],
-                                "faces": [crop for crop, _ in crops], "scores": [score for _, score in crops]})
+                results.append(
+                    {
+                        "video_idx": video_idx,
+                        "frame_idx": frame_idx,
+                        "frame_w": frame.shape[1],
+                        "frame_h": frame.shape[0],
+                        "faces": [crop for crop, _ in crops],
+                        "scores": [score for _, score in crops],
+                    }
+                )
         return results
 
     def process_video(self, video_path) -> list[dict]:
@@ -138,8 +153,15 @@ def compress_face(face: np.ndarray, quality: int = COMPRESSION_QUALITY) -> np.nd
     return cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED) if ok else face
 
 
-def predict_on_video(face_extractor: FaceExtractor, video_path, batch_size: int, input_size: int, models: Sequence[torch.nn.Module],
-                     strategy: Callable = np.mean, apply_compression: bool = False) -> float:
+def predict_on_video(
+    face_extractor: FaceExtractor,
+    video_path,
+    batch_size: int,
+    input_size: int,
+    models: Sequence[torch.nn.Module],
+    strategy: Callable = np.mean,
+    apply_compression: bool = False,
+) -> float:
     """Fake probability of one video: `strategy` over each model's face scores, averaged over the models; 0.5 on failure."""
     try:
         faces = [face for frame in face_extractor.process_video(video_path) for face in frame["faces"]]
@@ -161,14 +183,29 @@ def predict_on_video(face_extractor: FaceExtractor, video_path, batch_size: int,
     return NEUTRAL_SCORE
 
 
-def predict_on_video_set(face_extractor: FaceExtractor, videos: Sequence[str], input_size: int, num_workers: int, test_dir,
-                         frames_per_video: int, models: Sequence[torch.nn.Module], strategy: Callable = np.mean,
-                         apply_compression: bool = False) -> list[float]:
+def predict_on_video_set(
+    face_extractor: FaceExtractor,
+    videos: Sequence[str],
+    input_size: int,
+    num_workers: int,
+    test_dir,
+    frames_per_video: int,
+    models: Sequence[torch.nn.Module],
+    strategy: Callable = np.mean,
+    apply_compression: bool = False,
+) -> list[float]:
     """predict_on_video for each file name in `videos` (inside `test_dir`), `num_workers` at a time, in order."""
 
     def process_file(index: int) -> float:
-        return predict_on_video(face_extractor, os.path.join(test_dir, videos[index]), batch_size=frames_per_video,
-                                input_size=input_size, models=models, strategy=strategy, apply_compression=apply_compression)
+        return predict_on_video(
+            face_extractor,
+            os.path.join(test_dir, videos[index]),
+            batch_size=frames_per_video,
+            input_size=input_size,
+            models=models,
+            strategy=strategy,
+            apply_compression=apply_compression,
+        )
 
     with ThreadPoolExecutor(max_workers=max(num_workers, 1)) as pool:
         return list(pool.map(process_file, range(len(videos))))

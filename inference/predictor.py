@@ -1,4 +1,5 @@
 """Score one video: sample frames, find faces, classify every face with every model, combine."""
+
 from __future__ import annotations
 
 import os
@@ -48,7 +49,9 @@ def even_parts(count: int, parts: int) -> list[range]:
 @dataclass
 class PreparedVideo:
     result: VideoResult  # decode and detection filled in, or a fallback reason
-    inputs: dict[int, list[np.ndarray]] = field(default_factory=dict)  # per input size: model-ready faces, aligned with result.faces
+    inputs: dict[int, list[np.ndarray]] = field(
+        default_factory=dict
+    )  # per input size: model-ready faces, aligned with result.faces
 
 
 class VideoPredictor:
@@ -119,7 +122,9 @@ class VideoPredictor:
         detections = self.detect(sampled.frames)
         for frame, frame_index, frame_faces in zip(sampled.frames, sampled.indices, detections, strict=False):
             if self.max_faces_per_frame is not None and len(frame_faces) > self.max_faces_per_frame:
-                largest = sorted(range(len(frame_faces)), key=lambda i: -frame_faces[i].area)[: self.max_faces_per_frame]
+                largest = sorted(range(len(frame_faces)), key=lambda i: -frame_faces[i].area)[
+                    : self.max_faces_per_frame
+                ]
                 skipped += len(frame_faces) - len(largest)
                 frame_faces = [frame_faces[i] for i in sorted(largest)]
             for face in frame_faces:
@@ -143,30 +148,48 @@ class VideoPredictor:
         """Positions of the faces of each forward pass: `batch_size` at a time, or, when batches run side by side,
         a multiple of `parallel_batches` batches of sizes as equal as possible, so that no lane waits for another."""
         if self.parallel_batches == 1 or self.pad_batches:
-            return [range(start, min(start + self.batch_size, count)) for start in range(0, count, self.batch_size)]
+            return [
+                range(start, min(start + self.batch_size, count))
+                for start in range(0, count, self.batch_size)
+            ]
         rounds = -(-count // (self.batch_size * self.parallel_batches))
         return even_parts(count, rounds * self.parallel_batches)
 
     @torch.inference_mode()
-    def classify_batch(self, job: tuple[Sequence[np.ndarray], InputSpec, list[str]]) -> dict[str, list[float]]:
+    def classify_batch(
+        self, job: tuple[Sequence[np.ndarray], InputSpec, list[str]]
+    ) -> dict[str, list[float]]:
         """Fake probability of each face of one batch under each of the named models, which share one input spec."""
         inputs, spec, names = job
         chunk, count = list(inputs), len(inputs)
         if self.pad_batches:
             chunk += [np.zeros_like(chunk[0])] * (self.batch_size - count)
         batch = normalize_batch(chunk, self.device, self.dtype, spec.mean, spec.std)
-        return {name: torch.sigmoid(self.models[name](batch)[:count].float()).flatten().cpu().tolist() for name in names}
+        return {
+            name: torch.sigmoid(self.models[name](batch)[:count].float()).flatten().cpu().tolist()
+            for name in names
+        }
 
     def classify(self, inputs: dict[int, Sequence[np.ndarray]]) -> dict[str, list[float]]:
         """Fake probability of every face under every model; `inputs` holds the faces at each model's input size."""
         groups: dict[InputSpec, list[str]] = {}
         for name, spec in self.specs.items():
             groups.setdefault(spec, []).append(name)
-        jobs = [([inputs[spec.size][i] for i in positions], spec, names)
-                for spec, names in groups.items() for positions in self.batches(len(inputs[spec.size]))]
+        jobs = [
+            ([inputs[spec.size][i] for i in positions], spec, names)
+            for spec, names in groups.items()
+            for positions in self.batches(len(inputs[spec.size]))
+        ]
         per_batch = self._in_lanes(self.classify_batch, jobs)
-        return {name: [score for (_, _, names), scores in zip(jobs, per_batch, strict=True) if name in names for score in scores[name]]
-                for name in self.models}
+        return {
+            name: [
+                score
+                for (_, _, names), scores in zip(jobs, per_batch, strict=True)
+                if name in names
+                for score in scores[name]
+            ]
+            for name in self.models
+        }
 
     def _in_lanes(self, function: Callable, items: Sequence) -> list:
         """`function` of each item, in order: side by side in the lanes, or here when there is one lane or one item."""
@@ -216,14 +239,21 @@ class VideoPredictor:
         except Exception as error:
             return PreparedVideo(failed(result, "decoding", error))
         decoded = time.perf_counter()
-        result.frames_read, result.frame_count, result.note = len(sampled.frames), sampled.frame_count, sampled.note
+        result.frames_read, result.frame_count, result.note = (
+            len(sampled.frames),
+            sampled.frame_count,
+            sampled.note,
+        )
         result.fps = round(sampled.fps, 3)
         result.decoding = asdict(sampled.decoding)
         try:
             result.faces, inputs, result.faces_skipped = self.find_faces(sampled)
         except Exception as error:
             return PreparedVideo(failed(result, "face detection", error))
-        result.seconds = {"decode": round(decoded - started, 3), "detect": round(time.perf_counter() - decoded, 3)}
+        result.seconds = {
+            "decode": round(decoded - started, 3),
+            "detect": round(time.perf_counter() - decoded, 3),
+        }
         if not result.faces:
             result.fallback = f"no face found in {len(sampled.frames)} sampled frames"
         return PreparedVideo(result, inputs)
@@ -234,9 +264,13 @@ class VideoPredictor:
         if result.fallback:
             return result
         started = time.perf_counter()
-        result.scores = {name: [round(s, 6) for s in values] for name, values in self.classify(prepared.inputs).items()}
+        result.scores = {
+            name: [round(s, 6) for s in values] for name, values in self.classify(prepared.inputs).items()
+        }
         result.seconds["classify"] = round(time.perf_counter() - started, 3)
-        result.model_scores, result.score, result.tracks = score_video(result.faces, result.scores, self.strategy, self.video_score)
+        result.model_scores, result.score, result.tracks = score_video(
+            result.faces, result.scores, self.strategy, self.video_score
+        )
         if self.explainer is not None:
             self.explain(prepared, result)
         return result
@@ -246,7 +280,9 @@ class VideoPredictor:
         scores: the note says why, and a rerun with --explain tries the video again, as it lacks the maps."""
         started = time.perf_counter()
         try:
-            result.heatmaps = self.explainer.explain(prepared.inputs, None if self.explain_faces == "every-face" else kept_faces(result.tracks))
+            result.heatmaps = self.explainer.explain(
+                prepared.inputs, None if self.explain_faces == "every-face" else kept_faces(result.tracks)
+            )
         except Exception as error:
             result.heatmaps = {}
             reason = f"heat maps failed: {type(error).__name__}: {error}"

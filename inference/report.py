@@ -8,6 +8,7 @@ diagnostics), and a video that is gone gets a page without them. Pages come from
 inference/report_templates, plots from matplotlib; the report needs nothing outside its folder (no scripts, fonts or
 styles from the web). A rerun redraws only the videos whose results changed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,11 @@ def trained_on(weights: Sequence[Path]) -> dict[str, str | None]:
             continue
         folders = ", ".join(f"{folder} {count}" for folder, count in (record.get("folders") or {}).items())
         fold = record.get("validation_fold")
-        said[path.name] = (f"{record.get('videos', '?')} videos of {record['data_dir']}" + (f" ({folders})" if folders else "")
-                           + (f", fold {fold} held out for validation" if fold is not None else ""))
+        said[path.name] = (
+            f"{record.get('videos', '?')} videos of {record['data_dir']}"
+            + (f" ({folders})" if folders else "")
+            + (f", fold {fold} held out for validation" if fold is not None else "")
+        )
     return said
 
 
@@ -75,7 +79,11 @@ def thumbnail(face_input: np.ndarray) -> np.ndarray:
     import cv2
 
     shrink = face_input.shape[0] > THUMBNAIL_SIZE
-    return cv2.resize(face_input, (THUMBNAIL_SIZE, THUMBNAIL_SIZE), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return cv2.resize(
+        face_input,
+        (THUMBNAIL_SIZE, THUMBNAIL_SIZE),
+        interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR,
+    )
 
 
 def save_thumbnails(report_dir: Path, name: str, faces: Sequence[np.ndarray], video_key: str) -> None:
@@ -87,7 +95,11 @@ def save_thumbnails(report_dir: Path, name: str, faces: Sequence[np.ndarray], vi
 
     with atomic_directory(faces_folder(report_dir, name)) as tmp:
         for position, face in enumerate(faces):
-            cv2.imwrite(str(tmp / f"{position:03d}.jpg"), cv2.cvtColor(thumbnail(face), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+            cv2.imwrite(
+                str(tmp / f"{position:03d}.jpg"),
+                cv2.cvtColor(thumbnail(face), cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, 88],
+            )
         (tmp / SOURCE_FILE).write_text(video_key + "\n", encoding="utf-8")
 
 
@@ -95,8 +107,11 @@ def has_thumbnails(report_dir: Path, name: str, record: VideoResult) -> bool:
     """Whether the report folder holds a thumbnail of each of the record's faces, cut from the same video file."""
     folder = faces_folder(report_dir, name)
     source = folder / SOURCE_FILE
-    return (source.is_file() and source.read_text(encoding="utf-8").strip() == record.video_key
-            and all((folder / f"{position:03d}.jpg").is_file() for position in range(len(record.faces))))
+    return (
+        source.is_file()
+        and source.read_text(encoding="utf-8").strip() == record.video_key
+        and all((folder / f"{position:03d}.jpg").is_file() for position in range(len(record.faces)))
+    )
 
 
 def thumbnails_from_video(record: VideoResult) -> list[np.ndarray]:
@@ -111,7 +126,11 @@ def thumbnails_from_video(record: VideoResult) -> list[np.ndarray]:
         if face["frame"] not in frames:
             raise VideoReadError(f"frame {face['frame']} no longer decodes")
         crop = crop_face(frames[face["frame"]], face["box"])
-        faces.append(face_to_model_input(crop, THUMBNAIL_SIZE) if crop is not None else np.zeros((THUMBNAIL_SIZE,) * 2 + (3,), np.uint8))
+        faces.append(
+            face_to_model_input(crop, THUMBNAIL_SIZE)
+            if crop is not None
+            else np.zeros((THUMBNAIL_SIZE,) * 2 + (3,), np.uint8)
+        )
     return faces
 
 
@@ -150,10 +169,25 @@ def draw_timeline(record: VideoResult, path: Path) -> None:
     for colour, track in zip(_colours(len(record.tracks)), record.tracks, strict=True):
         members = [i for i, face in enumerate(faces) if face["track"] == track["track"]]
         frames = [faces[i]["frame"] * scale for i in members]
-        axes.fill_between(frames, scores[:, members].min(axis=0), scores[:, members].max(axis=0), color=colour, alpha=0.18, linewidth=0)
-        axes.plot(frames, scores[:, members].mean(axis=0), marker="o", markersize=3, color=colour,
-                  label=f"person {track['track'] + 1}: {track['score']:.3f}")
-    axes.axhline(record.score, color="black", linestyle="--", linewidth=1, label=f"video score {record.score:.3f}")
+        axes.fill_between(
+            frames,
+            scores[:, members].min(axis=0),
+            scores[:, members].max(axis=0),
+            color=colour,
+            alpha=0.18,
+            linewidth=0,
+        )
+        axes.plot(
+            frames,
+            scores[:, members].mean(axis=0),
+            marker="o",
+            markersize=3,
+            color=colour,
+            label=f"person {track['track'] + 1}: {track['score']:.3f}",
+        )
+    axes.axhline(
+        record.score, color="black", linestyle="--", linewidth=1, label=f"video score {record.score:.3f}"
+    )
     axes.set_ylim(-0.02, 1.02)
     axes.set_xlim(0, max(record.frame_count - 1, max(face["frame"] for face in faces), 1) * scale)
     axes.set_xlabel("seconds" if fps > 0 else "frame")
@@ -174,7 +208,13 @@ def draw_histogram(videos: dict[str, VideoResult], threshold: float, path: Path)
     scored = [record.score for record in videos.values() if not record.fallback]
     fallback = [record.score for record in videos.values() if record.fallback]
     bins = np.linspace(0, 1, 21)
-    axes.hist([scored, fallback], bins=bins, stacked=True, color=["#4472c4", "#bbbbbb"], label=["scored", "fallback (0.5)"])
+    axes.hist(
+        [scored, fallback],
+        bins=bins,
+        stacked=True,
+        color=["#4472c4", "#bbbbbb"],
+        label=["scored", "fallback (0.5)"],
+    )
     axes.axvline(threshold, color="#c00000", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
     axes.set_xlabel("video score (fake probability)")
     axes.set_ylabel("videos")
@@ -211,7 +251,9 @@ def heat_maps_of(record: VideoResult, folder: Path, thumbnails_ok: bool) -> dict
 
     kept = kept_faces(record.tracks)
     heatmaps = record.heatmaps
-    shutil.rmtree(folder / "heat", ignore_errors=True)  # maps of faces kept by an earlier version of the record
+    shutil.rmtree(
+        folder / "heat", ignore_errors=True
+    )  # maps of faces kept by an earlier version of the record
     if not heatmaps or not thumbnails_ok:
         return {}
     drawn: dict[int, list[dict]] = {}
@@ -220,17 +262,32 @@ def heat_maps_of(record: VideoResult, folder: Path, thumbnails_ok: bool) -> dict
             if entry["faces"][position] is None:
                 continue
             image = folder / "heat" / f"{position:03d}-{number}.png"
-            draw_heat_map(folder / "faces" / f"{position:03d}.jpg", decode_map(entry["faces"][position], entry["shape"]), image)
-            drawn.setdefault(position, []).append({"model": model, "layer": entry["layer"], "image": image.relative_to(folder).as_posix(),
-                                                   "score": record.scores[model][position]})
+            draw_heat_map(
+                folder / "faces" / f"{position:03d}.jpg",
+                decode_map(entry["faces"][position], entry["shape"]),
+                image,
+            )
+            drawn.setdefault(position, []).append(
+                {
+                    "model": model,
+                    "layer": entry["layer"],
+                    "image": image.relative_to(folder).as_posix(),
+                    "score": record.scores[model][position],
+                }
+            )
     return drawn
 
 
 def _environment():
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True)
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     environment.filters["score"] = lambda value: f"{value:.3f}"
     environment.globals["moment"] = moment
     return environment
@@ -241,16 +298,30 @@ def record_digest(record: VideoResult, settings: dict) -> str:
 
 
 # how each decoder of core.video reads a video, in the report's words
-DECODERS = {"pyav": "PyAV (FFmpeg), one pass from the start", "pyav-seek": "PyAV (FFmpeg), seeking to the keyframe before each frame",
-            "opencv": "OpenCV (FFmpeg), one pass from the start", "pillow": "Pillow (a photo)"}
+DECODERS = {
+    "pyav": "PyAV (FFmpeg), one pass from the start",
+    "pyav-seek": "PyAV (FFmpeg), seeking to the keyframe before each frame",
+    "opencv": "OpenCV (FFmpeg), one pass from the start",
+    "pillow": "Pillow (a photo)",
+}
 
 
-def write_video_page(environment, report_dir: Path, name: str, record: VideoResult, settings: dict, threshold: float) -> dict:
+def write_video_page(
+    environment, report_dir: Path, name: str, record: VideoResult, settings: dict, threshold: float
+) -> dict:
     """The video's page and its pictures, unless they were drawn from this very record before; its index row."""
     folder = report_dir / "videos" / video_folder_name(name)
-    row = {"name": name, "href": f"videos/{folder.name}/index.html", "score": record.score, "fallback": record.fallback,
-           "faces": record.faces_found, "tracks": len(record.tracks), "frames": record.frames_read, "note": record.note,
-           "decoder_errors": record.decoding.get("errors", 0)}
+    row = {
+        "name": name,
+        "href": f"videos/{folder.name}/index.html",
+        "score": record.score,
+        "fallback": record.fallback,
+        "faces": record.faces_found,
+        "tracks": len(record.tracks),
+        "frames": record.frames_read,
+        "note": record.note,
+        "decoder_errors": record.decoding.get("errors", 0),
+    }
     digest = record_digest(record, {**settings, "threshold": threshold})
     if _drawn_from(folder, digest) and (not record.faces or has_thumbnails(report_dir, name, record)):
         return row
@@ -260,18 +331,42 @@ def write_video_page(environment, report_dir: Path, name: str, record: VideoResu
     tracks = []
     for track in record.tracks:
         members = [i for i, face in enumerate(faces) if face["track"] == track["track"]]
-        tracks.append({**track, "person": track["track"] + 1, "kept": kept_faces([track]),
-                       "members": [{"position": i, "frame": faces[i]["frame"], "score": per_face[i],
-                                    "image": f"faces/{i:03d}.jpg", "kind": _kind(track, i)} for i in members]})
+        tracks.append(
+            {
+                **track,
+                "person": track["track"] + 1,
+                "kept": kept_faces([track]),
+                "members": [
+                    {
+                        "position": i,
+                        "frame": faces[i]["frame"],
+                        "score": per_face[i],
+                        "image": f"faces/{i:03d}.jpg",
+                        "kind": _kind(track, i),
+                    }
+                    for i in members
+                ],
+            }
+        )
     if record.scores and faces:
         draw_timeline(record, folder / "timeline.png")
     page = environment.get_template("video.html").render(
-        name=name, record=record, tracks=tracks, threshold=threshold, settings=settings, fps=record.fps or 0.0,
-        decoding=record.decoding, decoders=DECODERS,
-        thumbnails=thumbnails_missing is None and bool(faces), thumbnails_missing=thumbnails_missing,
+        name=name,
+        record=record,
+        tracks=tracks,
+        threshold=threshold,
+        settings=settings,
+        fps=record.fps or 0.0,
+        decoding=record.decoding,
+        decoders=DECODERS,
+        thumbnails=thumbnails_missing is None and bool(faces),
+        thumbnails_missing=thumbnails_missing,
         heat_maps=heat_maps_of(record, folder, thumbnails_missing is None),
-        timeline=bool(record.scores and faces), seconds=record.seconds,
-        agreement=_agreement(record, threshold), explained=bool(record.heatmaps))
+        timeline=bool(record.scores and faces),
+        seconds=record.seconds,
+        agreement=_agreement(record, threshold),
+        explained=bool(record.heatmaps),
+    )
     write_text_atomic(folder / "index.html", page)
     write_text_atomic(folder / RECORD_FILE, digest + "\n")
     return row
@@ -294,12 +389,20 @@ def _agreement(record: VideoResult, threshold: float) -> dict:
     """Each model's video score and track scores, and how far apart the models are."""
     scores = record.model_scores
     verdicts = {score >= threshold for score in scores.values()}
-    return {"models": scores, "spread": (max(scores.values()) - min(scores.values())) if scores else 0.0,
-            "unanimous": len(verdicts) <= 1}
+    return {
+        "models": scores,
+        "spread": (max(scores.values()) - min(scores.values())) if scores else 0.0,
+        "unanimous": len(verdicts) <= 1,
+    }
 
 
-def write_report(settings: dict, videos: dict[str, VideoResult], report_dir: str | Path, threshold: float = DEFAULT_THRESHOLD,
-                 source: str = "") -> Path:
+def write_report(
+    settings: dict,
+    videos: dict[str, VideoResult],
+    report_dir: str | Path,
+    threshold: float = DEFAULT_THRESHOLD,
+    source: str = "",
+) -> Path:
     """The report of a run's settings and records (inference.results.load_diagnostics) in `report_dir`; returns its
     index page."""
     from tqdm import tqdm
@@ -309,13 +412,25 @@ def write_report(settings: dict, videos: dict[str, VideoResult], report_dir: str
     (report_dir / "assets").mkdir(parents=True, exist_ok=True)
     for asset in ASSETS:
         write_text_atomic(report_dir / "assets" / asset, (TEMPLATES / asset).read_text(encoding="utf-8"))
-    rows = [write_video_page(environment, report_dir, name, record, settings, threshold)
-            for name, record in tqdm(sorted(videos.items()), desc="report pages", unit="video", disable=len(videos) < 2)]
+    rows = [
+        write_video_page(environment, report_dir, name, record, settings, threshold)
+        for name, record in tqdm(
+            sorted(videos.items()), desc="report pages", unit="video", disable=len(videos) < 2
+        )
+    ]
     draw_histogram(videos, threshold, report_dir / "scores.png")
     index = report_dir / "index.html"
-    write_text_atomic(index, environment.get_template("index.html").render(
-        rows=rows, settings=settings, threshold=threshold, source=source, histogram=bool(videos),
-        fallbacks=sum(1 for row in rows if row["fallback"])))
+    write_text_atomic(
+        index,
+        environment.get_template("index.html").render(
+            rows=rows,
+            settings=settings,
+            threshold=threshold,
+            source=source,
+            histogram=bool(videos),
+            fallbacks=sum(1 for row in rows if row["fallback"]),
+        ),
+    )
     _remove_stale_pages(report_dir, {video_folder_name(name) for name in videos})
     return index
 
@@ -338,11 +453,23 @@ def threshold_option(text: str) -> float:
 
 
 def main(argv=None) -> int:
-    parser = ArgumentParser(prog="python -m inference.report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("diagnostics", help="the <output stem>.diagnostics.json that predict_folder.py wrote beside its CSV")
-    parser.add_argument("--out", required=True, help="folder to write the report into (index.html and a folder per video)")
-    parser.add_argument("--threshold", type=threshold_option, default=DEFAULT_THRESHOLD,
-                        help="score at or above which a video is called fake; the index page lets the reader change it")
+    parser = ArgumentParser(
+        prog="python -m inference.report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "diagnostics", help="the <output stem>.diagnostics.json that predict_folder.py wrote beside its CSV"
+    )
+    parser.add_argument(
+        "--out", required=True, help="folder to write the report into (index.html and a folder per video)"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=threshold_option,
+        default=DEFAULT_THRESHOLD,
+        help="score at or above which a video is called fake; the index page lets the reader change it",
+    )
     args = parser.parse_args(argv)
     source = Path(args.diagnostics)
     try:

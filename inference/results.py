@@ -3,6 +3,7 @@
 A *score* is what the models say (the fake probability); a *label* is ground truth. The CSV alone keeps the column
 name `label` (see inference.folder.write_outputs).
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,9 @@ class VideoResult:
     frames_read: int = 0
     frame_count: int = 0
     fps: float = 0.0  # as the container states it (0: unknown), for times in the report
-    decoding: dict = field(default_factory=dict)  # which decoder read it, its errors and frames decoded (core.decoding.DecodeReport)
+    decoding: dict = field(
+        default_factory=dict
+    )  # which decoder read it, its errors and frames decoded (core.decoding.DecodeReport)
     faces: list[dict] = field(default_factory=list)  # one entry per classified face: frame index + detection
     scores: dict[str, list[float]] = field(default_factory=dict)  # per model, aligned with `faces`
     model_scores: dict[str, float] = field(default_factory=dict)  # per model, the video's score
@@ -34,11 +37,17 @@ class VideoResult:
     transient: bool = False  # the fallback came from an unexpected error (out of memory, a decoder crash): retried by a rerun
     note: str | None = None
     faces_skipped: int = 0  # smallest faces of crowded frames, beyond the per-frame limit
-    tracks: list[dict] = field(default_factory=list)  # one per person: frames, faces, per-model and overall score
-    heatmaps: dict[str, dict] = field(default_factory=dict)  # per model, with --explain: see inference.explain
+    tracks: list[dict] = field(
+        default_factory=list
+    )  # one per person: frames, faces, per-model and overall score
+    heatmaps: dict[str, dict] = field(
+        default_factory=dict
+    )  # per model, with --explain: see inference.explain
     seconds: dict[str, float] = field(default_factory=dict)
     path: str = ""  # the video's resolved path
-    video_key: str = ""  # which file it was: resolved path, size and modification time (inference.folder.video_key)
+    video_key: str = (
+        ""  # which file it was: resolved path, size and modification time (inference.folder.video_key)
+    )
 
     @property
     def faces_found(self) -> int:
@@ -91,12 +100,16 @@ def load_diagnostics(path: str | os.PathLike) -> tuple[dict, dict[str, VideoResu
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise DiagnosticsError(f"{path} is not JSON: {error}") from None
     if not isinstance(data, dict) or not isinstance(data.get("videos"), dict):
-        raise DiagnosticsError(f"{path} is not a predict_folder.py diagnostics file: it has no \"videos\" object")
+        raise DiagnosticsError(
+            f'{path} is not a predict_folder.py diagnostics file: it has no "videos" object'
+        )
     version = data.get("schema")
     if version != SCHEMA_VERSION:
         found = "no schema version" if version is None else f"schema version {version!r}"
-        raise DiagnosticsError(f"{path} has {found}, this version reads schema version {SCHEMA_VERSION}: "
-                               "rerun the scoring (predict_folder.py) to write it afresh")
+        raise DiagnosticsError(
+            f"{path} has {found}, this version reads schema version {SCHEMA_VERSION}: "
+            "rerun the scoring (predict_folder.py) to write it afresh"
+        )
     settings = {key: value for key, value in data.items() if key not in ("schema", "videos")}
     try:
         records = {name: VideoResult.from_json(record) for name, record in data["videos"].items()}
@@ -107,4 +120,8 @@ def load_diagnostics(path: str | os.PathLike) -> tuple[dict, dict[str, VideoResu
 
 def diagnostics_json(settings: dict, records: dict[str, VideoResult]) -> dict:
     """What load_diagnostics reads: the schema version, `settings` and every record, sorted by name."""
-    return {"schema": SCHEMA_VERSION, **settings, "videos": {name: records[name].to_json() for name in sorted(records)}}
+    return {
+        "schema": SCHEMA_VERSION,
+        **settings,
+        "videos": {name: records[name].to_json() for name in sorted(records)},
+    }

@@ -1,4 +1,5 @@
 """Combine one model's per-face fake probabilities into one score for the video."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -44,7 +45,9 @@ def face_means(scores: dict[str, Sequence[float]]) -> np.ndarray:
     return np.mean([values for values in scores.values()], axis=0) if scores else np.zeros(0)
 
 
-def combine(scores: dict[str, Sequence[float]], strategy: Callable[[Sequence[float]], float]) -> tuple[dict[str, float], float]:
+def combine(
+    scores: dict[str, Sequence[float]], strategy: Callable[[Sequence[float]], float]
+) -> tuple[dict[str, float], float]:
     """Each model's video score under `strategy`, and their plain mean: the video's score."""
     model_scores = {name: strategy(values) for name, values in scores.items()}
     return model_scores, float(np.mean(list(model_scores.values())))

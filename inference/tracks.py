@@ -3,6 +3,7 @@
 Faces of neighbouring sampled frames are linked when their boxes overlap (IoU) or their centres are close for their
 size; a person missed on a frame or two (a turned head, a blink of the detector) keeps their track across the gap.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -33,7 +34,9 @@ def _affinity(previous: Sequence[float], box: Sequence[float]) -> float:
     if overlap >= MIN_IOU:
         return overlap
     side = max(previous[2] - previous[0], previous[3] - previous[1], box[2] - box[0], box[3] - box[1])
-    shift = np.hypot((previous[0] + previous[2] - box[0] - box[2]) / 2, (previous[1] + previous[3] - box[1] - box[3]) / 2)
+    shift = np.hypot(
+        (previous[0] + previous[2] - box[0] - box[2]) / 2, (previous[1] + previous[3] - box[1] - box[3]) / 2
+    )
     return 0.01 if shift <= MAX_CENTRE_SHIFT * side else 0.0
 
 
@@ -48,8 +51,15 @@ def link_tracks(faces: Sequence[dict], frames: Sequence[int], max_gap: int = MAX
         by_frame.setdefault(face["frame"], []).append(index)
     for frame in sorted(by_frame, key=lambda f: position.get(f, f)):
         here = position.get(frame, frame)
-        pairs = sorted(((_affinity(box, faces[index]["box"]), number, index) for number, (last, box) in enumerate(tracks)
-                        if 0 < here - last <= max_gap + 1 for index in by_frame[frame]), reverse=True)
+        pairs = sorted(
+            (
+                (_affinity(box, faces[index]["box"]), number, index)
+                for number, (last, box) in enumerate(tracks)
+                if 0 < here - last <= max_gap + 1
+                for index in by_frame[frame]
+            ),
+            reverse=True,
+        )
         taken_tracks, taken_faces = set(), set()
         for affinity, number, index in pairs:
             if affinity <= 0 or number in taken_tracks or index in taken_faces:
@@ -66,7 +76,9 @@ def link_tracks(faces: Sequence[dict], frames: Sequence[int], max_gap: int = MAX
     return assigned
 
 
-def score_tracks(faces: Sequence[dict], scores: dict[str, Sequence[float]], strategy: Callable[[Sequence[float]], float]) -> list[dict]:
+def score_tracks(
+    faces: Sequence[dict], scores: dict[str, Sequence[float]], strategy: Callable[[Sequence[float]], float]
+) -> list[dict]:
     """Per track: its frames, its faces, each model's score of it under `strategy` and their mean, and which of its faces
     the models found most and least fake (by their mean score; positions in `faces`): the faces that pushed its score
     up and down most, the ones a reviewer looks at first."""
@@ -74,22 +86,40 @@ def score_tracks(faces: Sequence[dict], scores: dict[str, Sequence[float]], stra
     per_face = face_means(scores)
     for number in sorted({face["track"] for face in faces}):
         members = [i for i, face in enumerate(faces) if face["track"] == number]
-        model_scores, score = combine({name: [values[i] for i in members] for name, values in scores.items()}, strategy)
+        model_scores, score = combine(
+            {name: [values[i] for i in members] for name, values in scores.items()}, strategy
+        )
         means = per_face[members]
-        tracks.append({"track": number, "frames": [faces[i]["frame"] for i in members], "faces": len(members),
-                       "model_scores": model_scores, "score": score,
-                       "most_fake_face": members[int(np.argmax(means))], "least_fake_face": members[int(np.argmin(means))]})
+        tracks.append(
+            {
+                "track": number,
+                "frames": [faces[i]["frame"] for i in members],
+                "faces": len(members),
+                "model_scores": model_scores,
+                "score": score,
+                "most_fake_face": members[int(np.argmax(means))],
+                "least_fake_face": members[int(np.argmin(means))],
+            }
+        )
     return tracks
 
 
 def kept_faces(tracks: Sequence[dict]) -> list[int]:
     """Positions of each track's most and least fake face (score_tracks), in track order, each once: the faces whose
     heat maps the report shows."""
-    return list(dict.fromkeys(track[key] for track in tracks for key in ("most_fake_face", "least_fake_face") if key in track))
+    return list(
+        dict.fromkeys(
+            track[key] for track in tracks for key in ("most_fake_face", "least_fake_face") if key in track
+        )
+    )
 
 
-def score_video(faces: Sequence[dict], scores: dict[str, Sequence[float]], strategy: Callable[[Sequence[float]], float],
-                video_score: str = "every-face") -> tuple[dict[str, float], float, list[dict]]:
+def score_video(
+    faces: Sequence[dict],
+    scores: dict[str, Sequence[float]],
+    strategy: Callable[[Sequence[float]], float],
+    video_score: str = "every-face",
+) -> tuple[dict[str, float], float, list[dict]]:
     """(each model's video score, the video's score, its tracks) from per-face scores: the video's score is the models' mean
     under `strategy` over every face, or with video_score "per-person" the highest person's track score, or with
     "frame-max" the models' mean of frame_max_mean (which replaces the strategy, as the SBI paper's scoring)."""
@@ -113,6 +143,7 @@ def frame_max_mean(frames: Sequence[int]) -> Callable[[Sequence[float]], float]:
         if pred.size == 0:
             raise ValueError("frame-max needs at least one prediction")
         return float(np.mean([pred[frames == frame].max() for frame in np.unique(frames)]))
+
     return score
 
 
@@ -121,5 +152,7 @@ def per_person_score(tracks: Sequence[dict], every_face_score: float) -> float:
     person among real ones is not averaged away. Without tracks, the score over every face."""
     if not tracks:
         return every_face_score
-    people = [track for track in tracks if track["faces"] >= MIN_TRACK_FACES] or [max(tracks, key=lambda track: track["faces"])]
+    people = [track for track in tracks if track["faces"] >= MIN_TRACK_FACES] or [
+        max(tracks, key=lambda track: track["faces"])
+    ]
     return max(track["score"] for track in people)

@@ -4,6 +4,7 @@ Each frame perturbation takes an RGB uint8 frame, the level's parameter and a ra
 and returns a new frame; video compression re-encodes a whole video file with H.264 (libx264, through PyAV's bundled
 FFmpeg) at a constant rate factor.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -45,7 +46,9 @@ def block_wise(frame: np.ndarray, count: float, rng: np.random.Generator) -> np.
     height, width = frame.shape[:2]
     blocks = int(count) * max(min(height, width) // 256, 1)
     out = frame.copy()
-    for top, left in zip(rng.integers(0, height - BLOCK + 1, blocks), rng.integers(0, width - BLOCK + 1, blocks), strict=True):
+    for top, left in zip(
+        rng.integers(0, height - BLOCK + 1, blocks), rng.integers(0, width - BLOCK + 1, blocks), strict=True
+    ):
         out[top : top + BLOCK, left : left + BLOCK] = BLOCK_GREY
     return out
 
@@ -64,7 +67,9 @@ def gaussian_blur(frame: np.ndarray, kernel: float, rng: np.random.Generator | N
 def pixelation(frame: np.ndarray, factor: float, rng: np.random.Generator | None = None) -> np.ndarray:
     """Shrunk by `factor` (area averaging), then enlarged back with nearest neighbours: blocks of `factor` pixels."""
     height, width = frame.shape[:2]
-    small = cv2.resize(frame, (max(int(width / factor), 1), max(int(height / factor), 1)), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        frame, (max(int(width / factor), 1), max(int(height / factor), 1)), interpolation=cv2.INTER_AREA
+    )
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
 
 

@@ -40,7 +40,9 @@ def test_hand_computed_mixture():
     fake = -(math.log(0.9) + math.log(0.4)) / 2
     real = -(math.log(0.7) + math.log(0.4)) / 2
     assert report["fake_log_loss"] == pytest.approx(fake) and report["real_log_loss"] == pytest.approx(real)
-    assert report["log_loss"] == pytest.approx((fake + real) / 2)  # two of each: the plain mean equals the balanced one
+    assert report["log_loss"] == pytest.approx(
+        (fake + real) / 2
+    )  # two of each: the plain mean equals the balanced one
     assert report["auc"] == pytest.approx(0.75)  # 3 of 4 fake/real pairs ordered right
     assert report["average_precision"] == pytest.approx((1 + 2 / 3) / 2)  # ranks: a(F) d(R) b(F) c(R)
     assert report["accuracy"] == pytest.approx(0.5)
@@ -56,10 +58,27 @@ def test_command_reports_missing_videos_and_writes_json_and_roc(tmp_path, capsys
     predictions.write_text("filename,label\na.mp4,0.8\nc.mp4,0.3\nextra.mp4,0.5\n")
     labels = tmp_path / "labels.csv"
     labels.write_text("filename,label\na.mp4,1\nb.mp4,1\nc.mp4,0\n")
-    assert main(["--predictions", str(predictions), "--labels", str(labels), "--json", "--output", str(tmp_path / "report.json")]) == 0
+    assert (
+        main(
+            [
+                "--predictions",
+                str(predictions),
+                "--labels",
+                str(labels),
+                "--json",
+                "--output",
+                str(tmp_path / "report.json"),
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert json.loads((tmp_path / "report.json").read_text()) == report
-    assert report["videos"] == 2 and report["missing_predictions"] == ["b.mp4"] and report["unlabelled_predictions"] == ["extra.mp4"]
+    assert (
+        report["videos"] == 2
+        and report["missing_predictions"] == ["b.mp4"]
+        and report["unlabelled_predictions"] == ["extra.mp4"]
+    )
     assert (tmp_path / "out.roc.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -68,11 +87,27 @@ def test_labels_from_a_data_root(tmp_path):
     part.mkdir(parents=True)
     for name in ("x.mp4", "y.mp4"):
         (part / name).write_bytes(b"v")
-    (part / "metadata.json").write_text(json.dumps({"x.mp4": {"label": "FAKE", "original": "y.mp4"}, "y.mp4": {"label": "REAL", "original": None}}))
+    (part / "metadata.json").write_text(
+        json.dumps(
+            {"x.mp4": {"label": "FAKE", "original": "y.mp4"}, "y.mp4": {"label": "REAL", "original": None}}
+        )
+    )
     predictions = tmp_path / "p.csv"
     predictions.write_text("filename,label\nx.mp4,0.7\ny.mp4,0.2\n")
-    done = subprocess.run([sys.executable, "evaluate.py", "--predictions", str(predictions), "--labels", str(tmp_path / "root")],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "evaluate.py",
+            "--predictions",
+            str(predictions),
+            "--labels",
+            str(tmp_path / "root"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "auc                1.0000" in done.stdout and "videos 2 (fakes 1, reals 1)" in done.stdout
 
@@ -82,16 +117,19 @@ def test_bad_input_is_a_one_line_error(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: predictions not found")
 
 
-@pytest.mark.parametrize("which, content, message", [
-    ("labels", "filename,label\na.mp4,1\nb.mp4\n", "labels.csv:3: 1 fields where the header has 2"),
-    ("labels", "filename,label\na.mp4,1\nc.mp4,0\na.mp4,1\n", "labels.csv:4: 'a.mp4' appears twice"),
-    ("labels", "filename,label\na.mp4,2\n", "labels.csv:2: label '2' is none of 0, 1, REAL, FAKE"),
-    ("labels", "filename,label\na.mp4,maybe\n", "labels.csv:2: label 'maybe' is none of"),
-    ("predictions", "filename,label\na.mp4,1.5\n", "p.csv:2: prediction '1.5' is outside [0, 1]"),
-    ("predictions", "filename,label\na.mp4,nan\n", "p.csv:2: prediction 'nan' is outside [0, 1]"),
-    ("predictions", "filename,label\na.mp4,high\n", "p.csv:2: prediction 'high' is not a number"),
-    ("predictions", "filename,label\na.mp4,0.1\na.mp4,0.2\n", "p.csv:3: 'a.mp4' appears twice"),
-])
+@pytest.mark.parametrize(
+    "which, content, message",
+    [
+        ("labels", "filename,label\na.mp4,1\nb.mp4\n", "labels.csv:3: 1 fields where the header has 2"),
+        ("labels", "filename,label\na.mp4,1\nc.mp4,0\na.mp4,1\n", "labels.csv:4: 'a.mp4' appears twice"),
+        ("labels", "filename,label\na.mp4,2\n", "labels.csv:2: label '2' is none of 0, 1, REAL, FAKE"),
+        ("labels", "filename,label\na.mp4,maybe\n", "labels.csv:2: label 'maybe' is none of"),
+        ("predictions", "filename,label\na.mp4,1.5\n", "p.csv:2: prediction '1.5' is outside [0, 1]"),
+        ("predictions", "filename,label\na.mp4,nan\n", "p.csv:2: prediction 'nan' is outside [0, 1]"),
+        ("predictions", "filename,label\na.mp4,high\n", "p.csv:2: prediction 'high' is not a number"),
+        ("predictions", "filename,label\na.mp4,0.1\na.mp4,0.2\n", "p.csv:3: 'a.mp4' appears twice"),
+    ],
+)
 def test_bad_rows_are_one_line_errors_naming_the_line(tmp_path, capsys, which, content, message):
     files = {"predictions": tmp_path / "p.csv", "labels": tmp_path / "labels.csv"}
     files["predictions"].write_text("filename,label\na.mp4,0.8\nc.mp4,0.3\n")
@@ -120,25 +158,45 @@ def test_equal_error_rate_and_balanced_accuracy_by_hand():
 def test_per_source_breakdown_and_face_auc(tmp_path, capsys):
     predictions = {"f1.mp4": 0.9, "f2.mp4": 0.4, "r1.mp4": 0.2, "r2.mp4": 0.6, "n1.mp4": 0.8}
     labels = {"f1.mp4": 1.0, "f2.mp4": 1.0, "r1.mp4": 0.0, "r2.mp4": 0.0, "n1.mp4": 1.0}
-    sources = {"f1.mp4": "dfdc_train_part_3", "f2.mp4": "dfdc_train_part_3", "r1.mp4": "dfdc_train_part_3",
-               "r2.mp4": "dfdc_train_part_3", "n1.mp4": "NeuralTextures"}
-    diagnostics = {"f1.mp4": VideoResult(0.8, scores={"m1": [0.9, 0.7], "m2": [0.7, 0.9]}),
-                   "r1.mp4": VideoResult(0.5, scores={"m1": [0.1, 0.85], "m2": [0.3, 0.75]}), "x.mp4": VideoResult(0.5, scores={"m1": [0.5]})}
+    sources = {
+        "f1.mp4": "dfdc_train_part_3",
+        "f2.mp4": "dfdc_train_part_3",
+        "r1.mp4": "dfdc_train_part_3",
+        "r2.mp4": "dfdc_train_part_3",
+        "n1.mp4": "NeuralTextures",
+    }
+    diagnostics = {
+        "f1.mp4": VideoResult(0.8, scores={"m1": [0.9, 0.7], "m2": [0.7, 0.9]}),
+        "r1.mp4": VideoResult(0.5, scores={"m1": [0.1, 0.85], "m2": [0.3, 0.75]}),
+        "x.mp4": VideoResult(0.5, scores={"m1": [0.5]}),
+    }
     report = evaluate(predictions, labels, sources, diagnostics)
     part = report["per_source"]["dfdc_train_part_3"]
     assert (part["videos"], part["fakes"], part["reals"], part["auc"]) == (4, 2, 2, 0.75)
     neural = report["per_source"]["NeuralTextures"]
-    assert neural["reals"] == 0 and neural["auc"] == 1.0 and neural["auc_against"] == "all reals"  # 0.8 above both reals
+    assert (
+        neural["reals"] == 0 and neural["auc"] == 1.0 and neural["auc_against"] == "all reals"
+    )  # 0.8 above both reals
     # faces: fakes 0.8, 0.8; reals 0.2, 0.8 -> pairs (fake > real): 2 wins, 2 ties -> 0.75
     assert report["faces"] == 4 and report["face_auc"] == pytest.approx(0.75)
 
     prediction_file = tmp_path / "p.csv"
-    prediction_file.write_text("filename,label\n" + "".join(f"{name},{value}\n" for name, value in predictions.items()))
+    prediction_file.write_text(
+        "filename,label\n" + "".join(f"{name},{value}\n" for name, value in predictions.items())
+    )
     label_file = tmp_path / "labels.csv"
-    label_file.write_text("filename,label,source\n" + "".join(f"{name},{int(labels[name])},{sources[name]}\n" for name in labels))
+    label_file.write_text(
+        "filename,label,source\n"
+        + "".join(f"{name},{int(labels[name])},{sources[name]}\n" for name in labels)
+    )
     assert main(["--predictions", str(prediction_file), "--labels", str(label_file)]) == 0
     printed = capsys.readouterr().out
-    assert "NeuralTextures" in printed and "dfdc_train_part_3" in printed and "eer" in printed and "balanced_accuracy" in printed
+    assert (
+        "NeuralTextures" in printed
+        and "dfdc_train_part_3" in printed
+        and "eer" in printed
+        and "balanced_accuracy" in printed
+    )
 
 
 def test_sources_from_the_paths_a_run_recorded():

@@ -1,5 +1,6 @@
 """What the scoring command takes in: folders searched with their subfolders, nothing dropped without a word, every entry
 named like a video or photo given a row with its reason, and the decoder of each video in the diagnostics and report."""
+
 import csv
 import json
 import subprocess
@@ -39,7 +40,9 @@ def test_a_folder_that_gives_nothing_is_warned_about(tmp_path):
     (tmp_path / "notes" / "readme.txt").write_text("no videos here")
     names, warnings = found([DATA_DIR / "dfdc_real", tmp_path / "notes"])
     assert names == ["lynaeydofd.mp4"]
-    assert warnings == [f"{tmp_path / 'notes'}: no video or photo in this folder or its subfolders; nothing scored from it"]
+    assert warnings == [
+        f"{tmp_path / 'notes'}: no video or photo in this folder or its subfolders; nothing scored from it"
+    ]
     with pytest.raises(InputError, match="no video files"):
         find_videos([tmp_path / "notes"], warn=warnings.append)
 
@@ -97,40 +100,109 @@ def awkward_folder(tmp_path_factory):
     return folder
 
 
-def test_a_folder_of_awkward_files_gets_a_row_for_each_and_a_readable_terminal(tmp_path, awkward_folder, small_checkpoint):
+def test_a_folder_of_awkward_files_gets_a_row_for_each_and_a_readable_terminal(
+    tmp_path, awkward_folder, small_checkpoint
+):
     output = tmp_path / "out.csv"
-    args = ["--weights-dir", small_checkpoint.parent, "--models", small_checkpoint.name, "--test-dir", awkward_folder,
-            "--output", output, "--device", "cpu", "--frames", 6, "--input-size", 128, "--backend", "torch", "--report", tmp_path / "report"]
-    done = subprocess.run([sys.executable, "predict_folder.py", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    args = [
+        "--weights-dir",
+        small_checkpoint.parent,
+        "--models",
+        small_checkpoint.name,
+        "--test-dir",
+        awkward_folder,
+        "--output",
+        output,
+        "--device",
+        "cpu",
+        "--frames",
+        6,
+        "--input-size",
+        128,
+        "--backend",
+        "torch",
+        "--report",
+        tmp_path / "report",
+    ]
+    done = subprocess.run(
+        [sys.executable, "predict_folder.py", *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     labels = read_csv(output)
-    assert sorted(labels) == ["av1.mkv", "damaged.mp4", "dangling.mp4", "empty.mp4", "folder.mp4", "gif.gif", "text.mkv"]
+    assert sorted(labels) == [
+        "av1.mkv",
+        "damaged.mp4",
+        "dangling.mp4",
+        "empty.mp4",
+        "folder.mp4",
+        "gif.gif",
+        "text.mkv",
+    ]
     videos = json.loads(output.with_name("out.diagnostics.json").read_text())["videos"]
-    reasons = {"empty.mp4": "empty file", "text.mkv": "cannot open video", "dangling.mp4": "dangling symbolic link",
-               "folder.mp4": "a folder, not a video file"}
+    reasons = {
+        "empty.mp4": "empty file",
+        "text.mkv": "cannot open video",
+        "dangling.mp4": "dangling symbolic link",
+        "folder.mp4": "a folder, not a video file",
+    }
     for name, reason in reasons.items():
         assert labels[name] == 0.5 and reason in videos[name]["fallback"]
     for name in ("av1.mkv", "gif.gif"):
-        assert videos[name]["fallback"] is None and videos[name]["frames_read"] == 6 and videos[name]["faces_found"] >= 5
+        assert (
+            videos[name]["fallback"] is None
+            and videos[name]["frames_read"] == 6
+            and videos[name]["faces_found"] >= 5
+        )
         assert videos[name]["decoding"]["decoder"] == "pyav" and videos[name]["decoding"]["errors"] == 0
     assert videos["damaged.mp4"]["decoding"]["errors"] > 0
     # the terminal: the project's one-line warnings, the progress bar and the summary, nothing from FFmpeg
     terminal = done.stderr + done.stdout
     lines = [line for chunk in terminal.split("\r") for line in chunk.splitlines() if line.strip()]
-    assert all(line.startswith(("warning: ", "videos:", "report pages:", "wrote ")) for line in lines), terminal
+    assert all(line.startswith(("warning: ", "videos:", "report pages:", "wrote ")) for line in lines), (
+        terminal
+    )
     assert {line.split(":")[1].strip() for line in lines if line.startswith("warning: ")} == set(reasons)
     page = (tmp_path / "report" / "index.html").read_text()
     assert "Decoder errors" in page
 
 
 def test_the_report_says_which_decoder_read_each_video_and_its_errors(tmp_path):
-    record = {"score": 0.5, "frames_read": 9, "frame_count": 60, "fps": 25.0, "fallback": "no face found in 9 sampled frames"}
+    record = {
+        "score": 0.5,
+        "frames_read": 9,
+        "frame_count": 60,
+        "fps": 25.0,
+        "fallback": "no face found in 9 sampled frames",
+    }
     videos = {
-        "damaged.mp4": VideoResult(**record, decoding={"decoder": "pyav", "errors": 42, "first_error": "Invalid NAL unit size (7 > 3).",
-                                                       "frames_decoded": 48}),
-        "long.mp4": VideoResult(**record, decoding={"decoder": "pyav-seek", "errors": 0, "first_error": None, "frames_decoded": 96})}
+        "damaged.mp4": VideoResult(
+            **record,
+            decoding={
+                "decoder": "pyav",
+                "errors": 42,
+                "first_error": "Invalid NAL unit size (7 > 3).",
+                "frames_decoded": 48,
+            },
+        ),
+        "long.mp4": VideoResult(
+            **record,
+            decoding={"decoder": "pyav-seek", "errors": 0, "first_error": None, "frames_decoded": 96},
+        ),
+    }
     index = write_report({"models": [], "strategy": "confident"}, videos, tmp_path / "report")
     assert '<td data-value="42" class="number">42</td>' in index.read_text()
-    pages = {path.parent.name.split("-")[0]: path.read_text() for path in (tmp_path / "report" / "videos").glob("*/index.html")}
-    assert "48 frames decoded; 42 decoder errors (the first: Invalid NAL unit size (7 &gt; 3).)" in pages["damaged.mp4"]
-    assert "seeking to the keyframe before each frame: 96 frames decoded; no decoder errors" in pages["long.mp4"]
+    pages = {
+        path.parent.name.split("-")[0]: path.read_text()
+        for path in (tmp_path / "report" / "videos").glob("*/index.html")
+    }
+    assert (
+        "48 frames decoded; 42 decoder errors (the first: Invalid NAL unit size (7 &gt; 3).)"
+        in pages["damaged.mp4"]
+    )
+    assert (
+        "seeking to the keyframe before each frame: 96 frames decoded; no decoder errors" in pages["long.mp4"]
+    )

@@ -15,25 +15,48 @@ from tests.conftest import REPO, shared_video
 def test_score_videos_keeps_the_order_and_falls_back(tmp_path, small_checkpoint):
     device = torch.device("cpu")
     models = {"b0": kernel_utils.load_classifier(small_checkpoint, device)}
-    predictor = kernel_utils.VideoPredictor(models, kernel_utils.FaceDetector(device), device, num_frames=4, input_size=128)
+    predictor = kernel_utils.VideoPredictor(
+        models, kernel_utils.FaceDetector(device), device, num_frames=4, input_size=128
+    )
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
-    labels = kernel_utils.score_videos(predictor, [shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4"), empty])
+    labels = kernel_utils.score_videos(
+        predictor, [shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4"), empty]
+    )
     assert len(labels) == 2 and 0 <= labels[0] <= 1 and labels[1] == kernel_utils.NEUTRAL_SCORE
     assert labels[0] != kernel_utils.NEUTRAL_SCORE
 
 
 def test_predict_submission_needs_two_arguments():
-    done = subprocess.run(["bash", "predict_submission.sh", "only_one"], cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(
+        ["bash", "predict_submission.sh", "only_one"], cwd=REPO, capture_output=True, text=True
+    )
     assert done.returncode == 2 and "usage:" in done.stderr
 
 
-@pytest.mark.skipif(not (REPO / ".venv" / "bin" / "python").exists(), reason="predict_submission.sh uses the repo's .venv")
+@pytest.mark.skipif(
+    not (REPO / ".venv" / "bin" / "python").exists(), reason="predict_submission.sh uses the repo's .venv"
+)
 def test_predict_submission_names_the_missing_weights(tmp_path):
-    done = subprocess.run(["bash", "predict_submission.sh", str(tmp_path), str(tmp_path / "out.csv"), "--weights-dir", str(tmp_path)],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            "bash",
+            "predict_submission.sh",
+            str(tmp_path),
+            str(tmp_path / "out.csv"),
+            "--weights-dir",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 2
-    assert "weights file not found" in done.stderr and "final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36" in done.stderr
+    assert (
+        "weights file not found" in done.stderr
+        and "final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36" in done.stderr
+    )
 
 
 def test_predict_submission_scores_with_all_seven_released_names(tmp_path, random_b7, random_b7_openvino):
@@ -50,8 +73,26 @@ def test_predict_submission_scores_with_all_seven_released_names(tmp_path, rando
     (videos / "004.mp4").symlink_to(shared_video("ffpp/original_sequences/youtube/c23/videos/004.mp4"))
     output = tmp_path / "submission.csv"
     # run from the caller's folder: relative paths, the options' too, are the caller's
-    done = subprocess.run(["bash", str(REPO / "predict_submission.sh"), "videos", "submission.csv", "--weights-dir", "weights",
-                           "--frames", "2", "--device", "cpu", "--report", "report"], cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [
+            "bash",
+            str(REPO / "predict_submission.sh"),
+            "videos",
+            "submission.csv",
+            "--weights-dir",
+            "weights",
+            "--frames",
+            "2",
+            "--device",
+            "cpu",
+            "--report",
+            "report",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "converting" not in done.stderr  # the cache is shared between processes
     assert (tmp_path / "report" / "index.html").is_file()
@@ -59,7 +100,9 @@ def test_predict_submission_scores_with_all_seven_released_names(tmp_path, rando
     assert rows[0] == "filename,label" and len(rows) == 2 and rows[1].startswith("004.mp4,")
     video = json.loads((tmp_path / "submission.diagnostics.json").read_text())["videos"]["004.mp4"]
     assert sorted(video["model_scores"]) == sorted(RELEASED_MODELS)
-    assert float(rows[1].split(",")[1]) == pytest.approx(np.mean(list(video["model_scores"].values())), abs=1e-4)
+    assert float(rows[1].split(",")[1]) == pytest.approx(
+        np.mean(list(video["model_scores"].values())), abs=1e-4
+    )
 
 
 def test_padded_and_side_by_side_batches_leave_every_face_score_unchanged(small_checkpoint):
@@ -68,11 +111,22 @@ def test_padded_and_side_by_side_batches_leave_every_face_score_unchanged(small_
     device = torch.device("cpu")
     model = kernel_utils.load_classifier(small_checkpoint, device, input_size=128)
     detector = kernel_utils.FaceDetector(device)
-    arrangements = {"plain": {"pad_batches": False, "parallel_batches": 1}, "padded": {"pad_batches": True, "parallel_batches": 1},
-                    "side by side": {"pad_batches": False, "parallel_batches": 2}}
-    predictors = {name: kernel_utils.VideoPredictor({"b0": model}, detector, device, num_frames=6, input_size=128, batch_size=4,
-                                                    **settings) for name, settings in arrangements.items()}
-    inputs = predictors["plain"].prepare(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4")).inputs[128]
+    arrangements = {
+        "plain": {"pad_batches": False, "parallel_batches": 1},
+        "padded": {"pad_batches": True, "parallel_batches": 1},
+        "side by side": {"pad_batches": False, "parallel_batches": 2},
+    }
+    predictors = {
+        name: kernel_utils.VideoPredictor(
+            {"b0": model}, detector, device, num_frames=6, input_size=128, batch_size=4, **settings
+        )
+        for name, settings in arrangements.items()
+    }
+    inputs = (
+        predictors["plain"]
+        .prepare(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4"))
+        .inputs[128]
+    )
     assert len(inputs) % 4 != 0 and len(predictors["side by side"].batches(len(inputs))) == 2
     # a random B0 scores every face almost alike: a steeper head centred on these faces spreads the scores apart
     with torch.no_grad():
@@ -88,8 +142,18 @@ def test_padded_and_side_by_side_batches_leave_every_face_score_unchanged(small_
         np.testing.assert_allclose(other, plain, atol=1e-4, err_msg=name)
 
 
-@pytest.mark.parametrize("count, sizes", [(0, []), (1, [1]), (3, [2, 1]), (8, [4, 4]), (9, [2, 2, 3, 2]), (32, [4] * 8),
-                                          (33, [3, 4, 3, 3, 3, 4, 3, 3, 4, 3])])
+@pytest.mark.parametrize(
+    "count, sizes",
+    [
+        (0, []),
+        (1, [1]),
+        (3, [2, 1]),
+        (8, [4, 4]),
+        (9, [2, 2, 3, 2]),
+        (32, [4] * 8),
+        (33, [3, 4, 3, 3, 3, 4, 3, 3, 4, 3]),
+    ],
+)
 def test_side_by_side_batches_are_balanced_over_the_lanes(small_checkpoint, count, sizes):
     device = torch.device("cpu")
     model = kernel_utils.load_classifier(small_checkpoint, device, input_size=128)
@@ -115,7 +179,9 @@ def test_each_lane_runs_on_its_share_of_the_threads_whichever_thread_first_uses_
         assert torch.get_num_threads() == threads
         pool = predictor._lane_pool
         with ThreadPoolExecutor(2, initializer=torch.set_num_threads, initargs=(1,)) as read_ahead:
-            seen = list(read_ahead.map(lambda _: (torch.get_num_threads(), predictor.lane_thread_counts()), range(4)))
+            seen = list(
+                read_ahead.map(lambda _: (torch.get_num_threads(), predictor.lane_thread_counts()), range(4))
+            )
         assert seen == [(1, [threads // 2] * 2)] * 4
         assert predictor._lane_pool is pool
     finally:
@@ -126,21 +192,31 @@ def test_crowded_frames_keep_their_largest_faces(detector, small_checkpoint):
     """Three people side by side at three sizes; a limit of two keeps the two largest faces of each frame."""
     device = torch.device("cpu")
     videos = ["519.mp4", "634.mp4", "004.mp4"]
-    clips = [read_sampled_frames(shared_video(f"ffpp/original_sequences/youtube/c23/videos/{name}"), 4).frames for name in videos]
+    clips = [
+        read_sampled_frames(shared_video(f"ffpp/original_sequences/youtube/c23/videos/{name}"), 4).frames
+        for name in videos
+    ]
     height = 480
     frames = []
     for people in zip(*clips, strict=True):
         tiles = []
         for person, scale in zip(people, (1.0, 0.75, 0.55), strict=True):
             tile_height = round(height * scale)
-            tile = cv2.resize(person, (round(person.shape[1] * tile_height / person.shape[0]), tile_height), interpolation=cv2.INTER_AREA)
+            tile = cv2.resize(
+                person,
+                (round(person.shape[1] * tile_height / person.shape[0]), tile_height),
+                interpolation=cv2.INTER_AREA,
+            )
             tiles.append(np.pad(tile, ((0, height - tile_height), (0, 0), (0, 0))))
         frames.append(np.hstack(tiles))
     sampled = SampledFrames(frames, list(range(len(frames))), len(frames))
     models = {"b0": kernel_utils.load_classifier(small_checkpoint, device)}
-    every, every_inputs, none_skipped = kernel_utils.VideoPredictor(models, detector, device, input_size=128).find_faces(sampled)
-    two, two_inputs, skipped = kernel_utils.VideoPredictor(models, detector, device, input_size=128,
-                                                           max_faces_per_frame=2).find_faces(sampled)
+    every, every_inputs, none_skipped = kernel_utils.VideoPredictor(
+        models, detector, device, input_size=128
+    ).find_faces(sampled)
+    two, two_inputs, skipped = kernel_utils.VideoPredictor(
+        models, detector, device, input_size=128, max_faces_per_frame=2
+    ).find_faces(sampled)
 
     def area(face):
         x1, y1, x2, y2 = face["box"]
@@ -152,8 +228,10 @@ def test_crowded_frames_keep_their_largest_faces(detector, small_checkpoint):
         found = [face for face in every if face["frame"] == index]
         kept = [face for face in two if face["frame"] == index]
         assert len(kept) == min(len(found), 2)
-        assert [area(face) for face in found] == sorted(map(area, found), reverse=True)  # largest first, as facenet-pytorch
-        assert sorted(map(area, kept)) == sorted(map(area, found))[-len(kept):]
+        assert [area(face) for face in found] == sorted(
+            map(area, found), reverse=True
+        )  # largest first, as facenet-pytorch
+        assert sorted(map(area, kept)) == sorted(map(area, found))[-len(kept) :]
         crowded += len(found) >= 3
     assert crowded >= 3, "the detector should see all three people in most frames"
     assert skipped == len(every) - len(two) > 0 and len(two_inputs[128]) == len(two)
@@ -199,7 +277,9 @@ def test_the_originals_other_readers_read_the_frames_it_read(faceless_video):
     for positions in ([9, 2, 5], [20], [39]):
         frames, indices = reader.read_frames_at_indices(str(faceless_video), positions)
         assert indices == sorted(positions)
-        assert all(np.array_equal(frame, expected[index]) for frame, index in zip(frames, indices, strict=True))
+        assert all(
+            np.array_equal(frame, expected[index]) for frame, index in zip(frames, indices, strict=True)
+        )
     frames, indices = reader.read_middle_frame(str(faceless_video))
     assert indices == [20] and frames.shape == (1, 240, 320, 3) and np.array_equal(frames[0], expected[20])
     frames, indices = reader.read_frame_at_index(str(faceless_video), 9)

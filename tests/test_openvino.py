@@ -1,5 +1,6 @@
 """The OpenVINO backend gives PyTorch's scores on real videos, converts a model once, rebuilds a damaged cache entry, and
 falls back to PyTorch, saying so, when the runtime is missing."""
+
 import json
 import logging
 import shutil
@@ -16,12 +17,21 @@ from inference.loading import load_classifier
 from inference.predictor import VideoPredictor
 from tests.conftest import REPO, shared_video
 
-VIDEOS = ["dfdc/dfdc_train_part_0/brtujopkby.mp4", "ffpp/manipulated_sequences/NeuralTextures/c23/videos/004_982.mp4",
-          "ffpp/original_sequences/youtube/c23/videos/519.mp4"]
+VIDEOS = [
+    "dfdc/dfdc_train_part_0/brtujopkby.mp4",
+    "ffpp/manipulated_sequences/NeuralTextures/c23/videos/004_982.mp4",
+    "ffpp/original_sequences/youtube/c23/videos/519.mp4",
+]
 
 
 def run_predict(*args):
-    return subprocess.run([sys.executable, "predict_folder.py", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "predict_folder.py", *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def test_a_trained_model_scores_alike_under_both_backends(tmp_path, trained_checkpoint):
@@ -32,15 +42,33 @@ def test_a_trained_model_scores_alike_under_both_backends(tmp_path, trained_chec
     results = {}
     for backend in ("torch", "openvino"):
         output = tmp_path / f"{backend}.csv"
-        done = run_predict("--weights-dir", trained_checkpoint.parent, "--models", trained_checkpoint.name, "--test-dir", folder,
-                           "--output", output, "--device", "cpu", "--frames", 8, "--backend", backend, "--cache-dir", tmp_path / "cache")
+        done = run_predict(
+            "--weights-dir",
+            trained_checkpoint.parent,
+            "--models",
+            trained_checkpoint.name,
+            "--test-dir",
+            folder,
+            "--output",
+            output,
+            "--device",
+            "cpu",
+            "--frames",
+            8,
+            "--backend",
+            backend,
+            "--cache-dir",
+            tmp_path / "cache",
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         assert "runs on PyTorch" not in done.stderr
         results[backend] = json.loads(output.with_name(f"{backend}.diagnostics.json").read_text())["videos"]
     assert results["torch"].keys() == results["openvino"].keys() and len(results["torch"]) == 3
     for name, torch_record in results["torch"].items():
         openvino_record = results["openvino"][name]
-        torch_scores, openvino_scores = (np.array(record["scores"][trained_checkpoint.name]) for record in (torch_record, openvino_record))
+        torch_scores, openvino_scores = (
+            np.array(record["scores"][trained_checkpoint.name]) for record in (torch_record, openvino_record)
+        )
         assert len(torch_scores) == len(openvino_scores) >= 8 and np.ptp(torch_scores) > 0.01
         np.testing.assert_allclose(openvino_scores, torch_scores, atol=1e-4)
         assert openvino_record["score"] == pytest.approx(torch_record["score"], abs=1e-4)
@@ -49,12 +77,19 @@ def test_a_trained_model_scores_alike_under_both_backends(tmp_path, trained_chec
 def test_a_b7_scores_alike_and_is_converted_once(random_b7, random_b7_openvino, caplog):
     device = torch.device("cpu")
     openvino = random_b7_openvino.model
-    assert isinstance(openvino, OpenVINOClassifier) and sum("converting" in line for line in random_b7_openvino.log) == 1
+    assert (
+        isinstance(openvino, OpenVINOClassifier)
+        and sum("converting" in line for line in random_b7_openvino.log) == 1
+    )
     plain = load_classifier(random_b7, device, backend="torch")
-    predictors = {name: VideoPredictor({"b7": model}, FaceDetector(device), device, num_frames=4)
-                  for name, model in (("torch", plain), ("openvino", openvino))}
+    predictors = {
+        name: VideoPredictor({"b7": model}, FaceDetector(device), device, num_frames=4)
+        for name, model in (("torch", plain), ("openvino", openvino))
+    }
     prepared = predictors["torch"].prepare(shared_video("dfdc_real/lynaeydofd.mp4"))
-    scores = {name: np.array(predictor.classify(prepared.inputs)["b7"]) for name, predictor in predictors.items()}
+    scores = {
+        name: np.array(predictor.classify(prepared.inputs)["b7"]) for name, predictor in predictors.items()
+    }
     assert len(scores["torch"]) >= 4
     np.testing.assert_allclose(scores["openvino"], scores["torch"], atol=1e-4)
 
@@ -70,7 +105,9 @@ def test_a_damaged_cache_entry_is_rebuilt_not_trusted(tmp_path, small_checkpoint
     cache = tmp_path / "cache"
     load_classifier(small_checkpoint, device, backend="openvino", cache_dir=cache, input_size=128)
     faces = [np.random.default_rng(seed).integers(0, 255, (128, 128, 3), dtype=np.uint8) for seed in range(3)]
-    expected = VideoPredictor({"m": load_classifier(small_checkpoint, device, input_size=128)}, None, device).classify({128: faces})["m"]
+    expected = VideoPredictor(
+        {"m": load_classifier(small_checkpoint, device, input_size=128)}, None, device
+    ).classify({128: faces})["m"]
     for damage in ("truncated", "other weights"):
         weights_file = next(cache.glob("openvino/*/model.bin"))
         data = weights_file.read_bytes()
@@ -80,22 +117,45 @@ def test_a_damaged_cache_entry_is_rebuilt_not_trusted(tmp_path, small_checkpoint
             weights_file.write_bytes(np.frombuffer(data, dtype=np.uint8)[::-1].tobytes())
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="dfdc.predict"):
-            rebuilt = load_classifier(small_checkpoint, device, backend="openvino", cache_dir=cache, input_size=128)
+            rebuilt = load_classifier(
+                small_checkpoint, device, backend="openvino", cache_dir=cache, input_size=128
+            )
         assert caplog.text.count("converting") == 1 and isinstance(rebuilt, OpenVINOClassifier), damage
-        np.testing.assert_allclose(VideoPredictor({"m": rebuilt}, None, device).classify({128: faces})["m"], expected, atol=1e-4)
+        np.testing.assert_allclose(
+            VideoPredictor({"m": rebuilt}, None, device).classify({128: faces})["m"], expected, atol=1e-4
+        )
 
 
 @pytest.mark.slow
 def test_without_the_runtime_the_run_says_so_and_scores_with_pytorch(tmp_path, small_checkpoint):
     video = shared_video(VIDEOS[2])
-    common = ["--weights-dir", str(small_checkpoint.parent), "--models", small_checkpoint.name, "--test-dir", str(video), "--device", "cpu",
-              "--frames", "3", "--input-size", "128"]
-    probe = ("import runpy, sys\n"
-             "sys.modules['openvino'] = None  # as if it were not installed\n"
-             "sys.argv = ['predict_folder.py'] + sys.argv[1:]\n"
-             "runpy.run_path('predict_folder.py', run_name='__main__')\n")
-    missing = subprocess.run([sys.executable, "-c", probe, *common, "--backend", "openvino", "--output", str(tmp_path / "a.csv")],
-                             cwd=REPO, capture_output=True, text=True, timeout=600)
+    common = [
+        "--weights-dir",
+        str(small_checkpoint.parent),
+        "--models",
+        small_checkpoint.name,
+        "--test-dir",
+        str(video),
+        "--device",
+        "cpu",
+        "--frames",
+        "3",
+        "--input-size",
+        "128",
+    ]
+    probe = (
+        "import runpy, sys\n"
+        "sys.modules['openvino'] = None  # as if it were not installed\n"
+        "sys.argv = ['predict_folder.py'] + sys.argv[1:]\n"
+        "runpy.run_path('predict_folder.py', run_name='__main__')\n"
+    )
+    missing = subprocess.run(
+        [sys.executable, "-c", probe, *common, "--backend", "openvino", "--output", str(tmp_path / "a.csv")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert missing.returncode == 0, missing.stderr[-2000:]
     warnings = [line for line in missing.stderr.splitlines() if "runs on PyTorch" in line]
     assert len(warnings) == 1 and warnings[0].startswith("warning: OpenVINO is not installed")

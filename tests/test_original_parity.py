@@ -1,5 +1,6 @@
 """The project's scoring, set up as the original solution, against the original's inference path written out from its
 documented steps (kernel_utils.py and predict_folder.py of the winning solution), on real videos and a trained model."""
+
 import cv2
 import numpy as np
 import pytest
@@ -13,8 +14,11 @@ from inference.predictor import VideoPredictor
 from inference.strategy import confident_strategy
 from tests.conftest import shared_video
 
-VIDEOS = ["dfdc/dfdc_train_part_10/widuwuoiur.mp4", "ffpp/manipulated_sequences/Deepfakes/c23/videos/519_515.mp4",
-          "ffpp/original_sequences/youtube/c23/videos/634.mp4"]
+VIDEOS = [
+    "dfdc/dfdc_train_part_10/widuwuoiur.mp4",
+    "ffpp/manipulated_sequences/Deepfakes/c23/videos/519_515.mp4",
+    "ffpp/original_sequences/youtube/c23/videos/634.mp4",
+]
 FRAMES = 8
 INPUT_SIZE = 64  # the trained test model's size; the original's steps take it as a parameter
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
@@ -63,14 +67,19 @@ def original_input(face, size):
 @torch.no_grad()
 def original_scores(faces, model, size):
     """predict_on_video: the faces as one float batch, /255, ImageNet-normalised, sigmoid of the model."""
-    batch = torch.tensor(np.stack([original_input(face, size) for face in faces])).float().permute(0, 3, 1, 2) / 255.0
+    batch = (
+        torch.tensor(np.stack([original_input(face, size) for face in faces])).float().permute(0, 3, 1, 2)
+        / 255.0
+    )
     batch = (batch - torch.tensor(MEAN).view(1, 3, 1, 1).float()) / torch.tensor(STD).view(1, 3, 1, 1).float()
     return torch.sigmoid(model(batch).squeeze(1)).numpy()
 
 
 @pytest.fixture(scope="module")
 def models(trained_checkpoint):
-    original = read_classifier(trained_checkpoint).eval()  # as the original's script: the plain model, strict load
+    original = read_classifier(
+        trained_checkpoint
+    ).eval()  # as the original's script: the plain model, strict load
     ours = load_classifier(trained_checkpoint, torch.device("cpu"), input_size=INPUT_SIZE)
     return original, ours
 
@@ -80,21 +89,34 @@ def test_the_original_path_and_this_one_score_the_same_faces_alike(models, video
     """With --detection-scale 0.5 --no-contrast-retry --max-faces-per-frame 0: the same faces, scored alike."""
     original_model, our_model = models
     path = shared_video(video)
-    reference_faces = original_faces(original_frames(path, FRAMES), MTCNN(margin=0, thresholds=[0.7, 0.8, 0.8], device="cpu"))
+    reference_faces = original_faces(
+        original_frames(path, FRAMES), MTCNN(margin=0, thresholds=[0.7, 0.8, 0.8], device="cpu")
+    )
     reference = original_scores(reference_faces, original_model, INPUT_SIZE)
 
-    detector = FaceDetector("cpu", scale=0.5, contrast_retry=False)  # --detection-scale 0.5 --no-contrast-retry
-    predictor = VideoPredictor({"m": our_model}, detector, torch.device("cpu"), num_frames=FRAMES, input_size=INPUT_SIZE,
-                               max_faces_per_frame=0, strategy="confident")
+    detector = FaceDetector(
+        "cpu", scale=0.5, contrast_retry=False
+    )  # --detection-scale 0.5 --no-contrast-retry
+    predictor = VideoPredictor(
+        {"m": our_model},
+        detector,
+        torch.device("cpu"),
+        num_frames=FRAMES,
+        input_size=INPUT_SIZE,
+        max_faces_per_frame=0,
+        strategy="confident",
+    )
     result = predictor.predict(path)
     scores = np.array(result.scores["m"])
     assert result.fallback is None and len(scores) == len(reference) >= FRAMES
-    assert np.ptp(reference) > 0.02, "the trained model must score faces apart, or this comparison proves nothing"
+    assert np.ptp(reference) > 0.02, (
+        "the trained model must score faces apart, or this comparison proves nothing"
+    )
     np.testing.assert_allclose(scores, reference, atol=0.01)  # measured: within 6e-7 on these three videos
     assert result.score == pytest.approx(np.mean([confident_strategy(reference)]), abs=0.01)
 
 
-ORIGINAL_STYLE_SCRIPT = '''
+ORIGINAL_STYLE_SCRIPT = """
 import os, re, sys
 import pandas as pd
 import torch
@@ -120,7 +142,7 @@ predictions = predict_on_video_set(face_extractor=face_extractor, input_size=int
                                    strategy=confident_strategy, frames_per_video=frames_per_video, videos=test_videos,
                                    num_workers=2, test_dir=test_dir)
 pd.DataFrame({"filename": test_videos, "label": predictions}).to_csv(output, index=False)
-'''
+"""
 
 
 def test_a_script_written_against_the_original_api_gets_this_projects_scores(tmp_path, trained_checkpoint):
@@ -141,14 +163,51 @@ def test_a_script_written_against_the_original_api_gets_this_projects_scores(tmp
     (videos / "broken.mp4").write_bytes(b"not a video")
     script = tmp_path / "original_style.py"
     script.write_text(ORIGINAL_STYLE_SCRIPT)
-    theirs = subprocess.run([sys.executable, str(script), str(trained_checkpoint.parent), trained_checkpoint.name, str(videos),
-                             str(tmp_path / "original.csv"), "resnet18", str(INPUT_SIZE)],
-                            cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=900)
+    theirs = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            str(trained_checkpoint.parent),
+            trained_checkpoint.name,
+            str(videos),
+            str(tmp_path / "original.csv"),
+            "resnet18",
+            str(INPUT_SIZE),
+        ],
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert theirs.returncode == 0, theirs.stderr[-3000:]
-    ours = subprocess.run([sys.executable, "predict_folder.py", "--weights-dir", str(trained_checkpoint.parent), "--models",
-                           trained_checkpoint.name, "--test-dir", str(videos), "--output", str(tmp_path / "ours.csv"), "--device", "cpu",
-                           "--frames", str(FRAMES), "--detection-scale", "0.5", "--no-contrast-retry", "--max-faces-per-frame", "0"],
-                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    ours = subprocess.run(
+        [
+            sys.executable,
+            "predict_folder.py",
+            "--weights-dir",
+            str(trained_checkpoint.parent),
+            "--models",
+            trained_checkpoint.name,
+            "--test-dir",
+            str(videos),
+            "--output",
+            str(tmp_path / "ours.csv"),
+            "--device",
+            "cpu",
+            "--frames",
+            str(FRAMES),
+            "--detection-scale",
+            "0.5",
+            "--no-contrast-retry",
+            "--max-faces-per-frame",
+            "0",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert ours.returncode == 0, ours.stderr[-3000:]
     original = pd.read_csv(tmp_path / "original.csv").set_index("filename")["label"]
     project = pd.read_csv(tmp_path / "ours.csv").set_index("filename")["label"]

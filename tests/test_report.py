@@ -1,5 +1,6 @@
 """The HTML report (--report, python -m inference.report) and the heat maps (--explain), on real videos with a trained
 checkpoint; the pages are opened in headless Chromium and looked at as a person would."""
+
 from __future__ import annotations
 
 import json
@@ -31,15 +32,35 @@ def report_run(tmp_path_factory, trained_checkpoint, faceless_video):
     left = read_sampled_frames(shared_video("ffpp/original_sequences/youtube/c23/videos/519.mp4"), 12).frames
     right = read_sampled_frames(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4"), 12).frames
     width = round(right[0].shape[1] * left[0].shape[0] / right[0].shape[0])
-    write_video(folder / "two_people.mp4", [np.hstack([a, cv2.resize(b, (width, a.shape[0]), interpolation=cv2.INTER_AREA)])
-                                            for a, b in zip(left, right, strict=True)])
+    write_video(
+        folder / "two_people.mp4",
+        [
+            np.hstack([a, cv2.resize(b, (width, a.shape[0]), interpolation=cv2.INTER_AREA)])
+            for a, b in zip(left, right, strict=True)
+        ],
+    )
     shutil.copy(shared_video("dfdc/dfdc_train_part_0/brtujopkby.mp4"), folder / "portrait.mp4")
     shutil.copy(shared_video("ffpp/original_sequences/youtube/c23/videos/004.mp4"), folder / ODD_NAME)
     assert cv2.imwrite(str(folder / "photo.jpg"), cv2.cvtColor(right[0], cv2.COLOR_RGB2BGR))
     shutil.copy(faceless_video, folder / "no_face.mp4")
     out = tmp_path_factory.mktemp("report_run")
-    done = run("--weights-dir", trained_checkpoint.parent, "--models", trained_checkpoint.name, "--test-dir", folder,
-               "--output", out / "scores.csv", "--device", "cpu", "--frames", 8, "--explain", "--report", out / "report")
+    done = run(
+        "--weights-dir",
+        trained_checkpoint.parent,
+        "--models",
+        trained_checkpoint.name,
+        "--test-dir",
+        folder,
+        "--output",
+        out / "scores.csv",
+        "--device",
+        "cpu",
+        "--frames",
+        8,
+        "--explain",
+        "--report",
+        out / "report",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     diagnostics = json.loads((out / "scores.diagnostics.json").read_text())
     return out / "report", diagnostics, folder, done
@@ -81,7 +102,12 @@ def test_report_has_a_page_per_video_with_its_faces_and_heat_maps(report_run):
 
 def not_blank(png: bytes) -> bool:
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
-    return image is not None and image.shape[0] > 300 and float(image.std()) > 20 and len(np.unique(image.reshape(-1, 3), axis=0)) > 200
+    return (
+        image is not None
+        and image.shape[0] > 300
+        and float(image.std()) > 20
+        and len(np.unique(image.reshape(-1, 3), axis=0)) > 200
+    )
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +120,18 @@ def browser():
 def assert_stays_inside(page, report):
     assert page.console_errors == []
     assert page.failed_requests == []
-    outside = [url for url in page.requests if not url.startswith(report.resolve().as_uri() + "/") and not url.startswith("data:")]
+    outside = [
+        url
+        for url in page.requests
+        if not url.startswith(report.resolve().as_uri() + "/") and not url.startswith("data:")
+    ]
     assert outside == []
 
 
 def type_into(page, element: str, text: str) -> None:
-    page.evaluate(f"{{ const input = document.getElementById({element!r}); input.value = {text!r}; input.dispatchEvent(new Event('input')); }}")
+    page.evaluate(
+        f"{{ const input = document.getElementById({element!r}); input.value = {text!r}; input.dispatchEvent(new Event('input')); }}"
+    )
 
 
 def test_index_page_in_chromium(report_run, browser, tmp_path):
@@ -107,7 +139,9 @@ def test_index_page_in_chromium(report_run, browser, tmp_path):
     page = browser.open(report / "index.html")
     assert_stays_inside(page, report)
     rows = "Array.from(document.querySelectorAll('#videos tbody tr')).filter(r => !r.hidden)"
-    assert page.evaluate(f"{rows}.map(r => r.cells[0].textContent.trim())") == INPUTS  # one row per input, by name
+    assert (
+        page.evaluate(f"{rows}.map(r => r.cells[0].textContent.trim())") == INPUTS
+    )  # one row per input, by name
     scores = {name: record["score"] for name, record in diagnostics["videos"].items()}
     page.evaluate("document.querySelector('th[data-column=score] button').click()")
     ascending = page.evaluate(f"{rows}.map(r => r.cells[0].textContent.trim())")
@@ -115,14 +149,22 @@ def test_index_page_in_chromium(report_run, browser, tmp_path):
     page.evaluate("document.querySelector('th[data-column=score] button').click()")
     descending = page.evaluate(f"{rows}.map(r => parseFloat(r.cells[1].textContent))")
     assert descending == sorted(descending, reverse=True) and len(descending) == len(INPUTS)
-    assert page.evaluate("document.querySelector('th[data-column=score]').getAttribute('aria-sort')") == "descending"
+    assert (
+        page.evaluate("document.querySelector('th[data-column=score]').getAttribute('aria-sort')")
+        == "descending"
+    )
     # the threshold moves the verdicts; a fallback stays undecided
     type_into(page, "threshold", "0")
-    verdicts = dict(page.evaluate(f"{rows}.map(r => [r.cells[0].textContent.trim(), r.cells[2].textContent])"))
+    verdicts = dict(
+        page.evaluate(f"{rows}.map(r => [r.cells[0].textContent.trim(), r.cells[2].textContent])")
+    )
     assert verdicts == {name: "undecided" if name == "no_face.mp4" else "fake" for name in INPUTS}
     type_into(page, "filter", "PEOPLE")
     assert page.evaluate(f"{rows}.map(r => r.cells[0].textContent.trim())") == ["two_people.mp4"]
-    assert page.evaluate("document.getElementById('counts').textContent") == "1 of 5 videos shown, 1 of them called fake"
+    assert (
+        page.evaluate("document.getElementById('counts').textContent")
+        == "1 of 5 videos shown, 1 of them called fake"
+    )
     type_into(page, "filter", "")
     assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
     screenshot = page.screenshot()
@@ -141,19 +183,24 @@ def test_video_page_in_chromium(report_run, browser, tmp_path):
     people = record["tracks"]
     assert page.evaluate("document.querySelectorAll('section.track').length") == len(people) >= 2
     assert page.evaluate("document.querySelectorAll('table.heat-maps tbody tr').length") == sum(
-        len({track["most_fake_face"], track["least_fake_face"]}) for track in people)
+        len({track["most_fake_face"], track["least_fake_face"]}) for track in people
+    )
     expected = "fake" if record["score"] >= 0.5 else "real"
     assert page.evaluate("document.getElementById('verdict').textContent") == f"{expected} at threshold 0.5"
     assert f"{record['label']:.3f}" == page.evaluate("document.getElementById('video-score').textContent")
     text = page.evaluate("document.body.innerText")
     assert "What the score means" in text and "0.5 is the undecided fallback" in text and "detect" in text
-    assert "(0.5 s at 25 frames per second)" in text and "frame 0, 0:00.0" in text  # times in the video: 12 frames at 25 fps
+    assert (
+        "(0.5 s at 25 frames per second)" in text and "frame 0, 0:00.0" in text
+    )  # times in the video: 12 frames at 25 fps
     screenshot = page.screenshot()
     (tmp_path / "video.png").write_bytes(screenshot)
     assert not_blank(screenshot)
     # the threshold given by the index travels in the link
     assert record["score"] < 0.99
-    later = browser.open(report / "videos" / video_folder_name("two_people.mp4") / "index.html", fragment="threshold=0.99")
+    later = browser.open(
+        report / "videos" / video_folder_name("two_people.mp4") / "index.html", fragment="threshold=0.99"
+    )
     assert later.evaluate("document.getElementById('verdict').textContent") == "real at threshold 0.99"
 
 
@@ -164,7 +211,9 @@ def test_report_made_later_from_the_diagnostics(report_run, tmp_path):
     done = run(source, "--out", later, "--threshold", "0.3", module="inference.report")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith(f"wrote the report of 5 videos: {later / 'index.html'}")
-    assert sorted(p.name for p in (later / "videos").iterdir()) == sorted(p.name for p in (report / "videos").iterdir())
+    assert sorted(p.name for p in (later / "videos").iterdir()) == sorted(
+        p.name for p in (report / "videos").iterdir()
+    )
     for name, record in diagnostics["videos"].items():  # faces cut again from the videos
         assert len(list(faces_folder(later, name).glob("*.jpg"))) == record["faces_found"]
     assert 'value="0.3"' in (later / "index.html").read_text()
@@ -185,17 +234,24 @@ def test_report_made_later_from_the_diagnostics(report_run, tmp_path):
         (tmp_path / "photo.jpg").rename(folder / "photo.jpg")
     assert again.returncode == 0, again.stderr
     assert timeline.stat().st_mtime_ns == before
-    assert (two_people / "video_key.txt").read_text().strip() == diagnostics["videos"]["two_people.mp4"]["video_key"]
+    assert (two_people / "video_key.txt").read_text().strip() == diagnostics["videos"]["two_people.mp4"][
+        "video_key"
+    ]
     assert cv2.imread(str(two_people / "000.jpg")).shape == (112, 112, 3)
     photo_page = (later / "videos" / video_folder_name("photo.jpg") / "index.html").read_text()
-    assert moved["faces_found"] >= 1 and "face thumbnails unavailable" in photo_page  # the page was kept, now says why
+    assert (
+        moved["faces_found"] >= 1 and "face thumbnails unavailable" in photo_page
+    )  # the page was kept, now says why
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "error: diagnostics file not found"),
-    ("{not json", "is not JSON"),
-    ('{"settings_key": "x"}', "is not a predict_folder.py diagnostics file"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "error: diagnostics file not found"),
+        ("{not json", "is not JSON"),
+        ('{"settings_key": "x"}', "is not a predict_folder.py diagnostics file"),
+    ],
+)
 def test_report_refuses_bad_input_in_one_line(tmp_path, content, message):
     source = tmp_path / "d.json"
     if content is not None:
@@ -205,29 +261,64 @@ def test_report_refuses_bad_input_in_one_line(tmp_path, content, message):
     assert not (tmp_path / "r" / "index.html").exists()
 
 
-def test_explain_kept_maps_only_the_faces_the_report_shows_and_a_full_rerun_fills_the_rest(report_run, trained_checkpoint, tmp_path):
+def test_explain_kept_maps_only_the_faces_the_report_shows_and_a_full_rerun_fills_the_rest(
+    report_run, trained_checkpoint, tmp_path
+):
     _, _, folder, _ = report_run
-    args = ["--weights-dir", trained_checkpoint.parent, "--models", trained_checkpoint.name, "--test-dir", folder / "two_people.mp4",
-            folder / "no_face.mp4", "--output", tmp_path / "kept.csv", "--device", "cpu", "--frames", 8]
+    args = [
+        "--weights-dir",
+        trained_checkpoint.parent,
+        "--models",
+        trained_checkpoint.name,
+        "--test-dir",
+        folder / "two_people.mp4",
+        folder / "no_face.mp4",
+        "--output",
+        tmp_path / "kept.csv",
+        "--device",
+        "cpu",
+        "--frames",
+        8,
+    ]
     done = run(*args, "--explain", "kept")
     assert done.returncode == 0, done.stderr
     record = json.loads((tmp_path / "kept.diagnostics.json").read_text())["videos"]["two_people.mp4"]
     kept = {track[key] for track in record["tracks"] for key in ("most_fake_face", "least_fake_face")}
     maps = record["heatmaps"][trained_checkpoint.name]["faces"]
     assert {i for i, text in enumerate(maps) if text is not None} == kept and len(kept) < len(maps)
-    assert "reusing 2 finished videos" in run(*args, "--explain", "kept").stderr  # all that was asked is there
+    assert (
+        "reusing 2 finished videos" in run(*args, "--explain", "kept").stderr
+    )  # all that was asked is there
     again = run(*args, "--explain")  # every face: the video with faces is explained again
     assert again.returncode == 0 and "reusing 1 finished videos" in again.stderr
     record = json.loads((tmp_path / "kept.diagnostics.json").read_text())["videos"]["two_people.mp4"]
     assert all(text is not None for text in record["heatmaps"][trained_checkpoint.name]["faces"])
 
 
-def test_a_report_that_cannot_be_written_keeps_the_scores_and_says_so(report_run, trained_checkpoint, tmp_path):
+def test_a_report_that_cannot_be_written_keeps_the_scores_and_says_so(
+    report_run, trained_checkpoint, tmp_path
+):
     _, _, folder, _ = report_run
     (tmp_path / "blocked").write_text("a file where the report's folder should go")
-    done = run("--weights-dir", trained_checkpoint.parent, "--models", trained_checkpoint.name, "--test-dir", folder / "photo.jpg",
-               "--output", tmp_path / "scores.csv", "--device", "cpu", "--report", tmp_path / "blocked" / "report")
+    done = run(
+        "--weights-dir",
+        trained_checkpoint.parent,
+        "--models",
+        trained_checkpoint.name,
+        "--test-dir",
+        folder / "photo.jpg",
+        "--output",
+        tmp_path / "scores.csv",
+        "--device",
+        "cpu",
+        "--report",
+        tmp_path / "blocked" / "report",
+    )
     assert done.returncode == 1 and (tmp_path / "scores.csv").is_file()
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "the report was not written" in errors[0] and "python -m inference.report" in errors[0]
+    assert (
+        len(errors) == 1
+        and "the report was not written" in errors[0]
+        and "python -m inference.report" in errors[0]
+    )
     assert "warning: photo.jpg: face thumbnails for the report not saved" in done.stdout + done.stderr

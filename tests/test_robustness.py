@@ -1,5 +1,6 @@
 """The DeeperForensics-1.0 perturbations, each checked for its defining property on a real frame, and the robustness
 evaluation end to end on real videos."""
+
 import csv
 import json
 import subprocess
@@ -70,7 +71,7 @@ def test_block_wise_adds_grey_8x8_blocks_per_256_px(frame, count):
 def test_noise_has_the_levels_variance(frame, variance):
     if variance <= 0.01:  # a real frame's mid tones, far enough from 0 and 1 that clipping does not bite
         image = frame
-        keep = ((frame > 90) & (frame < 165))
+        keep = (frame > 90) & (frame < 165)
     else:  # sigma 0.22: measured on mid grey, 2.2 sigma from either end
         image = np.full((512, 512, 3), 128, dtype=np.uint8)
         keep = np.ones(image.shape, dtype=bool)
@@ -88,7 +89,9 @@ def test_blur_has_the_levels_kernel_and_sigma(frame, kernel):
     assert rows[-1] - rows[0] + 1 <= kernel  # support of the kernel
     profile = response[30] / response[30].sum()
     sigma = np.sqrt((profile * (np.arange(61) - 30) ** 2).sum())
-    assert sigma == pytest.approx(0.986 * kernel / 6, rel=0.02)  # a Gaussian of sigma kernel / 6, cut at +-3 sigma
+    assert sigma == pytest.approx(
+        0.986 * kernel / 6, rel=0.02
+    )  # a Gaussian of sigma kernel / 6, cut at +-3 sigma
     assert np.array_equal(gaussian_blur(frame, kernel), cv2.GaussianBlur(frame, (kernel, kernel), kernel / 6))
 
 
@@ -107,7 +110,9 @@ def psnr(a, b):
 
 
 def test_compression_at_a_higher_crf_is_smaller_and_worse(tmp_path):
-    source = write_video(tmp_path / "source.mp4", read_sampled_frames(shared_video(FFPP.format("519")), 30).frames)
+    source = write_video(
+        tmp_path / "source.mp4", read_sampled_frames(shared_video(FFPP.format("519")), 30).frames
+    )
     original = [frame for _, frame in iterate_frames(source)]
     sizes, quality = [], []
     for crf in LEVELS["video_compression"][::2]:
@@ -126,57 +131,112 @@ def test_a_faceless_perturbed_video_is_counted_not_scored():
     labels = {"f.mp4": 1.0, "r.mp4": 0.0, "g.mp4": 0.0}
 
     def record(score, fallback=None, frames=4, with_faces=4):
-        return VideoResult(score, frames_read=frames, faces=[{"frame": frame} for frame in range(with_faces)], fallback=fallback)
+        return VideoResult(
+            score,
+            frames_read=frames,
+            faces=[{"frame": frame} for frame in range(with_faces)],
+            fallback=fallback,
+        )
 
     keys = {video.name: f"/v/{video.name}|1|1" for video in videos}
-    results = {("clean:0", keys["f.mp4"]): record(0.9), ("clean:0", keys["r.mp4"]): record(0.2), ("clean:0", keys["g.mp4"]): record(0.95),
-               ("gaussian_blur:5", keys["f.mp4"]): record(0.7), ("gaussian_blur:5", keys["r.mp4"]): record(0.4, with_faces=3),
-               ("gaussian_blur:5", keys["g.mp4"]): record(0.5, "no face found in 4 sampled frames", with_faces=0)}
+    results = {
+        ("clean:0", keys["f.mp4"]): record(0.9),
+        ("clean:0", keys["r.mp4"]): record(0.2),
+        ("clean:0", keys["g.mp4"]): record(0.95),
+        ("gaussian_blur:5", keys["f.mp4"]): record(0.7),
+        ("gaussian_blur:5", keys["r.mp4"]): record(0.4, with_faces=3),
+        ("gaussian_blur:5", keys["g.mp4"]): record(0.5, "no face found in 4 sampled frames", with_faces=0),
+    }
     import robustness.evaluation as evaluation
 
     original = evaluation.video_key
     evaluation.video_key = lambda video: keys[video.name]
     try:
-        clean, blurred = summarise(results, videos, labels, [Condition(CLEAN, 0), Condition("gaussian_blur", 5)])
+        clean, blurred = summarise(
+            results, videos, labels, [Condition(CLEAN, 0), Condition("gaussian_blur", 5)]
+        )
     finally:
         evaluation.video_key = original
     assert clean["auc"] == 0.5 and clean["scored"] == 3
-    assert blurred["scored"] == 2 and blurred["auc"] == 1.0  # the faceless real video is left out of the AUC ...
+    assert (
+        blurred["scored"] == 2 and blurred["auc"] == 1.0
+    )  # the faceless real video is left out of the AUC ...
     assert blurred["auc_with_fallbacks"] == 1.0 and blurred["videos_without_face"] == 1  # ... and counted
     assert blurred["videos_that_lost_their_face"] == 1 and blurred["frames_without_face"] == 5
-    assert blurred["mean_abs_score_change"] == pytest.approx((0.2 + 0.2) / 2) and blurred["max_abs_score_change"] == pytest.approx(0.2)
+    assert blurred["mean_abs_score_change"] == pytest.approx((0.2 + 0.2) / 2) and blurred[
+        "max_abs_score_change"
+    ] == pytest.approx(0.2)
 
 
 @pytest.mark.slow
 def test_evaluate_robustness_end_to_end_and_resumable(tmp_path, small_checkpoint):
     videos = tmp_path / "videos"
     videos.mkdir()
-    sources = {"real_519.mp4": FFPP.format("519"), "real_634.mp4": FFPP.format("634"),
-               "fake_519.mp4": "ffpp/manipulated_sequences/Deepfakes/c23/videos/519_515.mp4",
-               "fake_634.mp4": "ffpp/manipulated_sequences/FaceSwap/c23/videos/634_660.mp4"}
+    sources = {
+        "real_519.mp4": FFPP.format("519"),
+        "real_634.mp4": FFPP.format("634"),
+        "fake_519.mp4": "ffpp/manipulated_sequences/Deepfakes/c23/videos/519_515.mp4",
+        "fake_634.mp4": "ffpp/manipulated_sequences/FaceSwap/c23/videos/634_660.mp4",
+    }
     for name, source in sources.items():  # 40 frames each keeps the re-encoding short
         write_video(videos / name, read_sampled_frames(shared_video(source), 40).frames)
     labels = tmp_path / "labels.csv"
-    labels.write_text("filename,label\n" + "".join(f"{name},{int(name.startswith('fake'))}\n" for name in sources))
+    labels.write_text(
+        "filename,label\n" + "".join(f"{name},{int(name.startswith('fake'))}\n" for name in sources)
+    )
     out = tmp_path / "out"
-    common = ["--weights-dir", small_checkpoint.parent, "--models", small_checkpoint.name, "--test-dir", videos, "--labels", labels,
-              "--out", out, "--frames", 3, "--input-size", 128, "--device", "cpu", "--levels", 1, 5]
+    common = [
+        "--weights-dir",
+        small_checkpoint.parent,
+        "--models",
+        small_checkpoint.name,
+        "--test-dir",
+        videos,
+        "--labels",
+        labels,
+        "--out",
+        out,
+        "--frames",
+        3,
+        "--input-size",
+        128,
+        "--device",
+        "cpu",
+        "--levels",
+        1,
+        5,
+    ]
 
     def evaluate(*extra):
-        done = subprocess.run([sys.executable, "evaluate_robustness.py", *map(str, common), *map(str, extra)], cwd=REPO,
-                              capture_output=True, text=True, timeout=900)
+        done = subprocess.run(
+            [sys.executable, "evaluate_robustness.py", *map(str, common), *map(str, extra)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         return done
 
     evaluate("--perturbations", "gaussian_blur")
     assert len((out / "results.jsonl").read_text().splitlines()) == 4 * 3  # clean, blur 1, blur 5
     evaluate("--perturbations", "gaussian_blur", "video_compression")
-    assert len((out / "results.jsonl").read_text().splitlines()) == 4 * 5  # only the new conditions were scored
+    assert (
+        len((out / "results.jsonl").read_text().splitlines()) == 4 * 5
+    )  # only the new conditions were scored
     report = json.loads((out / "robustness.json").read_text())
     rows = report["conditions"]
-    assert [(row["perturbation"], row["level"]) for row in rows] == [("clean", 0), ("gaussian_blur", 1), ("gaussian_blur", 5),
-                                                                    ("video_compression", 1), ("video_compression", 5)]
-    assert all(row["videos"] == row["scored"] == 4 and 0 <= row["auc"] <= 1 and row["frames_read"] == 12 for row in rows)
+    assert [(row["perturbation"], row["level"]) for row in rows] == [
+        ("clean", 0),
+        ("gaussian_blur", 1),
+        ("gaussian_blur", 5),
+        ("video_compression", 1),
+        ("video_compression", 5),
+    ]
+    assert all(
+        row["videos"] == row["scored"] == 4 and 0 <= row["auc"] <= 1 and row["frames_read"] == 12
+        for row in rows
+    )
     assert rows[0]["mean_abs_score_change"] == 0.0 and rows[2]["mean_abs_score_change"] > 0
     with open(out / "robustness.csv", newline="") as f:
         assert [row["perturbation"] for row in csv.DictReader(f)] == [row["perturbation"] for row in rows]

@@ -1,4 +1,5 @@
 """Faces linked into one track per person, on real clips, and the per-person video score."""
+
 import cv2
 import numpy as np
 import pytest
@@ -23,15 +24,27 @@ def frames_of(video, count):
 
 
 def test_two_people_side_by_side_get_two_tracks(predictor):
-    left, right = frames_of("ffpp/original_sequences/youtube/c23/videos/519.mp4", 8), frames_of("ffpp/original_sequences/youtube/c23/videos/634.mp4", 8)
+    left, right = (
+        frames_of("ffpp/original_sequences/youtube/c23/videos/519.mp4", 8),
+        frames_of("ffpp/original_sequences/youtube/c23/videos/634.mp4", 8),
+    )
     height = left[0].shape[0]
     width = round(right[0].shape[1] * height / right[0].shape[0])
-    frames = [np.hstack([a, cv2.resize(b, (width, height), interpolation=cv2.INTER_AREA)]) for a, b in zip(left, right, strict=True)]
+    frames = [
+        np.hstack([a, cv2.resize(b, (width, height), interpolation=cv2.INTER_AREA)])
+        for a, b in zip(left, right, strict=True)
+    ]
     faces, _, _ = predictor.find_faces(SampledFrames(frames, list(range(0, 80, 10)), 80))
     split = left[0].shape[1]
-    sides = {track: {face["box"][0] < split for face in faces if face["track"] == track} for track in {face["track"] for face in faces}}
+    sides = {
+        track: {face["box"][0] < split for face in faces if face["track"] == track}
+        for track in {face["track"] for face in faces}
+    }
     assert len(sides) == 2 and sorted(len([f for f in faces if f["track"] == t]) for t in sides) == [8, 8]
-    assert sorted(next(iter(side)) for side in sides.values()) == [False, True]  # each track stays on its side
+    assert sorted(next(iter(side)) for side in sides.values()) == [
+        False,
+        True,
+    ]  # each track stays on its side
 
 
 def test_a_person_who_leaves_for_two_frames_keeps_one_track(predictor):
@@ -39,11 +52,18 @@ def test_a_person_who_leaves_for_two_frames_keeps_one_track(predictor):
     for gone in (4, 5):
         frames[gone] = np.full_like(frames[gone], 90)  # nobody there
     faces, _, _ = predictor.find_faces(SampledFrames(frames, list(range(0, 100, 10)), 100))
-    anchor = [face for face in faces if face["box"][0] > 600 and face["box"][2] - face["box"][0] > 100]  # the news anchor on the right
+    anchor = [
+        face for face in faces if face["box"][0] > 600 and face["box"][2] - face["box"][0] > 100
+    ]  # the news anchor on the right
     assert [face["frame"] for face in anchor] == [0, 10, 20, 30, 60, 70, 80, 90]
     assert {face["track"] for face in anchor} == {0}
-    assert all(face["track"] != 0 for face in faces if face not in anchor)  # the other people of the last frames are others
-    far_apart = link_tracks([{"frame": 0, "box": [10, 10, 50, 50]}, {"frame": 90, "box": [12, 10, 52, 50]}], list(range(0, 100, 10)))
+    assert all(
+        face["track"] != 0 for face in faces if face not in anchor
+    )  # the other people of the last frames are others
+    far_apart = link_tracks(
+        [{"frame": 0, "box": [10, 10, 50, 50]}, {"frame": 90, "box": [12, 10, 52, 50]}],
+        list(range(0, 100, 10)),
+    )
     assert far_apart == [0, 1]  # 8 sampled frames without the face: someone else
 
 

@@ -1,4 +1,5 @@
 """Training on CPU: config checks, a 2-process gloo DDP run on real preprocessed crops, resume, a learnable task, plots."""
+
 import csv
 import json
 import os
@@ -63,10 +64,14 @@ def test_missing_imagenet_weights_stop_training_before_it_starts_and_nothing_is_
     )
     environment = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path / "torch")}
     environment.pop("HF_HUB_OFFLINE", None)
-    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=environment, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, env=environment, capture_output=True, text=True, timeout=300
+    )
     assert done.stdout.strip() == "2 []", done.stdout + done.stderr[-2000:]
     error = done.stderr.strip().splitlines()
-    assert len(error) == 1 and error[0].startswith("error: ImageNet weights for resnet18 are not in the local cache")
+    assert len(error) == 1 and error[0].startswith(
+        "error: ImageNet weights for resnet18 are not in the local cache"
+    )
     assert "--pretrained PATH" in error[0] and "--download-pretrained" in error[0]
 
 
@@ -79,11 +84,23 @@ def test_a_local_imagenet_weights_file_is_what_training_starts_from(tmp_path):
     torch.save(timm.create_model("resnet18").state_dict(), weights)
     config = load_config(write_config(tmp_path / "c.json", encoder="resnet18", pretrained=True))
     config["pretrained"] = str(weights)  # what --pretrained PATH does
-    trainer = Trainer(TrainOptions(config=config, data_dir=tmp_path, folds_csv=tmp_path / "folds.csv", fold=1,
-                                   output_dir=tmp_path / "w", log_dir=tmp_path / "logs", workers=0, device="cpu"))
+    trainer = Trainer(
+        TrainOptions(
+            config=config,
+            data_dir=tmp_path,
+            folds_csv=tmp_path / "folds.csv",
+            fold=1,
+            output_dir=tmp_path / "w",
+            log_dir=tmp_path / "logs",
+            workers=0,
+            device="cpu",
+        )
+    )
     saved = torch.load(weights, weights_only=True)
     encoder = trainer.model.encoder.state_dict()
-    assert all(torch.equal(encoder[key], saved[key]) for key in saved if key in encoder and not key.startswith("fc."))
+    assert all(
+        torch.equal(encoder[key], saved[key]) for key in saved if key in encoder and not key.startswith("fc.")
+    )
     assert sum(key in encoder for key in saved) > 100
 
 
@@ -91,7 +108,12 @@ def test_the_b7_encoder_has_the_originals_drop_path_rate():
     from training.zoo.classifiers import create_encoder
 
     encoder = create_encoder("tf_efficientnet_b7_ns")
-    rates = [block.drop_path.drop_prob for stage in encoder.blocks for block in stage if hasattr(block.drop_path, "drop_prob")]
+    rates = [
+        block.drop_path.drop_prob
+        for stage in encoder.blocks
+        for block in stage
+        if hasattr(block.drop_path, "drop_prob")
+    ]
     assert max(rates) == pytest.approx(0.2 * (len(rates)) / (len(rates) + 1), rel=0.05)
 
 
@@ -113,10 +135,35 @@ def ddp_run(tmp_path_factory, data_root):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     # the README's several-machines form, with one machine
-    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--node_rank=0", "--rdzv_backend=c10d",
-               f"--rdzv_endpoint=127.0.0.1:{port}", "--nproc_per_node=2", "train_classifier.py",
-               "--config", config, "--data-dir", data_root, "--folds-csv", data_root / "folds.csv", "--fold", fold,
-               "--prefix", "t_", "--output-dir", out / "weights", "--logdir", out / "logs", "--workers", "0", "--device", "cpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes=1",
+        "--node_rank=0",
+        "--rdzv_backend=c10d",
+        f"--rdzv_endpoint=127.0.0.1:{port}",
+        "--nproc_per_node=2",
+        "train_classifier.py",
+        "--config",
+        config,
+        "--data-dir",
+        data_root,
+        "--folds-csv",
+        data_root / "folds.csv",
+        "--fold",
+        fold,
+        "--prefix",
+        "t_",
+        "--output-dir",
+        out / "weights",
+        "--logdir",
+        out / "logs",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+    ]
     done = subprocess.run([str(c) for c in command], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     return out, fold, done
@@ -141,29 +188,70 @@ def test_ddp_run_writes_released_format_checkpoints_and_logs(ddp_run):
 def test_checkpoint_scores_videos_through_predict_folder(ddp_run):
     out, fold, _ = ddp_run
     csv_path = out / "scores.csv"
-    done = subprocess.run([sys.executable, "predict_folder.py", "--weights-dir", str(out / "weights"), "--models", f"{NAME}_{fold}_best",
-                           "--test-dir", str(shared_video("ffpp/original_sequences/youtube/c23/videos/004.mp4")),
-                           "--output", str(csv_path), "--device", "cpu", "--frames", "4", "--input-size", "64"],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "predict_folder.py",
+            "--weights-dir",
+            str(out / "weights"),
+            "--models",
+            f"{NAME}_{fold}_best",
+            "--test-dir",
+            str(shared_video("ffpp/original_sequences/youtube/c23/videos/004.mp4")),
+            "--output",
+            str(csv_path),
+            "--device",
+            "cpu",
+            "--frames",
+            "4",
+            "--input-size",
+            "64",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(csv_path.open()))
-    assert rows[0]["filename"] == "004.mp4" and 0 < float(rows[0]["label"]) < 1 and float(rows[0]["label"]) != 0.5
+    assert (
+        rows[0]["filename"] == "004.mp4"
+        and 0 < float(rows[0]["label"]) < 1
+        and float(rows[0]["label"]) != 0.5
+    )
 
 
 def test_resume_continues_at_the_next_epoch_with_the_saved_optimizer_state(ddp_run, data_root, tmp_path):
     out, fold, _ = ddp_run
     last = out / "weights" / f"{NAME}_{fold}_last"
     saved = torch.load(training_state_path(last), weights_only=True)
-    options = TrainOptions(config=load_config(write_config(tmp_path / "three.json", optimizer={"schedule": {
-        "type": "poly", "mode": "step", "epochs": 3, "params": {"max_iter": 20}}})), data_dir=data_root,
-        folds_csv=data_root / "folds.csv", fold=fold, prefix="t_", output_dir=out / "weights", log_dir=out / "logs",
-        resume=last, workers=0, device="cpu")
+    options = TrainOptions(
+        config=load_config(
+            write_config(
+                tmp_path / "three.json",
+                optimizer={
+                    "schedule": {"type": "poly", "mode": "step", "epochs": 3, "params": {"max_iter": 20}}
+                },
+            )
+        ),
+        data_dir=data_root,
+        folds_csv=data_root / "folds.csv",
+        fold=fold,
+        prefix="t_",
+        output_dir=out / "weights",
+        log_dir=out / "logs",
+        resume=last,
+        workers=0,
+        device="cpu",
+    )
     trainer = Trainer(options)
     assert trainer.start_epoch == 2
     assert trainer.scheduler.last_epoch == saved["scheduler"]["last_epoch"] > 0
     restored = trainer.optimizer.state_dict()["state"]
     assert restored.keys() == saved["optimizer"]["state"].keys()
-    for key, state in saved["optimizer"]["state"].items():  # AdamW (tiny.json): step and both moment estimates
+    for key, state in saved["optimizer"][
+        "state"
+    ].items():  # AdamW (tiny.json): step and both moment estimates
         assert state.keys() == restored[key].keys() and "exp_avg" in state
         for name, value in state.items():
             assert torch.equal(restored[key][name], value), name
@@ -176,8 +264,20 @@ def test_resume_continues_at_the_next_epoch_with_the_saved_optimizer_state(ddp_r
 def test_plot_loss_writes_a_png_from_a_training_log(ddp_run, tmp_path):
     out, fold, _ = ddp_run
     png = tmp_path / "loss.png"
-    done = subprocess.run([sys.executable, "plot_loss.py", "--log-file", str(out / "logs" / f"{NAME}_{fold}.log"), "--output", str(png)],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "plot_loss.py",
+            "--log-file",
+            str(out / "logs" / f"{NAME}_{fold}.log"),
+            "--output",
+            str(png),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and cv2.imread(str(png)).shape[1] > 400
     assert "weighted loss" in done.stdout
@@ -194,8 +294,16 @@ def make_bright_fakes_dataset(root):
             for frame in range(0, 40, 10):
                 image = np.clip(rng.normal(170 if label else 60, 25, (72, 60, 3)), 0, 255).astype(np.uint8)
                 cv2.imwrite(str(root / "crops" / video / f"{frame}_0.png"), image)
-                rows.append({"video": video, "file": f"crops/{video}/{frame}_0.png", "label": label,
-                             "original": "", "frame": frame, "fold": 0 if v < 4 else 1})
+                rows.append(
+                    {
+                        "video": video,
+                        "file": f"crops/{video}/{frame}_0.png",
+                        "label": label,
+                        "original": "",
+                        "frame": frame,
+                        "fold": 0 if v < 4 else 1,
+                    }
+                )
     pd.DataFrame(rows).to_csv(root / "folds.csv", index=False)
 
 
@@ -203,13 +311,31 @@ def make_bright_fakes_dataset(root):
 def test_loss_falls_on_a_learnable_task(tmp_path):
     """A model that trains at all separates dark reals from bright fakes within a few epochs."""
     make_bright_fakes_dataset(tmp_path)
-    config = write_config(tmp_path / "learn.json", batches_per_epoch=4, optimizer={
-        "batch_size": 8, "type": "AdamW", "learning_rate": 1e-3,
-        "schedule": {"type": "constant", "mode": "step", "epochs": 4, "params": {"max_iter": 16}}})
-    options = TrainOptions(config=load_config(config), data_dir=tmp_path, folds_csv=tmp_path / "folds.csv", fold=1,
-                           output_dir=tmp_path / "weights", log_dir=tmp_path / "logs", hardcore=False, workers=0, device="cpu")
+    config = write_config(
+        tmp_path / "learn.json",
+        batches_per_epoch=4,
+        optimizer={
+            "batch_size": 8,
+            "type": "AdamW",
+            "learning_rate": 1e-3,
+            "schedule": {"type": "constant", "mode": "step", "epochs": 4, "params": {"max_iter": 16}},
+        },
+    )
+    options = TrainOptions(
+        config=load_config(config),
+        data_dir=tmp_path,
+        folds_csv=tmp_path / "folds.csv",
+        fold=1,
+        output_dir=tmp_path / "weights",
+        log_dir=tmp_path / "logs",
+        hardcore=False,
+        workers=0,
+        device="cpu",
+    )
     Trainer(options).run()
-    records = [json.loads(line) for line in next((tmp_path / "logs").glob("*.jsonl")).read_text().splitlines()]
+    records = [
+        json.loads(line) for line in next((tmp_path / "logs").glob("*.jsonl")).read_text().splitlines()
+    ]
     assert records[-1]["train_loss"] < 0.6 * records[0]["train_loss"]
     assert records[-1]["auc"] == 1.0  # the held-out videos are ranked perfectly
 
@@ -236,16 +362,48 @@ sys.exit(train_classifier.main(sys.argv[1:]))
 def test_a_killed_run_resumes_where_it_stopped(data_root, tmp_path):
     folds = pd.read_csv(data_root / "folds.csv", dtype={"video": str})
     fold = int(folds.loc[folds.video == "519", "fold"].iloc[0])
-    config = write_config(tmp_path / "three.json", optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 3, "params": {"max_iter": 20}}})
-    options = ["--config", str(config), "--data-dir", str(data_root), "--folds-csv", str(data_root / "folds.csv"), "--fold", str(fold),
-               "--prefix", "t_", "--output-dir", str(tmp_path / "w"), "--logdir", str(tmp_path / "logs"), "--workers", "0", "--device", "cpu"]
+    config = write_config(
+        tmp_path / "three.json",
+        optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 3, "params": {"max_iter": 20}}},
+    )
+    options = [
+        "--config",
+        str(config),
+        "--data-dir",
+        str(data_root),
+        "--folds-csv",
+        str(data_root / "folds.csv"),
+        "--fold",
+        str(fold),
+        "--prefix",
+        "t_",
+        "--output-dir",
+        str(tmp_path / "w"),
+        "--logdir",
+        str(tmp_path / "logs"),
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+    ]
     log_file = tmp_path / "logs" / f"{NAME}_{fold}.log"
-    killed = subprocess.run([sys.executable, "-c", KILLED_AT_EPOCH_1, *options], cwd=REPO, capture_output=True, text=True, timeout=600)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AT_EPOCH_1, *options],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     last = tmp_path / "w" / f"{NAME}_{fold}_last"
     assert load_checkpoint(last)["epoch"] == 0
-    done = subprocess.run([sys.executable, "train_classifier.py", *options, "--resume", str(last)], cwd=REPO, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(
+        [sys.executable, "train_classifier.py", *options, "--resume", str(last)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resuming" in done.stderr and "at epoch 1" in done.stderr
     assert [line.split()[1] for line in log_file.read_text().splitlines()] == ["0", "1", "2"]
@@ -258,8 +416,19 @@ def test_a_broken_crop_is_replaced_not_fatal(tmp_path, caplog):
     (tmp_path / "crops" / "v").mkdir(parents=True)
     cv2.imwrite(str(tmp_path / "crops" / "v" / "0_0.png"), np.full((40, 30, 3), 90, dtype=np.uint8))
     (tmp_path / "crops" / "v" / "10_0.png").write_bytes(b"not a png")
-    rows = pd.DataFrame([{"video": "v", "file": f"crops/v/{f}_0.png", "label": 0, "original": "", "frame": f, "fold": 0} for f in (0, 10)])
-    dataset = FaceCrops(tmp_path, rows, create_val_transforms(32), load_config(REPO / "configs" / "tiny.json")["normalize"], train=True)
+    rows = pd.DataFrame(
+        [
+            {"video": "v", "file": f"crops/v/{f}_0.png", "label": 0, "original": "", "frame": f, "fold": 0}
+            for f in (0, 10)
+        ]
+    )
+    dataset = FaceCrops(
+        tmp_path,
+        rows,
+        create_val_transforms(32),
+        load_config(REPO / "configs" / "tiny.json")["normalize"],
+        train=True,
+    )
     with caplog.at_level("WARNING", logger="dfdc.train"):
         image, label, index, readable = dataset[1]
     assert index == 0 and readable and image.shape == (3, 32, 32) and label.item() == pytest.approx(0.01)
@@ -271,8 +440,16 @@ def test_validation_leaves_out_a_broken_crop_instead_of_scoring_another(tmp_path
     from core.metrics import video_scores
 
     make_bright_fakes_dataset(tmp_path)
-    options = TrainOptions(config=load_config(write_config(tmp_path / "c.json")), data_dir=tmp_path, folds_csv=tmp_path / "folds.csv",
-                           fold=1, output_dir=tmp_path / "weights", log_dir=tmp_path / "logs", workers=0, device="cpu")
+    options = TrainOptions(
+        config=load_config(write_config(tmp_path / "c.json")),
+        data_dir=tmp_path,
+        folds_csv=tmp_path / "folds.csv",
+        fold=1,
+        output_dir=tmp_path / "weights",
+        log_dir=tmp_path / "logs",
+        workers=0,
+        device="cpu",
+    )
     trainer = Trainer(options)
     intact = trainer.predict_crops()
     broken = int(np.flatnonzero(trainer.val_rows["video"] == "fake4")[1])
@@ -282,7 +459,9 @@ def test_validation_leaves_out_a_broken_crop_instead_of_scoring_another(tmp_path
     np.testing.assert_allclose(np.delete(with_broken, broken), np.delete(intact, broken), atol=1e-6)
     scores = trainer.validate()
     keep = np.arange(len(intact)) != broken
-    expected = video_scores(trainer.val_rows["video"].to_numpy()[keep], trainer.val_rows["label"].to_numpy()[keep], intact[keep])
+    expected = video_scores(
+        trainer.val_rows["video"].to_numpy()[keep], trainer.val_rows["label"].to_numpy()[keep], intact[keep]
+    )
     assert scores["unreadable_crops"] == 1 and scores["videos"] == 4
     assert scores["fake_loss"] == pytest.approx(expected["fake_loss"], abs=1e-6)
     assert scores["real_loss"] == pytest.approx(expected["real_loss"], abs=1e-6)
@@ -293,9 +472,28 @@ def test_a_truncated_training_state_is_a_one_line_error(tmp_path, capsys):
     import train_classifier
 
     make_bright_fakes_dataset(tmp_path)
-    config = write_config(tmp_path / "c.json", optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 1, "params": {"max_iter": 20}}})
-    common = ["--config", str(config), "--data-dir", str(tmp_path), "--folds-csv", str(tmp_path / "folds.csv"), "--fold", "1",
-              "--output-dir", str(tmp_path / "w"), "--logdir", str(tmp_path / "logs"), "--workers", "0", "--device", "cpu"]
+    config = write_config(
+        tmp_path / "c.json",
+        optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 1, "params": {"max_iter": 20}}},
+    )
+    common = [
+        "--config",
+        str(config),
+        "--data-dir",
+        str(tmp_path),
+        "--folds-csv",
+        str(tmp_path / "folds.csv"),
+        "--fold",
+        "1",
+        "--output-dir",
+        str(tmp_path / "w"),
+        "--logdir",
+        str(tmp_path / "logs"),
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+    ]
     assert train_classifier.main(common) == 0
     last = next((tmp_path / "w").glob("*_last"))
     state = training_state_path(last)
@@ -316,22 +514,65 @@ def test_shell_entry_points_explain_their_usage(script):
 def test_train_sh_runs_the_chosen_seeds_with_overriding_options(data_root, tmp_path):
     folds = pd.read_csv(data_root / "folds.csv", dtype={"video": str})
     fold = int(folds.loc[folds.video == "519", "fold"].iloc[0])
-    config = write_config(tmp_path / "one.json", optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 1, "params": {"max_iter": 2}}})
-    done = subprocess.run(["bash", "train.sh", str(data_root), "1", "--config", str(config), "--fold", str(fold), "--output-dir", str(tmp_path / "w"),
-                           "--workers", "0", "--device", "cpu"], cwd=REPO, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "DFDC_SEEDS": "111", "DFDC_LOGDIR": str(tmp_path / "logs")})
+    config = write_config(
+        tmp_path / "one.json",
+        optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 1, "params": {"max_iter": 2}}},
+    )
+    done = subprocess.run(
+        [
+            "bash",
+            "train.sh",
+            str(data_root),
+            "1",
+            "--config",
+            str(config),
+            "--fold",
+            str(fold),
+            "--output-dir",
+            str(tmp_path / "w"),
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "DFDC_SEEDS": "111", "DFDC_LOGDIR": str(tmp_path / "logs")},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert load_checkpoint(tmp_path / "w" / f"b7_111_DeepFakeClassifier_tf_efficientnet_b0_ns_{fold}_last")["epoch"] == 0
+    assert (
+        load_checkpoint(tmp_path / "w" / f"b7_111_DeepFakeClassifier_tf_efficientnet_b0_ns_{fold}_last")[
+            "epoch"
+        ]
+        == 0
+    )
     assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == [
-        "b7_111.out", f"b7_111_DeepFakeClassifier_tf_efficientnet_b0_ns_{fold}.jsonl", f"b7_111_DeepFakeClassifier_tf_efficientnet_b0_ns_{fold}.log"]
+        "b7_111.out",
+        f"b7_111_DeepFakeClassifier_tf_efficientnet_b0_ns_{fold}.jsonl",
+        f"b7_111_DeepFakeClassifier_tf_efficientnet_b0_ns_{fold}.log",
+    ]
     assert "epoch 0: fake_loss" in (tmp_path / "logs" / "b7_111.out").read_text()
 
 
 def test_freeze_epochs_train_only_the_head(tmp_path):
     make_bright_fakes_dataset(tmp_path)
-    config = write_config(tmp_path / "one.json", optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 1, "params": {"max_iter": 4}}})
-    options = TrainOptions(config=load_config(config), data_dir=tmp_path, folds_csv=tmp_path / "folds.csv", fold=1,
-                           output_dir=tmp_path / "weights", log_dir=tmp_path / "logs", freeze_epochs=1, workers=0, device="cpu")
+    config = write_config(
+        tmp_path / "one.json",
+        optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 1, "params": {"max_iter": 4}}},
+    )
+    options = TrainOptions(
+        config=load_config(config),
+        data_dir=tmp_path,
+        folds_csv=tmp_path / "folds.csv",
+        fold=1,
+        output_dir=tmp_path / "weights",
+        log_dir=tmp_path / "logs",
+        freeze_epochs=1,
+        workers=0,
+        device="cpu",
+    )
     trainer = Trainer(options)
     encoder_before = {k: v.clone() for k, v in trainer.model.encoder.named_parameters()}
     head_before = trainer.model.fc.weight.clone()
