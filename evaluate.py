@@ -42,8 +42,9 @@ FF_LAYOUT = ("manipulated_sequences", "original_sequences")
 
 
 def matched_to(labels: Labels, predictions: dict[str, float], diagnostics: dict[str, VideoResult] | None):
-    """The predictions and diagnostics keyed like the labels (see Labels.match); names matching several labelled videos
-    are left out and returned with the reason. A name matching none keeps its name: it is reported unlabelled."""
+    """The predictions and diagnostics keyed like the labels (see Labels.match); names matching several
+    labelled videos are left out and returned with the reason. A name matching none keeps its name: it is
+    reported unlabelled."""
     matched, ambiguous = labels.match(predictions)
 
     def rekey(items: dict) -> dict:
@@ -53,8 +54,8 @@ def matched_to(labels: Labels, predictions: dict[str, float], diagnostics: dict[
 
 
 def source_folder(path: Path) -> str:
-    """The folder that says where a video comes from: the FF++ method (or 'original') in FF++'s own layout, else the
-    video's folder (a DFDC part, a Celeb-DF subset, a converted FF++ folder)."""
+    """The folder that says where a video comes from: the FF++ method (or 'original') in FF++'s own layout,
+    else the video's folder (a DFDC part, a Celeb-DF subset, a converted FF++ folder)."""
     parts = path.parts
     for marker in FF_LAYOUT:
         if marker in parts and parts.index(marker) + 1 < len(parts) - 1:
@@ -72,7 +73,8 @@ def read_diagnostics(path: Path) -> dict[str, VideoResult]:
 def face_scores(
     diagnostics: dict[str, VideoResult], labels: dict[str, float]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, scores) of every classified face of every labelled video: a face's score is its mean over the models."""
+    """(labels, scores) of every classified face of every labelled video: a face's score is its mean over the
+    models."""
     y, p = [], []
     for name, record in diagnostics.items():
         if name not in labels or not record.scores:
@@ -107,8 +109,8 @@ def evaluate(
     sources: dict[str, str] | None = None,
     diagnostics: dict[str, VideoResult] | None = None,
 ) -> dict:
-    """The video-level report; with `sources`, the same per source folder (a folder of fakes only gets its AUC and EER
-    against every real video); with `diagnostics`, the per-face AUC."""
+    """The video-level report; with `sources`, the same per source folder (a folder of fakes only gets its AUC
+    and EER against every real video); with `diagnostics`, the per-face AUC."""
     common = sorted(set(predictions) & set(labels))
     y = np.array([labels[name] for name in common])
     p = np.array([predictions[name] for name in common])

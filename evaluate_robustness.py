@@ -1,5 +1,5 @@
-"""How detection holds up under the perturbations of DeeperForensics-1.0: every labelled video scored clean and under
-each perturbation type at each level, with AUC, log loss and score changes per condition.
+"""How detection holds up under the perturbations of DeeperForensics-1.0: every labelled video scored clean
+and under each perturbation type at each level, with AUC, log loss and score changes per condition.
 
     python evaluate_robustness.py --models final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36 \\
         --test-dir VIDEOS --labels labels.csv --out robustness/ --perturbations video_compression gaussian_blur --levels 1 3 5

@@ -1,6 +1,7 @@
 """The inference API in one import.
 
-The winning solution's own API, with its signatures (see inference/original_api.py), so its scripts run unchanged:
+The winning solution's own API, with its signatures (see inference/original_api.py), so its scripts run
+unchanged:
 
     from kernel_utils import VideoReader, FaceExtractor, confident_strategy, predict_on_video_set
     video_reader = VideoReader()

@@ -1,5 +1,5 @@
-"""What --report and --explain cost: whole predict_folder.py runs with and without --report, alternating; the heat
-maps' time per face; the report's own steps per video.
+"""What --report and --explain cost: whole predict_folder.py runs with and without --report, alternating; the
+heat maps' time per face; the report's own steps per video.
 
 Run from the repo root, e.g.
     python -m benchmarks.benchmark_report --videos ../shared/data/dfdc_real ../shared/data/dfdc/dfdc_train_part_10/widuwuoiur.mp4
@@ -96,7 +96,8 @@ def explain_seconds_per_face(weights: Path, video: Path, faces: int, size: int, 
 
 
 def report_steps_per_video(diagnostics: Path, rounds: int) -> dict[str, float]:
-    """Seconds per video of saving 32 thumbnails of 380-px faces and of drawing a page from scratch (thumbnails there)."""
+    """Seconds per video of saving 32 thumbnails of 380-px faces and of drawing a page from scratch
+    (thumbnails there)."""
     import numpy as np
 
     from inference.report import save_thumbnails, write_report

@@ -1,20 +1,21 @@
-"""Heat maps of what each classifier looked at: class-activation maps towards "fake" on an encoder feature map, per
-face and model.
+"""Heat maps of what each classifier looked at: class-activation maps towards "fake" on an encoder feature
+map, per face and model.
 
-The map is HiResCAM (Draelos & Carin, 2020): each position's activations times the gradient of the fake logit there,
-summed over channels, negatives dropped: the places whose features raised the fake score. On the encoder's last
-feature map, which the classifiers average and feed to one linear layer, the gradient is the same at every position,
-so this is exactly Grad-CAM (a test checks it). On an earlier layer Grad-CAM's averaging of the gradient over the map
-spreads it over the whole face; HiResCAM keeps it where the evidence is (measured on the demo's self-blended fakes:
-tests/test_demo.py, figures in docs/report.md).
+The map is HiResCAM (Draelos & Carin, 2020): each position's activations times the gradient of the fake logit
+there, summed over channels, negatives dropped: the places whose features raised the fake score. On the
+encoder's last feature map, which the classifiers average and feed to one linear layer, the gradient is the
+same at every position, so this is exactly Grad-CAM (a test checks it). On an earlier layer Grad-CAM's
+averaging of the gradient over the map spreads it over the whole face; HiResCAM keeps it where the evidence is
+(measured on the demo's self-blended fakes: tests/test_demo.py, figures in docs/report.md).
 
-It runs on a plain PyTorch copy of each checkpoint (the scoring models may be OpenVINO-compiled, or have their batch
-norms folded and convolutions packed, with no backward pass), with captum's LayerGradientXActivation, and costs one
-forward and one backward pass per face and model; docs/report.md and docs/speed.md give the measured cost.
+It runs on a plain PyTorch copy of each checkpoint (the scoring models may be OpenVINO-compiled, or have their
+batch norms folded and convolutions packed, with no backward pass), with captum's LayerGradientXActivation,
+and costs one forward and one backward pass per face and model; docs/report.md and docs/speed.md give the
+measured cost.
 
-The map comes from the encoder's last feature map (12x12 for a B7 at 380 px). A small input makes that map too coarse
-to say anything (2x2 for a ResNet-18 at 64 px), so the deepest stage whose output is at least MIN_MAP_SIDE on each side
-is taken instead (layer2, 8x8, for that ResNet-18).
+The map comes from the encoder's last feature map (12x12 for a B7 at 380 px). A small input makes that map too
+coarse to say anything (2x2 for a ResNet-18 at 64 px), so the deepest stage whose output is at least
+MIN_MAP_SIDE on each side is taken instead (layer2, 8x8, for that ResNet-18).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ from core.images import normalize_batch
 from inference.loading import read_classifier
 
 MIN_MAP_SIDE = 8
-# One face per backward pass: autograd keeps every activation of every face, and on a CPU larger batches are slower per
-# face as well as larger (benchmarks/README.md, "Heat maps and the report").
+# One face per backward pass: autograd keeps every activation of every face, and on a CPU larger batches are
+# slower per face as well as larger (benchmarks/README.md, "Heat maps and the report").
 FACES_PER_PASS = 1
 
 
@@ -46,9 +47,9 @@ class MapLayer:
 
 
 def heat_map_layer(model: nn.Module, input_size: int, min_side: int = MIN_MAP_SIDE) -> MapLayer:
-    """The encoder module whose output is the last feature map, or, when that map is smaller than `min_side`, the last
-    stage of the encoder whose output is at least that large. Found by running one face through the model and watching every
-    module's output, so it holds for any timm encoder."""
+    """The encoder module whose output is the last feature map, or, when that map is smaller than `min_side`,
+    the last stage of the encoder whose output is at least that large. Found by running one face through the
+    model and watching every module's output, so it holds for any timm encoder."""
     outputs: list[tuple[str, nn.Module, tuple[int, ...]]] = []
     hooks = [
         module.register_forward_hook(
@@ -82,7 +83,8 @@ def heat_map_layer(model: nn.Module, input_size: int, min_side: int = MIN_MAP_SI
 
 
 def encode_map(heat: np.ndarray) -> str:
-    """A heat map scaled to its maximum (all zero stays zero), as base64 of uint8 rows: 192 characters for 12x12."""
+    """A heat map scaled to its maximum (all zero stays zero), as base64 of uint8 rows: 192 characters for
+    12x12."""
     peak = float(heat.max())
     scaled = np.round(np.clip(heat / peak, 0, 1) * 255) if peak > 0 else np.zeros_like(heat)
     return base64.b64encode(scaled.astype(np.uint8).tobytes()).decode("ascii")
@@ -123,8 +125,9 @@ class HeatMapExplainer:
     def explain(
         self, inputs: dict[int, Sequence[np.ndarray]], positions: Sequence[int] | None = None
     ) -> dict[str, dict]:
-        """Per model: its layer, the map's shape and each face's encoded map (aligned with the faces; None for a face
-        not in `positions`, when given), from the model-ready faces at each input size (PreparedVideo.inputs)."""
+        """Per model: its layer, the map's shape and each face's encoded map (aligned with the faces; None for
+        a face not in `positions`, when given), from the model-ready faces at each input size
+        (PreparedVideo.inputs)."""
         explained = {}
         for name, cam in self.cams.items():
             spec, layer = self.specs[name], self.layers[name]

@@ -1,4 +1,5 @@
-"""Score many videos: find them, reuse finished work, prepare the next videos in the background, write the CSV and diagnostics atomically."""
+"""Score many videos: find them, reuse finished work, prepare the next videos in the background, write the CSV
+and diagnostics atomically."""
 
 from __future__ import annotations
 
@@ -71,7 +72,8 @@ def settings_key(weights: Sequence[Path], predictor: VideoPredictor) -> str:
 
 
 def has_heat_maps(record: VideoResult, explain_faces: str) -> bool:
-    """Whether a result holds every heat map --explain asks for: of every face, or of each track's kept faces."""
+    """Whether a result holds every heat map --explain asks for: of every face, or of each track's kept
+    faces."""
     if not record.faces:
         return True
     wanted = range(len(record.faces)) if explain_faces == "every-face" else kept_faces(record.tracks)
@@ -80,10 +82,10 @@ def has_heat_maps(record: VideoResult, explain_faces: str) -> bool:
 
 
 def load_finished(output: Path, key: str, explain_faces: str | None = None) -> dict[str, VideoResult]:
-    """Results of an earlier run with the same settings, by video key (see video_key): its diagnostics JSON, then its
-    progress log. A file or line of another schema version is ignored (with a warning for the file): its videos are
-    scored afresh. Results whose fallback was transient are left out, so that those videos are tried again, and so are
-    results without the heat maps `explain_faces` asks for (see has_heat_maps)."""
+    """Results of an earlier run with the same settings, by video key (see video_key): its diagnostics JSON,
+    then its progress log. A file or line of another schema version is ignored (with a warning for the file):
+    its videos are scored afresh. Results whose fallback was transient are left out, so that those videos are
+    tried again, and so are results without the heat maps `explain_faces` asks for (see has_heat_maps)."""
     finished: dict[str, VideoResult] = {}
     diagnostics = diagnostics_path(output)
     if diagnostics.is_file():
@@ -102,7 +104,9 @@ def load_finished(output: Path, key: str, explain_faces: str | None = None) -> d
                     record = VideoResult.from_json(entry["result"])
                     finished[record.video_key] = record
             except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-                continue  # the last line of an interrupted run may be cut short; another version's line is scored afresh
+                # the last line of an interrupted run may be cut short; another version's line is scored
+                # afresh
+                continue
     return {
         video: record
         for video, record in finished.items()
@@ -121,8 +125,9 @@ def prepare_ahead(
 ) -> Iterator[tuple[Path, PreparedVideo]]:
     """Decode and detect up to `workers` videos ahead of the one being classified.
 
-    The background threads run their torch ops on one core each, so they take at most a core from classification in
-    the main thread. When the consumer stops (an interrupt), videos not yet started are dropped instead of waited for.
+    The background threads run their torch ops on one core each, so they take at most a core from
+    classification in the main thread. When the consumer stops (an interrupt), videos not yet started are
+    dropped instead of waited for.
     """
     if workers <= 0:
         for video in videos:
@@ -154,11 +159,12 @@ def predict_videos(
 ) -> dict[str, VideoResult]:
     """Score every video, skipping those an earlier run with the same settings finished; write CSV + JSON.
 
-    Each video is keyed by its resolved path, size and modification time, so another folder's file of the same name,
-    or a re-encoded file, is scored afresh. Every video's result is appended to the progress log as it finishes, so
-    an interrupted run (KeyboardInterrupt passes through at once) loses only the video in hand. With `report_dir`, each
-    scored video's face thumbnails go there as it finishes, for the report (inference.report) made at the end.
-    Results are keyed by `names` (inference.inputs.result_names; default: the file names).
+    Each video is keyed by its resolved path, size and modification time, so another folder's file of the same
+    name, or a re-encoded file, is scored afresh. Every video's result is appended to the progress log as it
+    finishes, so an interrupted run (KeyboardInterrupt passes through at once) loses only the video in hand.
+    With `report_dir`, each scored video's face thumbnails go there as it finishes, for the report
+    (inference.report) made at the end. Results are keyed by `names` (inference.inputs.result_names; default:
+    the file names).
     """
     output = Path(output)
     key = settings_key(weights, predictor)
@@ -216,8 +222,8 @@ def predict_videos(
 
 
 def save_report_thumbnails(report_dir: Path, name: str, prepared: PreparedVideo, key: str) -> None:
-    """The faces as the largest-input model saw them; a report without them is still a report, so a failure only warns
-    (the report cuts them from the video again)."""
+    """The faces as the largest-input model saw them; a report without them is still a report, so a failure
+    only warns (the report cuts them from the video again)."""
     from inference.report import save_thumbnails
 
     try:
@@ -229,8 +235,8 @@ def save_report_thumbnails(report_dir: Path, name: str, prepared: PreparedVideo,
 def rescore_with_strategy(
     results: dict[str, VideoResult], strategy_name: str, video_score: str = "every-face"
 ) -> None:
-    """Recompute video and track scores from stored per-face scores, so reused videos follow this run's strategy and
-    video score."""
+    """Recompute video and track scores from stored per-face scores, so reused videos follow this run's
+    strategy and video score."""
     strategy = STRATEGIES[strategy_name]
     for record in results.values():
         if record.scores:
@@ -240,10 +246,11 @@ def rescore_with_strategy(
 
 
 def write_outputs(output: Path, results: dict[str, VideoResult], settings: dict) -> None:
-    """The CSV (sorted by name) and the diagnostics JSON: `settings` and every video's record (inference.results).
+    """The CSV (sorted by name) and the diagnostics JSON: `settings` and every video's record
+    (inference.results).
 
-    The CSV's columns are `filename,label` although the second holds each video's score: that is the DFDC submission
-    format, which users and the original solution's tools read."""
+    The CSV's columns are `filename,label` although the second holds each video's score: that is the DFDC
+    submission format, which users and the original solution's tools read."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")  # quotes a name holding a comma, a quote or a line break
     writer.writerow(["filename", "label"])
@@ -274,8 +281,8 @@ def shard_count(output: Path) -> int:
 
 
 def merge_shards(output: Path, count: int | None = None) -> dict[str, VideoResult]:
-    """One CSV and diagnostics JSON at `output` from its N finished shards; every shard must be there, with the same
-    settings (weights, device, inputs, detection, strategy) and no video scored twice."""
+    """One CSV and diagnostics JSON at `output` from its N finished shards; every shard must be there, with
+    the same settings (weights, device, inputs, detection, strategy) and no video scored twice."""
     count = count or shard_count(output)
     merged: dict[str, VideoResult] = {}
     settings = None

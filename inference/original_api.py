@@ -1,10 +1,10 @@
 """The winning solution's kernel_utils API, with its signatures, as thin adapters over this project's reading,
 detection and cropping, so that a script written against the original runs unchanged.
 
-Its behaviour is the original's: 0.5x detection with the original's resampling and no contrast retry, every face of
-every frame up to 4 x frames_per_video - 1 faces, a third of each box added on every side, truncating isotropic resize
-and centre padding, ImageNet normalisation, `strategy` per model and the mean over models; 0.5 when anything fails.
-The project's own API (VideoPredictor, score_videos) has other names.
+Its behaviour is the original's: 0.5x detection with the original's resampling and no contrast retry, every
+face of every frame up to 4 x frames_per_video - 1 faces, a third of each box added on every side, truncating
+isotropic resize and centre padding, ImageNet normalisation, `strategy` per model and the mean over models;
+0.5 when anything fails. The project's own API (VideoPredictor, score_videos) has other names.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ ORIGINAL_DETECTION_SCALE = 0.5
 ORIGINAL_THRESHOLDS = (0.7, 0.8, 0.8)
 COMPRESSION_QUALITY = 90  # predict_on_video(apply_compression=True): JPEG quality of each resized face
 
-# The original module's normalisation, under its names: ImageNet's mean and std, and torchvision's transform of them.
+# The original module's normalisation, under its names: ImageNet's mean and std, and torchvision's transform
+# of them.
 mean = list(IMAGENET_MEAN)
 std = list(IMAGENET_STD)
 normalize_transform = Normalize(mean, std)
@@ -42,12 +43,12 @@ def _container_frame_count(path) -> int:
 
 
 class VideoReader:
-    """Reads frames of a video as the original's VideoReader: each method returns (frames as one uint8 RGB array,
-    their indices), or None when nothing could be read.
+    """Reads frames of a video as the original's VideoReader: each method returns (frames as one uint8 RGB
+    array, their indices), or None when nothing could be read.
 
-    Where the original's reader met an index twice (read_frames on a video shorter than the frames asked for, a
-    repeated random draw) it stopped reading there; here a repeated index is read once and reading goes on, as its
-    documentation promised. A frame that fails to decode is skipped, where the original stopped.
+    Where the original's reader met an index twice (read_frames on a video shorter than the frames asked for,
+    a repeated random draw) it stopped reading there; here a repeated index is read once and reading goes on,
+    as its documentation promised. A frame that fails to decode is skipped, where the original stopped.
     """
 
     def __init__(self, verbose: bool = True, insets: tuple[float, float] = (0, 0)):
@@ -66,8 +67,8 @@ class VideoReader:
         return np.stack(frames), list(sampled.indices)
 
     def read_random_frames(self, path, num_frames: int, seed: int | None = None):
-        """`num_frames` positions drawn at random, with repeats, as the original drew them (NumPy's legacy generator
-        seeded with `seed`: the same positions), read in order."""
+        """`num_frames` positions drawn at random, with repeats, as the original drew them (NumPy's legacy
+        generator seeded with `seed`: the same positions), read in order."""
         frame_count = _container_frame_count(path)
         if frame_count <= 0:
             return None
@@ -105,7 +106,8 @@ class VideoReader:
 
 
 class FaceExtractor:
-    """Finds and crops the faces of the frames `video_read_fn(path)` returns, as the original's FaceExtractor."""
+    """Finds and crops the faces of the frames `video_read_fn(path)` returns, as the original's
+    FaceExtractor."""
 
     def __init__(self, video_read_fn: Callable, detector: FaceDetector | None = None):
         self.video_read_fn = video_read_fn
@@ -115,8 +117,8 @@ class FaceExtractor:
         )
 
     def process_videos(self, input_dir, filenames: Sequence[str], video_idxs: Sequence[int]) -> list[dict]:
-        """One dict per frame in which a face was found, as the original (a frame without one has no entry): video_idx,
-        frame_idx, frame_w, frame_h, faces (RGB crops, largest first), scores."""
+        """One dict per frame in which a face was found, as the original (a frame without one has no entry):
+        video_idx, frame_idx, frame_w, frame_h, faces (RGB crops, largest first), scores."""
         results = []
         for video_idx in video_idxs:
             read = self.video_read_fn(os.path.join(input_dir, filenames[video_idx]))
@@ -162,7 +164,8 @@ def predict_on_video(
     strategy: Callable = np.mean,
     apply_compression: bool = False,
 ) -> float:
-    """Fake probability of one video: `strategy` over each model's face scores, averaged over the models; 0.5 on failure."""
+    """Fake probability of one video: `strategy` over each model's face scores, averaged over the models; 0.5
+    on failure."""
     try:
         faces = [face for frame in face_extractor.process_video(video_path) for face in frame["faces"]]
         faces = faces[: batch_size * 4 - 1]  # the original's buffer of 4 faces per frame, one slot unused
@@ -194,7 +197,8 @@ def predict_on_video_set(
     strategy: Callable = np.mean,
     apply_compression: bool = False,
 ) -> list[float]:
-    """predict_on_video for each file name in `videos` (inside `test_dir`), `num_workers` at a time, in order."""
+    """predict_on_video for each file name in `videos` (inside `test_dir`), `num_workers` at a time, in
+    order."""
 
     def process_file(index: int) -> float:
         return predict_on_video(

@@ -28,20 +28,22 @@ NEUTRAL_SCORE = 0.5  # what a video gets when it cannot be scored: the log-loss-
 
 
 def default_batch_size(device: torch.device) -> int:
-    """Faces per forward pass: large batches feed a GPU. On a CPU, a few faces share each load of the late layers'
-    weights while the early layers' activations stay small (benchmarks/README.md, "Figures behind the code's choices")."""
+    """Faces per forward pass: large batches feed a GPU. On a CPU, a few faces share each load of the late
+    layers' weights while the early layers' activations stay small (benchmarks/README.md, "Figures behind the
+    code's choices")."""
     return 32 if device.type == "cuda" else 4
 
 
 def default_parallel_batches(device: torch.device) -> int:
-    """Batches classified side by side: on a CPU with 2 or more threads, two, each on half of the threads, because
-    depthwise convolutions and the element-wise work between the convolutions gain little from a second thread
-    (benchmarks/README.md, "Figures behind the code's choices")."""
+    """Batches classified side by side: on a CPU with 2 or more threads, two, each on half of the threads,
+    because depthwise convolutions and the element-wise work between the convolutions gain little from a
+    second thread (benchmarks/README.md, "Figures behind the code's choices")."""
     return 2 if device.type == "cpu" and torch.get_num_threads() >= 2 else 1
 
 
 def even_parts(count: int, parts: int) -> list[range]:
-    """0..count-1 cut into at most `parts` consecutive ranges whose lengths differ by one at most (none empty)."""
+    """0..count-1 cut into at most `parts` consecutive ranges whose lengths differ by one at most (none
+    empty)."""
     bounds = np.linspace(0, count, min(parts, count) + 1).round().astype(int).tolist()
     return [range(start, stop) for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
 
@@ -82,7 +84,8 @@ class VideoPredictor:
         self.specs = input_specs(models, input_size)
         self.sizes = sorted({spec.size for spec in self.specs.values()})
         on_openvino = all(isinstance(model, OpenVINOClassifier) for model in models.values())
-        # OpenVINO's latency mode takes one face at a time on every core (see core.openvino_runtime.compiled_module)
+        # OpenVINO's latency mode takes one face at a time on every core (see
+        # core.openvino_runtime.compiled_module)
         self.batch_size = batch_size or (1 if on_openvino else default_batch_size(device))
         self.strategy = STRATEGIES[strategy] if isinstance(strategy, str) else strategy
         self.jitter = jitter
@@ -98,22 +101,24 @@ class VideoPredictor:
         self.explain_faces = explain_faces
         first = next(iter(models.values()))
         self.dtype = first.dtype if hasattr(first, "dtype") else first.fc.weight.dtype
-        # cuDNN plans every convolution anew for each batch shape it has not seen (benchmarks/README.md gives the cost),
-        # so on a GPU the last faces of a video are padded to a full batch: one shape for the whole run.
-        # On a CPU a padding face would cost as much as a real one.
+        # cuDNN plans every convolution anew for each batch shape it has not seen (benchmarks/README.md gives
+        # the cost), so on a GPU the last faces of a video are padded to a full batch: one shape for the whole
+        # run. On a CPU a padding face would cost as much as a real one.
         self.pad_batches = device.type == "cuda" if pad_batches is None else pad_batches
         if parallel_batches is None:
             parallel_batches = 1 if on_openvino else default_parallel_batches(device)
         self.parallel_batches = max(parallel_batches, 1)
-        # Made here, in the thread that owns the predictor, with its thread count: a read-ahead thread limited to
-        # one thread must not hand every lane one thread, and two read-ahead threads must not make two pools.
+        # Made here, in the thread that owns the predictor, with its thread count: a read-ahead thread limited
+        # to one thread must not hand every lane one thread, and two read-ahead threads must not make two
+        # pools.
         self._lane_pool = self._start_lanes() if self.parallel_batches > 1 else None
 
     def read(self, path: str | os.PathLike) -> SampledFrames:
         return read_sampled_frames(path, self.num_frames, self.jitter, self.seed)
 
     def find_faces(self, sampled: SampledFrames) -> tuple[list[dict], list[np.ndarray], int]:
-        """Detected faces (with their frame index), their model-ready square crops, and how many faces were skipped.
+        """Detected faces (with their frame index), their model-ready square crops, and how many faces were
+        skipped.
 
         A frame with more than `max_faces_per_frame` faces keeps its largest ones:
         the people a video is about are the ones filling the frame.
@@ -139,14 +144,16 @@ class VideoPredictor:
         return faces, inputs, skipped
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
-        """Faces of each frame; with batches side by side, each lane detects on its share of the frames, which is faster
-        than detecting on every thread at once (benchmarks/README.md, "Figures behind the code's choices")."""
+        """Faces of each frame; with batches side by side, each lane detects on its share of the frames, which
+        is faster than detecting on every thread at once (benchmarks/README.md, "Figures behind the code's
+        choices")."""
         shares = [frames[part.start : part.stop] for part in even_parts(len(frames), self.parallel_batches)]
         return [faces for share in self._in_lanes(self.detector.detect, shares) for faces in share]
 
     def batches(self, count: int) -> list[range]:
-        """Positions of the faces of each forward pass: `batch_size` at a time, or, when batches run side by side,
-        a multiple of `parallel_batches` batches of sizes as equal as possible, so that no lane waits for another."""
+        """Positions of the faces of each forward pass: `batch_size` at a time, or, when batches run side by
+        side, a multiple of `parallel_batches` batches of sizes as equal as possible, so that no lane waits
+        for another."""
         if self.parallel_batches == 1 or self.pad_batches:
             return [
                 range(start, min(start + self.batch_size, count))
@@ -159,7 +166,8 @@ class VideoPredictor:
     def classify_batch(
         self, job: tuple[Sequence[np.ndarray], InputSpec, list[str]]
     ) -> dict[str, list[float]]:
-        """Fake probability of each face of one batch under each of the named models, which share one input spec."""
+        """Fake probability of each face of one batch under each of the named models, which share one input
+        spec."""
         inputs, spec, names = job
         chunk, count = list(inputs), len(inputs)
         if self.pad_batches:
@@ -171,7 +179,8 @@ class VideoPredictor:
         }
 
     def classify(self, inputs: dict[int, Sequence[np.ndarray]]) -> dict[str, list[float]]:
-        """Fake probability of every face under every model; `inputs` holds the faces at each model's input size."""
+        """Fake probability of every face under every model; `inputs` holds the faces at each model's input
+        size."""
         groups: dict[InputSpec, list[str]] = {}
         for name, spec in self.specs.items():
             groups.setdefault(spec, []).append(name)
@@ -192,7 +201,8 @@ class VideoPredictor:
         }
 
     def _in_lanes(self, function: Callable, items: Sequence) -> list:
-        """`function` of each item, in order: side by side in the lanes, or here when there is one lane or one item."""
+        """`function` of each item, in order: side by side in the lanes, or here when there is one lane or one
+        item."""
         if self._lane_pool is None or len(items) < 2:
             return [function(item) for item in items]
         return list(self._lane_pool.map(function, items))
@@ -204,8 +214,9 @@ class VideoPredictor:
         all_started = threading.Barrier(self.parallel_batches)
 
         def limit_threads() -> None:
-            # torch sets a thread's count from the process-wide one the first time the thread runs an operator;
-            # once that has happened, a count set here holds for this thread only (OpenMP and MKL keep it per thread)
+            # torch sets a thread's count from the process-wide one the first time the thread runs an
+            # operator; once that has happened, a count set here holds for this thread only (OpenMP and MKL
+            # keep it per thread)
             torch.get_num_threads()
             torch.set_num_threads(share)
             all_started.wait()  # keeps this thread busy, so that each call runs in a thread of its own
@@ -225,9 +236,9 @@ class VideoPredictor:
     def prepare(self, path: str | os.PathLike) -> PreparedVideo:
         """Decode, detect and crop: the part of scoring that needs no classifier.
 
-        Never raises for a bad video (only KeyboardInterrupt and the like pass): it comes back with a fallback reason.
-        A file that cannot be decoded is a lasting reason; any other error (out of memory, a decoder or detector
-        crash) is marked transient, so that a rerun tries the video again.
+        Never raises for a bad video (only KeyboardInterrupt and the like pass): it comes back with a fallback
+        reason. A file that cannot be decoded is a lasting reason; any other error (out of memory, a decoder
+        or detector crash) is marked transient, so that a rerun tries the video again.
         """
         started = time.perf_counter()
         result = VideoResult(NEUTRAL_SCORE, path=str(Path(path).resolve()))
@@ -276,8 +287,9 @@ class VideoPredictor:
         return result
 
     def explain(self, prepared: PreparedVideo, result: VideoResult) -> None:
-        """The heat maps of the scored faces. Failing here (a backward pass is memory-hungry) costs the maps, never the
-        scores: the note says why, and a rerun with --explain tries the video again, as it lacks the maps."""
+        """The heat maps of the scored faces. Failing here (a backward pass is memory-hungry) costs the maps,
+        never the scores: the note says why, and a rerun with --explain tries the video again, as it lacks the
+        maps."""
         started = time.perf_counter()
         try:
             result.heatmaps = self.explainer.explain(
@@ -299,7 +311,8 @@ class VideoPredictor:
 
 
 def failed(result: VideoResult, stage: str, error: Exception) -> VideoResult:
-    """The result of a video whose `stage` raised: the neutral score, the reason, and a retry on the next run."""
+    """The result of a video whose `stage` raised: the neutral score, the reason, and a retry on the next
+    run."""
     result.score, result.scores, result.model_scores = NEUTRAL_SCORE, {}, {}
     result.fallback = f"{stage} failed: {type(error).__name__}: {error}"
     result.transient = True

@@ -1,12 +1,13 @@
-"""A static HTML report of a scoring run: an index of every video and a page per video, readable offline from disk.
+"""A static HTML report of a scoring run: an index of every video and a page per video, readable offline from
+disk.
 
     python -m inference.report submission.diagnostics.json --out report/
 
-predict_folder.py --report DIR writes the same report at the end of its run, with the face thumbnails it saved while
-scoring; made later from a diagnostics JSON, the thumbnails are cut again from the videos (their paths are in the
-diagnostics), and a video that is gone gets a page without them. Pages come from the Jinja2 templates in
-inference/report_templates, plots from matplotlib; the report needs nothing outside its folder (no scripts, fonts or
-styles from the web). A rerun redraws only the videos whose results changed.
+predict_folder.py --report DIR writes the same report at the end of its run, with the face thumbnails it saved
+while scoring; made later from a diagnostics JSON, the thumbnails are cut again from the videos (their paths
+are in the diagnostics), and a video that is gone gets a page without them. Pages come from the Jinja2
+templates in inference/report_templates, plots from matplotlib; the report needs nothing outside its folder
+(no scripts, fonts or styles from the web). A rerun redraws only the videos whose results changed.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ SOURCE_FILE = "video_key.txt"  # which video file the face thumbnails were cut f
 
 
 def trained_on(weights: Sequence[Path]) -> dict[str, str | None]:
-    """What each checkpoint learnt from, as far as anything says: the released ones, DFDC; one of train_classifier.py,
-    the data its saved config names; any other, None (the report then claims nothing about it)."""
+    """What each checkpoint learnt from, as far as anything says: the released ones, DFDC; one of
+    train_classifier.py, the data its saved config names; any other, None (the report then claims nothing
+    about it)."""
     from core.checkpoints import CheckpointError, training_config_for
     from inference.released_weights import RELEASED
 
@@ -75,7 +77,8 @@ def faces_folder(report_dir: Path, name: str) -> Path:
 
 
 def thumbnail(face_input: np.ndarray) -> np.ndarray:
-    """A model-ready square face (RGB) as a THUMBNAIL_SIZE thumbnail, so heat maps lie on it as on the model's input."""
+    """A model-ready square face (RGB) as a THUMBNAIL_SIZE thumbnail, so heat maps lie on it as on the model's
+    input."""
     import cv2
 
     shrink = face_input.shape[0] > THUMBNAIL_SIZE
@@ -87,8 +90,8 @@ def thumbnail(face_input: np.ndarray) -> np.ndarray:
 
 
 def save_thumbnails(report_dir: Path, name: str, faces: Sequence[np.ndarray], video_key: str) -> None:
-    """Each face of a video as faces/<position>.jpg in its report folder, all at once (a folder of them, or none), with
-    the key of the video file they come from (see inference.folder.video_key)."""
+    """Each face of a video as faces/<position>.jpg in its report folder, all at once (a folder of them, or
+    none), with the key of the video file they come from (see inference.folder.video_key)."""
     import cv2
 
     from core.atomic import atomic_directory
@@ -104,7 +107,8 @@ def save_thumbnails(report_dir: Path, name: str, faces: Sequence[np.ndarray], vi
 
 
 def has_thumbnails(report_dir: Path, name: str, record: VideoResult) -> bool:
-    """Whether the report folder holds a thumbnail of each of the record's faces, cut from the same video file."""
+    """Whether the report folder holds a thumbnail of each of the record's faces, cut from the same video
+    file."""
     folder = faces_folder(report_dir, name)
     source = folder / SOURCE_FILE
     return (
@@ -115,7 +119,8 @@ def has_thumbnails(report_dir: Path, name: str, record: VideoResult) -> bool:
 
 
 def thumbnails_from_video(record: VideoResult) -> list[np.ndarray]:
-    """The record's faces cut again from its video's frames (raises VideoReadError when the video cannot be read)."""
+    """The record's faces cut again from its video's frames (raises VideoReadError when the video cannot be
+    read)."""
     from core.faces import crop_face
     from core.images import face_to_model_input
     from core.video import VideoReadError, read_frames_at
@@ -156,8 +161,8 @@ def moment(frame: int, fps: float) -> str:
 
 
 def draw_timeline(record: VideoResult, path: Path) -> None:
-    """Each track's face scores across the video (mean over models, the band between the lowest and highest model),
-    and the video's score; in seconds when the frame rate is known, else in frames."""
+    """Each track's face scores across the video (mean over models, the band between the lowest and highest
+    model), and the video's score; in seconds when the frame rate is known, else in frames."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(8, 2.8), dpi=100)
@@ -246,7 +251,8 @@ def draw_heat_map(face: Path, heat: np.ndarray, path: Path) -> None:
 
 
 def heat_maps_of(record: VideoResult, folder: Path, thumbnails_ok: bool) -> dict[int, list[dict]]:
-    """Per face kept for a track (its most and least fake), each model's heat map image, drawn when computed."""
+    """Per face kept for a track (its most and least fake), each model's heat map image, drawn when
+    computed."""
     from inference.explain import decode_map
 
     kept = kept_faces(record.tracks)
@@ -309,7 +315,8 @@ DECODERS = {
 def write_video_page(
     environment, report_dir: Path, name: str, record: VideoResult, settings: dict, threshold: float
 ) -> dict:
-    """The video's page and its pictures, unless they were drawn from this very record before; its index row."""
+    """The video's page and its pictures, unless they were drawn from this very record before; its index
+    row."""
     folder = report_dir / "videos" / video_folder_name(name)
     row = {
         "name": name,
@@ -403,8 +410,8 @@ def write_report(
     threshold: float = DEFAULT_THRESHOLD,
     source: str = "",
 ) -> Path:
-    """The report of a run's settings and records (inference.results.load_diagnostics) in `report_dir`; returns its
-    index page."""
+    """The report of a run's settings and records (inference.results.load_diagnostics) in `report_dir`;
+    returns its index page."""
     from tqdm import tqdm
 
     report_dir = Path(report_dir)

@@ -1,7 +1,8 @@
-"""A video's result, as the predictor makes it and the diagnostics JSON keeps it, and the one loader of that JSON.
+"""A video's result, as the predictor makes it and the diagnostics JSON keeps it, and the one loader of that
+JSON.
 
-A *score* is what the models say (the fake probability); a *label* is ground truth. The CSV alone keeps the column
-name `label` (see inference.folder.write_outputs).
+A *score* is what the models say (the fake probability); a *label* is ground truth. The CSV alone keeps the
+column name `label` (see inference.folder.write_outputs).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# the version of the diagnostics JSON (the file and each line of the progress log); files of another version are
-# refused by load_diagnostics, and a rerun scores their videos afresh. 1: the unversioned files before it.
+# the version of the diagnostics JSON (the file and each line of the progress log); files of another version
+# are refused by load_diagnostics, and a rerun scores their videos afresh. 1: the unversioned files before it.
 SCHEMA_VERSION = 2
 DERIVED = ("faces_found", "frames_with_faces")  # written for the reader, computed from `faces`
 
@@ -34,7 +35,8 @@ class VideoResult:
     scores: dict[str, list[float]] = field(default_factory=dict)  # per model, aligned with `faces`
     model_scores: dict[str, float] = field(default_factory=dict)  # per model, the video's score
     fallback: str | None = None  # why the video got the neutral score
-    transient: bool = False  # the fallback came from an unexpected error (out of memory, a decoder crash): retried by a rerun
+    # the fallback came from an unexpected error (out of memory, a decoder crash): retried by a rerun
+    transient: bool = False
     note: str | None = None
     faces_skipped: int = 0  # smallest faces of crowded frames, beyond the per-frame limit
     tracks: list[dict] = field(
@@ -89,8 +91,8 @@ class VideoResult:
 def load_diagnostics(path: str | os.PathLike) -> tuple[dict, dict[str, VideoResult]]:
     """(the run's settings, each video's record by name) of a diagnostics JSON as predict_folder.py writes it.
 
-    Raises DiagnosticsError, in one line, for a file that is missing, not JSON, of no or another schema version, or
-    not of this shape.
+    Raises DiagnosticsError, in one line, for a file that is missing, not JSON, of no or another schema
+    version, or not of this shape.
     """
     path = Path(path)
     try:

@@ -1,6 +1,6 @@
 """Score a labelled set of videos clean and under each perturbation and level, keep every video's result as it
-finishes, and summarise per condition: AUC, log loss, balanced log loss, how far video scores moved from the clean
-ones, and the faces the perturbation cost."""
+finishes, and summarise per condition: AUC, log loss, balanced log loss, how far video scores moved from the
+clean ones, and the faces the perturbation cost."""
 
 from __future__ import annotations
 
@@ -69,7 +69,8 @@ def frame_perturbation(condition: Condition, video: Path, seed: int) -> Callable
 def score(
     predictor: PerturbedPredictor, condition: Condition, video: Path, work: Path, seed: int
 ) -> VideoResult:
-    """One video under one condition: its record, with the path and key of the video (not of a scratch file)."""
+    """One video under one condition: its record, with the path and key of the video (not of a scratch
+    file)."""
     predictor.perturb = None
     target = video
     if (
@@ -91,8 +92,8 @@ def score(
 
 
 def load_results(path: Path, settings: str) -> dict[tuple[str, str], VideoResult]:
-    """Finished (condition, video key) -> result, from an earlier run with the same settings; transient failures, and
-    lines of another schema version (inference.results), are redone."""
+    """Finished (condition, video key) -> result, from an earlier run with the same settings; transient
+    failures, and lines of another schema version (inference.results), are redone."""
     results: dict[tuple[str, str], VideoResult] = {}
     if path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -151,8 +152,9 @@ def summarise(
     labels: dict[str, float],
     chosen: Sequence[Condition],
 ) -> list[dict]:
-    """One row per condition. The AUC and losses are over the videos in which a face was found (a faceless video is
-    counted, not scored 0.5 behind the reader's back); `auc_with_fallbacks` scores those 0.5, as a deployed run would."""
+    """One row per condition. The AUC and losses are over the videos in which a face was found (a faceless
+    video is counted, not scored 0.5 behind the reader's back); `auc_with_fallbacks` scores those 0.5, as a
+    deployed run would."""
     keys = {video.name: video_key(video) for video in videos}
     clean = {name: results.get((Condition(CLEAN, 0).key, key)) for name, key in keys.items()}
     rows = []

@@ -1,8 +1,8 @@
 """The seven perturbations of DeeperForensics-1.0, at its five levels each (1 = mild .. 5 = severe).
 
-Each frame perturbation takes an RGB uint8 frame, the level's parameter and a random generator (for those that draw),
-and returns a new frame; video compression re-encodes a whole video file with H.264 (libx264, through PyAV's bundled
-FFmpeg) at a constant rate factor.
+Each frame perturbation takes an RGB uint8 frame, the level's parameter and a random generator (for those that
+draw), and returns a new frame; video compression re-encodes a whole video file with H.264 (libx264, through
+PyAV's bundled FFmpeg) at a constant rate factor.
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ def gaussian_blur(frame: np.ndarray, kernel: float, rng: np.random.Generator | N
 
 
 def pixelation(frame: np.ndarray, factor: float, rng: np.random.Generator | None = None) -> np.ndarray:
-    """Shrunk by `factor` (area averaging), then enlarged back with nearest neighbours: blocks of `factor` pixels."""
+    """Shrunk by `factor` (area averaging), then enlarged back with nearest neighbours: blocks of `factor`
+    pixels."""
     height, width = frame.shape[:2]
     small = cv2.resize(
         frame, (max(int(width / factor), 1), max(int(height / factor), 1)), interpolation=cv2.INTER_AREA
@@ -85,8 +86,8 @@ PERTURBATIONS = tuple(LEVELS)
 
 
 def compress_video(source: str | Path, target: str | Path, crf: float) -> Path:
-    """Re-encode every frame of `source` with H.264 at constant rate factor `crf` (odd sizes are cut to even ones, as
-    4:2:0 chroma needs) at the source's frame rate."""
+    """Re-encode every frame of `source` with H.264 at constant rate factor `crf` (odd sizes are cut to even
+    ones, as 4:2:0 chroma needs) at the source's frame rate."""
     import av
 
     target = Path(target)

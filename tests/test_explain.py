@@ -1,5 +1,5 @@
-"""Heat maps (inference.explain) on real faces with a trained checkpoint: the layer they come from, that they are
-Grad-CAM exactly on the last feature map, and that they survive the diagnostics' encoding."""
+"""Heat maps (inference.explain) on real faces with a trained checkpoint: the layer they come from, that they
+are Grad-CAM exactly on the last feature map, and that they survive the diagnostics' encoding."""
 
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ def test_the_map_comes_from_the_last_feature_map_or_the_deepest_stage_of_8x8(enc
 
 
 def test_on_the_last_feature_map_the_heat_map_is_grad_cam(trained_checkpoint, real_faces):
-    """At 256 px the ResNet-18's last map is 8x8, so the map is taken there, where averaging and one linear layer follow:
-    HiResCAM and captum's own Grad-CAM must agree."""
+    """At 256 px the ResNet-18's last map is 8x8, so the map is taken there, where averaging and one linear
+    layer follow: HiResCAM and captum's own Grad-CAM must agree."""
     from captum.attr import LayerGradCam
 
     spec = InputSpec(256)
@@ -96,7 +96,8 @@ def test_maps_round_trip_through_the_diagnostics_text():
 
 
 def test_heat_maps_that_fail_cost_the_maps_not_the_scores(trained_checkpoint, detector):
-    """A backward pass can run out of memory where scoring does not: the video keeps its scores and says why it has no maps."""
+    """A backward pass can run out of memory where scoring does not: the video keeps its scores and says why
+    it has no maps."""
     from inference.folder import has_heat_maps
     from inference.loading import load_classifier
     from inference.predictor import VideoPredictor

@@ -1,4 +1,5 @@
-"""Folder runs in process: what a rerun reuses, what it retries, and that no per-video failure stops the run."""
+"""Folder runs in process: what a rerun reuses, what it retries, and that no per-video failure stops the
+run."""
 
 import csv
 import json

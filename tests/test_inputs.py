@@ -1,5 +1,6 @@
-"""What the scoring command takes in: folders searched with their subfolders, nothing dropped without a word, every entry
-named like a video or photo given a row with its reason, and the decoder of each video in the diagnostics and report."""
+"""What the scoring command takes in: folders searched with their subfolders, nothing dropped without a word,
+every entry named like a video or photo given a row with its reason, and the decoder of each video in the
+diagnostics and report."""
 
 import csv
 import json
@@ -79,7 +80,8 @@ def read_csv(path):
 
 @pytest.fixture(scope="module")
 def awkward_folder(tmp_path_factory):
-    """What a user brings beside good videos: an AV1 clip and a GIF of a real face (in subfolders), and broken entries."""
+    """What a user brings beside good videos: an AV1 clip and a GIF of a real face (in subfolders), and broken
+    entries."""
     folder = tmp_path_factory.mktemp("awkward")
     face = read_frames_at(shared_video(REAL_VIDEOS["ffpp_original_634"]), [100])[100]
     frames = numbered_frames(cv2.resize(face, (480, 270), interpolation=cv2.INTER_AREA), 12)

@@ -60,8 +60,8 @@ def test_predict_submission_names_the_missing_weights(tmp_path):
 
 
 def test_predict_submission_scores_with_all_seven_released_names(tmp_path, random_b7, random_b7_openvino):
-    """The README's second quick-start command, with one randomly initialised B7 standing in under all seven released names;
-    its OpenVINO model comes from the run's cache, where random_b7_openvino put it."""
+    """The README's second quick-start command, with one randomly initialised B7 standing in under all seven
+    released names; its OpenVINO model comes from the run's cache, where random_b7_openvino put it."""
     from inference.released_weights import RELEASED_MODELS
 
     weights = tmp_path / "weights"
@@ -106,8 +106,8 @@ def test_predict_submission_scores_with_all_seven_released_names(tmp_path, rando
 
 
 def test_padded_and_side_by_side_batches_leave_every_face_score_unchanged(small_checkpoint):
-    """On a GPU the last faces of a video are padded to a full batch (one cuDNN plan per run); on a CPU batches run
-    side by side in threads. Neither may shift, mix or change the faces' scores."""
+    """On a GPU the last faces of a video are padded to a full batch (one cuDNN plan per run); on a CPU
+    batches run side by side in threads. Neither may shift, mix or change the faces' scores."""
     device = torch.device("cpu")
     model = kernel_utils.load_classifier(small_checkpoint, device, input_size=128)
     detector = kernel_utils.FaceDetector(device)
@@ -128,7 +128,8 @@ def test_padded_and_side_by_side_batches_leave_every_face_score_unchanged(small_
         .inputs[128]
     )
     assert len(inputs) % 4 != 0 and len(predictors["side by side"].batches(len(inputs))) == 2
-    # a random B0 scores every face almost alike: a steeper head centred on these faces spreads the scores apart
+    # a random B0 scores every face almost alike: a steeper head centred on these faces spreads the scores
+    # apart
     with torch.no_grad():
         model.fc.weight.mul_(1e6)
         model.fc.bias.zero_()
@@ -167,8 +168,9 @@ def test_side_by_side_batches_are_balanced_over_the_lanes(small_checkpoint, coun
 
 @pytest.mark.parametrize("threads", [2, 8])  # this machine's count, and a larger one set by hand
 def test_each_lane_runs_on_its_share_of_the_threads_whichever_thread_first_uses_it(small_checkpoint, threads):
-    """The lanes are made with the predictor, in its owner's thread: a read-ahead thread limited to one thread that is
-    the first to detect must not hand every lane one thread, nor may two such threads make two sets of lanes."""
+    """The lanes are made with the predictor, in its owner's thread: a read-ahead thread limited to one thread
+    that is the first to detect must not hand every lane one thread, nor may two such threads make two sets of
+    lanes."""
     device = torch.device("cpu")
     model = kernel_utils.load_classifier(small_checkpoint, device, input_size=128)
     before = torch.get_num_threads()
@@ -252,7 +254,8 @@ def test_detection_shared_between_lanes_finds_the_same_faces(detector, small_che
 
 
 def cv2_frames(path, indices):
-    """The frames at these positions, grabbed in one pass with OpenCV and turned RGB, as the original's reader did."""
+    """The frames at these positions, grabbed in one pass with OpenCV and turned RGB, as the original's reader
+    did."""
     capture = cv2.VideoCapture(str(path))
     frames = {}
     for index in range(max(indices) + 1):
@@ -265,7 +268,8 @@ def cv2_frames(path, indices):
 
 def test_the_originals_other_readers_read_the_frames_it_read(faceless_video):
     """read_random_frames, read_frames_at_indices, read_middle_frame and read_frame_at_index of the original's
-    VideoReader: its positions (np.random.seed(seed); sorted(np.random.choice(np.arange(0, n), k))), RGB frames."""
+    VideoReader: its positions (np.random.seed(seed); sorted(np.random.choice(np.arange(0, n), k))), RGB
+    frames."""
     from kernel_utils import VideoReader
 
     reader = VideoReader()

@@ -1,5 +1,5 @@
-"""The OpenVINO backend gives PyTorch's scores on real videos, converts a model once, rebuilds a damaged cache entry, and
-falls back to PyTorch, saying so, when the runtime is missing."""
+"""The OpenVINO backend gives PyTorch's scores on real videos, converts a model once, rebuilds a damaged cache
+entry, and falls back to PyTorch, saying so, when the runtime is missing."""
 
 import json
 import logging

@@ -1,5 +1,6 @@
-"""The project's scoring, set up as the original solution, against the original's inference path written out from its
-documented steps (kernel_utils.py and predict_folder.py of the winning solution), on real videos and a trained model."""
+"""The project's scoring, set up as the original solution, against the original's inference path written out
+from its documented steps (kernel_utils.py and predict_folder.py of the winning solution), on real videos and
+a trained model."""
 
 import cv2
 import numpy as np
@@ -37,7 +38,8 @@ def original_frames(path, count):
 
 
 def original_faces(frames, detector):
-    """FaceExtractor.process_videos: each frame halved with PIL, MTCNN.detect, boxes int(b * 2), a third of each side added."""
+    """FaceExtractor.process_videos: each frame halved with PIL, MTCNN.detect, boxes int(b * 2), a third of
+    each side added."""
     faces = []
     for frame in frames:
         image = Image.fromarray(frame)
@@ -86,7 +88,8 @@ def models(trained_checkpoint):
 
 @pytest.mark.parametrize("video", VIDEOS)
 def test_the_original_path_and_this_one_score_the_same_faces_alike(models, video):
-    """With --detection-scale 0.5 --no-contrast-retry --max-faces-per-frame 0: the same faces, scored alike."""
+    """With --detection-scale 0.5 --no-contrast-retry --max-faces-per-frame 0: the same faces, scored
+    alike."""
     original_model, our_model = models
     path = shared_video(video)
     reference_faces = original_faces(
@@ -146,8 +149,8 @@ pd.DataFrame({"filename": test_videos, "label": predictions}).to_csv(output, ind
 
 
 def test_a_script_written_against_the_original_api_gets_this_projects_scores(tmp_path, trained_checkpoint):
-    """The original's predict_folder.py, as its documented calls have it, against kernel_utils: the same video scores as
-    predict_folder.py with the original's settings."""
+    """The original's predict_folder.py, as its documented calls have it, against kernel_utils: the same video
+    scores as predict_folder.py with the original's settings."""
     import shutil
     import subprocess
     import sys

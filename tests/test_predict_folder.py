@@ -179,8 +179,8 @@ def test_single_files_can_be_scored(tmp_path, small_checkpoint):
     ],
 )
 def test_bad_input_is_a_one_line_error(tmp_path, small_checkpoint, problem, option, value, capsys):
-    """Answered by predict_folder.main in this process: a bad option by its parser (SystemExit), a missing file before
-    any model is loaded (the return code)."""
+    """Answered by predict_folder.main in this process: a bad option by its parser (SystemExit), a missing
+    file before any model is loaded (the return code)."""
     import predict_folder
 
     args = {
@@ -204,7 +204,8 @@ def test_bad_input_is_a_one_line_error(tmp_path, small_checkpoint, problem, opti
 
 
 def test_b7_scores_a_real_video(tmp_path, random_b7, random_b7_openvino):
-    """The full-size architecture of the released ensemble, through the same command (its OpenVINO model from the run's cache)."""
+    """The full-size architecture of the released ensemble, through the same command (its OpenVINO model from
+    the run's cache)."""
     output = tmp_path / "b7.csv"
     done = run_predict(
         "--weights-dir",
@@ -249,8 +250,8 @@ def test_help_and_bad_input_are_answered_before_torch_is_loaded(tmp_path):
 def test_a_checkpoint_named_freely_is_read_as_the_original_or_as_told(
     tmp_path, small_checkpoint, faceless_video
 ):
-    """The original built every model as DeepFakeClassifier(tf_efficientnet_b7_ns) whatever its file name; a B0 saved as
-    my_model.pth therefore does not fit (the keys are named), and --encoder says what it is."""
+    """The original built every model as DeepFakeClassifier(tf_efficientnet_b7_ns) whatever its file name; a
+    B0 saved as my_model.pth therefore does not fit (the keys are named), and --encoder says what it is."""
     weights = tmp_path / "weights"
     weights.mkdir()
     shutil.copy(small_checkpoint, weights / "my_model.pth")

@@ -1,5 +1,5 @@
-"""The HTML report (--report, python -m inference.report) and the heat maps (--explain), on real videos with a trained
-checkpoint; the pages are opened in headless Chromium and looked at as a person would."""
+"""The HTML report (--report, python -m inference.report) and the heat maps (--explain), on real videos with a
+trained checkpoint; the pages are opened in headless Chromium and looked at as a person would."""
 
 from __future__ import annotations
 
@@ -218,8 +218,8 @@ def test_report_made_later_from_the_diagnostics(report_run, tmp_path):
         assert len(list(faces_folder(later, name).glob("*.jpg"))) == record["faces_found"]
     assert 'value="0.3"' in (later / "index.html").read_text()
 
-    # a rerun redraws nothing that did not change, but faces cut from another file of the same name are cut again;
-    # a video that is gone gets its page without faces
+    # a rerun redraws nothing that did not change, but faces cut from another file of the same name are cut
+    # again; a video that is gone gets its page without faces
     timeline = later / "videos" / video_folder_name("portrait.mp4") / "timeline.png"
     before = timeline.stat().st_mtime_ns
     two_people = faces_folder(later, "two_people.mp4")

@@ -1,4 +1,5 @@
-"""The typed video record and the one loader of the diagnostics JSON: round trip, and one-line refusals of other versions."""
+"""The typed video record and the one loader of the diagnostics JSON: round trip, and one-line refusals of
+other versions."""
 
 from __future__ import annotations
 

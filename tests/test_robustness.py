@@ -1,5 +1,5 @@
-"""The DeeperForensics-1.0 perturbations, each checked for its defining property on a real frame, and the robustness
-evaluation end to end on real videos."""
+"""The DeeperForensics-1.0 perturbations, each checked for its defining property on a real frame, and the
+robustness evaluation end to end on real videos."""
 
 import csv
 import json

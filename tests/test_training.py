@@ -1,4 +1,5 @@
-"""Training on CPU: config checks, a 2-process gloo DDP run on real preprocessed crops, resume, a learnable task, plots."""
+"""Training on CPU: config checks, a 2-process gloo DDP run on real preprocessed crops, resume, a learnable
+task, plots."""
 
 import csv
 import json
@@ -24,7 +25,8 @@ NAME = "t_DeepFakeClassifier_tf_efficientnet_b0_ns"
 
 def write_config(path, **changes):
     config = json.loads((REPO / "configs" / "tiny.json").read_text())
-    # the EfficientNet family, as the released models (tiny.json itself trains a ResNet-18: see the demo's test)
+    # the EfficientNet family, as the released models (tiny.json itself trains a ResNet-18: see the demo's
+    # test)
     config.update({"encoder": "tf_efficientnet_b0_ns", "size": 64, "batches_per_epoch": 2})
     config["optimizer"].update({"batch_size": 4})
     config["optimizer"]["schedule"].update({"epochs": 2, "params": {"max_iter": 20}})
@@ -41,15 +43,16 @@ def write_config(path, **changes):
 def test_shipped_configs_load(name):
     config = load_config(REPO / "configs" / name)
     assert config["optimizer"]["schedule"]["type"] == "poly" and config["losses"] == {"BinaryCrossentropy": 1}
-    # the winning encoders start from ImageNet + Noisy Student weights (tests/test_training_parity.py checks each
-    # value against the original's configs); the demo's ResNet says it starts from random ones
+    # the winning encoders start from ImageNet + Noisy Student weights (tests/test_training_parity.py checks
+    # each value against the original's configs); the demo's ResNet says it starts from random ones
     assert config["pretrained"] is (name != "tiny.json")
     assert json.loads((REPO / "configs" / "tiny.json").read_text())["pretrained"] is False
 
 
 @pytest.mark.slow
 def test_missing_imagenet_weights_stop_training_before_it_starts_and_nothing_is_fetched(tmp_path):
-    """An empty cache and no permission to download: one line that says what to do, and not one socket opened."""
+    """An empty cache and no permission to download: one line that says what to do, and not one socket
+    opened."""
     config = write_config(tmp_path / "pretrained.json", encoder="resnet18", pretrained=True)
     probe = (
         "import socket, sys\n"
@@ -340,8 +343,8 @@ def test_loss_falls_on_a_learnable_task(tmp_path):
     assert records[-1]["auc"] == 1.0  # the held-out videos are ranked perfectly
 
 
-# train_classifier.py, killed as by `kill -9` when epoch 1 starts: at a known moment, where a kill from outside would
-# depend on how fast this machine is.
+# train_classifier.py, killed as by `kill -9` when epoch 1 starts: at a known moment, where a kill from
+# outside would depend on how fast this machine is.
 KILLED_AT_EPOCH_1 = """
 import os, signal, sys
 import train_classifier

@@ -1,5 +1,5 @@
-"""train_classifier.py as a researcher meets it: a validation fold with no rows, training without validation, runs
-shortened from the command line, and plot_loss.py on a log that was never validated."""
+"""train_classifier.py as a researcher meets it: a validation fold with no rows, training without validation,
+runs shortened from the command line, and plot_loss.py on a log that was never validated."""
 
 import json
 from pathlib import Path
@@ -18,8 +18,8 @@ from training.trainer import Trainer, TrainOptions, with_run_length
 
 def make_dataset(root, folds=(3, 4, 5)):
     """Dark real crops and bright fake ones, 3 videos of each class per fold, in the given folds only (as
-    generate_folds left the converted FF++ sample: folds 3, 4 and 5 of 16); the videos (empty files) listed in the
-    metadata of two converted folders."""
+    generate_folds left the converted FF++ sample: folds 3, 4 and 5 of 16); the videos (empty files) listed in
+    the metadata of two converted folders."""
     rng = np.random.default_rng(0)
     rows = []
     metadata = {"ffpp_original": {}, "ffpp_Deepfakes": {}}
@@ -74,8 +74,8 @@ def arguments(root, *extra):
 
 
 def test_an_empty_validation_fold_stops_the_run_before_it_starts_naming_the_folds_with_rows(tmp_path, capsys):
-    """The README's --fold 0 on data whose folds are 3, 4 and 5: one line naming them and their video counts, and
-    nothing trained or written."""
+    """The README's --fold 0 on data whose folds are 3, 4 and 5: one line naming them and their video counts,
+    and nothing trained or written."""
     root = make_dataset(tmp_path)
     assert train_classifier.main(arguments(root, "--fold", "0")) == 2
     error = capsys.readouterr().err.strip()
@@ -138,8 +138,8 @@ def test_run_length_overrides_scale_the_poly_horizon_with_the_runs_batches():
 
 
 def test_the_run_says_when_batches_per_epoch_is_a_cap_the_data_does_not_reach(tmp_path):
-    """Trained on folds 3 and 4: 12 real crops and as many fakes, in batches of 16 (a last partial batch is dropped): an
-    epoch is 1 batch, not tiny.json's 32."""
+    """Trained on folds 3 and 4: 12 real crops and as many fakes, in batches of 16 (a last partial batch is
+    dropped): an epoch is 1 batch, not tiny.json's 32."""
     root = make_dataset(tmp_path)
     options = TrainOptions(
         config=with_run_length(load_config(REPO / "configs" / "tiny.json"), epochs=3),
@@ -171,8 +171,9 @@ def test_bad_run_lengths_are_one_line_errors(tmp_path, capsys, argv, message):
 
 
 def test_the_report_says_what_a_users_checkpoint_was_trained_on_never_dfdc(tmp_path, capsys):
-    """The report's "What the score means" says what the checkpoint's saved config says: here the converted FF++
-    folders it trained on, and nothing of the DFDC; a checkpoint without a saved config gets no claim at all."""
+    """The report's "What the score means" says what the checkpoint's saved config says: here the converted
+    FF++ folders it trained on, and nothing of the DFDC; a checkpoint without a saved config gets no claim at
+    all."""
     import predict_folder
     from tests.conftest import REAL_VIDEOS, shared_video
 
