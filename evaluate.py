@@ -1,15 +1,20 @@
 """Score predictions against labels at the video level, the way the DFDC was judged.
 
-    python evaluate.py --predictions submission.csv --labels DATA_ROOT            # labels from its metadata.json files
-    python evaluate.py --predictions submission.csv --labels labels.csv --json    # labels as filename,label (1 = fake)
-    python evaluate.py --predictions ffpp.csv --labels /data/FaceForensics++      # its own layout, per method
-    python evaluate.py --predictions celebdf.csv --labels /data/Celeb-DF-v2       # its List_of_testing_videos.txt, per subset
+    # labels from its metadata.json files
+    python evaluate.py --predictions submission.csv --labels DATA_ROOT
+    # labels as filename,label (1 = fake)
+    python evaluate.py --predictions submission.csv --labels labels.csv --json
+    # its own layout, per method
+    python evaluate.py --predictions ffpp.csv --labels /data/FaceForensics++
+    # its List_of_testing_videos.txt, per subset
+    python evaluate.py --predictions celebdf.csv --labels /data/Celeb-DF-v2
 
 Prints log loss (the DFDC metric, predictions clipped to [1e-15, 1 - 1e-15]), balanced log loss (mean of the
 fake and real losses), ROC AUC, equal error rate, average precision, accuracy and balanced accuracy at 0.5 and
 counts, the same per source folder (DFDC part, FF++ method, Celeb-DF subset), the per-face AUC when the
 diagnostics JSON of the run is there, and writes a ROC-curve PNG. Videos present on one side only are listed,
-never silently dropped from the report. How predictions find their labels: evaluation/labels.py, docs/evaluation.md.
+never silently dropped from the report. How predictions find their labels: evaluation/labels.py,
+docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -183,13 +188,15 @@ def print_report(report: dict) -> None:
         print(f"{'face_auc':18s} {report['face_auc']:.4f} ({report['faces']} faces)")
     if report.get("per_source"):
         print(
-            f"\n{'source':28s} {'videos':>6s} {'fakes':>5s} {'reals':>5s} {'logloss':>8s} {'auc':>7s} {'eer':>7s} {'acc':>6s}"
+            f"\n{'source':28s} {'videos':>6s} {'fakes':>5s} {'reals':>5s} {'logloss':>8s} "
+            f"{'auc':>7s} {'eer':>7s} {'acc':>6s}"
         )
         for source, entry in report["per_source"].items():
             auc = f"{entry['auc']:.4f}" if not math.isnan(entry["auc"]) else "-"
             eer = f"{entry['eer']:.4f}" if not math.isnan(entry["eer"]) else "-"
             print(
-                f"{source[:28]:28s} {entry['videos']:6d} {entry['fakes']:5d} {entry['reals']:5d} {entry['log_loss']:8.4f} "
+                f"{source[:28]:28s} {entry['videos']:6d} {entry['fakes']:5d} {entry['reals']:5d} "
+                f"{entry['log_loss']:8.4f} "
                 f"{auc:>7s} {eer:>7s} {entry['accuracy']:6.3f}"
             )
         if any("auc_against" in entry for entry in report["per_source"].values()):
@@ -199,7 +206,8 @@ def print_report(report: dict) -> None:
     for key in ("missing_predictions", "unlabelled_predictions"):
         if report[key]:
             print(
-                f"{key.replace('_', ' ')} ({len(report[key])}): {', '.join(report[key][:10])}{' …' if len(report[key]) > 10 else ''}"
+                f"{key.replace('_', ' ')} ({len(report[key])}): {', '.join(report[key][:10])}"
+                f"{' …' if len(report[key]) > 10 else ''}"
             )
     if "roc_png" in report:
         print(f"ROC curve: {report['roc_png']}")
@@ -214,13 +222,15 @@ def main(argv=None) -> int:
         "--labels",
         required=True,
         help="a DATA_ROOT with metadata.json files; a FaceForensics++ root (original_sequences/, "
-        "manipulated_sequences/: per method); a Celeb-DF v2 root or its List_of_testing_videos.txt (per subset); or a "
-        "filename,label CSV (1 or FAKE = fake, 0 or REAL = real; an optional source column groups the per-source report)",
+        "manipulated_sequences/: per method); a Celeb-DF v2 root or its List_of_testing_videos.txt "
+        "(per subset); or a filename,label CSV (1 or FAKE = fake, 0 or REAL = real; an optional source "
+        "column groups the per-source report)",
     )
     parser.add_argument(
         "--diagnostics",
         default=None,
-        help="the run's diagnostics JSON, for the per-face AUC and, without other sources, the source folders "
+        help="the run's diagnostics JSON, for the per-face AUC and, without other sources, the source "
+        "folders "
         "(default: <predictions stem>.diagnostics.json when it exists)",
     )
     parser.add_argument(

@@ -2,14 +2,15 @@
 and under each perturbation type at each level, with AUC, log loss and score changes per condition.
 
     python evaluate_robustness.py --models final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36 \\
-        --test-dir VIDEOS --labels labels.csv --out robustness/ --perturbations video_compression gaussian_blur --levels 1 3 5
+        --test-dir VIDEOS --labels labels.csv --out robustness/ \\
+        --perturbations video_compression gaussian_blur --levels 1 3 5
 
-Perturbations (levels 1-5, mild to severe): color_saturation (0.4 .. 0.0), color_contrast (0.85 .. 0.35), block_wise
-(16 .. 80 grey 8x8 blocks per 256 px), gaussian_noise (variance 0.001 .. 0.05), gaussian_blur (kernel 7 .. 21),
-pixelation (factor 2 .. 6), video_compression (H.264 CRF 30 .. 40). Frame perturbations apply to the sampled frames;
-compression re-encodes the whole video. Writes OUT/robustness.json, robustness.csv, robustness_auc_table.png and
-robustness_auc_by_level.png; every video's result goes to OUT/results.jsonl as it finishes, so a killed run continues
-where it stopped.
+Perturbations (levels 1-5, mild to severe): color_saturation (0.4 .. 0.0), color_contrast (0.85 .. 0.35),
+block_wise (16 .. 80 grey 8x8 blocks per 256 px), gaussian_noise (variance 0.001 .. 0.05), gaussian_blur
+(kernel 7 .. 21), pixelation (factor 2 .. 6), video_compression (H.264 CRF 30 .. 40). Frame perturbations
+apply to the sampled frames; compression re-encodes the whole video. Writes OUT/robustness.json,
+robustness.csv, robustness_auc_table.png and robustness_auc_by_level.png; every video's result goes to
+OUT/results.jsonl as it finishes, so a killed run continues where it stopped.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(
         description=__doc__,
         formatter_class=DefaultsHelpFormatter,
-        usage="%(prog)s --models NAME [NAME ...] --test-dir PATH [PATH ...] --labels LABELS --out OUT [options]",
+        usage="%(prog)s --models NAME [NAME ...] --test-dir PATH [PATH ...] --labels LABELS --out OUT "
+        "[options]",
     )
     inputs = parser.add_argument_group("inputs and outputs")
     inputs.add_argument(
@@ -44,7 +46,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     inputs.add_argument(
         "--labels",
         required=True,
-        help="what evaluate.py takes: a filename,label CSV (1 = fake), a DATA_ROOT with metadata.json files, a "
+        help="what evaluate.py takes: a filename,label CSV (1 = fake), a DATA_ROOT with metadata.json files, "
+        "a "
         "FaceForensics++ root or a Celeb-DF v2 root",
     )
     inputs.add_argument("--out", required=True, help="folder for the results (reused by a rerun to continue)")
@@ -160,7 +163,8 @@ def main(argv=None) -> int:
         values = [row["auc"], row["log_loss"], row["balanced_log_loss"], row["mean_abs_score_change"]]
         shown = ["-" if math.isnan(value) else f"{value:.4f}" for value in values]
         print(
-            f"{name:24s} {shown[0]:>7s} {shown[1]:>8s} {shown[2]:>9s} {shown[3]:>9s} {row['videos_without_face']:8d}"
+            f"{name:24s} {shown[0]:>7s} {shown[1]:>8s} {shown[2]:>9s} {shown[3]:>9s} "
+            f"{row['videos_without_face']:8d}"
         )
     print(f"wrote {', '.join(str(path) for path in paths.values())}")
     return 0

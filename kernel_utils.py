@@ -6,13 +6,16 @@ unchanged:
     from kernel_utils import VideoReader, FaceExtractor, confident_strategy, predict_on_video_set
     video_reader = VideoReader()
     face_extractor = FaceExtractor(lambda path: video_reader.read_frames(path, num_frames=32))
-    predictions = predict_on_video_set(face_extractor=face_extractor, input_size=380, models=models, strategy=confident_strategy,
-                                       frames_per_video=32, videos=names, num_workers=6, test_dir=folder)
+    predictions = predict_on_video_set(face_extractor=face_extractor, input_size=380, models=models,
+                                       strategy=confident_strategy, frames_per_video=32, videos=names,
+                                       num_workers=6, test_dir=folder)
 
 and this project's, under names of its own:
 
     from kernel_utils import VideoPredictor, FaceDetector, load_classifier, score_videos
-    models = {"b7": load_classifier("weights/final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36", device)}
+    models = {
+        "b7": load_classifier("weights/final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36", device)
+    }
     labels = score_videos(VideoPredictor(models, FaceDetector(device), device), ["a.mp4", "b.mp4"])
 """
 

@@ -33,14 +33,18 @@ MAX_FACES_PER_FRAME = 8
 USAGE = """%(prog)s --models NAME [NAME ...] --test-dir PATH [PATH ...] [options]
        %(prog)s --merge OUTPUT [--report DIR]"""
 
-EXAMPLES = f"""examples:
+EXAMPLES = (
+    f"""examples:
   # the seven released checkpoints (bash download_weights.sh fetches them) on a folder of videos
   python predict_folder.py --models $({LIST_RELEASED}) --test-dir VIDEOS --output submission.csv
   # your own checkpoint, with an HTML report and heat maps
-  python predict_folder.py --models b7_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_best --test-dir VIDEOS --report report/ --explain
+  python predict_folder.py --models b7_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_best """
+    """--test-dir VIDEOS --report report/ --explain
 
-Per-video diagnostics (frames read, faces, per-face scores per model, fallback reasons) go to <output stem>.diagnostics.json
+Per-video diagnostics (frames read, faces, per-face scores per model, fallback reasons) go to """
+    """<output stem>.diagnostics.json
 beside the CSV. A rerun with the same weights and settings reuses the videos already scored."""
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -52,7 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--test-dir",
         nargs="+",
         metavar="PATH",
-        help="required: folders of videos and photos (subfolders searched too) and single files; each is named in the "
+        help="required: folders of videos and photos (subfolders searched too) and single files; each is "
+        "named in the "
         "CSV by its file name, or where several share one, by the end of its path that tells them apart",
     )
     add_model_options(inputs)
@@ -72,8 +77,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--video-score",
         choices=VIDEO_SCORES,
         default="every-face",
-        help="every-face: the strategy over every face of every frame (the original's); per-person: the highest score "
-        "of one person's face track, for videos of several people; frame-max: each frame's most fake face, averaged over "
+        help="every-face: the strategy over every face of every frame (the original's); "
+        "per-person: the highest score of one person's face track, for videos of several people; "
+        "frame-max: each frame's most fake face, averaged over "
         "the frames (the self-blended-images paper's; docs/sbi.md)",
     )
     scoring.add_argument(
@@ -96,13 +102,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=detection_scale_option,
         default="auto",
         metavar="auto|FACTOR",
-        help="resize factor of the frames for face detection; auto: 2 under 300 px, 1 up to 1000, 0.5 up to 1900, "
+        help="resize factor of the frames for face detection; auto: 2 under 300 px, 1 up to 1000, "
+        "0.5 up to 1900, "
         "0.33 above (the original: 0.5)",
     )
     scoring.add_argument(
         "--no-contrast-retry",
         action="store_true",
-        help="do not search faceless dark frames again with their contrast stretched (the original's behaviour)",
+        help="do not search faceless dark frames again with their contrast stretched "
+        "(the original's behaviour)",
     )
     add_backend_options(runtime)
     runtime.add_argument(
@@ -136,7 +144,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         const="every-face",
         choices=("every-face", "kept"),
         default=None,
-        help="heat maps towards 'fake' per model, of every face or ('kept') each person's most and least fake; "
+        help="heat maps towards 'fake' per model, of every face or ('kept') each person's most and least "
+        "fake; "
         "a forward and a backward pass per face and model",
     )
     machines = parser.add_argument_group("many machines")
@@ -159,7 +168,8 @@ def parse_args(argv=None) -> argparse.Namespace:
             flag for flag, value in (("--models", args.models), ("--test-dir", args.test_dir)) if not value
         ]
         parser.error(
-            f"the following arguments are required: {', '.join(missing)} (the released model names: {LIST_RELEASED})"
+            f"the following arguments are required: {', '.join(missing)} "
+            f"(the released model names: {LIST_RELEASED})"
         )
     return args
 
@@ -245,7 +255,8 @@ def main(argv=None) -> int:
     )
     failed = sum(1 for record in results.values() if record.fallback)
     print(
-        f"wrote {output} ({len(results)} videos, {failed} scored 0.5 by fallback) and {diagnostics_path(output)}"
+        f"wrote {output} ({len(results)} videos, {failed} scored 0.5 by fallback) "
+        f"and {diagnostics_path(output)}"
     )
     if shard[1] > 1:  # the shard that completes the set merges and reports; the others leave their thumbnails
         return (
@@ -285,7 +296,8 @@ def write_report_of(output: Path, report: str | None, threshold: float) -> int:
         index = write_report(*load_diagnostics(diagnostics), Path(report), threshold, diagnostics.name)
     except (OSError, DiagnosticsError) as error:  # the scores are written; only the pages are missing
         print(
-            f"error: the report was not written ({error}); the scores are in {output}: python -m inference.report "
+            f"error: the report was not written ({error}); the scores are in {output}: "
+            "python -m inference.report "
             f"{diagnostics} --out {report} makes it later",
             file=sys.stderr,
         )

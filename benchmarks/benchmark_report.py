@@ -2,10 +2,12 @@
 heat maps' time per face; the report's own steps per video.
 
 Run from the repo root, e.g.
-    python -m benchmarks.benchmark_report --videos ../shared/data/dfdc_real ../shared/data/dfdc/dfdc_train_part_10/widuwuoiur.mp4
+    python -m benchmarks.benchmark_report --videos ../shared/data/dfdc_real \\
+        ../shared/data/dfdc/dfdc_train_part_10/widuwuoiur.mp4
 
-Without --weights the classifier is a B7 with random weights, saved to a temporary checkpoint: the time is that of
-trained weights, the scores are meaningless. Every run starts from an empty output folder, so nothing is reused.
+Without --weights the classifier is a B7 with random weights, saved to a temporary checkpoint: the time is
+that of trained weights, the scores are meaningless. Every run starts from an empty output folder, so nothing
+is reused.
 """
 
 from __future__ import annotations
@@ -167,7 +169,8 @@ def main(argv=None) -> int:
 
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
         print(
-            f"--explain: {per_face:.2f} s per face and model ({args.explain_faces} faces of {videos[0].name}), peak memory {peak:.2f} GB",
+            f"--explain: {per_face:.2f} s per face and model "
+            f"({args.explain_faces} faces of {videos[0].name}), peak memory {peak:.2f} GB",
             flush=True,
         )
         if args.skip_runs:
@@ -193,14 +196,16 @@ def main(argv=None) -> int:
                 )
         steps = report_steps_per_video(scratch / "--report0" / "scores.diagnostics.json", 3)
         print(
-            f"whole runs: plain {statistics.mean(plain):.1f} s (range {min(plain):.1f}-{max(plain):.1f}), with --report "
+            f"whole runs: plain {statistics.mean(plain):.1f} s (range {min(plain):.1f}-{max(plain):.1f}), "
+            "with --report "
             f"{statistics.mean(reported):.1f} s (range {min(reported):.1f}-{max(reported):.1f}): "
             f"{100 * (statistics.mean(reported) / statistics.mean(plain) - 1):+.1f}%"
         )
         run_per_video = statistics.mean(plain) / len(videos)
         own = steps["thumbnails"] + steps["page"]
         print(
-            f"report's own work per video: thumbnails {steps['thumbnails'] * 1000:.0f} ms + page {steps['page'] * 1000:.0f} ms = "
+            f"report's own work per video: thumbnails {steps['thumbnails'] * 1000:.0f} ms + "
+            f"page {steps['page'] * 1000:.0f} ms = "
             f"{100 * own / run_per_video:.2f}% of a plain run's {run_per_video:.1f} s per video"
         )
     return 0

@@ -275,7 +275,8 @@ def shard_count(output: Path) -> int:
         raise ShardError(f"no shard of {output} found ({output.stem}.shard-I-of-N{output.suffix})")
     if len(counts) > 1:
         raise ShardError(
-            f"shards of {output} from runs split {' and '.join(map(str, sorted(counts)))} ways: remove the stale ones"
+            f"shards of {output} from runs split {' and '.join(map(str, sorted(counts)))} ways: "
+            "remove the stale ones"
         )
     return counts.pop()
 
@@ -299,7 +300,8 @@ def merge_shards(output: Path, count: int | None = None) -> dict[str, VideoResul
             settings = data
         elif data != settings:
             raise ShardError(
-                f"{diagnostics} was made with other settings than shard 0 (weights, device, inputs, detection or strategy)"
+                f"{diagnostics} was made with other settings than shard 0 "
+                "(weights, device, inputs, detection or strategy)"
             )
         twice = sorted(set(videos) & set(merged))
         if twice:

@@ -235,7 +235,8 @@ def test_help_and_bad_input_are_answered_before_torch_is_loaded(tmp_path):
         "import predict_folder\n"
         "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
         "    predict_folder.main(['--help'])\n"
-        f"code = predict_folder.main(['--weights-dir', {str(tmp_path)!r}, '--models', 'missing', '--test-dir', {str(tmp_path)!r}])\n"
+        f"code = predict_folder.main(['--weights-dir', {str(tmp_path)!r}, '--models', 'missing', "
+        f"'--test-dir', {str(tmp_path)!r}])\n"
         "print(code, 'torch' in sys.modules)\n"
     )
     done = subprocess.run(

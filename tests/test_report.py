@@ -130,7 +130,8 @@ def assert_stays_inside(page, report):
 
 def type_into(page, element: str, text: str) -> None:
     page.evaluate(
-        f"{{ const input = document.getElementById({element!r}); input.value = {text!r}; input.dispatchEvent(new Event('input')); }}"
+        f"{{ const input = document.getElementById({element!r}); input.value = {text!r}; "
+        "input.dispatchEvent(new Event('input')); }"
     )
 
 

@@ -61,7 +61,8 @@ def test_missing_imagenet_weights_stop_training_before_it_starts_and_nothing_is_
         "socket.socket.connect = lambda self, address: attempts.append(('connect', address))\n"
         "socket.create_connection = lambda address, *args, **kwargs: attempts.append(('connect', address))\n"
         "import train_classifier\n"
-        f"code = train_classifier.main(['--config', {str(config)!r}, '--data-dir', '.', '--folds-csv', {str(REPO / 'README.md')!r},"
+        f"code = train_classifier.main(['--config', {str(config)!r}, '--data-dir', '.', "
+        f"'--folds-csv', {str(REPO / 'README.md')!r},"
         " '--device', 'cpu'])\n"
         "print(code, attempts)\n"
     )

@@ -231,7 +231,8 @@ def test_the_report_says_what_a_users_checkpoint_was_trained_on_never_dfdc(tmp_p
     meaning = page[page.index("What the score means") :]
     assert "DFDC)" not in meaning and "training data (DFDC" not in meaning
     assert (
-        f"<code>r_DeepFakeClassifier_resnet18_5_0</code>: 12 videos of {root.resolve()} (ffpp_Deepfakes 6, ffpp_original 6), "
+        f"<code>r_DeepFakeClassifier_resnet18_5_0</code>: 12 videos of {root.resolve()} "
+        "(ffpp_Deepfakes 6, ffpp_original 6), "
         "fold 5 held out for validation"
     ) in meaning
     assert "renamed.pth</code>:" not in meaning
