@@ -186,3 +186,27 @@ def test_flip_renumbers_landmarks_as_dlib_finds_them_on_the_mirrored_crop(face):
     assert np.array_equal(sbi.MIRRORED_68[sbi.MIRRORED_68], np.arange(68))
     again, back = sbi.flip(mirrored, flipped)
     assert np.array_equal(again, crop) and np.allclose(back, landmarks)
+
+
+@pytest.mark.parametrize("side", [64, 600])
+def test_pairs_are_blended_at_the_crops_resolution_then_resized(face, tmp_path, monkeypatch, side):
+    """As the paper (it blends the crop, then resizes it): a crop larger than the input size is blended as it is, so
+    the blend's boundary is not blurred away first; a smaller one is enlarged to the input size before blending."""
+    import pandas as pd
+
+    from core.images import isotropically_resize_image
+    from training import sbi_dataset
+
+    crop, landmarks = face
+    (tmp_path / "crops" / "v").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "crops" / "v" / "0_0.png"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+    points = sbi_dataset.landmarks_file(tmp_path, "v", "crops/v/0_0.png")
+    points.parent.mkdir(parents=True)
+    np.save(points, landmarks)
+    blended = []
+    monkeypatch.setattr(sbi_dataset, "make_pair", lambda image, marks, rng, augment: blended.append(image.shape) or (image, image))
+    rows = pd.DataFrame([{"video": "v", "file": "crops/v/0_0.png", "label": 0}])
+    pairs = sbi_dataset.SelfBlendedPairs(tmp_path, rows, side, {"mean": [0, 0, 0], "std": [1, 1, 1]}, train=True)
+    real, fake, _ = pairs[0]
+    assert blended == [crop.shape if side <= max(crop.shape[:2]) else isotropically_resize_image(crop, side).shape]
+    assert real.shape == fake.shape == (3, side, side)

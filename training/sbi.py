@@ -7,8 +7,9 @@ generator's fingerprints. The real face and its fake then get the same colour an
 only difference left between the two is the blend.
 
 Magnitudes are those of the paper's released code (tests/test_sbi.py measures each on a real crop). What differs:
-68 dlib points instead of 81 (no forehead), and the pair is generated at the model's input size on this project's
-crops (MTCNN box grown by a third) instead of at full resolution with a random margin.
+68 dlib points instead of 81 (no forehead), and the pair is generated on this project's crops (MTCNN box grown by a
+third) instead of crops with a random margin. Like the paper, training/sbi_dataset.py blends the crop at its own
+resolution and resizes the pair to the model's input size afterwards, so the blend's boundary is not blurred away.
 """
 from __future__ import annotations
 

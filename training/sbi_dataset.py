@@ -43,8 +43,9 @@ def sbi_rows(root: str | Path, rows: pd.DataFrame, frames_per_video: int = 0) ->
 
 
 class SelfBlendedPairs(Dataset):
-    """(real tensor, fake tensor, row index) for each REAL row: the crop resized so that its longer side is `size`,
-    self-blended at that size, zero-padded to a square and normalised. In training the pair is flipped and augmented
+    """(real tensor, fake tensor, row index) for each REAL row: the crop self-blended at its own resolution (a crop
+    smaller than `size` first enlarged to it), then resized so that its longer side is `size`, zero-padded to a square
+    and normalised, as the paper blends the crop and then resizes it. In training the pair is flipped and augmented
     (training/sbi.py) with draws from (seed, epoch, index); outside training every epoch gets the same pair."""
 
     def __init__(self, data_root, rows: pd.DataFrame, size: int, normalize: dict, train: bool, seed: int = 0):
@@ -73,7 +74,10 @@ class SelfBlendedPairs(Dataset):
         if image is None:
             raise OSError(f"cannot read crop {self.root / row.file}")
         landmarks = np.load(landmarks_file(self.root, row.video, row.file)).astype(np.float32)
-        resized = isotropically_resize_image(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), self.size)
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        if max(image.shape[:2]) >= self.size:
+            return image, landmarks  # blended at the crop's own resolution, resized afterwards
+        resized = isotropically_resize_image(image, self.size)
         return resized, landmarks * (resized.shape[1] / image.shape[1])
 
     def __getitem__(self, index: int):
@@ -88,7 +92,8 @@ class SelfBlendedPairs(Dataset):
         else:
             raise RuntimeError(f"{MAX_REPLACEMENTS} broken crops in a row under {self.root}; is the dataset preprocessed?")
         real, fake = make_pair(image, landmarks, rng, augment=self.train)
-        return self._tensor(real), self._tensor(fake), index
+        return (self._tensor(isotropically_resize_image(real, self.size)),
+                self._tensor(isotropically_resize_image(fake, self.size)), index)
 
 
 def collate_pairs(label_smoothing: float):
