@@ -21,6 +21,7 @@ resumes from its last checkpoint. The held-out AUC must reach --min-auc, else th
 This bar shows that the training path learns on a synthetic task; it is not a measure of
 how well a model detects real deepfakes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,9 @@ from core.offline import stay_offline
 
 REPO = Path(__file__).resolve().parent.parent
 TRAIN_PART, VALIDATION_PART, HELD_OUT_PART = 0, 1, 2
-FOLDS = 50  # the original's fold rule with 50 splits gives each DFDC part a fold of its own: validation is fold 1
+FOLDS = (
+    50  # the original's fold rule with 50 splits gives each DFDC part a fold of its own: validation is fold 1
+)
 PREFIX = "demo_"
 
 
@@ -62,9 +65,20 @@ class DemoPaths:
 
     @classmethod
     def under(cls, out: Path) -> DemoPaths:
-        return cls(out, out / "data", out / "heldout", out / "heldout" / f"dfdc_train_part_{HELD_OUT_PART}", out / "weights",
-                   out / "logs", out / "loss.png", out / "predictions.csv", out / "predictions.diagnostics.json",
-                   out / "evaluation.json", out / "predictions.roc.png", out / "report")
+        return cls(
+            out,
+            out / "data",
+            out / "heldout",
+            out / "heldout" / f"dfdc_train_part_{HELD_OUT_PART}",
+            out / "weights",
+            out / "logs",
+            out / "loss.png",
+            out / "predictions.csv",
+            out / "predictions.diagnostics.json",
+            out / "evaluation.json",
+            out / "predictions.roc.png",
+            out / "report",
+        )
 
 
 def run_stage(title: str, command: list) -> None:
@@ -83,19 +97,51 @@ def generate(paths: DemoPaths, args: argparse.Namespace) -> None:
 
     print("\n== synthetic clips (demo/synthetic_dataset.py)", flush=True)
     detector = FaceDetector("cpu")
-    parts = ((paths.data, TRAIN_PART, args.train_reals), (paths.data, VALIDATION_PART, args.validation_reals),
-             (paths.held_out, HELD_OUT_PART, args.held_out_reals))
+    parts = (
+        (paths.data, TRAIN_PART, args.train_reals),
+        (paths.data, VALIDATION_PART, args.validation_reals),
+        (paths.held_out, HELD_OUT_PART, args.held_out_reals),
+    )
     for root, part, reals in parts:
-        fakes_per_real = 0 if args.sbi and part == TRAIN_PART else args.fakes_per_real  # SBI trains on real clips alone
-        options = DatasetOptions(parts=1, first_part=part, reals_per_part=reals, fakes_per_real=fakes_per_real,
-                                 frames=args.frames, seed=args.seed)
+        fakes_per_real = (
+            0 if args.sbi and part == TRAIN_PART else args.fakes_per_real
+        )  # SBI trains on real clips alone
+        options = DatasetOptions(
+            parts=1,
+            first_part=part,
+            reals_per_part=reals,
+            fakes_per_real=fakes_per_real,
+            frames=args.frames,
+            seed=args.seed,
+        )
         make_dataset(root, options, detector)
 
 
 def train(paths: DemoPaths, args: argparse.Namespace, run: str) -> None:
-    command = [sys.executable, "train_classifier.py", "--config", args.config, "--data-dir", paths.data,
-               "--folds-csv", paths.data / "folds.csv", "--fold", VALIDATION_PART, "--seed", args.seed, "--prefix", PREFIX,
-               "--output-dir", paths.weights, "--logdir", paths.logs, "--workers", args.workers, "--device", args.device]
+    command = [
+        sys.executable,
+        "train_classifier.py",
+        "--config",
+        args.config,
+        "--data-dir",
+        paths.data,
+        "--folds-csv",
+        paths.data / "folds.csv",
+        "--fold",
+        VALIDATION_PART,
+        "--seed",
+        args.seed,
+        "--prefix",
+        PREFIX,
+        "--output-dir",
+        paths.weights,
+        "--logdir",
+        paths.logs,
+        "--workers",
+        args.workers,
+        "--device",
+        args.device,
+    ]
     if not args.hardcore:
         command.append("--no-hardcore")
     last = paths.weights / f"{run}_last"
@@ -114,47 +160,147 @@ def run_demo(args: argparse.Namespace) -> dict:
     generate(paths, args)
     # Not the original solution's defaults: halving the 320x240 clips would bring their faces near MTCNN's 20 px
     # minimum (auto doubles them instead), and its rows (every 10th frame) would keep 4 crops of a 32-frame clip.
-    run_stage("preprocessing", ["bash", "preprocess_data.sh", paths.data, "--device", args.device, "--workers", args.workers,
-                                "--every", args.every, "--n-splits", FOLDS, "--detection-scale", "auto", "--all-crops"])
+    run_stage(
+        "preprocessing",
+        [
+            "bash",
+            "preprocess_data.sh",
+            paths.data,
+            "--device",
+            args.device,
+            "--workers",
+            args.workers,
+            "--every",
+            args.every,
+            "--n-splits",
+            FOLDS,
+            "--detection-scale",
+            "auto",
+            "--all-crops",
+        ],
+    )
     if args.sbi:
-        run_stage("68-point landmarks", [sys.executable, "-m", "preprocessing.generate_landmarks68", "--root-dir", paths.data,
-                                         "--workers", args.workers])
+        run_stage(
+            "68-point landmarks",
+            [
+                sys.executable,
+                "-m",
+                "preprocessing.generate_landmarks68",
+                "--root-dir",
+                paths.data,
+                "--workers",
+                args.workers,
+            ],
+        )
     train(paths, args, run)
-    run_stage("loss plot", [sys.executable, "plot_loss.py", "--log-file", paths.logs / f"{run}.log", "--output", paths.loss_plot])
+    run_stage(
+        "loss plot",
+        [
+            sys.executable,
+            "plot_loss.py",
+            "--log-file",
+            paths.logs / f"{run}.log",
+            "--output",
+            paths.loss_plot,
+        ],
+    )
     best = f"{run}_best"
     if not (paths.weights / best).is_file():
         raise StageError(f"training wrote no {best} checkpoint (was validation skipped?)")
-    run_stage("scoring held-out clips", [
-        sys.executable, "predict_folder.py", "--weights-dir", paths.weights, "--models", best, "--test-dir", paths.held_out_videos,
-        "--output", paths.predictions, "--input-size", config["size"], "--device", args.device, "--explain", "--report", paths.report,
-        *(["--video-score", "frame-max"] if args.sbi else [])])
-    run_stage("evaluation", [sys.executable, "evaluate.py", "--predictions", paths.predictions, "--labels", paths.held_out,
-                             "--roc", paths.roc_curve, "--output", paths.evaluation])
-    return {"paths": paths, "checkpoint": paths.weights / best, "report": json.loads(paths.evaluation.read_text())}
+    run_stage(
+        "scoring held-out clips",
+        [
+            sys.executable,
+            "predict_folder.py",
+            "--weights-dir",
+            paths.weights,
+            "--models",
+            best,
+            "--test-dir",
+            paths.held_out_videos,
+            "--output",
+            paths.predictions,
+            "--input-size",
+            config["size"],
+            "--device",
+            args.device,
+            "--explain",
+            "--report",
+            paths.report,
+            *(["--video-score", "frame-max"] if args.sbi else []),
+        ],
+    )
+    run_stage(
+        "evaluation",
+        [
+            sys.executable,
+            "evaluate.py",
+            "--predictions",
+            paths.predictions,
+            "--labels",
+            paths.held_out,
+            "--roc",
+            paths.roc_curve,
+            "--output",
+            paths.evaluation,
+        ],
+    )
+    return {
+        "paths": paths,
+        "checkpoint": paths.weights / best,
+        "report": json.loads(paths.evaluation.read_text()),
+    }
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=None, help="folder for the dataset, checkpoints, logs and results (demo_output, or "
-                        "demo_output_sbi with --sbi)")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where detection, training and scoring run")
-    parser.add_argument("--config", default=None, help="training config (configs/tiny.json, or configs/tiny_sbi.json with --sbi)")
-    parser.add_argument("--sbi", action="store_true",
-                        help="train from the real clips alone, each paired with a self-blended fake made on the fly (docs/sbi.md): "
-                        "the training part gets no fake clip; validation and the held-out clips keep theirs, made another way")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="folder for the dataset, checkpoints, logs and results (demo_output, or "
+        "demo_output_sbi with --sbi)",
+    )
+    parser.add_argument(
+        "--device", choices=DEVICE_CHOICES, default="auto", help="where detection, training and scoring run"
+    )
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="training config (configs/tiny.json, or configs/tiny_sbi.json with --sbi)",
+    )
+    parser.add_argument(
+        "--sbi",
+        action="store_true",
+        help="train from the real clips alone, each paired with a self-blended fake made on the fly (docs/sbi.md): "
+        "the training part gets no fake clip; validation and the held-out clips keep theirs, made another way",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the clips and of training")
     parser.add_argument("--train-reals", type=at_least(1), default=8, help="REAL clips to train on")
-    parser.add_argument("--validation-reals", type=at_least(1), default=3, help="REAL clips that pick the best epoch")
+    parser.add_argument(
+        "--validation-reals", type=at_least(1), default=3, help="REAL clips that pick the best epoch"
+    )
     parser.add_argument("--held-out-reals", type=at_least(1), default=6, help="REAL clips scored at the end")
-    parser.add_argument("--fakes-per-real", type=at_least(1), default=4, help="FAKE clips self-blended from each REAL clip")
+    parser.add_argument(
+        "--fakes-per-real", type=at_least(1), default=4, help="FAKE clips self-blended from each REAL clip"
+    )
     parser.add_argument("--frames", type=at_least(1), default=32, help="frames per clip")
     parser.add_argument("--every", type=at_least(1), default=1, help="crop every N-th frame for training")
     parser.add_argument(
-        "--hardcore", action=argparse.BooleanOptionalAction, default=False,
+        "--hardcore",
+        action=argparse.BooleanOptionalAction,
+        default=False,
         help="black out face parts in training (train_classifier.py's default); off here because in a run of a few hundred "
-        "steps it mostly hides the blended region the model must learn from (the README's demo section gives the measured AUCs)")
-    parser.add_argument("--workers", type=at_least(0), default=2, help="worker processes of preprocessing and data loading (0: in the main process)")
-    parser.add_argument("--min-auc", type=float, default=0.9, help="held-out AUC below this makes the exit code 1")
+        "steps it mostly hides the blended region the model must learn from (the README's demo section gives the measured AUCs)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=at_least(0),
+        default=2,
+        help="worker processes of preprocessing and data loading (0: in the main process)",
+    )
+    parser.add_argument(
+        "--min-auc", type=float, default=0.9, help="held-out AUC below this makes the exit code 1"
+    )
     args = parser.parse_args(argv)
     args.out = args.out or ("demo_output_sbi" if args.sbi else "demo_output")
     args.config = args.config or str(REPO / "configs" / ("tiny_sbi.json" if args.sbi else "tiny.json"))
@@ -162,13 +308,19 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)  # before the heavy imports (in the stages), so that bad options are answered at once
+    args = parse_args(
+        argv
+    )  # before the heavy imports (in the stages), so that bad options are answered at once
     stay_offline()
     started = time.time()
     try:
-        if not Path(args.config).is_file():  # checked here too, before seconds of imports: load_config needs the model zoo
+        if not Path(
+            args.config
+        ).is_file():  # checked here too, before seconds of imports: load_config needs the model zoo
             raise FileNotFoundError(f"config not found: {args.config}")
-        resolve_device(args.device)  # before minutes of work: --device cuda without a GPU is a one-line error now
+        resolve_device(
+            args.device
+        )  # before minutes of work: --device cuda without a GPU is a one-line error now
         result = run_demo(args)
     except (StageError, DeviceUnavailableError, FileNotFoundError, ValueError) as error:
         print(f"demo: error: {error}", file=sys.stderr)
@@ -177,13 +329,22 @@ def main(argv=None) -> int:
     minutes, seconds = divmod(int(time.time() - started), 60)
     passed = report["auc"] >= args.min_auc
     print(f"\n== demo finished in {minutes} min {seconds} s; outputs:")
-    for label, path in (("training data", paths.data), ("held-out clips", paths.held_out_videos), ("best checkpoint", result["checkpoint"]),
-                        ("loss plot", paths.loss_plot), ("predictions", paths.predictions), ("diagnostics", paths.diagnostics),
-                        ("evaluation report", paths.evaluation), ("ROC curve", paths.roc_curve),
-                        ("HTML report", paths.report / "index.html")):
+    for label, path in (
+        ("training data", paths.data),
+        ("held-out clips", paths.held_out_videos),
+        ("best checkpoint", result["checkpoint"]),
+        ("loss plot", paths.loss_plot),
+        ("predictions", paths.predictions),
+        ("diagnostics", paths.diagnostics),
+        ("evaluation report", paths.evaluation),
+        ("ROC curve", paths.roc_curve),
+        ("HTML report", paths.report / "index.html"),
+    ):
         print(f"  {label:18s} {path}")
-    print(f"held-out: {report['videos']} videos ({report['fakes']} fake, {report['reals']} real), log loss {report['log_loss']:.4f}, "
-          f"AUC {report['auc']:.4f} ({'meets' if passed else 'BELOW'} the {args.min_auc} bar)")
+    print(
+        f"held-out: {report['videos']} videos ({report['fakes']} fake, {report['reals']} real), log loss {report['log_loss']:.4f}, "
+        f"AUC {report['auc']:.4f} ({'meets' if passed else 'BELOW'} the {args.min_auc} bar)"
+    )
     return 0 if passed else 1
 
 

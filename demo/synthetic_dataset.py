@@ -18,6 +18,7 @@ written to a temporary folder and renamed when complete).
 Detecting such blends is a stand-in task that shows the training path learns; it says
 nothing about how well a model detects real deepfakes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -98,10 +99,18 @@ def film(photo: np.ndarray, path: CameraPath, frames: int, width: int, height: i
         t = 0.5 - 0.5 * np.cos(np.pi * index / max(frames - 1, 1))  # eased: starts and stops smoothly
         centre = between(path.centre, t)
         zoom = width / float(between(path.view_width, t))
-        matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), float(between(path.angle, t)), zoom)
+        matrix = cv2.getRotationMatrix2D(
+            (float(centre[0]), float(centre[1])), float(between(path.angle, t)), zoom
+        )
         matrix[:, 2] += (width / 2 - centre[0], height / 2 - centre[1])
-        frame = cv2.warpAffine(photo, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-        frame = (frame.astype(np.float32) - 128) * float(between(path.contrast, t)) + 128 + float(between(path.brightness, t))
+        frame = cv2.warpAffine(
+            photo, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+        )
+        frame = (
+            (frame.astype(np.float32) - 128) * float(between(path.contrast, t))
+            + 128
+            + float(between(path.brightness, t))
+        )
         frame = np.clip(frame, 0, 255).astype(np.uint8)
         clip.append(frame[:, ::-1] if path.flip else frame)
     return clip
@@ -111,9 +120,15 @@ def face_mask(rng: np.random.Generator, landmarks: np.ndarray, shape: tuple[int,
     """A soft float mask in [0, 1] over the inner face: the landmarks' hull grown to brows and chin, then blurred."""
     eye_distance = float(np.linalg.norm(landmarks[1] - landmarks[0]))
     eyes_to_mouth = (landmarks[3] + landmarks[4]) / 2 - (landmarks[0] + landmarks[1]) / 2
-    outline = np.concatenate([landmarks, landmarks[:2] - 0.45 * eyes_to_mouth, landmarks[3:] + 0.5 * eyes_to_mouth])
+    outline = np.concatenate(
+        [landmarks, landmarks[:2] - 0.45 * eyes_to_mouth, landmarks[3:] + 0.5 * eyes_to_mouth]
+    )
     centre = outline.mean(axis=0)
-    outline = centre + (outline - centre) * rng.uniform(1.1, 1.45) + rng.normal(0, 0.06 * eye_distance, outline.shape)
+    outline = (
+        centre
+        + (outline - centre) * rng.uniform(1.1, 1.45)
+        + rng.normal(0, 0.06 * eye_distance, outline.shape)
+    )
     mask = np.zeros(shape, np.float32)
     cv2.fillConvexPoly(mask, cv2.convexHull(np.round(outline).astype(np.int32)), 1.0)
     sigma = eye_distance * rng.uniform(0.05, 0.2)
@@ -124,7 +139,9 @@ def jittered_copy(rng: np.random.Generator, image: np.ndarray, centre: np.ndarra
     """The photo with shifted colours, slightly rescaled about the face, and blurred or sharpened; float32."""
     scale = rng.uniform(1.02, 1.1)
     matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), 0.0, scale)
-    copy = cv2.warpAffine(image, matrix, image.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    copy = cv2.warpAffine(
+        image, matrix, image.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+    )
     copy = copy.astype(np.float32)
     if rng.random() < 0.5:
         copy = cv2.GaussianBlur(copy, (0, 0), rng.uniform(0.7, 1.6))
@@ -161,7 +178,9 @@ class DatasetOptions:
     seed: int = 0
 
 
-def write_part(folder: Path, part: int, sources: list[SourcePhoto], options: DatasetOptions, bar: tqdm) -> None:
+def write_part(
+    folder: Path, part: int, sources: list[SourcePhoto], options: DatasetOptions, bar: tqdm
+) -> None:
     rng = np.random.default_rng([options.seed, part])
     metadata = {}
     with atomic_directory(folder) as tmp:
@@ -169,13 +188,21 @@ def write_part(folder: Path, part: int, sources: list[SourcePhoto], options: Dat
             photo = sources[(index + part) % len(sources)]
             path = random_camera_path(rng, photo)
             original = video_name(rng)
-            write_video(tmp / original, film(photo.image, path, options.frames, options.width, options.height), options.fps)
+            write_video(
+                tmp / original,
+                film(photo.image, path, options.frames, options.width, options.height),
+                options.fps,
+            )
             metadata[original] = {"label": "REAL", "original": None, "split": "train"}
             bar.update()
             for _ in range(options.fakes_per_real):
                 fake_photo = self_blend(rng, photo)
                 fake = video_name(rng)
-                write_video(tmp / fake, film(fake_photo, path, options.frames, options.width, options.height), options.fps)
+                write_video(
+                    tmp / fake,
+                    film(fake_photo, path, options.frames, options.width, options.height),
+                    options.fps,
+                )
                 metadata[fake] = {"label": "FAKE", "original": original, "split": "train"}
                 bar.update()
         (tmp / "metadata.json").write_text(json.dumps(metadata, indent=1))
@@ -185,7 +212,11 @@ def make_dataset(root: Path, options: DatasetOptions, detector: FaceDetector | N
     """Write the parts missing under `root`; return every part folder."""
     numbers = range(options.first_part, options.first_part + options.parts)
     folders = [root / f"dfdc_train_part_{part}" for part in numbers]
-    missing = [(part, folder) for part, folder in zip(numbers, folders, strict=True) if not (folder / "metadata.json").is_file()]
+    missing = [
+        (part, folder)
+        for part, folder in zip(numbers, folders, strict=True)
+        if not (folder / "metadata.json").is_file()
+    ]
     if missing:
         sources = load_source_photos(detector or FaceDetector("cpu"))
         clips = len(missing) * options.reals_per_part * (1 + options.fakes_per_real)
@@ -198,18 +229,43 @@ def make_dataset(root: Path, options: DatasetOptions, detector: FaceDetector | N
 def main(argv=None) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = DatasetOptions()
-    parser.add_argument("--out", required=True, help="DATA_ROOT to write the dfdc_train_part_<N> folders into")
-    parser.add_argument("--parts", type=at_least(1), default=defaults.parts, help="number of dfdc_train_part_<N> folders")
-    parser.add_argument("--first-part", type=at_least(0), default=defaults.first_part, help="number of the first part folder")
-    parser.add_argument("--reals-per-part", type=at_least(1), default=defaults.reals_per_part, help="REAL clips in each part")
-    parser.add_argument("--fakes-per-real", type=at_least(0), default=defaults.fakes_per_real, help="FAKE clips made from each REAL clip")
+    parser.add_argument(
+        "--out", required=True, help="DATA_ROOT to write the dfdc_train_part_<N> folders into"
+    )
+    parser.add_argument(
+        "--parts", type=at_least(1), default=defaults.parts, help="number of dfdc_train_part_<N> folders"
+    )
+    parser.add_argument(
+        "--first-part", type=at_least(0), default=defaults.first_part, help="number of the first part folder"
+    )
+    parser.add_argument(
+        "--reals-per-part", type=at_least(1), default=defaults.reals_per_part, help="REAL clips in each part"
+    )
+    parser.add_argument(
+        "--fakes-per-real",
+        type=at_least(0),
+        default=defaults.fakes_per_real,
+        help="FAKE clips made from each REAL clip",
+    )
     parser.add_argument("--frames", type=at_least(1), default=defaults.frames, help="frames per clip")
     parser.add_argument("--width", type=at_least(1), default=defaults.width, help="frame width in pixels")
     parser.add_argument("--height", type=at_least(1), default=defaults.height, help="frame height in pixels")
     parser.add_argument("--fps", type=float, default=defaults.fps, help="frame rate written into the files")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="the same seed and options give the same clips")
+    parser.add_argument(
+        "--seed", type=int, default=defaults.seed, help="the same seed and options give the same clips"
+    )
     args = parser.parse_args(argv)
-    options = DatasetOptions(args.parts, args.first_part, args.reals_per_part, args.fakes_per_real, args.frames, args.width, args.height, args.fps, args.seed)
+    options = DatasetOptions(
+        args.parts,
+        args.first_part,
+        args.reals_per_part,
+        args.fakes_per_real,
+        args.frames,
+        args.width,
+        args.height,
+        args.fps,
+        args.seed,
+    )
     folders = make_dataset(Path(args.out), options)
     print(f"synthetic dataset: {len(folders)} parts in {Path(args.out).resolve()}")
     return 0

@@ -1,4 +1,5 @@
 """The README's main command, run_demo.sh, end to end on CPU (fewer held-out clips and frames than its default)."""
+
 from __future__ import annotations
 
 import csv
@@ -18,11 +19,20 @@ from tests.conftest import REPO
 
 REDUCED = ["--device", "cpu", "--validation-reals", "2", "--held-out-reals", "4", "--frames", "24"]
 RUN = "demo_DeepFakeClassifier_resnet18_1"
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # the whole demo: synthetic clips, preprocessing, training, scoring
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(1800),
+]  # the whole demo: synthetic clips, preprocessing, training, scoring
 
 
 def run_demo(out) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "run_demo.sh", "--out", str(out), *REDUCED], cwd=REPO, capture_output=True, text=True, timeout=1500)
+    return subprocess.run(
+        ["bash", "run_demo.sh", "--out", str(out), *REDUCED],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +49,15 @@ def test_demo_learns_and_says_where_everything_went(demo):
     assert (report["videos"], report["fakes"], report["reals"]) == (20, 16, 4)
     assert report["auc"] >= 0.9 and report["log_loss"] < 0.5
     assert f"AUC {report['auc']:.4f} (meets the 0.9 bar)" in done.stdout
-    for name in ("predictions.csv", "predictions.diagnostics.json", "loss.png", "evaluation.json", "predictions.roc.png",
-                 f"weights/{RUN}_best", "report/index.html"):
+    for name in (
+        "predictions.csv",
+        "predictions.diagnostics.json",
+        "loss.png",
+        "evaluation.json",
+        "predictions.roc.png",
+        f"weights/{RUN}_best",
+        "report/index.html",
+    ):
         assert str(out / name) in done.stdout
     for png in ("loss.png", "predictions.roc.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
@@ -79,9 +96,15 @@ def test_heat_maps_fall_on_the_blended_region_of_the_fakes(demo):
         entry = record["heatmaps"][f"{RUN}_best"]
         assert (entry["layer"], entry["shape"]) == ("encoder.layer2", [8, 8])
         frames = sorted({face["frame"] for face in record["faces"]})
-        fake, original = read_frames_at(held_out / name, frames), read_frames_at(held_out / metadata[name]["original"], frames)
+        fake, original = (
+            read_frames_at(held_out / name, frames),
+            read_frames_at(held_out / metadata[name]["original"], frames),
+        )
         for face, text in zip(record["faces"], entry["faces"], strict=True):
-            inputs = [face_to_model_input(crop_face(frame[face["frame"]], face["box"]), 64).astype(np.float32) for frame in (fake, original)]
+            inputs = [
+                face_to_model_input(crop_face(frame[face["frame"]], face["box"]), 64).astype(np.float32)
+                for frame in (fake, original)
+            ]
             region = cv2.GaussianBlur(np.abs(inputs[0] - inputs[1]).mean(axis=-1), (0, 0), 1.0) > 8
             heat = cv2.resize(decode_map(text, entry["shape"]), (64, 64), interpolation=cv2.INTER_LINEAR)
             assert heat.sum() > 0
@@ -112,9 +135,21 @@ def test_demo_rerun_reuses_every_finished_stage(demo):
 
 
 def test_demo_refuses_bad_options_before_any_work(tmp_path):
-    done = subprocess.run(["bash", "run_demo.sh", "--out", str(tmp_path / "d"), "--frames", "0"], cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(
+        ["bash", "run_demo.sh", "--out", str(tmp_path / "d"), "--frames", "0"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2 and "error: argument --frames: must be 1 or more, got 0" in done.stderr
     # relative paths are the caller's, not the repository's
-    done = subprocess.run(["bash", str(REPO / "run_demo.sh"), "--out", "d", "--config", "missing.json"], cwd=tmp_path, capture_output=True, text=True)
-    assert done.returncode == 1 and f"demo: error: config not found: {tmp_path / 'missing.json'}" in done.stderr
+    done = subprocess.run(
+        ["bash", str(REPO / "run_demo.sh"), "--out", "d", "--config", "missing.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        done.returncode == 1 and f"demo: error: config not found: {tmp_path / 'missing.json'}" in done.stderr
+    )
     assert not (tmp_path / "d").exists()

@@ -1,5 +1,6 @@
 """The self-blended-images generator on a real face crop with dlib's 68 landmarks: each magnitude of the paper's
 recipe, and that a fake differs from its real only inside the hull grown by what can move it."""
+
 from __future__ import annotations
 
 import warnings
@@ -48,7 +49,9 @@ def test_rgb_shift_moves_each_channel_by_at_most_20(face):
     shifts = []
     for seed in range(20):
         out = forced("RGBShift", sbi.source_transforms(), seed)(image=crop)["image"].astype(float)
-        inside = (crop > 30) & (crop < 225)  # away from clipping, the shift is the same in every pixel of a channel
+        inside = (crop > 30) & (
+            crop < 225
+        )  # away from clipping, the shift is the same in every pixel of a channel
         shifts.append([np.median((out - crop)[..., c][inside[..., c]]) for c in range(3)])
     shifts = np.abs(np.array(shifts))
     assert shifts.max() <= 20 and shifts.max() >= 10 and shifts.mean() > 4
@@ -57,7 +60,13 @@ def test_rgb_shift_moves_each_channel_by_at_most_20(face):
 def test_hue_saturation_value_moves_a_pixel_by_one_level_at_most(face):
     """The paper's code passes +-0.3 to albumentations on 8-bit images: kept as it is, a near no-op."""
     crop, _ = face
-    transform = Compose([HueSaturationValue(hue_shift_limit=(-0.3, 0.3), sat_shift_limit=(-0.3, 0.3), val_shift_limit=(-0.3, 0.3), p=1)])
+    transform = Compose(
+        [
+            HueSaturationValue(
+                hue_shift_limit=(-0.3, 0.3), sat_shift_limit=(-0.3, 0.3), val_shift_limit=(-0.3, 0.3), p=1
+            )
+        ]
+    )
     for seed in range(5):
         transform.set_random_seed(seed)
         change = np.abs(transform(image=crop)["image"].astype(int) - crop)
@@ -69,8 +78,13 @@ def test_brightness_and_contrast_stay_within_their_limit(face, compose, limit):
     crop, _ = face
     (transform,) = [t for t in compose().transforms if isinstance(t, RandomBrightnessContrast)]
     assert transform.brightness_limit == (-limit, limit) and transform.contrast_limit == (-limit, limit)
-    grey = np.full((64, 64, 3), 100, np.uint8)  # a flat image of level 100 becomes 100 * (1 + alpha) + beta * 255
-    changes = [abs(float(forced("RandomBrightnessContrast", compose(), seed)(image=grey)["image"].mean()) - 100) for seed in range(40)]
+    grey = np.full(
+        (64, 64, 3), 100, np.uint8
+    )  # a flat image of level 100 becomes 100 * (1 + alpha) + beta * 255
+    changes = [
+        abs(float(forced("RandomBrightnessContrast", compose(), seed)(image=grey)["image"].mean()) - 100)
+        for seed in range(40)
+    ]
     assert max(changes) <= limit * (100 + 255) + 1 and max(changes) >= 0.6 * limit * 255
 
 
@@ -79,11 +93,17 @@ def test_frequency_change_is_a_downscale_by_2_or_4_or_a_sharpen(face):
     downscale = sbi.RandomDownscale(p=1.0)
     height, width = crop.shape[:2]
     for factor in sbi.DOWNSCALE_FACTORS:
-        expected = cv2.resize(cv2.resize(crop, (int(width / factor), int(height / factor)), interpolation=cv2.INTER_NEAREST),
-                              (width, height), interpolation=cv2.INTER_LINEAR)
+        expected = cv2.resize(
+            cv2.resize(crop, (int(width / factor), int(height / factor)), interpolation=cv2.INTER_NEAREST),
+            (width, height),
+            interpolation=cv2.INTER_LINEAR,
+        )
         assert np.array_equal(downscale.apply(crop, factor=factor), expected)
         assert np.abs(expected.astype(int) - crop).mean() > 1  # detail is lost
-    seen = {Compose([sbi.RandomDownscale(p=1.0)], seed=seed).transforms[0].get_params()["factor"] for seed in range(20)}
+    seen = {
+        Compose([sbi.RandomDownscale(p=1.0)], seed=seed).transforms[0].get_params()["factor"]
+        for seed in range(20)
+    }
     assert seen == {2, 4}
     (sharpen,) = [t for t in sbi.source_transforms().transforms[-1].transforms if isinstance(t, Sharpen)]
     assert sharpen.alpha == (0.2, 0.5)
@@ -94,7 +114,10 @@ def test_frequency_change_is_a_downscale_by_2_or_4_or_a_sharpen(face):
 
 def test_source_or_target_is_altered_at_even_odds(face):
     crop, landmarks = face
-    target_altered = [not np.array_equal(sbi.self_blend(crop, landmarks, np.random.default_rng(seed))[0], crop) for seed in range(40)]
+    target_altered = [
+        not np.array_equal(sbi.self_blend(crop, landmarks, np.random.default_rng(seed))[0], crop)
+        for seed in range(40)
+    ]
     assert 12 <= sum(target_altered) <= 28
 
 
@@ -135,7 +158,9 @@ def test_blend_mask_is_soft_shrunk_then_grown_and_at_most_the_ratio(face):
     for seed in range(10):
         mask = sbi.blend_mask(hull, np.random.default_rng(seed))
         assert mask.shape == hull.shape and mask.max() == pytest.approx(1, abs=0.02) and mask.min() >= 0
-        assert 0.2 < ((mask > 0.01) & (mask < 0.99)).sum() / max(1, (mask >= 0.99).sum())  # a soft edge, not a cut-out
+        assert 0.2 < ((mask > 0.01) & (mask < 0.99)).sum() / max(
+            1, (mask >= 0.99).sum()
+        )  # a soft edge, not a cut-out
         assert (mask[hull == 0] > 0.01).mean() < 0.5  # the face stays where it was
     maxima = [sbi.self_blend(crop, landmarks, np.random.default_rng(seed))[2].max() for seed in range(60)]
     rounded = np.round(maxima, 2)
@@ -143,7 +168,11 @@ def test_blend_mask_is_soft_shrunk_then_grown_and_at_most_the_ratio(face):
 
 
 def test_mask_kernels_are_odd_and_5_to_25_and_the_second_blur_wider():
-    assert sbi.KERNEL_SIDES == tuple(range(5, 26, 2)) and sbi.SECOND_SIGMA == (5, 45) and sbi.MASK_SIDE == (192, 256)
+    assert (
+        sbi.KERNEL_SIDES == tuple(range(5, 26, 2))
+        and sbi.SECOND_SIGMA == (5, 45)
+        and sbi.MASK_SIDE == (192, 256)
+    )
 
 
 def test_fake_differs_from_its_real_only_inside_the_grown_hull(face):
@@ -152,7 +181,9 @@ def test_fake_differs_from_its_real_only_inside_the_grown_hull(face):
     crop, landmarks = face
     height, width = crop.shape[:2]
     hull = sbi.hull_mask(crop.shape[:2], landmarks)
-    reach = int(np.ceil(0.03 * width + 0.053 * max(width, height) / 2 + 4 + 2 * 12 * max(width, height) / 192))
+    reach = int(
+        np.ceil(0.03 * width + 0.053 * max(width, height) / 2 + 4 + 2 * 12 * max(width, height) / 192)
+    )
     grown = cv2.dilate(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
     for seed in range(10):
         real, fake, mask = sbi.self_blend(crop, landmarks, np.random.default_rng(seed))
@@ -165,7 +196,9 @@ def test_fake_differs_from_its_real_only_inside_the_grown_hull(face):
 def test_pair_gets_the_same_augmentation_so_they_differ_only_around_the_face(face):
     crop, landmarks = face
     hull = sbi.hull_mask(crop.shape[:2], landmarks)
-    far = cv2.dilate(hull, np.ones((161, 161), np.uint8)) == 0  # JPEG's 8x8 blocks and the blur reach stay nearer
+    far = (
+        cv2.dilate(hull, np.ones((161, 161), np.uint8)) == 0
+    )  # JPEG's 8x8 blocks and the blur reach stay nearer
     assert far.mean() > 0.05
     for seed in range(20):
         real, fake = sbi.make_pair(crop, landmarks, np.random.default_rng(seed))
@@ -204,9 +237,17 @@ def test_pairs_are_blended_at_the_crops_resolution_then_resized(face, tmp_path, 
     points.parent.mkdir(parents=True)
     np.save(points, landmarks)
     blended = []
-    monkeypatch.setattr(sbi_dataset, "make_pair", lambda image, marks, rng, augment: blended.append(image.shape) or (image, image))
+    monkeypatch.setattr(
+        sbi_dataset,
+        "make_pair",
+        lambda image, marks, rng, augment: blended.append(image.shape) or (image, image),
+    )
     rows = pd.DataFrame([{"video": "v", "file": "crops/v/0_0.png", "label": 0}])
-    pairs = sbi_dataset.SelfBlendedPairs(tmp_path, rows, side, {"mean": [0, 0, 0], "std": [1, 1, 1]}, train=True)
+    pairs = sbi_dataset.SelfBlendedPairs(
+        tmp_path, rows, side, {"mean": [0, 0, 0], "std": [1, 1, 1]}, train=True
+    )
     real, fake, _ = pairs[0]
-    assert blended == [crop.shape if side <= max(crop.shape[:2]) else isotropically_resize_image(crop, side).shape]
+    assert blended == [
+        crop.shape if side <= max(crop.shape[:2]) else isotropically_resize_image(crop, side).shape
+    ]
     assert real.shape == fake.shape == (3, side, side)

@@ -3,6 +3,7 @@
 An unknown key is an error, not a silent no-op: a misspelt "learning_rte" must
 not train at the default rate for 40 epochs.
 """
+
 from __future__ import annotations
 
 import copy
@@ -44,7 +45,11 @@ DEFAULTS: dict = {
 }
 
 OPTIMIZERS = ("SGD", "AdamW", "SAM")  # SAM: sharpness-aware steps around SGD (training/sam.py)
-SCHEDULES = ("poly", "constant", "linear_decay")  # linear_decay: constant, then linearly to 0 from params.start_epoch
+SCHEDULES = (
+    "poly",
+    "constant",
+    "linear_decay",
+)  # linear_decay: constant, then linearly to 0 from params.start_epoch
 FAKE_SOURCES = ("dataset", "sbi")
 
 
@@ -79,9 +84,13 @@ def load_config(path: str | os.PathLike) -> dict:
     if config["network"] not in NETWORKS:
         raise ConfigError(f"unknown network {config['network']!r}; use one of {', '.join(NETWORKS)}")
     if config["optimizer"]["type"] not in OPTIMIZERS:
-        raise ConfigError(f"unknown optimizer {config['optimizer']['type']!r}; use one of {', '.join(OPTIMIZERS)}")
+        raise ConfigError(
+            f"unknown optimizer {config['optimizer']['type']!r}; use one of {', '.join(OPTIMIZERS)}"
+        )
     if config["optimizer"]["schedule"]["type"] not in SCHEDULES:
-        raise ConfigError(f"unknown schedule {config['optimizer']['schedule']['type']!r}; use one of {', '.join(SCHEDULES)}")
+        raise ConfigError(
+            f"unknown schedule {config['optimizer']['schedule']['type']!r}; use one of {', '.join(SCHEDULES)}"
+        )
     if config["fakes"] not in FAKE_SOURCES:
         raise ConfigError(f"unknown fakes {config['fakes']!r}; use one of {', '.join(FAKE_SOURCES)}")
     losses = config["losses"]

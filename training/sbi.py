@@ -11,6 +11,7 @@ Magnitudes are those of the paper's released code (tests/test_sbi.py measures ea
 third) instead of crops with a random margin. Like the paper, training/sbi_dataset.py blends the crop at its own
 resolution and resizes the pair to the model's input size afterwards, so the blend's boundary is not blurred away.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -40,9 +41,15 @@ DOWNSCALE_FACTORS = (2, 4)
 # iBUG 300-W point of each point once the face is mirrored: jaw, brows and the nose's base run the other way, eyes and
 # mouth corners swap sides, the nose's bridge and the mouth's middle stay.
 MIRRORED_68 = np.array(
-    list(range(16, -1, -1)) + list(range(26, 16, -1)) + [27, 28, 29, 30] + list(range(35, 30, -1))
+    list(range(16, -1, -1))
+    + list(range(26, 16, -1))
+    + [27, 28, 29, 30]
+    + list(range(35, 30, -1))
     + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
-    + list(range(54, 47, -1)) + list(range(59, 54, -1)) + list(range(64, 59, -1)) + [67, 66, 65]
+    + list(range(54, 47, -1))
+    + list(range(59, 54, -1))
+    + list(range(64, 59, -1))
+    + [67, 66, 65]
 )
 
 
@@ -55,7 +62,9 @@ class RandomDownscale(ImageOnlyTransform):
 
     def apply(self, img: np.ndarray, factor: int = 2, **params) -> np.ndarray:
         height, width = img.shape[:2]
-        small = cv2.resize(img, (max(1, int(width / factor)), max(1, int(height / factor))), interpolation=cv2.INTER_NEAREST)
+        small = cv2.resize(
+            img, (max(1, int(width / factor)), max(1, int(height / factor))), interpolation=cv2.INTER_NEAREST
+        )
         return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
@@ -66,23 +75,32 @@ def source_transforms() -> Compose:
     """What makes the pasted copy differ: colour (an RGB shift up to 20 levels, p 0.3; hue/saturation/value by the
     paper code's +-0.3, which on 8-bit images moves a pixel by one level at most; brightness and contrast +-10%), then
     frequency (a downscale by 2 or 4, or a sharpen of strength 0.2-0.5)."""
-    return Compose([
-        RGBShift(r_shift_limit=(-20, 20), g_shift_limit=(-20, 20), b_shift_limit=(-20, 20), p=0.3),
-        HueSaturationValue(hue_shift_limit=(-0.3, 0.3), sat_shift_limit=(-0.3, 0.3), val_shift_limit=(-0.3, 0.3), p=1.0),
-        RandomBrightnessContrast(brightness_limit=(-0.1, 0.1), contrast_limit=(-0.1, 0.1), p=1.0),
-        OneOf([RandomDownscale(p=1.0), Sharpen(alpha=(0.2, 0.5), lightness=(0.5, 1.0), p=1.0)], p=1.0),
-    ])
+    return Compose(
+        [
+            RGBShift(r_shift_limit=(-20, 20), g_shift_limit=(-20, 20), b_shift_limit=(-20, 20), p=0.3),
+            HueSaturationValue(
+                hue_shift_limit=(-0.3, 0.3), sat_shift_limit=(-0.3, 0.3), val_shift_limit=(-0.3, 0.3), p=1.0
+            ),
+            RandomBrightnessContrast(brightness_limit=(-0.1, 0.1), contrast_limit=(-0.1, 0.1), p=1.0),
+            OneOf([RandomDownscale(p=1.0), Sharpen(alpha=(0.2, 0.5), lightness=(0.5, 1.0), p=1.0)], p=1.0),
+        ]
+    )
 
 
 def pair_transforms() -> Compose:
     """Applied alike to a real face and its fake (same draws): colour shifts (p 0.3 each: RGB up to 20 levels,
     hue/saturation/value by +-0.3, brightness and contrast +-30%) and JPEG at quality 40-100 (p 0.5)."""
-    return Compose([
-        RGBShift(r_shift_limit=(-20, 20), g_shift_limit=(-20, 20), b_shift_limit=(-20, 20), p=0.3),
-        HueSaturationValue(hue_shift_limit=(-0.3, 0.3), sat_shift_limit=(-0.3, 0.3), val_shift_limit=(-0.3, 0.3), p=0.3),
-        RandomBrightnessContrast(brightness_limit=(-0.3, 0.3), contrast_limit=(-0.3, 0.3), p=0.3),
-        ImageCompression(quality_range=(40, 100), p=0.5),
-    ], additional_targets={"fake": "image"})
+    return Compose(
+        [
+            RGBShift(r_shift_limit=(-20, 20), g_shift_limit=(-20, 20), b_shift_limit=(-20, 20), p=0.3),
+            HueSaturationValue(
+                hue_shift_limit=(-0.3, 0.3), sat_shift_limit=(-0.3, 0.3), val_shift_limit=(-0.3, 0.3), p=0.3
+            ),
+            RandomBrightnessContrast(brightness_limit=(-0.3, 0.3), contrast_limit=(-0.3, 0.3), p=0.3),
+            ImageCompression(quality_range=(40, 100), p=0.5),
+        ],
+        additional_targets={"fake": "image"},
+    )
 
 
 def flip(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,25 +118,39 @@ def hull_mask(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
     return mask
 
 
-def shift_and_scale(source: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def shift_and_scale(
+    source: np.ndarray, mask: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Move the source and its mask alike by up to 3% of the width and 1.5% of the height, scaled about the centre by
     0.95-1.053 on each axis: the pasted face sits a little off its place."""
     height, width = mask.shape
     scale_x, scale_y = rng.uniform(*SCALE, size=2)
     shift_x, shift_y = rng.uniform(-SHIFT_X, SHIFT_X) * width, rng.uniform(-SHIFT_Y, SHIFT_Y) * height
     centre_x, centre_y = (width - 1) / 2, (height - 1) / 2
-    matrix = np.array([[scale_x, 0, centre_x - scale_x * centre_x + shift_x],
-                       [0, scale_y, centre_y - scale_y * centre_y + shift_y]], np.float32)
-    moved = cv2.warpAffine(source, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    moved_mask = cv2.warpAffine(mask, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    matrix = np.array(
+        [
+            [scale_x, 0, centre_x - scale_x * centre_x + shift_x],
+            [0, scale_y, centre_y - scale_y * centre_y + shift_y],
+        ],
+        np.float32,
+    )
+    moved = cv2.warpAffine(
+        source, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+    )
+    moved_mask = cv2.warpAffine(
+        mask, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+    )
     return moved, moved_mask
 
 
 def elastic(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Bend the mask's outline: each pixel reads from a point displaced by a smooth random field."""
     height, width = mask.shape
-    dx, dy = (cv2.GaussianBlur(rng.uniform(-1, 1, (height, width)).astype(np.float32), (0, 0), ELASTIC_SIGMA) * ELASTIC_ALPHA
-              for _ in range(2))
+    dx, dy = (
+        cv2.GaussianBlur(rng.uniform(-1, 1, (height, width)).astype(np.float32), (0, 0), ELASTIC_SIGMA)
+        * ELASTIC_ALPHA
+        for _ in range(2)
+    )
     grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     return cv2.remap(mask, grid_x + dx, grid_y + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
@@ -139,7 +171,9 @@ def blend_mask(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.resize(soft, (width, height))
 
 
-def self_blend(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def self_blend(
+    image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(real, fake, blend mask) from one RGB uint8 crop and its (68, 2) landmarks in crop pixels.
 
     The real is the crop itself, or its altered copy when the target was the one altered; the mask is the weight of
@@ -160,7 +194,9 @@ def self_blend(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generato
     return target, fake, mask
 
 
-def make_pair(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, augment: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def make_pair(
+    image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, augment: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """A training pair (real, fake) of one crop: flipped at even odds (landmarks renumbered), self-blended, then with
     `augment` the same colour and JPEG augmentation for both."""
     if augment and rng.random() < 0.5:

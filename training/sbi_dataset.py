@@ -3,6 +3,7 @@ that have 68 landmarks (preprocessing/generate_landmarks68.py), each paired with
 
 A training batch of B images holds B / 2 reals and their own B / 2 fakes. The fakes of folds.csv are never trained on.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,7 +37,11 @@ def sbi_rows(root: str | Path, rows: pd.DataFrame, frames_per_video: int = 0) ->
     if frames_per_video:
         picked = []
         for _, video_rows in reals.sort_values(["video", "frame", "file"]).groupby("video", sort=True):
-            positions = np.unique(np.linspace(0, len(video_rows) - 1, min(frames_per_video, len(video_rows))).round().astype(int))
+            positions = np.unique(
+                np.linspace(0, len(video_rows) - 1, min(frames_per_video, len(video_rows)))
+                .round()
+                .astype(int)
+            )
             picked.append(video_rows.iloc[positions])
         reals = pd.concat(picked) if picked else reals
     return reals.reset_index(drop=True)
@@ -66,7 +71,9 @@ class SelfBlendedPairs(Dataset):
 
     def _tensor(self, image: np.ndarray) -> torch.Tensor:
         square = put_to_center(image, self.size)
-        return torch.from_numpy(((square.astype(np.float32) - self.mean) / self.std).transpose(2, 0, 1).copy())
+        return torch.from_numpy(
+            ((square.astype(np.float32) - self.mean) / self.std).transpose(2, 0, 1).copy()
+        )
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         row = self.rows.iloc[index]
@@ -90,20 +97,27 @@ class SelfBlendedPairs(Dataset):
                 log.warning("skipping a broken sample (%s); using another", error)
                 index = int(rng.integers(len(self.rows)))
         else:
-            raise RuntimeError(f"{MAX_REPLACEMENTS} broken crops in a row under {self.root}; is the dataset preprocessed?")
+            raise RuntimeError(
+                f"{MAX_REPLACEMENTS} broken crops in a row under {self.root}; is the dataset preprocessed?"
+            )
         real, fake = make_pair(image, landmarks, rng, augment=self.train)
-        return (self._tensor(isotropically_resize_image(real, self.size)),
-                self._tensor(isotropically_resize_image(fake, self.size)), index)
+        return (
+            self._tensor(isotropically_resize_image(real, self.size)),
+            self._tensor(isotropically_resize_image(fake, self.size)),
+            index,
+        )
 
 
 def collate_pairs(label_smoothing: float):
     """A batch of pairs as the trainer's batches: (images: the reals then their fakes, labels, row indices, readable)."""
+
     def collate(batch):
         reals, fakes, indices = zip(*batch, strict=True)
         count = len(reals)
         labels = torch.tensor([label_smoothing] * count + [1 - label_smoothing] * count, dtype=torch.float32)
         index = torch.tensor(indices * 2)
         return torch.stack(reals + fakes), labels, index, torch.ones(2 * count, dtype=torch.bool)
+
     return collate
 
 

@@ -1,4 +1,5 @@
 """The training loop: one process per device under torchrun (DDP), or a single process."""
+
 from __future__ import annotations
 
 import copy
@@ -72,7 +73,9 @@ class Distributed:
             torch.cuda.set_device(self.device)
         if self.world_size > 1:
             # the other ranks wait at a barrier while rank 0 validates, which can outlast the default timeout
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo", timeout=datetime.timedelta(hours=3))
+            dist.init_process_group(
+                "nccl" if self.device.type == "cuda" else "gloo", timeout=datetime.timedelta(hours=3)
+            )
 
     @property
     def enabled(self) -> bool:
@@ -101,7 +104,9 @@ def with_run_length(config: dict, epochs: int | None = None, batches_per_epoch: 
     schedule = config["optimizer"]["schedule"]
     before = schedule["epochs"] * config["batches_per_epoch"]
     schedule["epochs"] = epochs if epochs is not None else schedule["epochs"]
-    config["batches_per_epoch"] = batches_per_epoch if batches_per_epoch is not None else config["batches_per_epoch"]
+    config["batches_per_epoch"] = (
+        batches_per_epoch if batches_per_epoch is not None else config["batches_per_epoch"]
+    )
     after = schedule["epochs"] * config["batches_per_epoch"]
     schedule["params"]["max_iter"] = max(1, round(schedule["params"]["max_iter"] * after / before))
     return config
@@ -117,8 +122,10 @@ def split_folds(folds_csv: Path, fold: int, validate: bool) -> tuple[pd.DataFram
     elif not len(val_rows):
         counts = train_rows.groupby("fold")["video"].nunique()
         present = ", ".join(f"{number} ({count} videos)" for number, count in counts.items()) or "none"
-        raise ValueError(f"validation fold {fold} has no rows in {folds_csv}; the folds with rows: {present}. "
-                         f"Choose one with --fold, or train on every fold without validation with --no-validation")
+        raise ValueError(
+            f"validation fold {fold} has no rows in {folds_csv}; the folds with rows: {present}. "
+            f"Choose one with --fold, or train on every fold without validation with --no-validation"
+        )
     if not len(train_rows):
         raise ValueError(f"no training rows in {folds_csv}" + (f" outside fold {fold}" if validate else ""))
     return train_rows, val_rows
@@ -134,8 +141,12 @@ def trained_on(data_dir: Path, rows: pd.DataFrame, validation_fold: int | None) 
     except FileNotFoundError:  # crops without the videos' metadata: the folders are unknown
         parts = {}
     folders = Counter(parts.get(video, "(unknown folder)") for video in videos)
-    return {"data_dir": str(Path(data_dir).resolve()), "videos": len(videos), "folders": dict(sorted(folders.items())),
-            "validation_fold": validation_fold}
+    return {
+        "data_dir": str(Path(data_dir).resolve()),
+        "videos": len(videos),
+        "folders": dict(sorted(folders.items())),
+        "validation_fold": validation_fold,
+    }
 
 
 def poly_schedule(max_iter: int, power: float = 0.9):
@@ -146,9 +157,15 @@ def poly_schedule(max_iter: int, power: float = 0.9):
 
 def linear_decay_schedule(batches_per_epoch: int, start_epoch: int, epochs: int):
     """SBI's schedule, stepped every batch: the full rate until `start_epoch`, then linearly down to 0 at `epochs`."""
+
     def factor(step: int) -> float:
         epoch = step / max(1, batches_per_epoch)
-        return 1.0 if epoch <= start_epoch else max(0.0, 1 - (epoch - start_epoch) / max(1, epochs - start_epoch))
+        return (
+            1.0
+            if epoch <= start_epoch
+            else max(0.0, 1 - (epoch - start_epoch) / max(1, epochs - start_epoch))
+        )
+
     return factor
 
 
@@ -170,7 +187,9 @@ class Trainer:
         self.dist = Distributed(options.device)
         torch.manual_seed(options.seed)
         np.random.seed(options.seed)
-        model = NETWORKS[config["network"]](config["encoder"], config["dropout_rate"], config["pretrained"], options.download_pretrained)
+        model = NETWORKS[config["network"]](
+            config["encoder"], config["dropout_rate"], config["pretrained"], options.download_pretrained
+        )
         # timm's ImageNet head stays in the model (the released checkpoints carry it) but takes no part in forward()
         for parameter in model.encoder.get_classifier().parameters():
             parameter.requires_grad = False
@@ -181,18 +200,33 @@ class Trainer:
         parameters = [p for p in self.model.parameters() if p.requires_grad]
         self._data()
         # SAM is SGD with a second pass at perturbed weights (training/sam.py); the optimizer object stays SGD
-        self.sam = SharpnessAwareStep(parameters, optimizer_config["rho"]) if optimizer_config["type"] == "SAM" else None
+        self.sam = (
+            SharpnessAwareStep(parameters, optimizer_config["rho"])
+            if optimizer_config["type"] == "SAM"
+            else None
+        )
         if optimizer_config["type"] in ("SGD", "SAM"):
-            self.optimizer = torch.optim.SGD(parameters, lr=optimizer_config["learning_rate"], momentum=optimizer_config["momentum"],
-                                             weight_decay=optimizer_config["weight_decay"], nesterov=optimizer_config["nesterov"])
+            self.optimizer = torch.optim.SGD(
+                parameters,
+                lr=optimizer_config["learning_rate"],
+                momentum=optimizer_config["momentum"],
+                weight_decay=optimizer_config["weight_decay"],
+                nesterov=optimizer_config["nesterov"],
+            )
         else:
-            self.optimizer = torch.optim.AdamW(parameters, lr=optimizer_config["learning_rate"], weight_decay=optimizer_config["weight_decay"])
+            self.optimizer = torch.optim.AdamW(
+                parameters,
+                lr=optimizer_config["learning_rate"],
+                weight_decay=optimizer_config["weight_decay"],
+            )
         schedule = optimizer_config["schedule"]
         if schedule["type"] == "poly":
             factor = poly_schedule(schedule["params"]["max_iter"])
         elif schedule["type"] == "linear_decay":
             # stepped, like poly, at batch + epoch * batches_per_epoch (see train_epoch)
-            factor = linear_decay_schedule(config["batches_per_epoch"], schedule["params"]["start_epoch"], schedule["epochs"])
+            factor = linear_decay_schedule(
+                config["batches_per_epoch"], schedule["params"]["start_epoch"], schedule["epochs"]
+            )
         else:
             factor = lambda step: 1.0  # noqa: E731
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
@@ -207,8 +241,15 @@ class Trainer:
         if self.dist.main:
             options.output_dir.mkdir(parents=True, exist_ok=True)
             options.log_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(options.output_dir / f"{self.name}.config.json",
-                              {**config, "trained_on": trained_on(options.data_dir, self.train_rows, options.fold if options.validate else None)})
+            write_json_atomic(
+                options.output_dir / f"{self.name}.config.json",
+                {
+                    **config,
+                    "trained_on": trained_on(
+                        options.data_dir, self.train_rows, options.fold if options.validate else None
+                    ),
+                },
+            )
 
     def _resume(self, checkpoint_path: Path) -> None:
         checkpoint = load_checkpoint(checkpoint_path)
@@ -218,17 +259,25 @@ class Trainer:
             return
         state_file = training_state_path(checkpoint_path)
         if not state_file.is_file():
-            raise FileNotFoundError(f"{state_file} is missing: resume from a _last checkpoint, or use --from-zero")
+            raise FileNotFoundError(
+                f"{state_file} is missing: resume from a _last checkpoint, or use --from-zero"
+            )
         try:
             state = torch.load(state_file, map_location="cpu", weights_only=True)
             if not isinstance(state, dict):
                 raise ValueError("not a training state")
-        except Exception as error:  # a truncated or foreign file fails inside the unpickler with any of several errors
-            raise ValueError(f"cannot read {state_file} ({type(error).__name__}; a run killed while saving?): restart from the "
-                             f"weights alone with --resume {checkpoint_path} --from-zero") from None
+        except (
+            Exception
+        ) as error:  # a truncated or foreign file fails inside the unpickler with any of several errors
+            raise ValueError(
+                f"cannot read {state_file} ({type(error).__name__}; a run killed while saving?): restart from the "
+                f"weights alone with --resume {checkpoint_path} --from-zero"
+            ) from None
         if state.get("epoch") != checkpoint["epoch"]:
-            raise ValueError(f"{state_file} is from epoch {state.get('epoch')} but {checkpoint_path.name} from epoch "
-                             f"{checkpoint['epoch']} (a run killed while saving); resume from {checkpoint_path.name} with --from-zero")
+            raise ValueError(
+                f"{state_file} is from epoch {state.get('epoch')} but {checkpoint_path.name} from epoch "
+                f"{checkpoint['epoch']} (a run killed while saving); resume from {checkpoint_path.name} with --from-zero"
+            )
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
@@ -243,14 +292,35 @@ class Trainer:
         if config["fakes"] == "sbi":
             self._sbi_data(self.train_rows, batch_size)
         else:
-            self.train_set = FaceCrops(options.data_dir, self.train_rows, create_train_transforms(size), config["normalize"], train=True,
-                                       hardcore=options.hardcore, label_smoothing=options.label_smoothing, seed=options.seed)
-            self.val_set = FaceCrops(options.data_dir, self.val_rows, create_val_transforms(size), config["normalize"], train=False)
-            self.sampler = BalancedEpochSampler(self.train_rows["label"].to_numpy(), options.seed, self.dist.rank,
-                                                self.dist.world_size, options.oversample,
-                                                max_samples=config["batches_per_epoch"] * batch_size)
-            self.train_loader = DataLoader(self.train_set, batch_size=batch_size, sampler=self.sampler, num_workers=options.workers,
-                                           pin_memory=self.dist.device.type == "cuda", drop_last=len(self.sampler) >= batch_size)
+            self.train_set = FaceCrops(
+                options.data_dir,
+                self.train_rows,
+                create_train_transforms(size),
+                config["normalize"],
+                train=True,
+                hardcore=options.hardcore,
+                label_smoothing=options.label_smoothing,
+                seed=options.seed,
+            )
+            self.val_set = FaceCrops(
+                options.data_dir, self.val_rows, create_val_transforms(size), config["normalize"], train=False
+            )
+            self.sampler = BalancedEpochSampler(
+                self.train_rows["label"].to_numpy(),
+                options.seed,
+                self.dist.rank,
+                self.dist.world_size,
+                options.oversample,
+                max_samples=config["batches_per_epoch"] * batch_size,
+            )
+            self.train_loader = DataLoader(
+                self.train_set,
+                batch_size=batch_size,
+                sampler=self.sampler,
+                num_workers=options.workers,
+                pin_memory=self.dist.device.type == "cuda",
+                drop_last=len(self.sampler) >= batch_size,
+            )
         if self.dist.main:
             log.info("%s", self.run_length())
 
@@ -260,11 +330,15 @@ class Trainer:
         batches, cap = len(self.train_loader), self.config["batches_per_epoch"]
         epochs = self.config["optimizer"]["schedule"]["epochs"]
         text = f"training {epochs} epochs × {batches} batches"
-        text += f" (batches_per_epoch, {cap}, is a cap: the training rows run out first)" if batches < cap else ""
+        text += (
+            f" (batches_per_epoch, {cap}, is a cap: the training rows run out first)" if batches < cap else ""
+        )
         schedule = self.config["optimizer"]["schedule"]
         if schedule["type"] == "poly":
             text += f"; poly schedule over max_iter {schedule['params']['max_iter']} (epochs × batches_per_epoch: {epochs * cap})"
-        return text + ("; no validation" if not self.options.validate else f"; validating on fold {self.options.fold}")
+        return text + (
+            "; no validation" if not self.options.validate else f"; validating on fold {self.options.fold}"
+        )
 
     def _sbi_data(self, train_rows, batch_size: int) -> None:
         """Self-blended images: every batch is batch_size / 2 REAL crops with 68 landmarks and their own fakes; the
@@ -272,25 +346,54 @@ class Trainer:
         on other fakes than the model's), else held-out self-blended pairs of its reals."""
         options, config = self.options, self.config
         if batch_size % 2:
-            raise ValueError(f"with \"fakes\": \"sbi\" the batch size must be even (reals and their fakes), got {batch_size}")
+            raise ValueError(
+                f'with "fakes": "sbi" the batch size must be even (reals and their fakes), got {batch_size}'
+            )
         rows = sbi_rows(options.data_dir, train_rows, config["frames_per_video"])
         if not len(rows):
-            raise ValueError(f"no REAL crop with 68 landmarks outside fold {options.fold}: run "
-                             f"python -m preprocessing.generate_landmarks68 --root-dir {options.data_dir}")
-        self.train_set = SelfBlendedPairs(options.data_dir, rows, config["size"], config["normalize"], train=True, seed=options.seed)
+            raise ValueError(
+                f"no REAL crop with 68 landmarks outside fold {options.fold}: run "
+                f"python -m preprocessing.generate_landmarks68 --root-dir {options.data_dir}"
+            )
+        self.train_set = SelfBlendedPairs(
+            options.data_dir, rows, config["size"], config["normalize"], train=True, seed=options.seed
+        )
         if (self.val_rows["label"] == 1).any():
-            self.val_set = FaceCrops(options.data_dir, self.val_rows, create_val_transforms(config["size"]), config["normalize"], train=False)
+            self.val_set = FaceCrops(
+                options.data_dir,
+                self.val_rows,
+                create_val_transforms(config["size"]),
+                config["normalize"],
+                train=False,
+            )
         else:
-            pairs = SelfBlendedPairs(options.data_dir, sbi_rows(options.data_dir, self.val_rows, config["frames_per_video"]),
-                                     config["size"], config["normalize"], train=False, seed=options.seed)
+            pairs = SelfBlendedPairs(
+                options.data_dir,
+                sbi_rows(options.data_dir, self.val_rows, config["frames_per_video"]),
+                config["size"],
+                config["normalize"],
+                train=False,
+                seed=options.seed,
+            )
             self.val_set = SelfBlendedValidation(pairs)
             self.val_rows = self.val_set.rows
         pairs_per_batch = batch_size // 2
-        self.sampler = BalancedEpochSampler(np.zeros(len(rows)), options.seed, self.dist.rank, self.dist.world_size,
-                                            max_samples=config["batches_per_epoch"] * pairs_per_batch)
-        self.train_loader = DataLoader(self.train_set, batch_size=pairs_per_batch, sampler=self.sampler, num_workers=options.workers,
-                                       collate_fn=collate_pairs(options.label_smoothing), pin_memory=self.dist.device.type == "cuda",
-                                       drop_last=len(self.sampler) >= pairs_per_batch)
+        self.sampler = BalancedEpochSampler(
+            np.zeros(len(rows)),
+            options.seed,
+            self.dist.rank,
+            self.dist.world_size,
+            max_samples=config["batches_per_epoch"] * pairs_per_batch,
+        )
+        self.train_loader = DataLoader(
+            self.train_set,
+            batch_size=pairs_per_batch,
+            sampler=self.sampler,
+            num_workers=options.workers,
+            collate_fn=collate_pairs(options.label_smoothing),
+            pin_memory=self.dist.device.type == "cuda",
+            drop_last=len(self.sampler) >= pairs_per_batch,
+        )
 
     def _wrapped(self, epoch: int):
         """The model to train this epoch: encoder frozen during the first --freeze-epochs, DDP-wrapped under torchrun."""
@@ -338,7 +441,9 @@ class Trainer:
             # As the original: the schedule goes to batch + epoch * batches_per_epoch after every batch, also one whose fp16
             # update overflowed and was skipped, and whatever the epoch's length (so it does not drift)
             self.scheduler.last_epoch = batch + epoch * self.config["batches_per_epoch"]
-            with warnings.catch_warnings():  # the warning that a skipped first update came before the schedule's step
+            with (
+                warnings.catch_warnings()
+            ):  # the warning that a skipped first update came before the schedule's step
                 warnings.filterwarnings("ignore", "Detected call of")
                 self.scheduler.step()
             totals["loss"].append(loss.item())
@@ -346,8 +451,12 @@ class Trainer:
             for key, value in (("fake_loss", fake_loss), ("real_loss", real_loss)):
                 if value is not None:
                     totals[key].append(value.item())
-            bar.set_postfix(lr=f"{self.scheduler.get_last_lr()[0]:.2e}", loss=f"{np.mean(totals['loss']):.4f}",
-                            fake=f"{np.mean(totals['fake_loss'] or [0]):.4f}", real=f"{np.mean(totals['real_loss'] or [0]):.4f}")
+            bar.set_postfix(
+                lr=f"{self.scheduler.get_last_lr()[0]:.2e}",
+                loss=f"{np.mean(totals['loss']):.4f}",
+                fake=f"{np.mean(totals['fake_loss'] or [0]):.4f}",
+                real=f"{np.mean(totals['real_loss'] or [0]):.4f}",
+            )
             ready = time.perf_counter()
         elapsed = time.perf_counter() - started
         summary = {key: float(np.mean(values)) if values else None for key, values in totals.items()}
@@ -358,7 +467,9 @@ class Trainer:
     def predict_crops(self) -> np.ndarray:
         """Fake probability of every validation crop, in the order of its rows; nan for a crop that cannot be read."""
         self.model.eval()
-        loader = DataLoader(self.val_set, batch_size=self.config["optimizer"]["batch_size"], num_workers=self.options.workers)
+        loader = DataLoader(
+            self.val_set, batch_size=self.config["optimizer"]["batch_size"], num_workers=self.options.workers
+        )
         probabilities = np.full(len(self.val_set), np.nan)
         for images, _, indices, readable in tqdm(loader, desc="validation", unit="batch"):
             with torch.autocast(self.dist.device.type, dtype=torch.float16, enabled=self.fp16):
@@ -371,7 +482,11 @@ class Trainer:
         """Video-level scores of the validation fold over the crops that can be read; the others are counted."""
         probabilities = self.predict_crops()
         read = ~np.isnan(probabilities)
-        scores = video_scores(self.val_rows["video"].to_numpy()[read], self.val_rows["label"].to_numpy()[read], probabilities[read])
+        scores = video_scores(
+            self.val_rows["video"].to_numpy()[read],
+            self.val_rows["label"].to_numpy()[read],
+            probabilities[read],
+        )
         scores["unreadable_crops"] = int((~read).sum())
         if scores["unreadable_crops"]:
             log.warning("validation left out %d crops that could not be read", scores["unreadable_crops"])
@@ -383,8 +498,11 @@ class Trainer:
     def _log(self, record: dict) -> None:
         text = self.options.log_dir / f"{self.name}.log"
         with text.open("a") as out:
-            parts = [f"epoch {record['epoch']}"] + [f"{key} {value:.6f}" for key, value in record.items()
-                                                      if key != "epoch" and isinstance(value, float)]
+            parts = [f"epoch {record['epoch']}"] + [
+                f"{key} {value:.6f}"
+                for key, value in record.items()
+                if key != "epoch" and isinstance(value, float)
+            ]
             out.write(" ".join(parts) + "\n")
         with (self.options.log_dir / f"{self.name}.jsonl").open("a") as out:
             out.write(json.dumps(record) + "\n")
@@ -396,14 +514,24 @@ class Trainer:
                 started = time.time()
                 train_losses = self.train_epoch(epoch)
                 if self.dist.main:
-                    record = {"epoch": epoch, "train_loss": train_losses["loss"], "seconds": time.time() - started,
-                              "images_per_second": train_losses["images_per_second"],
-                              "data_wait_fraction": train_losses["data_wait_fraction"]}
+                    record = {
+                        "epoch": epoch,
+                        "train_loss": train_losses["loss"],
+                        "seconds": time.time() - started,
+                        "images_per_second": train_losses["images_per_second"],
+                        "data_wait_fraction": train_losses["data_wait_fraction"],
+                    }
                     if len(self.val_set) and (epoch + 1) % self.options.test_every == 0:
                         scores = self.validate()
                         record.update(scores)
-                        log.info("epoch %d: fake_loss %.4f real_loss %.4f score %.4f auc %.4f", epoch,
-                                 scores["fake_loss"], scores["real_loss"], scores["score"], scores["auc"])
+                        log.info(
+                            "epoch %d: fake_loss %.4f real_loss %.4f score %.4f auc %.4f",
+                            epoch,
+                            scores["fake_loss"],
+                            scores["real_loss"],
+                            scores["score"],
+                            scores["auc"],
+                        )
                         if scores["score"] < self.best_score:
                             self.best_score = scores["score"]
                             self._save(output / f"{self.name}_best", epoch)
@@ -411,8 +539,15 @@ class Trainer:
                     last = output / f"{self.name}_last"
                     self._save(last, epoch)
                     with atomic_path(training_state_path(last)) as tmp:
-                        torch.save({"epoch": epoch, "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                                    "scaler": self.scaler.state_dict()}, tmp)
+                        torch.save(
+                            {
+                                "epoch": epoch,
+                                "optimizer": self.optimizer.state_dict(),
+                                "scheduler": self.scheduler.state_dict(),
+                                "scaler": self.scaler.state_dict(),
+                            },
+                            tmp,
+                        )
                     self._log(record)
                 self.dist.barrier()
         finally:
