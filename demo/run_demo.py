@@ -1,5 +1,5 @@
-"""Run the whole system end to end on synthetic clips: make a dataset, preprocess, train, score held-out clips,
-evaluate.
+"""Run the whole system end to end on synthetic clips: make a dataset, preprocess, train, score held-out
+clips, evaluate.
 
     bash run_demo.sh                          # everything goes to demo_output/
     bash run_demo.sh --out /tmp/demo --device cpu
@@ -293,8 +293,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--hardcore",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="black out face parts in training (train_classifier.py's default); off here because in a run of a "
-        "few hundred steps it mostly hides the blended region the model must learn from (the README's demo "
+        help="black out face parts in training (train_classifier.py's default); off here because in a run of "
+        "a few hundred steps it mostly hides the blended region the model must learn from (the README's demo "
         "section gives the measured AUCs)",
     )
     parser.add_argument(
