@@ -1,8 +1,10 @@
-"""Run the whole system end to end on synthetic clips: make a dataset, preprocess, train, score held-out clips, evaluate.
+"""Run the whole system end to end on synthetic clips: make a dataset, preprocess, train, score held-out
+clips, evaluate.
 
     bash run_demo.sh                          # everything goes to demo_output/
     bash run_demo.sh --out /tmp/demo --device cpu
-    bash run_demo.sh --sbi                    # trained on real clips alone (self-blended images), to demo_output_sbi/
+    bash run_demo.sh --sbi                    # trained on real clips alone (self-blended images),
+                                              # to demo_output_sbi/
 
 Every stage runs the project's own scripts, exactly as a user would:
   1. demo/synthetic_dataset.py  REAL and self-blended FAKE clips of the photos that ship with
@@ -158,8 +160,9 @@ def run_demo(args: argparse.Namespace) -> dict:
     config = load_config(args.config)
     run = run_name(config, PREFIX, VALIDATION_PART)
     generate(paths, args)
-    # Not the original solution's defaults: halving the 320x240 clips would bring their faces near MTCNN's 20 px
-    # minimum (auto doubles them instead), and its rows (every 10th frame) would keep 4 crops of a 32-frame clip.
+    # Not the original solution's defaults: halving the 320x240 clips would bring their faces near MTCNN's
+    # 20 px minimum (auto doubles them instead), and its rows (every 10th frame) would keep 4 crops of a
+    # 32-frame clip.
     run_stage(
         "preprocessing",
         [
@@ -271,8 +274,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--sbi",
         action="store_true",
-        help="train from the real clips alone, each paired with a self-blended fake made on the fly (docs/sbi.md): "
-        "the training part gets no fake clip; validation and the held-out clips keep theirs, made another way",
+        help="train from the real clips alone, each paired with a self-blended fake made on the fly "
+        "(docs/sbi.md): the training part gets no fake clip; validation and the held-out clips keep theirs, "
+        "made another way",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the clips and of training")
     parser.add_argument("--train-reals", type=at_least(1), default=8, help="REAL clips to train on")
@@ -289,8 +293,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--hardcore",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="black out face parts in training (train_classifier.py's default); off here because in a run of a few hundred "
-        "steps it mostly hides the blended region the model must learn from (the README's demo section gives the measured AUCs)",
+        help="black out face parts in training (train_classifier.py's default); off here because in a run of "
+        "a few hundred steps it mostly hides the blended region the model must learn from (the README's demo "
+        "section gives the measured AUCs)",
     )
     parser.add_argument(
         "--workers",
@@ -342,7 +347,8 @@ def main(argv=None) -> int:
     ):
         print(f"  {label:18s} {path}")
     print(
-        f"held-out: {report['videos']} videos ({report['fakes']} fake, {report['reals']} real), log loss {report['log_loss']:.4f}, "
+        f"held-out: {report['videos']} videos ({report['fakes']} fake, {report['reals']} real), "
+        f"log loss {report['log_loss']:.4f}, "
         f"AUC {report['auc']:.4f} ({'meets' if passed else 'BELOW'} the {args.min_auc} bar)"
     )
     return 0 if passed else 1

@@ -1,4 +1,5 @@
-"""Make a small DFDC-layout dataset of synthetic clips from the face photos that ship inside installed packages.
+"""Make a small DFDC-layout dataset of synthetic clips from the face photos that ship inside installed
+packages.
 
     python -m demo.synthetic_dataset --out DATA_ROOT --parts 2 --reals-per-part 8 --seed 0
 
@@ -117,7 +118,8 @@ def film(photo: np.ndarray, path: CameraPath, frames: int, width: int, height: i
 
 
 def face_mask(rng: np.random.Generator, landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A soft float mask in [0, 1] over the inner face: the landmarks' hull grown to brows and chin, then blurred."""
+    """A soft float mask in [0, 1] over the inner face: the landmarks' hull grown to brows and chin, then
+    blurred."""
     eye_distance = float(np.linalg.norm(landmarks[1] - landmarks[0]))
     eyes_to_mouth = (landmarks[3] + landmarks[4]) / 2 - (landmarks[0] + landmarks[1]) / 2
     outline = np.concatenate(

@@ -1,4 +1,5 @@
-"""The README's main command, run_demo.sh, end to end on CPU (fewer held-out clips and frames than its default)."""
+"""The README's main command, run_demo.sh, end to end on CPU (fewer held-out clips and frames than its
+default)."""
 
 from __future__ import annotations
 
@@ -81,10 +82,11 @@ def test_demo_scores_every_held_out_clip_with_the_best_checkpoint(demo):
 
 
 def test_heat_maps_fall_on_the_blended_region_of_the_fakes(demo):
-    """The demo's fakes are frame-aligned with their originals, so the blended region of each face is where the two
-    differ: |fake - original| on the model's 64-px input of the same box, smoothed (sigma 1 px), over 8 grey levels.
-    The heat maps (layer2 of the ResNet-18, 8x8) must put their mass there well above the region's share of the input
-    (measured: 59% of the mass on 21% of the area, 2.8x; 96% of the faces above their share)."""
+    """The demo's fakes are frame-aligned with their originals, so the blended region of each face is where
+    the two differ: |fake - original| on the model's 64-px input of the same box, smoothed (sigma 1 px), over
+    8 grey levels. The heat maps (layer2 of the ResNet-18, 8x8) must put their mass there well above the
+    region's share of the input (measured: 59% of the mass on 21% of the area, 2.8x; 96% of the faces above
+    their share)."""
     out, _ = demo
     held_out = out / "heldout" / "dfdc_train_part_2"
     metadata = json.loads((held_out / "metadata.json").read_text())

@@ -1,5 +1,5 @@
-"""The self-blended-images generator on a real face crop with dlib's 68 landmarks: each magnitude of the paper's
-recipe, and that a fake differs from its real only inside the hull grown by what can move it."""
+"""The self-blended-images generator on a real face crop with dlib's 68 landmarks: each magnitude of the
+paper's recipe, and that a fake differs from its real only inside the hull grown by what can move it."""
 
 from __future__ import annotations
 
@@ -176,8 +176,9 @@ def test_mask_kernels_are_odd_and_5_to_25_and_the_second_blur_wider():
 
 
 def test_fake_differs_from_its_real_only_inside_the_grown_hull(face):
-    """Reach of a change beyond the hull: the source's shift (3%) and scale (5% of the crop from its centre), the
-    elastic bend (a few px), and the two blurs (half a 25-px kernel each, at 192 px a side at the smallest)."""
+    """Reach of a change beyond the hull: the source's shift (3%) and scale (5% of the crop from its centre),
+    the elastic bend (a few px), and the two blurs (half a 25-px kernel each, at 192 px a side at the
+    smallest)."""
     crop, landmarks = face
     height, width = crop.shape[:2]
     hull = sbi.hull_mask(crop.shape[:2], landmarks)
@@ -223,8 +224,9 @@ def test_flip_renumbers_landmarks_as_dlib_finds_them_on_the_mirrored_crop(face):
 
 @pytest.mark.parametrize("side", [64, 600])
 def test_pairs_are_blended_at_the_crops_resolution_then_resized(face, tmp_path, monkeypatch, side):
-    """As the paper (it blends the crop, then resizes it): a crop larger than the input size is blended as it is, so
-    the blend's boundary is not blurred away first; a smaller one is enlarged to the input size before blending."""
+    """As the paper (it blends the crop, then resizes it): a crop larger than the input size is blended as it
+    is, so the blend's boundary is not blurred away first; a smaller one is enlarged to the input size before
+    blending."""
     import pandas as pd
 
     from core.images import isotropically_resize_image

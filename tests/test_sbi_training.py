@@ -1,4 +1,5 @@
-"""The self-blended-images training mode on CPU: real FF++ crops with dlib landmarks, SAM around SGD, SBI's schedule."""
+"""The self-blended-images training mode on CPU: real FF++ crops with dlib landmarks, SAM around SGD, SBI's
+schedule."""
 
 from __future__ import annotations
 
@@ -31,9 +32,9 @@ FRAMES = 6
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory, detector):
-    """Crops of 6 frames of three FF++ originals and of the Deepfakes fake of 519 (cut with 519's boxes), their
-    68 landmarks (the real preprocessing step), and a folds.csv: 004 and 634 train (fold 1), 519 and its fake
-    validate (fold 0)."""
+    """Crops of 6 frames of three FF++ originals and of the Deepfakes fake of 519 (cut with 519's boxes),
+    their 68 landmarks (the real preprocessing step), and a folds.csv: 004 and 634 train (fold 1), 519 and its
+    fake validate (fold 0)."""
     root = tmp_path_factory.mktemp("sbi_root")
     part = root / "ffpp_original"
     part.mkdir()

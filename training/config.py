@@ -16,16 +16,17 @@ from training.zoo.classifiers import NETWORKS
 DEFAULTS: dict = {
     "network": "DeepFakeClassifier",
     "encoder": "tf_efficientnet_b7_ns",
-    # None: the network's own (0.0 for DeepFakeClassifier, 0.5 for the SRM and GWAP ones): the original's configs had no
-    # such key and its trainer built every network with the encoder alone
+    # None: the network's own (0.0 for DeepFakeClassifier, 0.5 for the SRM and GWAP ones): the original's
+    # configs had no such key and its trainer built every network with the encoder alone
     "dropout_rate": None,
-    # the original's trainer always started from ImageNet weights, so a config that does not say starts from them too:
-    # false (random start), true (timm's local cache) or a path to ImageNet weights
+    # the original's trainer always started from ImageNet weights, so a config that does not say starts from
+    # them too: false (random start), true (timm's local cache) or a path to ImageNet weights
     "pretrained": True,
     "batches_per_epoch": 2500,
     "size": 380,
     "fp16": True,
-    "fakes": "dataset",  # where training fakes come from: folds.csv's fake crops, or "sbi" (self-blended from the reals)
+    # where training fakes come from: folds.csv's fake crops, or "sbi" (self-blended from the reals)
+    "fakes": "dataset",
     "frames_per_video": 0,  # with "sbi": REAL crops used per video, evenly spaced (0: all)
     "optimizer": {
         "batch_size": 12,
@@ -39,8 +40,9 @@ DEFAULTS: dict = {
     },
     "normalize": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
     "losses": {"BinaryCrossentropy": 1},
-    # what the trainer records in the config it saves beside its checkpoints (the data it trained on, for the scoring
-    # report); a saved config given back as --config is thus a config like any other, and the new run records its own
+    # what the trainer records in the config it saves beside its checkpoints (the data it trained on, for the
+    # scoring report); a saved config given back as --config is thus a config like any other, and the new run
+    # records its own
     "trained_on": None,
 }
 

@@ -1,15 +1,16 @@
 """Self-blended images (Shiohara and Yamasaki, CVPR 2022): a fake made from a real face crop and itself.
 
-One copy of the face (the source or the target, at even odds) is altered in colour and in frequency, the source is
-shifted and scaled a little, and pasted back onto the target through a soft mask made from the convex hull of the
-face's 68 landmarks. The model then learns blending boundaries and colour or sharpness mismatches, not one
-generator's fingerprints. The real face and its fake then get the same colour and JPEG augmentation, so that the
-only difference left between the two is the blend.
+One copy of the face (the source or the target, at even odds) is altered in colour and in frequency, the
+source is shifted and scaled a little, and pasted back onto the target through a soft mask made from the
+convex hull of the face's 68 landmarks. The model then learns blending boundaries and colour or sharpness
+mismatches, not one generator's fingerprints. The real face and its fake then get the same colour and JPEG
+augmentation, so that the only difference left between the two is the blend.
 
-Magnitudes are those of the paper's released code (tests/test_sbi.py measures each on a real crop). What differs:
-68 dlib points instead of 81 (no forehead), and the pair is generated on this project's crops (MTCNN box grown by a
-third) instead of crops with a random margin. Like the paper, training/sbi_dataset.py blends the crop at its own
-resolution and resizes the pair to the model's input size afterwards, so the blend's boundary is not blurred away.
+Magnitudes are those of the paper's released code (tests/test_sbi.py measures each on a real crop). What
+differs: 68 dlib points instead of 81 (no forehead), and the pair is generated on this project's crops (MTCNN
+box grown by a third) instead of crops with a random margin. Like the paper, training/sbi_dataset.py blends
+the crop at its own resolution and resizes the pair to the model's input size afterwards, so the blend's
+boundary is not blurred away.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ KERNEL_SIDES = tuple(range(5, 26, 2))  # odd Gaussian kernels, 5 to 25
 SECOND_SIGMA = (5, 45)  # the second blur's sigma, an integer in this range
 DOWNSCALE_FACTORS = (2, 4)
 
-# iBUG 300-W point of each point once the face is mirrored: jaw, brows and the nose's base run the other way, eyes and
-# mouth corners swap sides, the nose's bridge and the mouth's middle stay.
+# iBUG 300-W point of each point once the face is mirrored: jaw, brows and the nose's base run the other way,
+# eyes and mouth corners swap sides, the nose's bridge and the mouth's middle stay.
 MIRRORED_68 = np.array(
     list(range(16, -1, -1))
     + list(range(26, 16, -1))
@@ -54,8 +55,8 @@ MIRRORED_68 = np.array(
 
 
 class RandomDownscale(ImageOnlyTransform):
-    """Shrink by 2 or 4 with nearest neighbours, enlarge back bilinearly: the blurred, blocky look of a low-resolution
-    face pasted in."""
+    """Shrink by 2 or 4 with nearest neighbours, enlarge back bilinearly: the blurred, blocky look of a
+    low-resolution face pasted in."""
 
     def get_params(self) -> dict:
         return {"factor": self.py_random.choice(DOWNSCALE_FACTORS)}
@@ -72,9 +73,9 @@ class RandomDownscale(ImageOnlyTransform):
 
 
 def source_transforms() -> Compose:
-    """What makes the pasted copy differ: colour (an RGB shift up to 20 levels, p 0.3; hue/saturation/value by the
-    paper code's +-0.3, which on 8-bit images moves a pixel by one level at most; brightness and contrast +-10%), then
-    frequency (a downscale by 2 or 4, or a sharpen of strength 0.2-0.5)."""
+    """What makes the pasted copy differ: colour (an RGB shift up to 20 levels, p 0.3; hue/saturation/value by
+    the paper code's +-0.3, which on 8-bit images moves a pixel by one level at most; brightness and contrast
+    +-10%), then frequency (a downscale by 2 or 4, or a sharpen of strength 0.2-0.5)."""
     return Compose(
         [
             RGBShift(r_shift_limit=(-20, 20), g_shift_limit=(-20, 20), b_shift_limit=(-20, 20), p=0.3),
@@ -104,8 +105,8 @@ def pair_transforms() -> Compose:
 
 
 def flip(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The mirrored crop and its landmarks, renumbered so that point 36 is still the outer corner of the eye on the
-    image's left."""
+    """The mirrored crop and its landmarks, renumbered so that point 36 is still the outer corner of the eye
+    on the image's left."""
     mirrored = landmarks[MIRRORED_68].copy()
     mirrored[:, 0] = image.shape[1] - 1 - mirrored[:, 0]
     return np.ascontiguousarray(image[:, ::-1]), mirrored
@@ -121,8 +122,8 @@ def hull_mask(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
 def shift_and_scale(
     source: np.ndarray, mask: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Move the source and its mask alike by up to 3% of the width and 1.5% of the height, scaled about the centre by
-    0.95-1.053 on each axis: the pasted face sits a little off its place."""
+    """Move the source and its mask alike by up to 3% of the width and 1.5% of the height, scaled about the
+    centre by 0.95-1.053 on each axis: the pasted face sits a little off its place."""
     height, width = mask.shape
     scale_x, scale_y = rng.uniform(*SCALE, size=2)
     shift_x, shift_y = rng.uniform(-SHIFT_X, SHIFT_X) * width, rng.uniform(-SHIFT_Y, SHIFT_Y) * height
@@ -156,15 +157,17 @@ def elastic(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def blend_mask(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The soft blending mask: at a random size of 192-256 px a side, blurred, cut back to where the blur left it
-    whole (which shrinks it), blurred again more widely, each time scaled to a maximum of 1; back to the crop's size."""
+    """The soft blending mask: at a random size of 192-256 px a side, blurred, cut back to where the blur left
+    it whole (which shrinks it), blurred again more widely, each time scaled to a maximum of 1; back to the
+    crop's size."""
     height, width = mask.shape
     if not mask.any():
         return mask
     side_h, side_w = (int(rng.integers(MASK_SIDE[0], MASK_SIDE[1] + 1)) for _ in range(2))
     first, second = (int(rng.choice(KERNEL_SIDES)) for _ in range(2))
     soft = cv2.GaussianBlur(cv2.resize(mask, (side_w, side_h)), (first, first), 0)
-    # the core the first blur did not reach (within float32 rounding: a blurred constant is 1 +- 1e-7, not exactly 1)
+    # the core the first blur did not reach (within float32 rounding: a blurred constant is 1 +- 1e-7, not
+    # exactly 1)
     soft = (soft >= soft.max() * (1 - 1e-4)).astype(np.float32)
     soft = cv2.GaussianBlur(soft, (second, second), float(rng.integers(SECOND_SIGMA[0], SECOND_SIGMA[1] + 1)))
     soft /= max(float(soft.max()), 1e-12)
@@ -176,8 +179,8 @@ def self_blend(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(real, fake, blend mask) from one RGB uint8 crop and its (68, 2) landmarks in crop pixels.
 
-    The real is the crop itself, or its altered copy when the target was the one altered; the mask is the weight of
-    the source in each pixel of the fake (0 outside, up to the blend ratio inside).
+    The real is the crop itself, or its altered copy when the target was the one altered; the mask is the
+    weight of the source in each pixel of the fake (0 outside, up to the blend ratio inside).
     """
     target = image.copy()
     source = image.copy()
@@ -197,8 +200,8 @@ def self_blend(
 def make_pair(
     image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, augment: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A training pair (real, fake) of one crop: flipped at even odds (landmarks renumbered), self-blended, then with
-    `augment` the same colour and JPEG augmentation for both."""
+    """A training pair (real, fake) of one crop: flipped at even odds (landmarks renumbered), self-blended,
+    then with `augment` the same colour and JPEG augmentation for both."""
     if augment and rng.random() < 0.5:
         image, landmarks = flip(image, landmarks)
     real, fake, _ = self_blend(image, landmarks, rng)

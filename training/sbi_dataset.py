@@ -1,7 +1,9 @@
-"""Training and validation samples of the self-blended-images mode (config "fakes": "sbi"): REAL crops of folds.csv
-that have 68 landmarks (preprocessing/generate_landmarks68.py), each paired with a fake blended from itself.
+"""Training and validation samples of the self-blended-images mode (config "fakes": "sbi"): REAL crops of
+folds.csv that have 68 landmarks (preprocessing/generate_landmarks68.py), each paired with a fake blended from
+itself.
 
-A training batch of B images holds B / 2 reals and their own B / 2 fakes. The fakes of folds.csv are never trained on.
+A training batch of B images holds B / 2 reals and their own B / 2 fakes. The fakes of folds.csv are never
+trained on.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ def landmarks_file(root: Path, video: str, file: str) -> Path:
 
 
 def sbi_rows(root: str | Path, rows: pd.DataFrame, frames_per_video: int = 0) -> pd.DataFrame:
-    """The REAL rows that have 68 landmarks; with `frames_per_video`, at most that many per video, evenly spaced over
-    its frames (the paper trains on 8 frames of each video)."""
+    """The REAL rows that have 68 landmarks; with `frames_per_video`, at most that many per video, evenly
+    spaced over its frames (the paper trains on 8 frames of each video)."""
     root = Path(root)
     reals = rows[rows["label"] == 0]
     reals = reals[[landmarks_file(root, row.video, row.file).is_file() for row in reals.itertuples()]]
@@ -48,10 +50,11 @@ def sbi_rows(root: str | Path, rows: pd.DataFrame, frames_per_video: int = 0) ->
 
 
 class SelfBlendedPairs(Dataset):
-    """(real tensor, fake tensor, row index) for each REAL row: the crop self-blended at its own resolution (a crop
-    smaller than `size` first enlarged to it), then resized so that its longer side is `size`, zero-padded to a square
-    and normalised, as the paper blends the crop and then resizes it. In training the pair is flipped and augmented
-    (training/sbi.py) with draws from (seed, epoch, index); outside training every epoch gets the same pair."""
+    """(real tensor, fake tensor, row index) for each REAL row: the crop self-blended at its own resolution (a
+    crop smaller than `size` first enlarged to it), then resized so that its longer side is `size`,
+    zero-padded to a square and normalised, as the paper blends the crop and then resizes it. In training the
+    pair is flipped and augmented (training/sbi.py) with draws from (seed, epoch, index); outside training
+    every epoch gets the same pair."""
 
     def __init__(self, data_root, rows: pd.DataFrame, size: int, normalize: dict, train: bool, seed: int = 0):
         self.root = Path(data_root)
@@ -109,7 +112,8 @@ class SelfBlendedPairs(Dataset):
 
 
 def collate_pairs(label_smoothing: float):
-    """A batch of pairs as the trainer's batches: (images: the reals then their fakes, labels, row indices, readable)."""
+    """A batch of pairs as the trainer's batches: (images: the reals then their fakes, labels, row indices,
+    readable)."""
 
     def collate(batch):
         reals, fakes, indices = zip(*batch, strict=True)
@@ -122,9 +126,9 @@ def collate_pairs(label_smoothing: float):
 
 
 class SelfBlendedValidation(Dataset):
-    """Held-out pairs for a validation fold without fakes: item i < n is the i-th real, item n + i its fake, each
-    (tensor, label, index, readable) like FaceCrops' items. `rows` (doubled: the fakes as videos "<video>_sbi") is
-    what the trainer's video-level scores read."""
+    """Held-out pairs for a validation fold without fakes: item i < n is the i-th real, item n + i its fake,
+    each (tensor, label, index, readable) like FaceCrops' items. `rows` (doubled: the fakes as videos
+    "<video>_sbi") is what the trainer's video-level scores read."""
 
     def __init__(self, pairs: SelfBlendedPairs):
         self.pairs = pairs

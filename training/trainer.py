@@ -95,9 +95,9 @@ class Distributed:
 
 
 def with_run_length(config: dict, epochs: int | None = None, batches_per_epoch: int | None = None) -> dict:
-    """The config of a shorter (or longer) run: the poly schedule's horizon (`max_iter`, in batches) is scaled by the
-    same factor as the run's batches (epochs x batches_per_epoch), so the learning rate still decays over the whole
-    run instead of stopping near its start value."""
+    """The config of a shorter (or longer) run: the poly schedule's horizon (`max_iter`, in batches) is scaled
+    by the same factor as the run's batches (epochs x batches_per_epoch), so the learning rate still decays
+    over the whole run instead of stopping near its start value."""
     if epochs is None and batches_per_epoch is None:
         return config
     config = copy.deepcopy(config)
@@ -113,9 +113,9 @@ def with_run_length(config: dict, epochs: int | None = None, batches_per_epoch: 
 
 
 def split_folds(folds_csv: Path, fold: int, validate: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(training rows, validation rows): outside and inside `fold`, or every row and none without validation. A
-    validation fold with no rows is an error naming the folds that have some, so that a run never trains for hours
-    with nothing to choose its best epoch by."""
+    """(training rows, validation rows): outside and inside `fold`, or every row and none without validation.
+    A validation fold with no rows is an error naming the folds that have some, so that a run never trains for
+    hours with nothing to choose its best epoch by."""
     train_rows, val_rows = read_folds(folds_csv, fold, train=True), read_folds(folds_csv, fold, train=False)
     if not validate:
         train_rows, val_rows = pd.concat([train_rows, val_rows], ignore_index=True), val_rows.iloc[:0]
@@ -132,9 +132,9 @@ def split_folds(folds_csv: Path, fold: int, validate: bool) -> tuple[pd.DataFram
 
 
 def trained_on(data_dir: Path, rows: pd.DataFrame, validation_fold: int | None) -> dict:
-    """What a run trains on, kept in the config saved beside its checkpoints, so that the scoring report can say what
-    the models learnt from: the DATA_ROOT, its videos per source folder (DFDC part, converted FF++ method or Celeb-DF
-    subset) and the fold held out."""
+    """What a run trains on, kept in the config saved beside its checkpoints, so that the scoring report can
+    say what the models learnt from: the DATA_ROOT, its videos per source folder (DFDC part, converted FF++
+    method or Celeb-DF subset) and the fold held out."""
     videos = rows["video"].unique()
     try:
         parts = {video_id: entry.part for video_id, entry in load_dataset(data_dir).videos.items()}
@@ -150,13 +150,14 @@ def trained_on(data_dir: Path, rows: pd.DataFrame, validation_fold: int | None) 
 
 
 def poly_schedule(max_iter: int, power: float = 0.9):
-    """The original's PolyLR as a factor of the base rate at each step; its first batch already ran at step 1's rate
-    (its constructor stepped once)."""
+    """The original's PolyLR as a factor of the base rate at each step; its first batch already ran at step
+    1's rate (its constructor stepped once)."""
     return lambda step: max(0.0, 1 - max(step, 1) / max_iter) ** power
 
 
 def linear_decay_schedule(batches_per_epoch: int, start_epoch: int, epochs: int):
-    """SBI's schedule, stepped every batch: the full rate until `start_epoch`, then linearly down to 0 at `epochs`."""
+    """SBI's schedule, stepped every batch: the full rate until `start_epoch`, then linearly down to 0 at
+    `epochs`."""
 
     def factor(step: int) -> float:
         epoch = step / max(1, batches_per_epoch)
@@ -170,7 +171,8 @@ def linear_decay_schedule(batches_per_epoch: int, start_epoch: int, epochs: int)
 
 
 def run_name(config: dict, prefix: str, fold: int) -> str:
-    """What checkpoints and logs of a run are called: <prefix><Network>_<encoder>_<fold> (the released files' pattern)."""
+    """What checkpoints and logs of a run are called: <prefix><Network>_<encoder>_<fold> (the released files'
+    pattern)."""
     return f"{prefix}{config['network']}_{config['encoder']}_{fold}"
 
 
@@ -190,7 +192,8 @@ class Trainer:
         model = NETWORKS[config["network"]](
             config["encoder"], config["dropout_rate"], config["pretrained"], options.download_pretrained
         )
-        # timm's ImageNet head stays in the model (the released checkpoints carry it) but takes no part in forward()
+        # timm's ImageNet head stays in the model (the released checkpoints carry it) but takes no part in
+        # forward()
         for parameter in model.encoder.get_classifier().parameters():
             parameter.requires_grad = False
         if self.dist.enabled and self.dist.device.type == "cuda":
@@ -270,13 +273,14 @@ class Trainer:
             Exception
         ) as error:  # a truncated or foreign file fails inside the unpickler with any of several errors
             raise ValueError(
-                f"cannot read {state_file} ({type(error).__name__}; a run killed while saving?): restart from the "
-                f"weights alone with --resume {checkpoint_path} --from-zero"
+                f"cannot read {state_file} ({type(error).__name__}; a run killed while saving?): "
+                f"restart from the weights alone with --resume {checkpoint_path} --from-zero"
             ) from None
         if state.get("epoch") != checkpoint["epoch"]:
             raise ValueError(
                 f"{state_file} is from epoch {state.get('epoch')} but {checkpoint_path.name} from epoch "
-                f"{checkpoint['epoch']} (a run killed while saving); resume from {checkpoint_path.name} with --from-zero"
+                f"{checkpoint['epoch']} (a run killed while saving); resume from {checkpoint_path.name} "
+                "with --from-zero"
             )
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -325,8 +329,8 @@ class Trainer:
             log.info("%s", self.run_length())
 
     def run_length(self) -> str:
-        """What a run will do, in one line: an epoch's batches are fewer than batches_per_epoch (a cap) when the
-        training rows run out first, and the poly schedule then ends before its horizon."""
+        """What a run will do, in one line: an epoch's batches are fewer than batches_per_epoch (a cap) when
+        the training rows run out first, and the poly schedule then ends before its horizon."""
         batches, cap = len(self.train_loader), self.config["batches_per_epoch"]
         epochs = self.config["optimizer"]["schedule"]["epochs"]
         text = f"training {epochs} epochs × {batches} batches"
@@ -335,15 +339,18 @@ class Trainer:
         )
         schedule = self.config["optimizer"]["schedule"]
         if schedule["type"] == "poly":
-            text += f"; poly schedule over max_iter {schedule['params']['max_iter']} (epochs × batches_per_epoch: {epochs * cap})"
+            text += (
+                f"; poly schedule over max_iter {schedule['params']['max_iter']} "
+                f"(epochs × batches_per_epoch: {epochs * cap})"
+            )
         return text + (
             "; no validation" if not self.options.validate else f"; validating on fold {self.options.fold}"
         )
 
     def _sbi_data(self, train_rows, batch_size: int) -> None:
-        """Self-blended images: every batch is batch_size / 2 REAL crops with 68 landmarks and their own fakes; the
-        fakes of folds.csv are not trained on. Validation: the fold's real and fake videos when it has fakes (a score
-        on other fakes than the model's), else held-out self-blended pairs of its reals."""
+        """Self-blended images: every batch is batch_size / 2 REAL crops with 68 landmarks and their own
+        fakes; the fakes of folds.csv are not trained on. Validation: the fold's real and fake videos when it
+        has fakes (a score on other fakes than the model's), else held-out self-blended pairs of its reals."""
         options, config = self.options, self.config
         if batch_size % 2:
             raise ValueError(
@@ -396,7 +403,8 @@ class Trainer:
         )
 
     def _wrapped(self, epoch: int):
-        """The model to train this epoch: encoder frozen during the first --freeze-epochs, DDP-wrapped under torchrun."""
+        """The model to train this epoch: encoder frozen during the first --freeze-epochs, DDP-wrapped under
+        torchrun."""
         frozen = epoch < self.options.freeze_epochs
         head = {id(p) for p in self.model.encoder.get_classifier().parameters()}
         for parameter in self.model.encoder.parameters():
@@ -428,7 +436,8 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             if self.sam is not None and self.sam.climb(self.scaler.get_scale()):
-                # SAM's second pass: the gradient at the climbed weights is the one applied to the weights before it
+                # SAM's second pass: the gradient at the climbed weights is the one applied to the weights
+                # before it
                 self.optimizer.zero_grad(set_to_none=True)
                 with torch.autocast(self.dist.device.type, dtype=torch.float16, enabled=self.fp16):
                     climbed_loss = fake_real_bce(model(images), labels)[0]
@@ -438,8 +447,9 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            # As the original: the schedule goes to batch + epoch * batches_per_epoch after every batch, also one whose fp16
-            # update overflowed and was skipped, and whatever the epoch's length (so it does not drift)
+            # As the original: the schedule goes to batch + epoch * batches_per_epoch after every batch, also
+            # one whose fp16 update overflowed and was skipped, and whatever the epoch's length (so it does
+            # not drift)
             self.scheduler.last_epoch = batch + epoch * self.config["batches_per_epoch"]
             with (
                 warnings.catch_warnings()
@@ -465,7 +475,8 @@ class Trainer:
 
     @torch.inference_mode()
     def predict_crops(self) -> np.ndarray:
-        """Fake probability of every validation crop, in the order of its rows; nan for a crop that cannot be read."""
+        """Fake probability of every validation crop, in the order of its rows; nan for a crop that cannot be
+        read."""
         self.model.eval()
         loader = DataLoader(
             self.val_set, batch_size=self.config["optimizer"]["batch_size"], num_workers=self.options.workers
@@ -479,7 +490,8 @@ class Trainer:
         return probabilities
 
     def validate(self) -> dict:
-        """Video-level scores of the validation fold over the crops that can be read; the others are counted."""
+        """Video-level scores of the validation fold over the crops that can be read; the others are
+        counted."""
         probabilities = self.predict_crops()
         read = ~np.isnan(probabilities)
         scores = video_scores(
