@@ -49,6 +49,7 @@ def main(argv=None) -> int:
             data_dir=Path(args.data_dir),
             folds_csv=Path(args.folds_csv),
             fold=-1,
+            validate=False,  # every fold trains; the benchmark times training alone
             output_dir=Path(tmp),
             log_dir=Path(tmp),
             workers=args.workers,
