@@ -188,7 +188,7 @@ def test_video_page_in_chromium(report_run, browser, tmp_path):
     )
     expected = "fake" if record["score"] >= 0.5 else "real"
     assert page.evaluate("document.getElementById('verdict').textContent") == f"{expected} at threshold 0.5"
-    assert f"{record['label']:.3f}" == page.evaluate("document.getElementById('video-score').textContent")
+    assert f"{record['score']:.3f}" == page.evaluate("document.getElementById('video-score').textContent")
     text = page.evaluate("document.body.innerText")
     assert "What the score means" in text and "0.5 is the undecided fallback" in text and "detect" in text
     assert (

@@ -54,6 +54,11 @@ def test_missing_imagenet_weights_stop_training_before_it_starts_and_nothing_is_
     """An empty cache and no permission to download: one line that says what to do, and not one socket
     opened."""
     config = write_config(tmp_path / "pretrained.json", encoder="resnet18", pretrained=True)
+    # folds with rows in the validation fold and outside it: the weights are what is missing
+    folds = tmp_path / "folds.csv"
+    folds.write_text(
+        "video,file,label,original,frame,fold\na,crops/a/0_0.png,0,,0,0\nb,crops/b/0_0.png,0,,0,1\n"
+    )
     probe = (
         "import socket, sys\n"
         "attempts = []\n"
@@ -62,7 +67,7 @@ def test_missing_imagenet_weights_stop_training_before_it_starts_and_nothing_is_
         "socket.create_connection = lambda address, *args, **kwargs: attempts.append(('connect', address))\n"
         "import train_classifier\n"
         f"code = train_classifier.main(['--config', {str(config)!r}, '--data-dir', '.', "
-        f"'--folds-csv', {str(REPO / 'README.md')!r},"
+        f"'--folds-csv', {str(folds)!r},"
         " '--device', 'cpu'])\n"
         "print(code, attempts)\n"
     )
