@@ -116,7 +116,7 @@ def load_finished(output: Path, key: str, explain_faces: str | None = None) -> d
 
 def default_workers(device: torch.device) -> int:
     """Videos to prepare ahead: one with a GPU, whose classification then overlaps decoding; none on a CPU,
-    where classification already keeps every core busy (measured on 2 cores: 4-8% slower with one ahead)."""
+    where classification already keeps every core busy (measured: benchmarks/README.md)."""
     return 1 if device.type == "cuda" else 0
 
 
