@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -22,6 +24,8 @@ os.environ.setdefault(
 # converted OpenVINO models of the tests' throwaway checkpoints go to a folder of the run, not the user's
 # cache
 os.environ["DFDC_CACHE_DIR"] = tempfile.mkdtemp(prefix="dfdc-test-cache-")
+# a run's converted models take hundreds of MB: removed when the run ends, so that runs do not fill /tmp
+atexit.register(shutil.rmtree, os.environ["DFDC_CACHE_DIR"], ignore_errors=True)
 
 REPO = Path(__file__).resolve().parent.parent
 # A test that uses one of these waits for a whole pipeline (preprocess_data.sh, a training run) or a B7 in its
