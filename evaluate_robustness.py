@@ -111,6 +111,7 @@ def main(argv=None) -> int:
     from core.faces import FaceDetector
     from inference.folder import settings_key
     from inference.loading import load_classifier
+    from inference.predictor import PredictorSettings
     from robustness.evaluation import PerturbedPredictor, conditions, run, summarise
     from robustness.outputs import write_outputs
 
@@ -135,9 +136,9 @@ def main(argv=None) -> int:
         models,
         FaceDetector(device),
         device,
-        num_frames=args.frames,
-        batch_size=args.batch_size,
-        parallel_batches=args.parallel_batches,
+        PredictorSettings(
+            num_frames=args.frames, batch_size=args.batch_size, parallel_batches=args.parallel_batches
+        ),
     )
     settings = hashlib.sha256(f"{settings_key(weights, predictor)}|seed={args.seed}".encode()).hexdigest()[
         :16

@@ -196,7 +196,7 @@ def main(argv=None) -> int:
     from core.faces import FaceDetector
     from inference.folder import all_shards_done, default_workers, predict_videos
     from inference.loading import load_classifier
-    from inference.predictor import VideoPredictor
+    from inference.predictor import PredictorSettings, VideoPredictor
     from inference.released_weights import released_size_warnings
 
     for warning in released_size_warnings(weights):
@@ -230,16 +230,18 @@ def main(argv=None) -> int:
         models,
         FaceDetector(device, scale=args.detection_scale, contrast_retry=not args.no_contrast_retry),
         device,
-        num_frames=args.frames,
-        batch_size=args.batch_size,
-        strategy=args.strategy,
-        jitter=args.jitter,
-        seed=args.seed,
-        max_faces_per_frame=args.max_faces_per_frame,
-        parallel_batches=args.parallel_batches,
-        video_score=args.video_score,
-        explainer=explainer,
-        explain_faces=args.explain or "every-face",
+        PredictorSettings(
+            num_frames=args.frames,
+            batch_size=args.batch_size,
+            strategy=args.strategy,
+            jitter=args.jitter,
+            seed=args.seed,
+            max_faces_per_frame=args.max_faces_per_frame,
+            parallel_batches=args.parallel_batches,
+            video_score=args.video_score,
+            explain_faces=args.explain or "every-face",
+        ),
+        explainer,
     )
     workers = default_workers(device) if args.workers is None else args.workers
     report = Path(args.report) if args.report else None

@@ -62,9 +62,9 @@ def settings_key(weights: Sequence[Path], predictor: VideoPredictor) -> str:
         f"backends={sorted(type(model).__name__ for model in predictor.models.values())}",
         f"device={predictor.device.type}",
         f"dtype={predictor.dtype}",
-        f"frames={predictor.num_frames}",
+        f"frames={predictor.settings.num_frames}",
         f"inputs={sorted(predictor.specs.items())}",
-        f"jitter={predictor.jitter}:{predictor.seed}",
+        f"jitter={predictor.settings.jitter}:{predictor.settings.seed}",
         f"max_faces={predictor.max_faces_per_frame}",
         f"detection={predictor.detector.settings()}",
     ]
@@ -169,7 +169,7 @@ def predict_videos(
     output = Path(output)
     key = settings_key(weights, predictor)
     finished = load_finished(
-        output, key, predictor.explain_faces if predictor.explainer is not None else None
+        output, key, predictor.settings.explain_faces if predictor.explainer is not None else None
     )
     names = names or {video: video.name for video in videos}
     keys = {video: video_key(video) for video in videos}
@@ -200,7 +200,7 @@ def predict_videos(
                 json.dumps({"schema": SCHEMA_VERSION, "settings_key": key, "result": result.to_json()}) + "\n"
             )
             progress_log.flush()
-    rescore_with_strategy(results, strategy_name, predictor.video_score)
+    rescore_with_strategy(results, strategy_name, predictor.settings.video_score)
     write_outputs(
         output,
         results,
@@ -208,8 +208,8 @@ def predict_videos(
             "settings_key": key,
             "models": [w.name for w in weights],
             "strategy": strategy_name,
-            "video_score": predictor.video_score,
-            "frames": predictor.num_frames,
+            "video_score": predictor.settings.video_score,
+            "frames": predictor.settings.num_frames,
             "inputs": {
                 name: {"size": spec.size, "mean": spec.mean, "std": spec.std}
                 for name, spec in predictor.specs.items()

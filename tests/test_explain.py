@@ -100,7 +100,7 @@ def test_heat_maps_that_fail_cost_the_maps_not_the_scores(trained_checkpoint, de
     it has no maps."""
     from inference.folder import has_heat_maps
     from inference.loading import load_classifier
-    from inference.predictor import VideoPredictor
+    from inference.predictor import PredictorSettings, VideoPredictor
 
     class OutOfMemory:
         def explain(self, inputs, positions=None):
@@ -109,9 +109,9 @@ def test_heat_maps_that_fail_cost_the_maps_not_the_scores(trained_checkpoint, de
     device = torch.device("cpu")
     models = {"tiny": load_classifier(trained_checkpoint, device, backend="torch")}
     video = shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4")
-    plain = VideoPredictor(models, detector, device, num_frames=4).predict(video)
+    plain = VideoPredictor(models, detector, device, PredictorSettings(num_frames=4)).predict(video)
     predictor = VideoPredictor(
-        models, detector, device, num_frames=4, explainer=OutOfMemory(), explain_faces="kept"
+        models, detector, device, PredictorSettings(num_frames=4, explain_faces="kept"), OutOfMemory()
     )
     explained = predictor.predict(video)
     assert (

@@ -195,7 +195,7 @@ from core.allocator import keep_freed_memory
 keep_freed_memory()
 from core.faces import FaceDetector
 from core.video import read_sampled_frames, write_video
-from inference.predictor import VideoPredictor
+from inference.predictor import PredictorSettings, VideoPredictor
 from training.zoo.classifiers import DeepFakeClassifier
 
 
@@ -205,7 +205,7 @@ def resident_mb(field):
 
 frames = read_sampled_frames(sys.argv[1], 16).frames
 predictor = VideoPredictor({'m': DeepFakeClassifier('tf_efficientnet_b0_ns').eval()}, FaceDetector('cpu'), torch.device('cpu'),
-                           parallel_batches=2)
+                           PredictorSettings(parallel_batches=2))
 predictor.detect(frames[:2])
 open('/proc/self/clear_refs', 'w').write('5')  # resets the peak resident size to the current one
 before = resident_mb('VmRSS:')

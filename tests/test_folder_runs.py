@@ -16,7 +16,7 @@ from core.video import read_sampled_frames, write_video
 from inference.folder import predict_videos, progress_path, settings_key
 from inference.inputs import diagnostics_path
 from inference.loading import InputSpec, load_classifier
-from inference.predictor import NEUTRAL_SCORE, VideoPredictor
+from inference.predictor import NEUTRAL_SCORE, PredictorSettings, VideoPredictor
 from tests.conftest import REPO, shared_video
 
 FFPP_519 = "ffpp/original_sequences/youtube/c23/videos/519.mp4"
@@ -28,7 +28,10 @@ def predictor(small_checkpoint, detector):
     device = torch.device("cpu")
     model = load_classifier(small_checkpoint, device, input_size=128)
     return VideoPredictor(
-        {small_checkpoint.name: model}, detector, device, num_frames=3, input_size=128, parallel_batches=1
+        {small_checkpoint.name: model},
+        detector,
+        device,
+        PredictorSettings(num_frames=3, input_size=128, parallel_batches=1),
     )
 
 
@@ -92,9 +95,7 @@ def test_the_settings_key_follows_what_the_scores_depend_on(tmp_path, predictor,
         predictor.models,
         FaceDetector("cpu", thresholds=(0.8, 0.9, 0.9)),
         predictor.device,
-        num_frames=3,
-        input_size=128,
-        parallel_batches=1,
+        predictor.settings,
     )
     assert settings_key([small_checkpoint], stricter) != key
     other_input = {name: InputSpec(160, spec.mean, spec.std) for name, spec in predictor.specs.items()}

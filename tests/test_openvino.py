@@ -14,7 +14,7 @@ import torch
 from core.faces import FaceDetector
 from core.openvino_runtime import OpenVINOClassifier
 from inference.loading import load_classifier
-from inference.predictor import VideoPredictor
+from inference.predictor import PredictorSettings, VideoPredictor
 from tests.conftest import REPO, shared_video
 
 VIDEOS = [
@@ -83,7 +83,7 @@ def test_a_b7_scores_alike_and_is_converted_once(random_b7, random_b7_openvino, 
     )
     plain = load_classifier(random_b7, device, backend="torch")
     predictors = {
-        name: VideoPredictor({"b7": model}, FaceDetector(device), device, num_frames=4)
+        name: VideoPredictor({"b7": model}, FaceDetector(device), device, PredictorSettings(num_frames=4))
         for name, model in (("torch", plain), ("openvino", openvino))
     }
     prepared = predictors["torch"].prepare(shared_video("dfdc_real/lynaeydofd.mp4"))

@@ -11,7 +11,7 @@ from PIL import Image
 
 from core.faces import FaceDetector
 from inference.loading import load_classifier, read_classifier
-from inference.predictor import VideoPredictor
+from inference.predictor import PredictorSettings, VideoPredictor
 from inference.strategy import confident_strategy
 from tests.conftest import shared_video
 
@@ -104,10 +104,9 @@ def test_the_original_path_and_this_one_score_the_same_faces_alike(models, video
         {"m": our_model},
         detector,
         torch.device("cpu"),
-        num_frames=FRAMES,
-        input_size=INPUT_SIZE,
-        max_faces_per_frame=0,
-        strategy="confident",
+        PredictorSettings(
+            num_frames=FRAMES, input_size=INPUT_SIZE, max_faces_per_frame=0, strategy="confident"
+        ),
     )
     result = predictor.predict(path)
     scores = np.array(result.scores["m"])

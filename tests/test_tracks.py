@@ -7,7 +7,7 @@ import torch
 
 from core.video import SampledFrames, read_sampled_frames
 from inference.loading import load_classifier
-from inference.predictor import VideoPredictor
+from inference.predictor import PredictorSettings, VideoPredictor
 from inference.strategy import confident_strategy, mean_strategy
 from inference.tracks import link_tracks, per_person_score, score_tracks
 from tests.conftest import shared_video
@@ -16,7 +16,7 @@ from tests.conftest import shared_video
 @pytest.fixture(scope="module")
 def predictor(detector, small_checkpoint):
     model = load_classifier(small_checkpoint, torch.device("cpu"), input_size=128, backend="torch")
-    return VideoPredictor({"m": model}, detector, torch.device("cpu"), parallel_batches=1)
+    return VideoPredictor({"m": model}, detector, torch.device("cpu"), PredictorSettings(parallel_batches=1))
 
 
 def frames_of(video, count):
