@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 
 import cv2
 import pytest
@@ -103,7 +104,7 @@ def test_the_settings_key_follows_what_the_scores_depend_on(tmp_path, predictor,
         name: InputSpec(spec.size, (0.5, 0.5, 0.5), spec.std) for name, spec in predictor.specs.items()
     }
     for attribute, value in (
-        ("num_frames", 4),
+        ("settings", replace(predictor.settings, num_frames=4)),
         ("specs", other_input),
         ("specs", other_normalisation),
         ("max_faces_per_frame", 2),
