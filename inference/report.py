@@ -333,6 +333,34 @@ def write_video_page(
     if _drawn_from(folder, digest) and (not record.faces or has_thumbnails(report_dir, name, record)):
         return row
     thumbnails_missing = ensure_thumbnails(report_dir, name, record)
+    faces = record.faces
+    if record.scores and faces:
+        draw_timeline(record, folder / "timeline.png")
+    page = environment.get_template("video.html").render(
+        name=name,
+        record=record,
+        tracks=page_tracks(record),
+        threshold=threshold,
+        settings=settings,
+        fps=record.fps or 0.0,
+        decoding=record.decoding,
+        decoders=DECODERS,
+        thumbnails=thumbnails_missing is None and bool(faces),
+        thumbnails_missing=thumbnails_missing,
+        heat_maps=heat_maps_of(record, folder, thumbnails_missing is None),
+        timeline=bool(record.scores and faces),
+        seconds=record.seconds,
+        agreement=_agreement(record, threshold),
+        explained=bool(record.heatmaps),
+    )
+    write_text_atomic(folder / "index.html", page)
+    write_text_atomic(folder / RECORD_FILE, digest + "\n")
+    return row
+
+
+def page_tracks(record: VideoResult) -> list[dict]:
+    """Each track of the video's page: its scores, the person's number, and its faces with their
+    thumbnails."""
     per_face = face_means(record.scores).tolist()
     faces = record.faces
     tracks = []
@@ -355,28 +383,7 @@ def write_video_page(
                 ],
             }
         )
-    if record.scores and faces:
-        draw_timeline(record, folder / "timeline.png")
-    page = environment.get_template("video.html").render(
-        name=name,
-        record=record,
-        tracks=tracks,
-        threshold=threshold,
-        settings=settings,
-        fps=record.fps or 0.0,
-        decoding=record.decoding,
-        decoders=DECODERS,
-        thumbnails=thumbnails_missing is None and bool(faces),
-        thumbnails_missing=thumbnails_missing,
-        heat_maps=heat_maps_of(record, folder, thumbnails_missing is None),
-        timeline=bool(record.scores and faces),
-        seconds=record.seconds,
-        agreement=_agreement(record, threshold),
-        explained=bool(record.heatmaps),
-    )
-    write_text_atomic(folder / "index.html", page)
-    write_text_atomic(folder / RECORD_FILE, digest + "\n")
-    return row
+    return tracks
 
 
 def _drawn_from(folder: Path, digest: str) -> bool:
