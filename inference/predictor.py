@@ -51,9 +51,8 @@ def even_parts(count: int, parts: int) -> list[range]:
 @dataclass
 class PreparedVideo:
     result: VideoResult  # decode and detection filled in, or a fallback reason
-    inputs: dict[int, list[np.ndarray]] = field(
-        default_factory=dict
-    )  # per input size: model-ready faces, aligned with result.faces
+    # per input size: model-ready faces, aligned with result.faces
+    inputs: dict[int, list[np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -257,9 +257,8 @@ def heat_maps_of(record: VideoResult, folder: Path, thumbnails_ok: bool) -> dict
 
     kept = kept_faces(record.tracks)
     heatmaps = record.heatmaps
-    shutil.rmtree(
-        folder / "heat", ignore_errors=True
-    )  # maps of faces kept by an earlier version of the record
+    # maps of faces kept by an earlier version of the record
+    shutil.rmtree(folder / "heat", ignore_errors=True)
     if not heatmaps or not thumbnails_ok:
         return {}
     drawn: dict[int, list[dict]] = {}

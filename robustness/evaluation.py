@@ -73,9 +73,8 @@ def score(
     file)."""
     predictor.perturb = None
     target = video
-    if (
-        condition.perturbation == "video_compression"
-    ):  # a scratch file, written afresh by a rerun and removed after scoring
+    # a scratch file, written afresh by a rerun and removed after scoring
+    if condition.perturbation == "video_compression":
         work.mkdir(parents=True, exist_ok=True)
         target = compress_video(
             video, work / f"crf{int(condition.parameter)}_{video.name}.mp4", condition.parameter

@@ -13,10 +13,8 @@ import pytest
 from demo.synthetic_dataset import DatasetOptions, make_dataset
 from tests.conftest import REAL_VIDEOS, REPO, shared_video
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.timeout(900),
-]  # each runs a benchmark script in a process of its own
+# each runs a benchmark script in a process of its own
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def run_module(*args) -> str:

@@ -128,9 +128,8 @@ def test_a_checkpoint_is_scored_at_its_training_size_and_normalisation(trained_c
     assert load_classifier(trained_checkpoint, device).input_spec == InputSpec(
         64, tuple(IMAGENET_MEAN), tuple(IMAGENET_STD)
     )
-    assert (
-        load_classifier(trained_checkpoint, device, input_size=96).input_spec.size == 96
-    )  # an explicit size wins
+    # an explicit size wins
+    assert load_classifier(trained_checkpoint, device, input_size=96).input_spec.size == 96
 
     copy = tmp_path / trained_checkpoint.name
     shutil.copy(trained_checkpoint, copy)

@@ -259,9 +259,8 @@ def test_odd_file_names_survive_the_csv_and_evaluate(tmp_path, small_checkpoint)
     assert evaluated.returncode == 0, evaluated.stderr
     report = json.loads(evaluated.stdout)
     assert report["videos"] == 4 and report["fakes"] == 2 and not report["missing_predictions"]
-    assert (
-        report["faces"] >= 8
-    )  # the diagnostics beside the CSV were found and read: per-face AUC over every face
+    # the diagnostics beside the CSV were found and read: per-face AUC over every face
+    assert report["faces"] >= 8
 
 
 @pytest.mark.slow

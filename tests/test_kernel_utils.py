@@ -242,9 +242,8 @@ def test_crowded_frames_keep_their_largest_faces(detector, small_checkpoint):
         found = [face for face in every if face["frame"] == index]
         kept = [face for face in two if face["frame"] == index]
         assert len(kept) == min(len(found), 2)
-        assert [area(face) for face in found] == sorted(
-            map(area, found), reverse=True
-        )  # largest first, as facenet-pytorch
+        # largest first, as facenet-pytorch
+        assert [area(face) for face in found] == sorted(map(area, found), reverse=True)
         assert sorted(map(area, kept)) == sorted(map(area, found))[-len(kept) :]
         crowded += len(found) >= 3
     assert crowded >= 3, "the detector should see all three people in most frames"

@@ -97,9 +97,8 @@ def test_the_original_path_and_this_one_score_the_same_faces_alike(models, video
     )
     reference = original_scores(reference_faces, original_model, INPUT_SIZE)
 
-    detector = FaceDetector(
-        "cpu", scale=0.5, contrast_retry=False
-    )  # --detection-scale 0.5 --no-contrast-retry
+    # --detection-scale 0.5 --no-contrast-retry
+    detector = FaceDetector("cpu", scale=0.5, contrast_retry=False)
     predictor = VideoPredictor(
         {"m": our_model},
         detector,

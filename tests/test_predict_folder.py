@@ -35,9 +35,8 @@ def test_dir(tmp_path_factory, faceless_video):
     shutil.copy(shared_video("ffpp/original_sequences/youtube/c23/videos/519.mp4"), folder / "ffpp_519.mp4")
     shutil.copy(faceless_video, folder / "no_face.mp4")
     ffpp = read_sampled_frames(shared_video("ffpp/original_sequences/youtube/c23/videos/519.mp4"), 40).frames
-    write_video(
-        folder / "dark.mp4", [(frame * 0.05).astype(np.uint8) for frame in ffpp]
-    )  # mean level about 4: a dark room
+    # mean level about 4: a dark room
+    write_video(folder / "dark.mp4", [(frame * 0.05).astype(np.uint8) for frame in ffpp])
     other = read_sampled_frames(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4"), 40).frames
     height = ffpp[0].shape[0]
     width = round(other[0].shape[1] * height / other[0].shape[0])
@@ -72,9 +71,10 @@ def test_scores_a_folder_with_bad_files_among_good_ones(tmp_path, test_dir, smal
         8,
         "--input-size",
         224,
+        # videos read ahead in threads
         "--workers",
         2,
-    ]  # videos read ahead in threads
+    ]
     done = run_predict(*args)
     assert done.returncode == 0, done.stderr
     rows = read_csv(output)
@@ -329,11 +329,8 @@ def test_two_processes_under_torchrun_give_the_csv_of_one(tmp_path, small_checkp
         json.loads((tmp_path / "sharded" / f"out.shard-{i}-of-2.diagnostics.json").read_text())["videos"]
         for i in range(2)
     ]
-    assert sorted(shards[0]) == [
-        "519.mp4",
-        "634.mp4",
-        "yhffcuhhjy.mp4",
-    ]  # every other video of the sorted list
+    # every other video of the sorted list
+    assert sorted(shards[0]) == ["519.mp4", "634.mp4", "yhffcuhhjy.mp4"]
     assert sorted(shards[1]) == ["519_515.mp4", "broken.mp4"]
     merged = json.loads((tmp_path / "sharded" / "out.diagnostics.json").read_text())["videos"]
     single_videos = json.loads((tmp_path / "single" / "out.diagnostics.json").read_text())["videos"]

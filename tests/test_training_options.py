@@ -193,9 +193,8 @@ def test_the_report_says_what_a_users_checkpoint_was_trained_on_never_dfdc(tmp_p
         "folders": {"ffpp_Deepfakes": 6, "ffpp_original": 6},
         "validation_fold": 5,
     }
-    (weights / "renamed.pth").write_bytes(
-        (weights / "r_DeepFakeClassifier_resnet18_5_0").read_bytes()
-    )  # no config beside it
+    # no config beside it
+    (weights / "renamed.pth").write_bytes((weights / "r_DeepFakeClassifier_resnet18_5_0").read_bytes())
     output = tmp_path / "out" / "scores.csv"
     assert (
         predict_folder.main(

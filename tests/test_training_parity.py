@@ -85,9 +85,8 @@ def test_a_config_without_dropout_keeps_the_networks_own(tmp_path, network, drop
     resolved = load_config(tmp_path / "c.json")
     model = NETWORKS[resolved["network"]]("tf_efficientnet_b0_ns", resolved["dropout_rate"])
     assert model.dropout.p == dropout
-    assert (
-        NETWORKS[network]("tf_efficientnet_b0_ns", 0.25).dropout.p == 0.25
-    )  # a config that says so still decides
+    # a config that says so still decides
+    assert NETWORKS[network]("tf_efficientnet_b0_ns", 0.25).dropout.p == 0.25
 
 
 def test_the_gwap_config_is_b7s_recipe_on_the_gwap_network():
