@@ -18,6 +18,7 @@ from inference.folder import predict_videos, progress_path, settings_key
 from inference.inputs import diagnostics_path
 from inference.loading import InputSpec, load_classifier
 from inference.predictor import NEUTRAL_SCORE, PredictorSettings, VideoPredictor
+from tests.commands import predict_argv, run_predict
 from tests.conftest import REPO, shared_video
 
 FFPP_519 = "ffpp/original_sequences/youtube/c23/videos/519.mp4"
@@ -216,29 +217,8 @@ def test_odd_file_names_survive_the_csv_and_evaluate(tmp_path, small_checkpoint)
     for name, source in zip(names, sources, strict=True):
         shutil.copy(shared_video(source), folder / name)
     output = tmp_path / "out.csv"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "predict_folder.py",
-            "--weights-dir",
-            small_checkpoint.parent,
-            "--models",
-            small_checkpoint.name,
-            "--test-dir",
-            folder,
-            "--output",
-            output,
-            "--device",
-            "cpu",
-            "--frames",
-            "2",
-            "--input-size",
-            "128",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    done = run_predict(
+        *predict_argv(small_checkpoint, folder, output), "--frames", 2, "--input-size", 128, timeout=600
     )
     assert done.returncode == 0, done.stderr
     with output.open(newline="", encoding="utf-8") as f:

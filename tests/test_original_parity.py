@@ -13,6 +13,7 @@ from core.faces import FaceDetector
 from inference.loading import load_classifier, read_classifier
 from inference.predictor import PredictorSettings, VideoPredictor
 from inference.strategy import confident_strategy
+from tests.commands import predict_argv, run_predict
 from tests.conftest import shared_video
 
 VIDEOS = [
@@ -182,32 +183,15 @@ def test_a_script_written_against_the_original_api_gets_this_projects_scores(tmp
         timeout=900,
     )
     assert theirs.returncode == 0, theirs.stderr[-3000:]
-    ours = subprocess.run(
-        [
-            sys.executable,
-            "predict_folder.py",
-            "--weights-dir",
-            str(trained_checkpoint.parent),
-            "--models",
-            trained_checkpoint.name,
-            "--test-dir",
-            str(videos),
-            "--output",
-            str(tmp_path / "ours.csv"),
-            "--device",
-            "cpu",
-            "--frames",
-            str(FRAMES),
-            "--detection-scale",
-            "0.5",
-            "--no-contrast-retry",
-            "--max-faces-per-frame",
-            "0",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    ours = run_predict(
+        *predict_argv(trained_checkpoint, videos, tmp_path / "ours.csv"),
+        "--frames",
+        FRAMES,
+        "--detection-scale",
+        0.5,
+        "--no-contrast-retry",
+        "--max-faces-per-frame",
+        0,
     )
     assert ours.returncode == 0, ours.stderr[-3000:]
     original = pd.read_csv(tmp_path / "original.csv").set_index("filename")["label"]

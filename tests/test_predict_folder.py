@@ -10,17 +10,8 @@ import pytest
 
 from core.video import read_sampled_frames, write_video
 from inference.report import faces_folder
+from tests.commands import predict_argv, run_predict
 from tests.conftest import REPO, shared_video
-
-
-def run_predict(*args):
-    return subprocess.run(
-        [sys.executable, "predict_folder.py", *map(str, args)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
 
 
 def read_csv(path):
@@ -57,16 +48,7 @@ def test_dir(tmp_path_factory, faceless_video):
 def test_scores_a_folder_with_bad_files_among_good_ones(tmp_path, test_dir, small_checkpoint):
     output = tmp_path / "out" / "submission.csv"
     args = [
-        "--weights-dir",
-        small_checkpoint.parent,
-        "--models",
-        small_checkpoint.name,
-        "--test-dir",
-        test_dir,
-        "--output",
-        output,
-        "--device",
-        "cpu",
+        *predict_argv(small_checkpoint, test_dir, output),
         "--frames",
         8,
         "--input-size",
@@ -142,16 +124,7 @@ def test_single_files_can_be_scored(tmp_path, small_checkpoint):
     video = shared_video("ffpp/manipulated_sequences/FaceSwap/c23/videos/634_660.mp4")
     output = tmp_path / "one.csv"
     done = run_predict(
-        "--weights-dir",
-        small_checkpoint.parent,
-        "--models",
-        small_checkpoint.name,
-        "--test-dir",
-        video,
-        "--output",
-        output,
-        "--device",
-        "cpu",
+        *predict_argv(small_checkpoint, video, output),
         "--frames",
         4,
         "--input-size",
@@ -208,16 +181,7 @@ def test_b7_scores_a_real_video(tmp_path, random_b7, random_b7_openvino):
     the run's cache)."""
     output = tmp_path / "b7.csv"
     done = run_predict(
-        "--weights-dir",
-        random_b7.parent,
-        "--models",
-        random_b7.name,
-        "--test-dir",
-        shared_video("dfdc_real/lynaeydofd.mp4"),
-        "--output",
-        output,
-        "--device",
-        "cpu",
+        *predict_argv(random_b7, shared_video("dfdc_real/lynaeydofd.mp4"), output),
         "--frames",
         6,
     )
@@ -367,16 +331,7 @@ def test_still_photos_are_scored_as_one_frame_videos(tmp_path, small_checkpoint)
     (folder / "broken.jpg").write_bytes(b"not an image")
     output = tmp_path / "photos.csv"
     done = run_predict(
-        "--weights-dir",
-        small_checkpoint.parent,
-        "--models",
-        small_checkpoint.name,
-        "--test-dir",
-        folder,
-        "--output",
-        output,
-        "--device",
-        "cpu",
+        *predict_argv(small_checkpoint, folder, output),
         "--input-size",
         128,
     )

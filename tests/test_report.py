@@ -15,6 +15,7 @@ import pytest
 from core.video import read_sampled_frames, write_video
 from inference.report import faces_folder, video_folder_name
 from tests.browser import Browser
+from tests.commands import predict_argv
 from tests.conftest import REPO, shared_video
 
 ODD_NAME = "odd <b>name & 'quotes'.mp4"  # escaped on the pages, a safe folder name on disk
@@ -45,16 +46,7 @@ def report_run(tmp_path_factory, trained_checkpoint, faceless_video):
     shutil.copy(faceless_video, folder / "no_face.mp4")
     out = tmp_path_factory.mktemp("report_run")
     done = run(
-        "--weights-dir",
-        trained_checkpoint.parent,
-        "--models",
-        trained_checkpoint.name,
-        "--test-dir",
-        folder,
-        "--output",
-        out / "scores.csv",
-        "--device",
-        "cpu",
+        *predict_argv(trained_checkpoint, folder, out / "scores.csv"),
         "--frames",
         8,
         "--explain",
@@ -298,16 +290,7 @@ def test_a_report_that_cannot_be_written_keeps_the_scores_and_says_so(
     _, _, folder, _ = report_run
     (tmp_path / "blocked").write_text("a file where the report's folder should go")
     done = run(
-        "--weights-dir",
-        trained_checkpoint.parent,
-        "--models",
-        trained_checkpoint.name,
-        "--test-dir",
-        folder / "photo.jpg",
-        "--output",
-        tmp_path / "scores.csv",
-        "--device",
-        "cpu",
+        *predict_argv(trained_checkpoint, folder / "photo.jpg", tmp_path / "scores.csv"),
         "--report",
         tmp_path / "blocked" / "report",
     )

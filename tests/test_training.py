@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from core.checkpoints import load_checkpoint
+from tests.commands import predict_argv, run_predict, train_argv
 from tests.conftest import REPO, shared_video
 from training.config import ConfigError, load_config
 from training.trainer import Trainer, TrainOptions, training_state_path
@@ -154,24 +155,7 @@ def ddp_run(tmp_path_factory, data_root):
         f"--rdzv_endpoint=127.0.0.1:{port}",
         "--nproc_per_node=2",
         "train_classifier.py",
-        "--config",
-        config,
-        "--data-dir",
-        data_root,
-        "--folds-csv",
-        data_root / "folds.csv",
-        "--fold",
-        fold,
-        "--prefix",
-        "t_",
-        "--output-dir",
-        out / "weights",
-        "--logdir",
-        out / "logs",
-        "--workers",
-        "0",
-        "--device",
-        "cpu",
+        *train_argv(config, data_root, out / "weights", out / "logs", "--fold", fold, "--prefix", "t_"),
     ]
     done = subprocess.run([str(c) for c in command], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -197,28 +181,11 @@ def test_ddp_run_writes_released_format_checkpoints_and_logs(ddp_run):
 def test_checkpoint_scores_videos_through_predict_folder(ddp_run):
     out, fold, _ = ddp_run
     csv_path = out / "scores.csv"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "predict_folder.py",
-            "--weights-dir",
-            str(out / "weights"),
-            "--models",
-            f"{NAME}_{fold}_best",
-            "--test-dir",
-            str(shared_video("ffpp/original_sequences/youtube/c23/videos/004.mp4")),
-            "--output",
-            str(csv_path),
-            "--device",
-            "cpu",
-            "--frames",
-            "4",
-            "--input-size",
-            "64",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+    video = shared_video("ffpp/original_sequences/youtube/c23/videos/004.mp4")
+    done = run_predict(
+        *predict_argv(
+            out / "weights" / f"{NAME}_{fold}_best", video, csv_path, "--frames", 4, "--input-size", 64
+        ),
         timeout=600,
     )
     assert done.returncode == 0, done.stderr
@@ -375,26 +342,9 @@ def test_a_killed_run_resumes_where_it_stopped(data_root, tmp_path):
         tmp_path / "three.json",
         optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 3, "params": {"max_iter": 20}}},
     )
-    options = [
-        "--config",
-        str(config),
-        "--data-dir",
-        str(data_root),
-        "--folds-csv",
-        str(data_root / "folds.csv"),
-        "--fold",
-        str(fold),
-        "--prefix",
-        "t_",
-        "--output-dir",
-        str(tmp_path / "w"),
-        "--logdir",
-        str(tmp_path / "logs"),
-        "--workers",
-        "0",
-        "--device",
-        "cpu",
-    ]
+    options = train_argv(
+        config, data_root, tmp_path / "w", tmp_path / "logs", "--fold", fold, "--prefix", "t_"
+    )
     log_file = tmp_path / "logs" / f"{NAME}_{fold}.log"
     killed = subprocess.run(
         [sys.executable, "-c", KILLED_AT_EPOCH_1, *options],
@@ -485,24 +435,7 @@ def test_a_truncated_training_state_is_a_one_line_error(tmp_path, capsys):
         tmp_path / "c.json",
         optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 1, "params": {"max_iter": 20}}},
     )
-    common = [
-        "--config",
-        str(config),
-        "--data-dir",
-        str(tmp_path),
-        "--folds-csv",
-        str(tmp_path / "folds.csv"),
-        "--fold",
-        "1",
-        "--output-dir",
-        str(tmp_path / "w"),
-        "--logdir",
-        str(tmp_path / "logs"),
-        "--workers",
-        "0",
-        "--device",
-        "cpu",
-    ]
+    common = train_argv(config, tmp_path, tmp_path / "w", tmp_path / "logs", "--fold", 1)
     assert train_classifier.main(common) == 0
     last = next((tmp_path / "w").glob("*_last"))
     state = training_state_path(last)

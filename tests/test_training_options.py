@@ -11,6 +11,7 @@ import pytest
 
 import plot_loss
 import train_classifier
+from tests.commands import train_argv
 from tests.conftest import REPO
 from training.config import load_config
 from training.trainer import Trainer, TrainOptions, with_run_length
@@ -54,23 +55,7 @@ def make_dataset(root, folds=(3, 4, 5)):
 
 
 def arguments(root, *extra):
-    return [
-        "--config",
-        str(REPO / "configs" / "tiny.json"),
-        "--data-dir",
-        str(root),
-        "--folds-csv",
-        str(root / "folds.csv"),
-        "--output-dir",
-        str(root / "weights"),
-        "--logdir",
-        str(root / "logs"),
-        "--workers",
-        "0",
-        "--device",
-        "cpu",
-        *extra,
-    ]
+    return train_argv(REPO / "configs" / "tiny.json", root, root / "weights", root / "logs", *extra)
 
 
 def test_an_empty_validation_fold_stops_the_run_before_it_starts_naming_the_folds_with_rows(tmp_path, capsys):
