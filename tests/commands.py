@@ -1,11 +1,17 @@
 """The command lines the tests run, written once: the options of train_classifier.py and predict_folder.py
 that nearly every test gives, followed by the test's own."""
 
+from __future__ import annotations
+
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.conftest import REPO
+
+if TYPE_CHECKING:  # training imports timm and albumentations: only the tests that train need them
+    from training.trainer import TrainOptions
 
 
 def train_argv(config, data_dir, output_dir, log_dir, *extra) -> list[str]:
@@ -56,4 +62,22 @@ def run_predict(*args, timeout: float = 900) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=timeout,
+    )
+
+
+def train_options(config: dict, data_dir: Path, output_dir: Path, fold: int, **extra) -> TrainOptions:
+    """What train_argv says, for a Trainer made in the test's process: `data_dir` and its folds.csv, logs in
+    `data_dir`/logs."""
+    from training.trainer import TrainOptions
+
+    return TrainOptions(
+        config=config,
+        data_dir=data_dir,
+        folds_csv=data_dir / "folds.csv",
+        fold=fold,
+        output_dir=output_dir,
+        log_dir=data_dir / "logs",
+        workers=0,
+        device="cpu",
+        **extra,
     )

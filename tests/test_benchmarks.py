@@ -17,6 +17,10 @@ from tests.conftest import REAL_VIDEOS, REPO, shared_video
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
+# a random B0 on 4 frames, faces of 128 px: the scripts run every step, in seconds on a CPU
+SMALL_RUN = ("--encoder", "tf_efficientnet_b0_ns", "--frames", 4, "--input-size", 128)
+
+
 def run_module(*args) -> str:
     done = subprocess.run(
         [sys.executable, "-m", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=900
@@ -31,12 +35,7 @@ def test_benchmark_inference_splits_time_and_reports_memory_for_both_backends(tm
         "benchmarks.benchmark_inference",
         "--videos",
         video,
-        "--encoder",
-        "tf_efficientnet_b0_ns",
-        "--frames",
-        4,
-        "--input-size",
-        128,
+        *SMALL_RUN,
         "--no-warmup",
         "--workers",
         0,
@@ -121,12 +120,7 @@ def test_benchmark_report_times_the_runs_the_report_and_the_heat_maps():
         "benchmarks.benchmark_report",
         "--videos",
         video,
-        "--encoder",
-        "tf_efficientnet_b0_ns",
-        "--frames",
-        4,
-        "--input-size",
-        128,
+        *SMALL_RUN,
         "--rounds",
         1,
         "--explain-faces",
@@ -149,12 +143,7 @@ def test_benchmark_inference_times_the_original_setup_on_the_same_video():
     common = (
         "--videos",
         video,
-        "--encoder",
-        "tf_efficientnet_b0_ns",
-        "--frames",
-        4,
-        "--input-size",
-        128,
+        *SMALL_RUN,
         "--no-warmup",
         "--device",
         "cpu",

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from core.checkpoints import load_checkpoint
-from tests.commands import predict_argv, run_predict, train_argv
+from tests.commands import predict_argv, run_predict, train_argv, train_options
 from tests.conftest import REPO, shared_video
 from training.config import ConfigError, load_config
 from training.trainer import Trainer, TrainOptions, training_state_path
@@ -94,18 +94,7 @@ def test_a_local_imagenet_weights_file_is_what_training_starts_from(tmp_path):
     torch.save(timm.create_model("resnet18").state_dict(), weights)
     config = load_config(write_config(tmp_path / "c.json", encoder="resnet18", pretrained=True))
     config["pretrained"] = str(weights)  # what --pretrained PATH does
-    trainer = Trainer(
-        TrainOptions(
-            config=config,
-            data_dir=tmp_path,
-            folds_csv=tmp_path / "folds.csv",
-            fold=1,
-            output_dir=tmp_path / "w",
-            log_dir=tmp_path / "logs",
-            workers=0,
-            device="cpu",
-        )
-    )
+    trainer = Trainer(train_options(config, tmp_path, tmp_path / "w", 1))
     saved = torch.load(weights, weights_only=True)
     encoder = trainer.model.encoder.state_dict()
     assert all(
@@ -297,17 +286,7 @@ def test_loss_falls_on_a_learnable_task(tmp_path):
             "schedule": {"type": "constant", "mode": "step", "epochs": 4, "params": {"max_iter": 16}},
         },
     )
-    options = TrainOptions(
-        config=load_config(config),
-        data_dir=tmp_path,
-        folds_csv=tmp_path / "folds.csv",
-        fold=1,
-        output_dir=tmp_path / "weights",
-        log_dir=tmp_path / "logs",
-        hardcore=False,
-        workers=0,
-        device="cpu",
-    )
+    options = train_options(load_config(config), tmp_path, tmp_path / "weights", 1, hardcore=False)
     Trainer(options).run()
     records = [
         json.loads(line) for line in next((tmp_path / "logs").glob("*.jsonl")).read_text().splitlines()
@@ -399,16 +378,7 @@ def test_validation_leaves_out_a_broken_crop_instead_of_scoring_another(tmp_path
     from core.metrics import video_scores
 
     make_bright_fakes_dataset(tmp_path)
-    options = TrainOptions(
-        config=load_config(write_config(tmp_path / "c.json")),
-        data_dir=tmp_path,
-        folds_csv=tmp_path / "folds.csv",
-        fold=1,
-        output_dir=tmp_path / "weights",
-        log_dir=tmp_path / "logs",
-        workers=0,
-        device="cpu",
-    )
+    options = train_options(load_config(write_config(tmp_path / "c.json")), tmp_path, tmp_path / "weights", 1)
     trainer = Trainer(options)
     intact = trainer.predict_crops()
     broken = int(np.flatnonzero(trainer.val_rows["video"] == "fake4")[1])
@@ -504,17 +474,7 @@ def test_freeze_epochs_train_only_the_head(tmp_path):
         tmp_path / "one.json",
         optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 1, "params": {"max_iter": 4}}},
     )
-    options = TrainOptions(
-        config=load_config(config),
-        data_dir=tmp_path,
-        folds_csv=tmp_path / "folds.csv",
-        fold=1,
-        output_dir=tmp_path / "weights",
-        log_dir=tmp_path / "logs",
-        freeze_epochs=1,
-        workers=0,
-        device="cpu",
-    )
+    options = train_options(load_config(config), tmp_path, tmp_path / "weights", 1, freeze_epochs=1)
     trainer = Trainer(options)
     encoder_before = {k: v.clone() for k, v in trainer.model.encoder.named_parameters()}
     head_before = trainer.model.fc.weight.clone()

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from tests.commands import train_options
 from tests.conftest import REPO
 from training.config import load_config
-from training.trainer import Trainer, TrainOptions
+from training.trainer import Trainer
 from training.zoo.classifiers import NETWORKS
 
 # The original repository's configs/b7.json and configs/b5.json, key for key: no "pretrained", no
@@ -121,20 +122,7 @@ def test_the_poly_schedule_steps_at_the_originals_batch_positions(tmp_path):
             },
         )
     )
-    trainer = Trainer(
-        TrainOptions(
-            config=config,
-            data_dir=tmp_path,
-            folds_csv=tmp_path / "folds.csv",
-            fold=1,
-            output_dir=tmp_path / "w",
-            log_dir=tmp_path / "logs",
-            hardcore=False,
-            workers=0,
-            device="cpu",
-            test_every=10,
-        )
-    )
+    trainer = Trainer(train_options(config, tmp_path, tmp_path / "w", 1, hardcore=False, test_every=10))
     rates = []
     trainer.optimizer.register_step_pre_hook(
         lambda optimizer, args, kwargs: rates.append(optimizer.param_groups[0]["lr"])
