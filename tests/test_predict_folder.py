@@ -252,21 +252,8 @@ def test_two_processes_under_torchrun_give_the_csv_of_one(tmp_path, small_checkp
     ):
         shutil.copy(shared_video(video), folder / video.rsplit("/", 1)[-1])
     (folder / "broken.mp4").write_bytes(b"not a video")
-    common = [
-        "--weights-dir",
-        small_checkpoint.parent,
-        "--models",
-        small_checkpoint.name,
-        "--test-dir",
-        folder,
-        "--device",
-        "cpu",
-        "--frames",
-        3,
-        "--input-size",
-        128,
-    ]
-    single = run_predict(*common, "--output", tmp_path / "single" / "out.csv")
+    small = ("--frames", 3, "--input-size", 128)
+    single = run_predict(*predict_argv(small_checkpoint, folder, tmp_path / "single" / "out.csv"), *small)
     assert single.returncode == 0, single.stderr
     sharded = subprocess.run(
         [
@@ -276,9 +263,8 @@ def test_two_processes_under_torchrun_give_the_csv_of_one(tmp_path, small_checkp
             "--standalone",
             "--nproc_per_node=2",
             "predict_folder.py",
-            *map(str, common),
-            "--output",
-            str(tmp_path / "sharded" / "out.csv"),
+            *predict_argv(small_checkpoint, folder, tmp_path / "sharded" / "out.csv"),
+            *map(str, small),
             "--report",
             str(tmp_path / "report"),
         ],
