@@ -40,6 +40,12 @@ def write_config(path, **changes):
     return path
 
 
+def validation_fold(data_root) -> int:
+    """The fold of video 519, which its Deepfakes fake shares: the fold these tests validate on."""
+    folds = pd.read_csv(data_root / "folds.csv", dtype={"video": str})
+    return int(folds.loc[folds.video == "519", "fold"].iloc[0])
+
+
 @pytest.mark.parametrize("name", ["b7.json", "b5.json", "b7_gwap.json", "tiny.json"])
 def test_shipped_configs_load(name):
     config = load_config(REPO / "configs" / name)
@@ -127,8 +133,7 @@ def test_unknown_config_keys_are_errors(tmp_path):
 def ddp_run(tmp_path_factory, data_root):
     """Two processes, gloo backend, on the crops preprocess_data.sh made from the shared videos."""
     out = tmp_path_factory.mktemp("ddp")
-    folds = pd.read_csv(data_root / "folds.csv", dtype={"video": str})
-    fold = int(folds.loc[folds.video == "519", "fold"].iloc[0])  # 519 and its Deepfakes fake: validation
+    fold = validation_fold(data_root)
     config = write_config(out / "tiny.json")
     with socket.socket() as probe:  # a free port for the rendezvous
         probe.bind(("127.0.0.1", 0))
@@ -315,8 +320,7 @@ sys.exit(train_classifier.main(sys.argv[1:]))
 
 
 def test_a_killed_run_resumes_where_it_stopped(data_root, tmp_path):
-    folds = pd.read_csv(data_root / "folds.csv", dtype={"video": str})
-    fold = int(folds.loc[folds.video == "519", "fold"].iloc[0])
+    fold = validation_fold(data_root)
     config = write_config(
         tmp_path / "three.json",
         optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 3, "params": {"max_iter": 20}}},
@@ -424,8 +428,7 @@ def test_shell_entry_points_explain_their_usage(script):
 
 
 def test_train_sh_runs_the_chosen_seeds_with_overriding_options(data_root, tmp_path):
-    folds = pd.read_csv(data_root / "folds.csv", dtype={"video": str})
-    fold = int(folds.loc[folds.video == "519", "fold"].iloc[0])
+    fold = validation_fold(data_root)
     config = write_config(
         tmp_path / "one.json",
         optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 1, "params": {"max_iter": 2}}},
