@@ -62,7 +62,7 @@ class PredictorSettings:
     num_frames: int = 32  # frames sampled per video, evenly spaced
     input_size: int | None = None  # face size for every model; None: each checkpoint's own
     batch_size: int | None = None  # faces per forward pass; None: default_batch_size, 1 on OpenVINO
-    strategy: str | Callable[[Sequence[float]], float] = "confident"  # face scores to a track's score
+    strategy: str | Callable[[Sequence[float]], float] = "confident"  # one model's face scores to a score
     jitter: int = 0  # frames each sampled position may move by, at random
     seed: int | None = None  # seeds the jitter; None: another draw on every read
     pad_batches: bool | None = None  # pad the last batch to a full one; None: on a GPU only
