@@ -213,7 +213,7 @@ def print_report(report: dict) -> None:
         print(f"ROC curve: {report['roc_png']}")
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--predictions", required=True, help="CSV of filename,label as predict_folder.py writes it"
@@ -230,8 +230,7 @@ def main(argv=None) -> int:
         "--diagnostics",
         default=None,
         help="the run's diagnostics JSON, for the per-face AUC and, without other sources, the source "
-        "folders "
-        "(default: <predictions stem>.diagnostics.json when it exists)",
+        "folders (default: <predictions stem>.diagnostics.json when it exists)",
     )
     parser.add_argument(
         "--roc", default=None, help="ROC-curve PNG to write (default: beside the predictions, <stem>.roc.png)"
@@ -240,19 +239,24 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--output", default=None, help="also write the report as JSON to this file (atomically)"
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def diagnostics_of(predictions_path: Path, given: str | None) -> Path | None:
+    """The diagnostics JSON named on the command line, else the one beside the predictions if there is one."""
+    if given:
+        return Path(given)
+    beside = predictions_path.with_name(predictions_path.stem + ".diagnostics.json")
+    return beside if beside.is_file() else None
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed for the ROC PNG
     predictions_path = Path(args.predictions)
-    default_diagnostics = predictions_path.with_name(predictions_path.stem + ".diagnostics.json")
-    diagnostics_path = (
-        Path(args.diagnostics)
-        if args.diagnostics
-        else default_diagnostics
-        if default_diagnostics.is_file()
-        else None
-    )
+    diagnostics_path = diagnostics_of(predictions_path, args.diagnostics)
     try:
         if not predictions_path.is_file():
             raise EvaluationError(f"predictions not found: {predictions_path}")

@@ -21,14 +21,18 @@ import logging
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.allocator import keep_freed_memory
 from core.cli import ArgumentParser, DefaultsHelpFormatter
 from core.device import DeviceUnavailableError, resolve_device
-from evaluation.labels import EvaluationError, read_labels
+from evaluation.labels import EvaluationError, Labels, read_labels
 from inference.inputs import InputError, add_backend_options, add_scoring_options, find_videos
 from inference.options import LIST_RELEASED, add_model_options, checked_weights
 from robustness.perturbations import PERTURBATIONS
+
+if TYPE_CHECKING:  # torch is imported only once the command line has been checked (see main)
+    from robustness.evaluation import PerturbedPredictor
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -47,11 +51,23 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--labels",
         required=True,
         help="what evaluate.py takes: a filename,label CSV (1 = fake), a DATA_ROOT with metadata.json files, "
-        "a "
-        "FaceForensics++ root or a Celeb-DF v2 root",
+        "a FaceForensics++ root or a Celeb-DF v2 root",
     )
     inputs.add_argument("--out", required=True, help="folder for the results (reused by a rerun to continue)")
-    conditions = parser.add_argument_group("perturbations")
+    add_condition_options(parser.add_argument_group("perturbations"))
+    scoring = parser.add_argument_group("scoring")
+    runtime = parser.add_argument_group("runtime (where and how fast; the scores do not change)")
+    add_scoring_options(scoring, runtime)
+    add_backend_options(runtime)
+    args = parser.parse_args(argv)
+    if not args.models:
+        parser.error(
+            f"the following arguments are required: --models (the released model names: {LIST_RELEASED})"
+        )
+    return args
+
+
+def add_condition_options(conditions: argparse._ArgumentGroup) -> None:
     conditions.add_argument(
         "--perturbations",
         nargs="+",
@@ -72,16 +88,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     conditions.add_argument(
         "--seed", type=int, default=0, help="seed of the random perturbations (block positions, noise)"
     )
-    scoring = parser.add_argument_group("scoring")
-    runtime = parser.add_argument_group("runtime (where and how fast; the scores do not change)")
-    add_scoring_options(scoring, runtime)
-    add_backend_options(runtime)
-    args = parser.parse_args(argv)
-    if not args.models:
-        parser.error(
-            f"the following arguments are required: --models (the released model names: {LIST_RELEASED})"
-        )
-    return args
 
 
 def main(argv=None) -> int:
@@ -90,58 +96,21 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         weights, videos = checked_weights(args), find_videos(args.test_dir)
-        known = read_labels(Path(args.labels))
+        videos, labels = labelled(videos, read_labels(Path(args.labels)))
     except (InputError, EvaluationError, FileNotFoundError) as error:
         return fail(error)
-    matched, ambiguous = known.match(video.name for video in videos)
-    for name, reason in ambiguous.items():
-        print(f"warning: {name} is left out: it {reason}", file=sys.stderr)
-    labels = {name: known.labels[key] for name, key in matched.items()}
-    unlabelled = [video.name for video in videos if video.name not in labels and video.name not in ambiguous]
-    videos = [video for video in videos if video.name in labels]
-    if unlabelled:
-        print(
-            f"warning: {len(unlabelled)} videos have no label and are left out: {', '.join(unlabelled[:5])}",
-            file=sys.stderr,
-        )
-    if not videos:
-        return fail(InputError("no video has a label"))
-    # Loaded only now, so that --help and bad input answer at once.
+    # Loaded only now (here and in perturbed_predictor), so that --help and bad input answer at once.
     from core.checkpoints import CheckpointError
-    from core.faces import FaceDetector
     from inference.folder import settings_key
-    from inference.loading import load_classifier
-    from robustness.evaluation import PerturbedPredictor, conditions, run, summarise
+    from robustness.evaluation import conditions, run, summarise
     from robustness.outputs import write_outputs
 
     try:
-        device = resolve_device(args.device)
-        models = {
-            path.name: load_classifier(
-                path,
-                device,
-                device.type == "cuda",
-                args.input_size,
-                args.network,
-                args.encoder,
-                args.backend,
-                args.cache_dir,
-            )
-            for path in weights
-        }
+        predictor = perturbed_predictor(args, weights)
     except (CheckpointError, DeviceUnavailableError, FileNotFoundError, ValueError) as error:
         return fail(error)
-    predictor = PerturbedPredictor(
-        models,
-        FaceDetector(device),
-        device,
-        num_frames=args.frames,
-        batch_size=args.batch_size,
-        parallel_batches=args.parallel_batches,
-    )
-    settings = hashlib.sha256(f"{settings_key(weights, predictor)}|seed={args.seed}".encode()).hexdigest()[
-        :16
-    ]
+    key = f"{settings_key(weights, predictor)}|seed={args.seed}"
+    settings = hashlib.sha256(key.encode()).hexdigest()[:16]
     chosen = conditions(args.perturbations, sorted(set(args.levels)))
     out = Path(args.out)
     results = run(predictor, videos, chosen, out, settings, args.seed)
@@ -157,6 +126,62 @@ def main(argv=None) -> int:
             "settings_key": settings,
         },
     )
+    print_table(rows)
+    print(f"wrote {', '.join(str(path) for path in paths.values())}")
+    return 0
+
+
+def labelled(videos: list[Path], known: Labels) -> tuple[list[Path], dict[str, float]]:
+    """The videos that have a label, and their labels by file name; the others are left out with a
+    warning."""
+    matched, ambiguous = known.match(video.name for video in videos)
+    for name, reason in ambiguous.items():
+        print(f"warning: {name} is left out: it {reason}", file=sys.stderr)
+    labels = {name: known.labels[key] for name, key in matched.items()}
+    unlabelled = [video.name for video in videos if video.name not in labels and video.name not in ambiguous]
+    if unlabelled:
+        print(
+            f"warning: {len(unlabelled)} videos have no label and are left out: {', '.join(unlabelled[:5])}",
+            file=sys.stderr,
+        )
+    videos = [video for video in videos if video.name in labels]
+    if not videos:
+        raise InputError("no video has a label")
+    return videos, labels
+
+
+def perturbed_predictor(args: argparse.Namespace, weights: list[Path]) -> PerturbedPredictor:
+    """A predictor of the checkpoints whose frames can be perturbed, with the command line's settings."""
+    from core.faces import FaceDetector
+    from inference.loading import load_classifier
+    from inference.predictor import PredictorSettings
+    from robustness.evaluation import PerturbedPredictor
+
+    device = resolve_device(args.device)
+    models = {
+        path.name: load_classifier(
+            path,
+            device,
+            device.type == "cuda",
+            args.input_size,
+            args.network,
+            args.encoder,
+            args.backend,
+            args.cache_dir,
+        )
+        for path in weights
+    }
+    return PerturbedPredictor(
+        models,
+        FaceDetector(device),
+        device,
+        PredictorSettings(
+            num_frames=args.frames, batch_size=args.batch_size, parallel_batches=args.parallel_batches
+        ),
+    )
+
+
+def print_table(rows: list[dict]) -> None:
     print(f"{'condition':24s} {'auc':>7s} {'logloss':>8s} {'balanced':>9s} {'|Δscore|':>9s} {'no face':>8s}")
     for row in rows:
         name = row["perturbation"] if row["level"] == 0 else f"{row['perturbation']} {row['level']}"
@@ -166,8 +191,6 @@ def main(argv=None) -> int:
             f"{name:24s} {shown[0]:>7s} {shown[1]:>8s} {shown[2]:>9s} {shown[3]:>9s} "
             f"{row['videos_without_face']:8d}"
         )
-    print(f"wrote {', '.join(str(path) for path in paths.values())}")
-    return 0
 
 
 def fail(error: Exception) -> int:

@@ -34,7 +34,7 @@ from inference.original_api import (
     predict_on_video_set,
     std,
 )
-from inference.predictor import NEUTRAL_SCORE, VideoPredictor, score_videos
+from inference.predictor import NEUTRAL_SCORE, PredictorSettings, VideoPredictor, score_videos
 from inference.results import VideoResult
 from inference.strategy import confident_strategy, mean_strategy
 
@@ -42,6 +42,7 @@ strategy = confident_strategy  # the original module's name for the strategy it 
 
 __all__ = [
     "NEUTRAL_SCORE",
+    "PredictorSettings",
     "Face",
     "FaceDetector",
     "FaceExtractor",

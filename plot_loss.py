@@ -49,7 +49,7 @@ def weighted(fake: float, real: float, fake_weight: float) -> float:
     return (fake_weight * fake + real) / 2
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--log-file",
@@ -63,7 +63,11 @@ def main(argv=None) -> int:
         "--best", type=at_least(1), default=3, help="how many of the lowest epochs to mark and print"
     )
     parser.add_argument("--output", default=None, help="PNG to write (default: the log file with .png)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     path = Path(args.log_file)
     if not path.is_file():
         print(f"error: log file not found: {path}", file=sys.stderr)

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.allocator import keep_freed_memory, release_freed_memory
 from core.cli import ArgumentParser, DefaultsHelpFormatter, at_least, detection_scale_option
@@ -24,6 +25,12 @@ from inference.options import LIST_RELEASED, add_model_options, checked_weights
 from inference.report import DEFAULT_THRESHOLD, threshold_option
 from inference.strategy import STRATEGIES
 from inference.tracks import VIDEO_SCORES
+
+if TYPE_CHECKING:  # torch is imported only once the command line has been checked (see main)
+    import torch
+    from torch import nn
+
+    from inference.predictor import VideoPredictor
 
 # Every person of an interview, a talk show or a family scene, while a crowd (dozens of faces in each frame,
 # each a forward pass of every model) costs a few times a one-person video instead of dozens of times.
@@ -51,22 +58,43 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(
         description=__doc__, usage=USAGE, epilog=EXAMPLES, formatter_class=DefaultsHelpFormatter
     )
-    inputs = parser.add_argument_group("inputs and outputs")
+    add_input_options(parser.add_argument_group("inputs and outputs"))
+    scoring = parser.add_argument_group("scoring")
+    runtime = parser.add_argument_group("runtime (where and how fast; the scores do not change)")
+    add_scoring_options(scoring, runtime)
+    add_video_scoring_options(scoring)
+    add_runtime_options(runtime)
+    add_report_options(parser.add_argument_group("report"))
+    add_shard_options(parser.add_argument_group("many machines"))
+    args = parser.parse_args(argv)
+    if args.merge is None and (not args.models or not args.test_dir):
+        missing = [
+            flag for flag, value in (("--models", args.models), ("--test-dir", args.test_dir)) if not value
+        ]
+        parser.error(
+            f"the following arguments are required: {', '.join(missing)} "
+            f"(the released model names: {LIST_RELEASED})"
+        )
+    return args
+
+
+def add_input_options(inputs: argparse._ArgumentGroup) -> None:
     inputs.add_argument(
         "--test-dir",
         nargs="+",
         metavar="PATH",
         help="required: folders of videos and photos (subfolders searched too) and single files; each is "
-        "named in the "
-        "CSV by its file name, or where several share one, by the end of its path that tells them apart",
+        "named in the CSV by its file name, or where several share one, by the end of its path that tells "
+        "them apart",
     )
     add_model_options(inputs)
     inputs.add_argument(
         "--output", default="submission.csv", help="CSV to write (filename,label), sorted by filename"
     )
-    scoring = parser.add_argument_group("scoring")
-    runtime = parser.add_argument_group("runtime (where and how fast; the scores do not change)")
-    add_scoring_options(scoring, runtime)
+
+
+def add_video_scoring_options(scoring: argparse._ArgumentGroup) -> None:
+    """The options of predict_folder.py's own scoring, beside those it shares with evaluate_robustness.py."""
     scoring.add_argument(
         "--strategy",
         choices=sorted(STRATEGIES),
@@ -79,8 +107,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         default="every-face",
         help="every-face: the strategy over every face of every frame (the original's); "
         "per-person: the highest score of one person's face track, for videos of several people; "
-        "frame-max: each frame's most fake face, averaged over "
-        "the frames (the self-blended-images paper's; docs/sbi.md)",
+        "frame-max: each frame's most fake face, averaged over the frames (the self-blended-images paper's; "
+        "docs/sbi.md)",
     )
     scoring.add_argument(
         "--jitter",
@@ -102,9 +130,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=detection_scale_option,
         default="auto",
         metavar="auto|FACTOR",
-        help="resize factor of the frames for face detection; auto: 2 under 300 px, 1 up to 1000, "
-        "0.5 up to 1900, "
-        "0.33 above (the original: 0.5)",
+        help="resize factor of the frames for face detection; auto: 2 under 300 px, 1 up to 1000, 0.5 up to "
+        "1900, 0.33 above (the original: 0.5)",
     )
     scoring.add_argument(
         "--no-contrast-retry",
@@ -112,6 +139,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="do not search faceless dark frames again with their contrast stretched "
         "(the original's behaviour)",
     )
+
+
+def add_runtime_options(runtime: argparse._ArgumentGroup) -> None:
     add_backend_options(runtime)
     runtime.add_argument(
         "--workers",
@@ -125,7 +155,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=None,
         help="half precision classifiers, CUDA only (default: on with CUDA)",
     )
-    report = parser.add_argument_group("report")
+
+
+def add_report_options(report: argparse._ArgumentGroup) -> None:
     report.add_argument(
         "--report",
         metavar="DIR",
@@ -145,10 +177,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=("every-face", "kept"),
         default=None,
         help="heat maps towards 'fake' per model, of every face or ('kept') each person's most and least "
-        "fake; "
-        "a forward and a backward pass per face and model",
+        "fake; a forward and a backward pass per face and model",
     )
-    machines = parser.add_argument_group("many machines")
+
+
+def add_shard_options(machines: argparse._ArgumentGroup) -> None:
     machines.add_argument(
         "--shard",
         default=None,
@@ -162,16 +195,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=None,
         help="only merge the finished shards of OUTPUT into it (refused when one is missing or differs)",
     )
-    args = parser.parse_args(argv)
-    if args.merge is None and (not args.models or not args.test_dir):
-        missing = [
-            flag for flag, value in (("--models", args.models), ("--test-dir", args.test_dir)) if not value
-        ]
-        parser.error(
-            f"the following arguments are required: {', '.join(missing)} "
-            f"(the released model names: {LIST_RELEASED})"
-        )
-    return args
 
 
 def main(argv=None) -> int:
@@ -189,35 +212,66 @@ def main(argv=None) -> int:
     names = result_names(videos)  # of every video, so that each shard names a video alike
     if shard[1] > 1:
         videos, output = select_shard(videos, shard, key=names.__getitem__), shard_output(output, shard)
-    # Loaded only now, so that --help and bad input answer at once instead of after seconds of imports.
-    import torch
-
+    # Loaded only now (here and in the functions below), so that --help and bad input answer at once instead
+    # of after seconds of imports.
     from core.checkpoints import CheckpointError
-    from core.faces import FaceDetector
-    from inference.folder import all_shards_done, default_workers, predict_videos
-    from inference.loading import load_classifier
-    from inference.predictor import VideoPredictor
+    from inference.folder import default_workers, predict_videos
     from inference.released_weights import released_size_warnings
 
     for warning in released_size_warnings(weights):
         print(warning, file=sys.stderr)
     try:
-        device = resolve_device(args.device)
-        if device.type == "cuda" and "LOCAL_RANK" in os.environ:  # under torchrun: one GPU per process
-            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-            torch.cuda.set_device(device)
-        fp16 = device.type == "cuda" if args.fp16 is None else args.fp16
-        if fp16 and device.type != "cuda":
-            raise InputError("--fp16 needs --device cuda")
-        models = {
-            path.name: load_classifier(
-                path, device, fp16, args.input_size, args.network, args.encoder, args.backend, args.cache_dir
-            )
-            for path in weights
-        }
-        release_freed_memory()
+        device, models = load_models(args, weights)
     except (InputError, CheckpointError, DeviceUnavailableError, FileNotFoundError, ValueError) as error:
         return input_error(error)
+    results = predict_videos(
+        scoring_predictor(args, weights, models, device),
+        videos,
+        output,
+        weights,
+        workers=default_workers(device) if args.workers is None else args.workers,
+        strategy_name=args.strategy,
+        report_dir=Path(args.report) if args.report else None,
+        names=names,
+    )
+    failed = sum(1 for record in results.values() if record.fallback)
+    print(
+        f"wrote {output} ({len(results)} videos, {failed} scored 0.5 by fallback) "
+        f"and {diagnostics_path(output)}"
+    )
+    return finish_run(args, output, shard)
+
+
+def load_models(args: argparse.Namespace, weights: list[Path]) -> tuple[torch.device, dict[str, nn.Module]]:
+    """The device to score on and each checkpoint's classifier, by file name, ready for inference there."""
+    import torch
+
+    from inference.loading import load_classifier
+
+    device = resolve_device(args.device)
+    if device.type == "cuda" and "LOCAL_RANK" in os.environ:  # under torchrun: one GPU per process
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    fp16 = device.type == "cuda" if args.fp16 is None else args.fp16
+    if fp16 and device.type != "cuda":
+        raise InputError("--fp16 needs --device cuda")
+    models = {
+        path.name: load_classifier(
+            path, device, fp16, args.input_size, args.network, args.encoder, args.backend, args.cache_dir
+        )
+        for path in weights
+    }
+    release_freed_memory()
+    return device, models
+
+
+def scoring_predictor(
+    args: argparse.Namespace, weights: list[Path], models: dict[str, nn.Module], device: torch.device
+) -> VideoPredictor:
+    """The predictor the command line asks for, with a heat-map explainer under --explain."""
+    from core.faces import FaceDetector
+    from inference.predictor import PredictorSettings, VideoPredictor
+
     explainer = None
     if args.explain:
         from inference.explain import HeatMapExplainer
@@ -226,39 +280,31 @@ def main(argv=None) -> int:
         explainer = HeatMapExplainer(
             {path.name: path for path in weights}, input_specs(models), device, args.network, args.encoder
         )
-    predictor = VideoPredictor(
+    return VideoPredictor(
         models,
         FaceDetector(device, scale=args.detection_scale, contrast_retry=not args.no_contrast_retry),
         device,
-        num_frames=args.frames,
-        batch_size=args.batch_size,
-        strategy=args.strategy,
-        jitter=args.jitter,
-        seed=args.seed,
-        max_faces_per_frame=args.max_faces_per_frame,
-        parallel_batches=args.parallel_batches,
-        video_score=args.video_score,
-        explainer=explainer,
-        explain_faces=args.explain or "every-face",
+        PredictorSettings(
+            num_frames=args.frames,
+            batch_size=args.batch_size,
+            strategy=args.strategy,
+            jitter=args.jitter,
+            seed=args.seed,
+            max_faces_per_frame=args.max_faces_per_frame,
+            parallel_batches=args.parallel_batches,
+            video_score=args.video_score,
+            explain_faces=args.explain or "every-face",
+        ),
+        explainer,
     )
-    workers = default_workers(device) if args.workers is None else args.workers
-    report = Path(args.report) if args.report else None
-    results = predict_videos(
-        predictor,
-        videos,
-        output,
-        weights,
-        workers=workers,
-        strategy_name=args.strategy,
-        report_dir=report,
-        names=names,
-    )
-    failed = sum(1 for record in results.values() if record.fallback)
-    print(
-        f"wrote {output} ({len(results)} videos, {failed} scored 0.5 by fallback) "
-        f"and {diagnostics_path(output)}"
-    )
-    if shard[1] > 1:  # the shard that completes the set merges and reports; the others leave their thumbnails
+
+
+def finish_run(args: argparse.Namespace, output: Path, shard: tuple[int, int]) -> int:
+    """The report of a whole run; of a shard, only when it completes the set: it merges the shards and
+    reports, while the others leave their thumbnails for it."""
+    if shard[1] > 1:
+        from inference.folder import all_shards_done
+
         return (
             merge(Path(args.output), shard[1], args.report, args.threshold)
             if all_shards_done(Path(args.output), shard[1])

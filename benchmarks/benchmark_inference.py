@@ -38,7 +38,7 @@ from core.openvino_runtime import default_cache_dir, openvino_classifier, resolv
 from inference.folder import default_workers, prepare_ahead
 from inference.inputs import add_backend_options, add_scoring_options, find_videos
 from inference.loading import DEFAULT_INPUT_SIZE, InputSpec, prepare_for_inference, read_classifier
-from inference.predictor import VideoPredictor
+from inference.predictor import PredictorSettings, VideoPredictor
 from training.zoo.classifiers import NETWORKS
 
 
@@ -77,10 +77,12 @@ def build_predictors(
             {name: classifier},
             FaceDetector(device),
             device,
-            args.frames,
-            args.input_size,
-            args.batch_size,
-            parallel_batches=args.parallel_batches,
+            PredictorSettings(
+                num_frames=args.frames,
+                input_size=args.input_size,
+                batch_size=args.batch_size,
+                parallel_batches=args.parallel_batches,
+            ),
         )
     release_freed_memory()
     return predictors

@@ -123,7 +123,7 @@ def report_steps_per_video(diagnostics: Path, rounds: int) -> dict[str, float]:
     return {"thumbnails": min(thumbnails), "page": min(pages)}
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--videos",
@@ -153,14 +153,17 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--skip-runs", action="store_true", help="only the heat maps' and the report steps' times"
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="dfdc-bench-report-") as scratch:
         scratch = Path(scratch)
         weights = Path(args.weights) if args.weights else random_checkpoint(scratch, args.encoder)
         from inference.inputs import find_videos
 
         videos = find_videos(args.videos)
-        names = [str(video) for video in videos]
         print(f"videos: {len(videos)}; model: {weights.name}", flush=True)
         per_face = explain_seconds_per_face(
             weights, videos[0], args.explain_faces, args.input_size, args.device
@@ -175,40 +178,52 @@ def main(argv=None) -> int:
         )
         if args.skip_runs:
             return 0
-        common = ["--frames", str(args.frames), "--input-size", str(args.input_size)]
-        folder_run(
-            weights, names[:1], scratch / "warm", [*common, "--frames", "4"], args.device
-        )  # converts the checkpoint once
-        plain, reported = [], []
-        for round_index in range(args.rounds):
-            for label, extra in (
-                ("plain", common),
-                ("--report", [*common, "--report", str(scratch / f"report{round_index}")]),
-            ):
-                seconds, report_seconds = folder_run(
-                    weights, names, scratch / f"{label}{round_index}", extra, args.device
-                )
-                (reported if report_seconds is not None else plain).append(seconds)
-                print(
-                    f"round {round_index + 1}: {label:9s} {seconds:.1f} s"
-                    + (f" (final report step {report_seconds:.2f} s)" if report_seconds is not None else ""),
-                    flush=True,
-                )
+        plain, reported = timed_runs(args, weights, [str(video) for video in videos], scratch)
         steps = report_steps_per_video(scratch / "--report0" / "scores.diagnostics.json", 3)
-        print(
-            f"whole runs: plain {statistics.mean(plain):.1f} s (range {min(plain):.1f}-{max(plain):.1f}), "
-            "with --report "
-            f"{statistics.mean(reported):.1f} s (range {min(reported):.1f}-{max(reported):.1f}): "
-            f"{100 * (statistics.mean(reported) / statistics.mean(plain) - 1):+.1f}%"
-        )
-        run_per_video = statistics.mean(plain) / len(videos)
-        own = steps["thumbnails"] + steps["page"]
-        print(
-            f"report's own work per video: thumbnails {steps['thumbnails'] * 1000:.0f} ms + "
-            f"page {steps['page'] * 1000:.0f} ms = "
-            f"{100 * own / run_per_video:.2f}% of a plain run's {run_per_video:.1f} s per video"
-        )
+        print_comparison(plain, reported, steps, len(videos))
     return 0
+
+
+def timed_runs(
+    args: argparse.Namespace, weights: Path, names: list[str], scratch: Path
+) -> tuple[list[float], list[float]]:
+    """Seconds of each round's folder run without and with --report, the two alternating round by round."""
+    common = ["--frames", str(args.frames), "--input-size", str(args.input_size)]
+    # converts the checkpoint once
+    folder_run(weights, names[:1], scratch / "warm", [*common, "--frames", "4"], args.device)
+    plain, reported = [], []
+    for round_index in range(args.rounds):
+        for label, extra in (
+            ("plain", common),
+            ("--report", [*common, "--report", str(scratch / f"report{round_index}")]),
+        ):
+            seconds, report_seconds = folder_run(
+                weights, names, scratch / f"{label}{round_index}", extra, args.device
+            )
+            (reported if report_seconds is not None else plain).append(seconds)
+            print(
+                f"round {round_index + 1}: {label:9s} {seconds:.1f} s"
+                + (f" (final report step {report_seconds:.2f} s)" if report_seconds is not None else ""),
+                flush=True,
+            )
+    return plain, reported
+
+
+def print_comparison(plain: list[float], reported: list[float], steps: dict[str, float], videos: int) -> None:
+    """The runs with --report against those without, and the report's own steps against a plain run."""
+    print(
+        f"whole runs: plain {statistics.mean(plain):.1f} s (range {min(plain):.1f}-{max(plain):.1f}), "
+        "with --report "
+        f"{statistics.mean(reported):.1f} s (range {min(reported):.1f}-{max(reported):.1f}): "
+        f"{100 * (statistics.mean(reported) / statistics.mean(plain) - 1):+.1f}%"
+    )
+    run_per_video = statistics.mean(plain) / videos
+    own = steps["thumbnails"] + steps["page"]
+    print(
+        f"report's own work per video: thumbnails {steps['thumbnails'] * 1000:.0f} ms + "
+        f"page {steps['page'] * 1000:.0f} ms = "
+        f"{100 * own / run_per_video:.2f}% of a plain run's {run_per_video:.1f} s per video"
+    )
 
 
 if __name__ == "__main__":

@@ -47,6 +47,5 @@ def _glibc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None
     libc = ctypes.CDLL(None)
-    return (
-        libc if hasattr(libc, "gnu_get_libc_version") else None
-    )  # musl and others: mallopt is absent or a stub
+    # musl and others: mallopt is absent or a stub
+    return libc if hasattr(libc, "gnu_get_libc_version") else None

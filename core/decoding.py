@@ -54,9 +54,8 @@ class DecodeReport:
     """How one video was read: by which decoder, and how many errors its decoder reported."""
 
     decoder: str = ""  # "pyav", "pyav-seek" or "opencv"
-    errors: int = (
-        0  # FFmpeg's error messages while PyAV decoded (OpenCV's are not counted: its FFmpeg cannot be asked)
-    )
+    # FFmpeg's error messages while PyAV decoded (OpenCV's are not counted: its FFmpeg cannot be asked)
+    errors: int = 0
     first_error: str | None = None
     frames_decoded: int = 0  # frames the decoder produced, wanted or not (OpenCV: frames grabbed)
 
@@ -99,9 +98,8 @@ class Timeline:
     pts: list[int]  # presentation time of every frame, in presentation order: frame i shows at pts[i]
     keyframes: list[int]  # positions (presentation order) of the keyframes
     seek_to: dict[int, int]  # a keyframe's position -> the timestamp that seeks to it (its presentation time)
-    exact: (
-        bool  # every packet has its own presentation time, none is to be discarded, and no packet is missing
-    )
+    # every packet has its own presentation time, none is to be discarded, and no packet is missing
+    exact: bool
 
     def position(self) -> dict[int, int]:
         return {pts: index for index, pts in enumerate(self.pts)}
@@ -206,9 +204,8 @@ def _rgb(frame: av.VideoFrame, reformatter: VideoReformatter) -> np.ndarray:
     One reformatter per video keeps FFmpeg's conversion context from frame to frame; a new one per frame (what
     frame.to_ndarray does) cost 2-3 times as much per 720p frame."""
     image = reformatter.reformat(frame, format="rgb24").to_ndarray()
-    quarter_turns = (
-        round(getattr(frame, "rotation", 0) / 90) % 4
-    )  # counterclockwise, as FFmpeg's display matrix angle
+    # counterclockwise, as FFmpeg's display matrix angle
+    quarter_turns = round(getattr(frame, "rotation", 0) / 90) % 4
     return np.ascontiguousarray(np.rot90(image, quarter_turns)) if quarter_turns else image
 
 

@@ -34,9 +34,8 @@ class Face:
     box: tuple[float, float, float, float]
     score: float
     landmarks: np.ndarray  # shape (5, 2)
-    contrast_stretched: bool = (
-        False  # found only once the frame's levels were stretched (a dark or flat frame)
-    )
+    # found only once the frame's levels were stretched (a dark or flat frame)
+    contrast_stretched: bool = False
 
     @property
     def area(self) -> float:
@@ -179,9 +178,8 @@ class FaceDetector:
         if not len(frames):
             return []
         height, width = frames[0].shape[:2]
-        if (
-            scale is None and self.scale is not None
-        ):  # a fixed scale is the original's way: its resampling too
+        # a fixed scale is the original's way: its resampling too
+        if scale is None and self.scale is not None:
             return self.detect_resized(
                 [resize_as_original(frame, self.scale) for frame in frames], self.scale
             )
@@ -227,8 +225,7 @@ class FaceDetector:
                     )
                     for box, landmarks in zip(frame_boxes, frame_points, strict=True)
                 ]
-                faces.sort(
-                    key=lambda face: -face.area
-                )  # largest first, as facenet-pytorch's MTCNN.detect orders them
+                # largest first, as facenet-pytorch's MTCNN.detect orders them
+                faces.sort(key=lambda face: -face.area)
                 results.append(faces)
         return results

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
+from typing import TextIO
 
 import torch
 from tqdm import tqdm
@@ -62,9 +63,9 @@ def settings_key(weights: Sequence[Path], predictor: VideoPredictor) -> str:
         f"backends={sorted(type(model).__name__ for model in predictor.models.values())}",
         f"device={predictor.device.type}",
         f"dtype={predictor.dtype}",
-        f"frames={predictor.num_frames}",
+        f"frames={predictor.settings.num_frames}",
         f"inputs={sorted(predictor.specs.items())}",
-        f"jitter={predictor.jitter}:{predictor.seed}",
+        f"jitter={predictor.settings.jitter}:{predictor.settings.seed}",
         f"max_faces={predictor.max_faces_per_frame}",
         f"detection={predictor.detector.settings()}",
     ]
@@ -169,7 +170,7 @@ def predict_videos(
     output = Path(output)
     key = settings_key(weights, predictor)
     finished = load_finished(
-        output, key, predictor.explain_faces if predictor.explainer is not None else None
+        output, key, predictor.settings.explain_faces if predictor.explainer is not None else None
     )
     names = names or {video: video.name for video in videos}
     keys = {video: video_key(video) for video in videos}
@@ -183,42 +184,59 @@ def predict_videos(
     progress.parent.mkdir(parents=True, exist_ok=True)
     with (
         progress.open("a", encoding="utf-8") as progress_log,
-        closing(prepare_ahead(predictor, todo, workers)) as prepared_videos,
+        closing(score_each(predictor, todo, workers)) as scored,
     ):
-        for video, prepared in tqdm(prepared_videos, total=len(todo), desc="videos", unit="video"):
-            try:
-                result = predictor.score(prepared)
-            except Exception as error:  # one bad video must not stop the run; the reason is recorded
-                result = failed(prepared.result, "classification", error)
+        for video, prepared, result in scored:
             if result.fallback:
                 tqdm.write(f"warning: {names[video]}: {result.fallback}; scored {NEUTRAL_SCORE}")
             elif report_dir is not None:
                 save_report_thumbnails(report_dir, names[video], prepared, keys[video])
             result.video_key = keys[video]
             results[names[video]] = result
-            progress_log.write(
-                json.dumps({"schema": SCHEMA_VERSION, "settings_key": key, "result": result.to_json()}) + "\n"
-            )
-            progress_log.flush()
-    rescore_with_strategy(results, strategy_name, predictor.video_score)
-    write_outputs(
-        output,
-        results,
-        {
-            "settings_key": key,
-            "models": [w.name for w in weights],
-            "strategy": strategy_name,
-            "video_score": predictor.video_score,
-            "frames": predictor.num_frames,
-            "inputs": {
-                name: {"size": spec.size, "mean": spec.mean, "std": spec.std}
-                for name, spec in predictor.specs.items()
-            },
-            "trained_on": trained_on(weights),
-        },
-    )
+            append_progress(progress_log, key, result)
+    rescore_with_strategy(results, strategy_name, predictor.settings.video_score)
+    write_outputs(output, results, run_settings(predictor, key, weights, strategy_name))
     progress.unlink(missing_ok=True)
     return results
+
+
+def append_progress(progress_log: TextIO, key: str, result: VideoResult) -> None:
+    """One finished video's line of the progress log, flushed at once: an interrupted run loses only the
+    video in hand."""
+    progress_log.write(
+        json.dumps({"schema": SCHEMA_VERSION, "settings_key": key, "result": result.to_json()}) + "\n"
+    )
+    progress_log.flush()
+
+
+def score_each(
+    predictor: VideoPredictor, videos: list[Path], workers: int
+) -> Iterator[tuple[Path, PreparedVideo, VideoResult]]:
+    """Each video, prepared `workers` videos ahead (see prepare_ahead), and its result; a video whose
+    classification fails gets the neutral score, with the reason."""
+    with closing(prepare_ahead(predictor, videos, workers)) as prepared_videos:
+        for video, prepared in tqdm(prepared_videos, total=len(videos), desc="videos", unit="video"):
+            try:
+                result = predictor.score(prepared)
+            except Exception as error:  # one bad video must not stop the run; the reason is recorded
+                result = failed(prepared.result, "classification", error)
+            yield video, prepared, result
+
+
+def run_settings(predictor: VideoPredictor, key: str, weights: Sequence[Path], strategy_name: str) -> dict:
+    """What the diagnostics record of the run's settings, beside its videos."""
+    return {
+        "settings_key": key,
+        "models": [w.name for w in weights],
+        "strategy": strategy_name,
+        "video_score": predictor.settings.video_score,
+        "frames": predictor.settings.num_frames,
+        "inputs": {
+            name: {"size": spec.size, "mean": spec.mean, "std": spec.std}
+            for name, spec in predictor.specs.items()
+        },
+        "trained_on": trained_on(weights),
+    }
 
 
 def save_report_thumbnails(report_dir: Path, name: str, prepared: PreparedVideo, key: str) -> None:

@@ -52,9 +52,8 @@ def read_classifier(
     folded or packed."""
     network, encoder = checkpoint_architecture(path, network, encoder)
     model = NETWORKS[network](encoder=encoder)
-    load_weights(
-        model, load_checkpoint(path)["state_dict"], source=Path(path).name
-    )  # the checkpoint is freed here
+    # the checkpoint is freed here
+    load_weights(model, load_checkpoint(path)["state_dict"], source=Path(path).name)
     return model
 
 

@@ -56,9 +56,8 @@ def checked_weights(args: argparse.Namespace) -> list[Path]:
         if not path.is_file():
             raise InputError(f"weights file not found: {path} (the released names: {LIST_RELEASED})")
     if args.network:
-        from training.zoo.classifiers import (
-            NETWORKS,
-        )  # torch and timm: seconds, so only when there is a name to check
+        # torch and timm: seconds, so only when there is a name to check
+        from training.zoo.classifiers import NETWORKS
 
         if args.network not in NETWORKS:
             raise InputError(f"--network {args.network}: use one of {', '.join(NETWORKS)}")

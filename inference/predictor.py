@@ -51,9 +51,31 @@ def even_parts(count: int, parts: int) -> list[range]:
 @dataclass
 class PreparedVideo:
     result: VideoResult  # decode and detection filled in, or a fallback reason
-    inputs: dict[int, list[np.ndarray]] = field(
-        default_factory=dict
-    )  # per input size: model-ready faces, aligned with result.faces
+    # per input size: model-ready faces, aligned with result.faces
+    inputs: dict[int, list[np.ndarray]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PredictorSettings:
+    """How a VideoPredictor samples, batches and scores a video; None picks what suits the device."""
+
+    num_frames: int = 32  # frames sampled per video, evenly spaced
+    input_size: int | None = None  # face size for every model; None: each checkpoint's own
+    batch_size: int | None = None  # faces per forward pass; None: default_batch_size, 1 on OpenVINO
+    strategy: str | Callable[[Sequence[float]], float] = "confident"  # one model's face scores to a score
+    jitter: int = 0  # frames each sampled position may move by, at random
+    seed: int | None = None  # seeds the jitter; None: another draw on every read
+    pad_batches: bool | None = None  # pad the last batch to a full one; None: on a GPU only
+    max_faces_per_frame: int | None = None  # a frame keeps its largest faces; 0 or None: every face
+    parallel_batches: int | None = None  # batches classified side by side; None: default_parallel_batches
+    video_score: str = "every-face"  # how track scores make the video's score (VIDEO_SCORES)
+    explain_faces: str = "every-face"  # heat maps of every face, or ("kept") of each track's extremes
+
+    def __post_init__(self):
+        if self.video_score not in VIDEO_SCORES:
+            raise ValueError(f"video_score must be one of {', '.join(VIDEO_SCORES)}")
+        if self.explain_faces not in ("every-face", "kept"):
+            raise ValueError("explain_faces must be every-face or kept")
 
 
 class VideoPredictor:
@@ -62,49 +84,32 @@ class VideoPredictor:
         models: dict[str, nn.Module],
         detector: FaceDetector,
         device: torch.device,
-        num_frames: int = 32,
-        input_size: int | None = None,
-        batch_size: int | None = None,
-        strategy: str | Callable[[Sequence[float]], float] = "confident",
-        jitter: int = 0,
-        seed: int | None = None,
-        pad_batches: bool | None = None,
-        max_faces_per_frame: int | None = None,
-        parallel_batches: int | None = None,
-        video_score: str = "every-face",
+        settings: PredictorSettings = PredictorSettings(),
         explainer: HeatMapExplainer | None = None,
-        explain_faces: str = "every-face",
     ):
         if not models:
             raise ValueError("at least one model is needed")
         self.models = models
         self.detector = detector
         self.device = device
-        self.num_frames = num_frames
-        self.specs = input_specs(models, input_size)
+        self.settings = settings
+        self.specs = input_specs(models, settings.input_size)
         self.sizes = sorted({spec.size for spec in self.specs.values()})
         on_openvino = all(isinstance(model, OpenVINOClassifier) for model in models.values())
         # OpenVINO's latency mode takes one face at a time on every core (see
         # core.openvino_runtime.compiled_module)
-        self.batch_size = batch_size or (1 if on_openvino else default_batch_size(device))
+        self.batch_size = settings.batch_size or (1 if on_openvino else default_batch_size(device))
+        strategy = settings.strategy
         self.strategy = STRATEGIES[strategy] if isinstance(strategy, str) else strategy
-        self.jitter = jitter
-        self.seed = seed
-        self.max_faces_per_frame = max_faces_per_frame or None  # 0 or None: every face
-        if video_score not in VIDEO_SCORES:
-            raise ValueError(f"video_score must be one of {', '.join(VIDEO_SCORES)}")
-        self.video_score = video_score
-        # heat maps for --explain: of every face, or ("kept") of each track's most and least fake face
-        if explain_faces not in ("every-face", "kept"):
-            raise ValueError("explain_faces must be every-face or kept")
+        self.max_faces_per_frame = settings.max_faces_per_frame or None
         self.explainer = explainer
-        self.explain_faces = explain_faces
         first = next(iter(models.values()))
         self.dtype = first.dtype if hasattr(first, "dtype") else first.fc.weight.dtype
         # cuDNN plans every convolution anew for each batch shape it has not seen (benchmarks/README.md gives
         # the cost), so on a GPU the last faces of a video are padded to a full batch: one shape for the whole
         # run. On a CPU a padding face would cost as much as a real one.
-        self.pad_batches = device.type == "cuda" if pad_batches is None else pad_batches
+        self.pad_batches = device.type == "cuda" if settings.pad_batches is None else settings.pad_batches
+        parallel_batches = settings.parallel_batches
         if parallel_batches is None:
             parallel_batches = 1 if on_openvino else default_parallel_batches(device)
         self.parallel_batches = max(parallel_batches, 1)
@@ -114,7 +119,7 @@ class VideoPredictor:
         self._lane_pool = self._start_lanes() if self.parallel_batches > 1 else None
 
     def read(self, path: str | os.PathLike) -> SampledFrames:
-        return read_sampled_frames(path, self.num_frames, self.jitter, self.seed)
+        return read_sampled_frames(path, self.settings.num_frames, self.settings.jitter, self.settings.seed)
 
     def find_faces(self, sampled: SampledFrames) -> tuple[list[dict], list[np.ndarray], int]:
         """Detected faces (with their frame index), their model-ready square crops, and how many faces were
@@ -280,7 +285,7 @@ class VideoPredictor:
         }
         result.seconds["classify"] = round(time.perf_counter() - started, 3)
         result.model_scores, result.score, result.tracks = score_video(
-            result.faces, result.scores, self.strategy, self.video_score
+            result.faces, result.scores, self.strategy, self.settings.video_score
         )
         if self.explainer is not None:
             self.explain(prepared, result)
@@ -293,7 +298,8 @@ class VideoPredictor:
         started = time.perf_counter()
         try:
             result.heatmaps = self.explainer.explain(
-                prepared.inputs, None if self.explain_faces == "every-face" else kept_faces(result.tracks)
+                prepared.inputs,
+                None if self.settings.explain_faces == "every-face" else kept_faces(result.tracks),
             )
         except Exception as error:
             result.heatmaps = {}

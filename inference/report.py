@@ -257,9 +257,8 @@ def heat_maps_of(record: VideoResult, folder: Path, thumbnails_ok: bool) -> dict
 
     kept = kept_faces(record.tracks)
     heatmaps = record.heatmaps
-    shutil.rmtree(
-        folder / "heat", ignore_errors=True
-    )  # maps of faces kept by an earlier version of the record
+    # maps of faces kept by an earlier version of the record
+    shutil.rmtree(folder / "heat", ignore_errors=True)
     if not heatmaps or not thumbnails_ok:
         return {}
     drawn: dict[int, list[dict]] = {}
@@ -333,6 +332,34 @@ def write_video_page(
     if _drawn_from(folder, digest) and (not record.faces or has_thumbnails(report_dir, name, record)):
         return row
     thumbnails_missing = ensure_thumbnails(report_dir, name, record)
+    faces = record.faces
+    if record.scores and faces:
+        draw_timeline(record, folder / "timeline.png")
+    page = environment.get_template("video.html").render(
+        name=name,
+        record=record,
+        tracks=page_tracks(record),
+        threshold=threshold,
+        settings=settings,
+        fps=record.fps or 0.0,
+        decoding=record.decoding,
+        decoders=DECODERS,
+        thumbnails=thumbnails_missing is None and bool(faces),
+        thumbnails_missing=thumbnails_missing,
+        heat_maps=heat_maps_of(record, folder, thumbnails_missing is None),
+        timeline=bool(record.scores and faces),
+        seconds=record.seconds,
+        agreement=_agreement(record, threshold),
+        explained=bool(record.heatmaps),
+    )
+    write_text_atomic(folder / "index.html", page)
+    write_text_atomic(folder / RECORD_FILE, digest + "\n")
+    return row
+
+
+def page_tracks(record: VideoResult) -> list[dict]:
+    """Each track of the video's page: its scores, the person's number, and its faces with their
+    thumbnails."""
     per_face = face_means(record.scores).tolist()
     faces = record.faces
     tracks = []
@@ -355,28 +382,7 @@ def write_video_page(
                 ],
             }
         )
-    if record.scores and faces:
-        draw_timeline(record, folder / "timeline.png")
-    page = environment.get_template("video.html").render(
-        name=name,
-        record=record,
-        tracks=tracks,
-        threshold=threshold,
-        settings=settings,
-        fps=record.fps or 0.0,
-        decoding=record.decoding,
-        decoders=DECODERS,
-        thumbnails=thumbnails_missing is None and bool(faces),
-        thumbnails_missing=thumbnails_missing,
-        heat_maps=heat_maps_of(record, folder, thumbnails_missing is None),
-        timeline=bool(record.scores and faces),
-        seconds=record.seconds,
-        agreement=_agreement(record, threshold),
-        explained=bool(record.heatmaps),
-    )
-    write_text_atomic(folder / "index.html", page)
-    write_text_atomic(folder / RECORD_FILE, digest + "\n")
-    return row
+    return tracks
 
 
 def _drawn_from(folder: Path, digest: str) -> bool:

@@ -28,9 +28,8 @@ class VideoResult:
     frames_read: int = 0
     frame_count: int = 0
     fps: float = 0.0  # as the container states it (0: unknown), for times in the report
-    decoding: dict = field(
-        default_factory=dict
-    )  # which decoder read it, its errors and frames decoded (core.decoding.DecodeReport)
+    # which decoder read it, its errors and frames decoded (core.decoding.DecodeReport)
+    decoding: dict = field(default_factory=dict)
     faces: list[dict] = field(default_factory=list)  # one entry per classified face: frame index + detection
     scores: dict[str, list[float]] = field(default_factory=dict)  # per model, aligned with `faces`
     model_scores: dict[str, float] = field(default_factory=dict)  # per model, the video's score
@@ -39,17 +38,14 @@ class VideoResult:
     transient: bool = False
     note: str | None = None
     faces_skipped: int = 0  # smallest faces of crowded frames, beyond the per-frame limit
-    tracks: list[dict] = field(
-        default_factory=list
-    )  # one per person: frames, faces, per-model and overall score
-    heatmaps: dict[str, dict] = field(
-        default_factory=dict
-    )  # per model, with --explain: see inference.explain
+    # one per person: frames, faces, per-model and overall score
+    tracks: list[dict] = field(default_factory=list)
+    # per model, with --explain: see inference.explain
+    heatmaps: dict[str, dict] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     path: str = ""  # the video's resolved path
-    video_key: str = (
-        ""  # which file it was: resolved path, size and modification time (inference.folder.video_key)
-    )
+    # which file it was: resolved path, size and modification time (inference.folder.video_key)
+    video_key: str = ""
 
     @property
     def faces_found(self) -> int:

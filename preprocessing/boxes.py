@@ -17,10 +17,8 @@ from pathlib import Path
 from core.atomic import write_json_atomic
 
 FULL_RESOLUTION = "full resolution"
-LEGACY_SCALES = {
-    "half": 2.0,
-    "full": 1.0,
-}  # factor that takes a legacy file's boxes to full-resolution pixels
+# factor that takes a legacy file's boxes to full-resolution pixels
+LEGACY_SCALES = {"half": 2.0, "full": 1.0}
 
 
 class BoxesFormatError(ValueError):

@@ -29,9 +29,8 @@ from preprocessing.steps import StepReport, add_common_arguments, start_step
 
 STEP = "detect_original_faces"
 THRESHOLDS = (0.85, 0.95, 0.95)
-ORIGINAL_SCALE = (
-    0.5  # the original halved every frame for detection (PIL's resize to side // 2) and doubled the boxes
-)
+# the original halved every frame for detection (PIL's resize to side // 2) and doubled the boxes
+ORIGINAL_SCALE = 0.5
 CHUNK_FRAMES = 64  # frames a worker hands over at a time: bounds memory for long videos
 
 

@@ -69,6 +69,27 @@ def left_out_reason(frame: int, face: int) -> str | None:
     return None
 
 
+def unpaired_reason(video: VideoEntry, named_as_original: bool) -> str | None:
+    """Why the original's rows had no place for any crop of this video (it pairs no fake with a real), or
+    None where they had."""
+    if not video.is_fake and not named_as_original:
+        return "crops of REAL videos that no fake names as its original"
+    if video.is_fake and not video.original:
+        return "crops of FAKE videos that name no original"
+    return None
+
+
+def crops_in(crop_dir: Path, stray: list[Path] | None) -> list[Path]:
+    """The `<frame>_<face>.png` crops of a folder in frame and face order; other files go to `stray`."""
+    crops = []
+    for path in crop_dir.iterdir():
+        if CROP_NAME.fullmatch(path.name) and path.is_file():
+            crops.append(path)
+        elif stray is not None:
+            stray.append(path)
+    return sorted(crops, key=lambda p: tuple(int(v) for v in p.stem.split("_")))
+
+
 def fold_rows(
     dataset: Dataset,
     n_splits: int,
@@ -91,18 +112,8 @@ def fold_rows(
         if not crop_dir.is_dir():
             continue
         fold = assign_fold(dataset, video, n_splits)
-        crops = []
-        for path in crop_dir.iterdir():
-            if CROP_NAME.fullmatch(path.name) and path.is_file():
-                crops.append(path)
-            elif stray is not None:
-                stray.append(path)
-        unpaired = None
-        if not all_crops and not video.is_fake and video_id not in named_originals:
-            unpaired = "crops of REAL videos that no fake names as its original"
-        elif not all_crops and video.is_fake and not video.original:
-            unpaired = "crops of FAKE videos that name no original"
-        for png in sorted(crops, key=lambda p: tuple(int(v) for v in p.stem.split("_"))):
+        unpaired = None if all_crops else unpaired_reason(video, video_id in named_originals)
+        for png in crops_in(crop_dir, stray):
             frame, face = (int(v) for v in png.stem.split("_"))
             reason = None if all_crops else unpaired or left_out_reason(frame, face)
             if reason:

@@ -73,9 +73,8 @@ def score(
     file)."""
     predictor.perturb = None
     target = video
-    if (
-        condition.perturbation == "video_compression"
-    ):  # a scratch file, written afresh by a rerun and removed after scoring
+    # a scratch file, written afresh by a rerun and removed after scoring
+    if condition.perturbation == "video_compression":
         work.mkdir(parents=True, exist_ok=True)
         target = compress_video(
             video, work / f"crf{int(condition.parameter)}_{video.name}.mp4", condition.parameter
@@ -164,47 +163,54 @@ def summarise(
             for name, key in keys.items()
             if (condition.key, key) in results
         }
-        scored = {name: record for name, record in records.items() if record.fallback is None}
-        y = np.array([labels[name] for name in scored])
-        p = np.array([record.score for record in scored.values()])
-        fake_loss, real_loss, balanced = fake_real_log_loss(y, p)
-        all_y = np.array([labels[name] for name in records])
-        all_p = np.array(
-            [record.score if record.fallback is None else NEUTRAL_SCORE for record in records.values()]
-        )
-        changes = [
-            abs(record.score - clean[name].score)
-            for name, record in scored.items()
-            if clean.get(name) and clean[name].fallback is None
-        ]
-        rows.append(
-            {
-                "perturbation": condition.perturbation,
-                "level": condition.level,
-                "parameter": condition.parameter,
-                "videos": len(records),
-                "scored": len(scored),
-                "auc": roc_auc(y, p),
-                "log_loss": log_loss(y, p),
-                "balanced_log_loss": balanced,
-                "fake_log_loss": fake_loss,
-                "real_log_loss": real_loss,
-                "auc_with_fallbacks": roc_auc(all_y, all_p),
-                "mean_abs_score_change": float(np.mean(changes)) if changes else float("nan"),
-                "max_abs_score_change": float(np.max(changes)) if changes else float("nan"),
-                "videos_without_face": sum(
-                    record.fallback is not None and record.frames_read > 0 for record in records.values()
-                ),
-                "videos_that_lost_their_face": sum(
-                    record.fallback is not None
-                    and clean.get(name) is not None
-                    and clean[name].fallback is None
-                    for name, record in records.items()
-                ),
-                "frames_without_face": sum(
-                    record.frames_read - record.frames_with_faces for record in records.values()
-                ),
-                "frames_read": sum(record.frames_read for record in records.values()),
-            }
-        )
+        rows.append(condition_row(condition, records, labels, clean))
     return rows
+
+
+def condition_row(
+    condition: Condition,
+    records: dict[str, VideoResult],
+    labels: dict[str, float],
+    clean: dict[str, VideoResult | None],
+) -> dict:
+    """The summary of one condition from its videos' records, by name; `clean` holds the same videos' clean
+    records, which the score changes and lost faces are measured against."""
+    scored = {name: record for name, record in records.items() if record.fallback is None}
+    y = np.array([labels[name] for name in scored])
+    p = np.array([record.score for record in scored.values()])
+    fake_loss, real_loss, balanced = fake_real_log_loss(y, p)
+    all_y = np.array([labels[name] for name in records])
+    all_p = np.array(
+        [record.score if record.fallback is None else NEUTRAL_SCORE for record in records.values()]
+    )
+    changes = [
+        abs(record.score - clean[name].score)
+        for name, record in scored.items()
+        if clean.get(name) and clean[name].fallback is None
+    ]
+    return {
+        "perturbation": condition.perturbation,
+        "level": condition.level,
+        "parameter": condition.parameter,
+        "videos": len(records),
+        "scored": len(scored),
+        "auc": roc_auc(y, p),
+        "log_loss": log_loss(y, p),
+        "balanced_log_loss": balanced,
+        "fake_log_loss": fake_loss,
+        "real_log_loss": real_loss,
+        "auc_with_fallbacks": roc_auc(all_y, all_p),
+        "mean_abs_score_change": float(np.mean(changes)) if changes else float("nan"),
+        "max_abs_score_change": float(np.max(changes)) if changes else float("nan"),
+        "videos_without_face": sum(
+            record.fallback is not None and record.frames_read > 0 for record in records.values()
+        ),
+        "videos_that_lost_their_face": sum(
+            record.fallback is not None and clean.get(name) is not None and clean[name].fallback is None
+            for name, record in records.items()
+        ),
+        "frames_without_face": sum(
+            record.frames_read - record.frames_with_faces for record in records.values()
+        ),
+        "frames_read": sum(record.frames_read for record in records.values()),
+    }

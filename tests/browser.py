@@ -62,9 +62,8 @@ class Browser:
         to_chromium, self._write = os.pipe()
         self._read, from_chromium = os.pipe()
 
-        def pipes_on_3_and_4() -> (
-            None
-        ):  # where --remote-debugging-pipe expects them; either may be 3 or 4 already
+        # where --remote-debugging-pipe expects them; either may be 3 or 4 already
+        def pipes_on_3_and_4() -> None:
             reading, writing = os.dup(to_chromium), os.dup(from_chromium)
             os.dup2(reading, 3)
             os.dup2(writing, 4)

@@ -18,9 +18,8 @@ import torch
 
 from core.video import SampledFrames, read_sampled_frames, write_video
 
-os.environ.setdefault(
-    "NO_ALBUMENTATIONS_UPDATE", "1"
-)  # what every entry point sets (core.offline) before importing it
+# what every entry point sets (core.offline) before importing it
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 # converted OpenVINO models of the tests' throwaway checkpoints go to a folder of the run, not the user's
 # cache
 os.environ["DFDC_CACHE_DIR"] = tempfile.mkdtemp(prefix="dfdc-test-cache-")
@@ -31,9 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 # A test that uses one of these waits for a whole pipeline (preprocess_data.sh, a training run) or a B7 in its
 # setup: it is marked slow, and its time limit covers that setup on a busy 2-core machine.
 SLOW_FIXTURES = {"data_root", "trained_checkpoint", "random_b7", "random_b7_openvino"}
-SLOW_FIXTURE_TIMEOUT = (
-    1800  # preprocess_data.sh may take its own limit (run_pipeline: 1200 s), then the training run
-)
+# preprocess_data.sh may take its own limit (run_pipeline: 1200 s), then the training run
+SLOW_FIXTURE_TIMEOUT = 1800
 
 
 def pytest_collection_modifyitems(items):
@@ -42,9 +40,8 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
             own = item.get_closest_marker("timeout")
             if own is None or own.args[0] < SLOW_FIXTURE_TIMEOUT:
-                item.add_marker(
-                    pytest.mark.timeout(SLOW_FIXTURE_TIMEOUT), append=False
-                )  # first: the one pytest-timeout reads
+                # first: the one pytest-timeout reads
+                item.add_marker(pytest.mark.timeout(SLOW_FIXTURE_TIMEOUT), append=False)
 
 
 DATA_DIR = Path(os.environ.get("DFDC_TEST_DATA", REPO.parent / "shared" / "data"))

@@ -36,9 +36,8 @@ def test_kept_memory_is_reused_instead_of_faulted_in_again():
     default_kept, default_faults = _page_faults("default")
     kept, faults = _page_faults("keep")
     assert default_kept == "None" and kept == "True"
-    assert (
-        default_faults > 5 * 32 * 2**20 // 4096
-    )  # every forward pass faults its feature maps in afresh (4 KiB pages)
+    # every forward pass faults its feature maps in afresh (4 KiB pages)
+    assert default_faults > 5 * 32 * 2**20 // 4096
     assert faults < default_faults / 10
 
 

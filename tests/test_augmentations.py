@@ -115,9 +115,8 @@ def test_blur_flip_grey_and_compression_are_the_04_ones(face):
     blurred = always(named(transforms, "ThreeByThreeBlur"))(image=face)["image"]
     # 0.4 called cv2.GaussianBlur(img, (3, 3), sigmaX=0): OpenCV's fixed 3-tap kernel [1/4, 1/2, 1/4], written
     # out here
-    padded = np.pad(
-        face.astype(np.float64), ((1, 1), (1, 1), (0, 0)), mode="reflect"
-    )  # OpenCV's BORDER_REFLECT_101
+    # OpenCV's BORDER_REFLECT_101
+    padded = np.pad(face.astype(np.float64), ((1, 1), (1, 1), (0, 0)), mode="reflect")
     rows = 0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:]
     expected = 0.25 * rows[:, :-2] + 0.5 * rows[:, 1:-1] + 0.25 * rows[:, 2:]
     assert np.abs(blurred - expected).max() <= 0.5 + 1e-9  # OpenCV rounds its fixed-point result

@@ -13,10 +13,12 @@ import pytest
 from demo.synthetic_dataset import DatasetOptions, make_dataset
 from tests.conftest import REAL_VIDEOS, REPO, shared_video
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.timeout(900),
-]  # each runs a benchmark script in a process of its own
+# each runs a benchmark script in a process of its own
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+# a random B0 on 4 frames, faces of 128 px: the scripts run every step, in seconds on a CPU
+SMALL_RUN = ("--encoder", "tf_efficientnet_b0_ns", "--frames", 4, "--input-size", 128)
 
 
 def run_module(*args) -> str:
@@ -33,12 +35,7 @@ def test_benchmark_inference_splits_time_and_reports_memory_for_both_backends(tm
         "benchmarks.benchmark_inference",
         "--videos",
         video,
-        "--encoder",
-        "tf_efficientnet_b0_ns",
-        "--frames",
-        4,
-        "--input-size",
-        128,
+        *SMALL_RUN,
         "--no-warmup",
         "--workers",
         0,
@@ -123,12 +120,7 @@ def test_benchmark_report_times_the_runs_the_report_and_the_heat_maps():
         "benchmarks.benchmark_report",
         "--videos",
         video,
-        "--encoder",
-        "tf_efficientnet_b0_ns",
-        "--frames",
-        4,
-        "--input-size",
-        128,
+        *SMALL_RUN,
         "--rounds",
         1,
         "--explain-faces",
@@ -151,12 +143,7 @@ def test_benchmark_inference_times_the_original_setup_on_the_same_video():
     common = (
         "--videos",
         video,
-        "--encoder",
-        "tf_efficientnet_b0_ns",
-        "--frames",
-        4,
-        "--input-size",
-        128,
+        *SMALL_RUN,
         "--no-warmup",
         "--device",
         "cpu",

@@ -122,15 +122,14 @@ def test_a_checkpoint_is_scored_at_its_training_size_and_normalisation(trained_c
 
     from core.images import IMAGENET_MEAN, IMAGENET_STD, normalize_batch
     from inference.loading import InputSpec, load_classifier
-    from inference.predictor import VideoPredictor
+    from inference.predictor import PredictorSettings, VideoPredictor
 
     device = torch.device("cpu")
     assert load_classifier(trained_checkpoint, device).input_spec == InputSpec(
         64, tuple(IMAGENET_MEAN), tuple(IMAGENET_STD)
     )
-    assert (
-        load_classifier(trained_checkpoint, device, input_size=96).input_spec.size == 96
-    )  # an explicit size wins
+    # an explicit size wins
+    assert load_classifier(trained_checkpoint, device, input_size=96).input_spec.size == 96
 
     copy = tmp_path / trained_checkpoint.name
     shutil.copy(trained_checkpoint, copy)
@@ -142,7 +141,9 @@ def test_a_checkpoint_is_scored_at_its_training_size_and_normalisation(trained_c
     model = load_classifier(copy, device)
     assert model.input_spec == InputSpec(64, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
     faces = [np.random.default_rng(seed).integers(0, 255, (64, 64, 3), dtype=np.uint8) for seed in range(3)]
-    scores = VideoPredictor({"m": model}, None, device, parallel_batches=1).classify({64: faces})["m"]
+    scores = VideoPredictor({"m": model}, None, device, PredictorSettings(parallel_batches=1)).classify(
+        {64: faces}
+    )["m"]
     with torch.no_grad():
         expected = torch.sigmoid(
             model(normalize_batch(faces, device, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)))

@@ -131,9 +131,8 @@ def test_packed_convolutions_keep_the_outputs_for_any_input_shape():
         # shape meets them with even padding on both sides, on one side only (a padded copy) and lopsided like
         # 96 px
         assert sum(m.shifted_weight is not None for m in packed) == 4
-        assert sum(isinstance(m, nn.SiLU) for m in model.encoder.modules()) == len(
-            squeeze_excites
-        )  # the SiLUs now run inside the convolutions
+        # the SiLUs now run inside the convolutions
+        assert sum(isinstance(m, nn.SiLU) for m in model.encoder.modules()) == len(squeeze_excites)
         for x, features in zip(inputs, expected, strict=True):
             _assert_same_features(
                 model.pooled_features(x.contiguous(memory_format=torch.channels_last)), features

@@ -39,9 +39,8 @@ def test_ffpp_names_fakes_by_method_and_rerun_is_stable(tmp_path):
     touch(src / "original_sequences" / "youtube" / "c23" / "videos" / "519.mp4")
     for method in ("Deepfakes", "FaceSwap"):
         touch(src / "manipulated_sequences" / method / "c23" / "videos" / "519_515.mp4")
-    touch(
-        src / "manipulated_sequences" / "Deepfakes" / "c40" / "videos" / "519_515.mp4"
-    )  # other quality: ignored
+    # other quality: ignored
+    touch(src / "manipulated_sequences" / "Deepfakes" / "c40" / "videos" / "519_515.mp4")
     root = tmp_path / "root"
     for _ in range(2):
         assert convert_main(["ffpp", "--src", str(src), "--root-dir", str(root), "--copy"]) == 0

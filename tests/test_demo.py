@@ -20,10 +20,8 @@ from tests.conftest import REPO
 
 REDUCED = ["--device", "cpu", "--validation-reals", "2", "--held-out-reals", "4", "--frames", "24"]
 RUN = "demo_DeepFakeClassifier_resnet18_1"
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.timeout(1800),
-]  # the whole demo: synthetic clips, preprocessing, training, scoring
+# the whole demo: synthetic clips, preprocessing, training, scoring
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def run_demo(out) -> subprocess.CompletedProcess:

@@ -40,9 +40,8 @@ def test_hand_computed_mixture():
     fake = -(math.log(0.9) + math.log(0.4)) / 2
     real = -(math.log(0.7) + math.log(0.4)) / 2
     assert report["fake_log_loss"] == pytest.approx(fake) and report["real_log_loss"] == pytest.approx(real)
-    assert report["log_loss"] == pytest.approx(
-        (fake + real) / 2
-    )  # two of each: the plain mean equals the balanced one
+    # two of each: the plain mean equals the balanced one
+    assert report["log_loss"] == pytest.approx((fake + real) / 2)
     assert report["auc"] == pytest.approx(0.75)  # 3 of 4 fake/real pairs ordered right
     assert report["average_precision"] == pytest.approx((1 + 2 / 3) / 2)  # ranks: a(F) d(R) b(F) c(R)
     assert report["accuracy"] == pytest.approx(0.5)
@@ -174,9 +173,8 @@ def test_per_source_breakdown_and_face_auc(tmp_path, capsys):
     part = report["per_source"]["dfdc_train_part_3"]
     assert (part["videos"], part["fakes"], part["reals"], part["auc"]) == (4, 2, 2, 0.75)
     neural = report["per_source"]["NeuralTextures"]
-    assert (
-        neural["reals"] == 0 and neural["auc"] == 1.0 and neural["auc_against"] == "all reals"
-    )  # 0.8 above both reals
+    # 0.8 above both reals
+    assert neural["reals"] == 0 and neural["auc"] == 1.0 and neural["auc_against"] == "all reals"
     # faces: fakes 0.8, 0.8; reals 0.2, 0.8 -> pairs (fake > real): 2 wins, 2 ties -> 0.75
     assert report["faces"] == 4 and report["face_auc"] == pytest.approx(0.75)
 

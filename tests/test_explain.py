@@ -31,12 +31,8 @@ def real_faces(faces_634):
     [
         ("resnet18", 64, "encoder.layer2", (8, 8)),  # the last map would be 2x2
         ("resnet18", 256, "encoder.layer4", (8, 8)),
-        (
-            "tf_efficientnet_b0_ns",
-            380,
-            "encoder.bn2",
-            (12, 12),
-        ),  # the released B7s' last map has this size too
+        # the released B7s' last map has this size too
+        ("tf_efficientnet_b0_ns", 380, "encoder.bn2", (12, 12)),
         ("tf_efficientnet_b0_ns", 64, "encoder.blocks.2", (8, 8)),
     ],
 )
@@ -65,9 +61,8 @@ def test_on_the_last_feature_map_the_heat_map_is_grad_cam(trained_checkpoint, re
     )
     for mine, theirs in zip(ours, grad_cam, strict=True):
         assert theirs.max() > 0
-        np.testing.assert_allclose(
-            mine, theirs / theirs.max(), atol=1 / 255
-        )  # the stored map is scaled to 0-255
+        # the stored map is scaled to 0-255
+        np.testing.assert_allclose(mine, theirs / theirs.max(), atol=1 / 255)
         assert mine.max() == 1.0 and mine.std() > 0.05  # a map, not a flat field
 
 
@@ -100,7 +95,7 @@ def test_heat_maps_that_fail_cost_the_maps_not_the_scores(trained_checkpoint, de
     it has no maps."""
     from inference.folder import has_heat_maps
     from inference.loading import load_classifier
-    from inference.predictor import VideoPredictor
+    from inference.predictor import PredictorSettings, VideoPredictor
 
     class OutOfMemory:
         def explain(self, inputs, positions=None):
@@ -109,9 +104,9 @@ def test_heat_maps_that_fail_cost_the_maps_not_the_scores(trained_checkpoint, de
     device = torch.device("cpu")
     models = {"tiny": load_classifier(trained_checkpoint, device, backend="torch")}
     video = shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4")
-    plain = VideoPredictor(models, detector, device, num_frames=4).predict(video)
+    plain = VideoPredictor(models, detector, device, PredictorSettings(num_frames=4)).predict(video)
     predictor = VideoPredictor(
-        models, detector, device, num_frames=4, explainer=OutOfMemory(), explain_faces="kept"
+        models, detector, device, PredictorSettings(num_frames=4, explain_faces="kept"), OutOfMemory()
     )
     explained = predictor.predict(video)
     assert (

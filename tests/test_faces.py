@@ -46,9 +46,8 @@ def test_frames_are_resized_for_detection_by_the_scale_rule(real_frame, width, h
     assert resized.shape == (expected_size[1], expected_size[0], 3)
     if scale < 1:
         direct = cv2.resize(frame, expected_size, interpolation=cv2.INTER_AREA)
-        assert (
-            np.abs(resized.astype(int) - direct).mean() < 0.6
-        )  # measured 0.4 at 1080p; bilinear (aliasing) is 0.8
+        # measured 0.4 at 1080p; bilinear (aliasing) is 0.8
+        assert np.abs(resized.astype(int) - direct).mean() < 0.6
     elif scale == 1:
         assert resized is frame
 
@@ -153,9 +152,8 @@ def test_contrast_is_stretched_only_for_narrow_ranges():
 def test_faces_in_dark_frames_are_found_on_contrast_stretched_frames(detections, detector, name):
     sampled, faces = detections[name]
     frames = sampled.frames[::4]
-    dark = [
-        (frame * 0.05).astype(np.uint8) for frame in frames
-    ]  # a few levels above black, as in a dark room
+    # a few levels above black, as in a dark room
+    dark = [(frame * 0.05).astype(np.uint8) for frame in frames]
     assert all(stretch_contrast(frame) is None for frame in frames)  # normal exposure: never stretched
     assert not any(face.contrast_stretched for frame_faces in faces for face in frame_faces)
     found = detector.detect(dark)
@@ -195,7 +193,7 @@ from core.allocator import keep_freed_memory
 keep_freed_memory()
 from core.faces import FaceDetector
 from core.video import read_sampled_frames, write_video
-from inference.predictor import VideoPredictor
+from inference.predictor import PredictorSettings, VideoPredictor
 from training.zoo.classifiers import DeepFakeClassifier
 
 
@@ -205,7 +203,7 @@ def resident_mb(field):
 
 frames = read_sampled_frames(sys.argv[1], 16).frames
 predictor = VideoPredictor({'m': DeepFakeClassifier('tf_efficientnet_b0_ns').eval()}, FaceDetector('cpu'), torch.device('cpu'),
-                           parallel_batches=2)
+                           PredictorSettings(parallel_batches=2))
 predictor.detect(frames[:2])
 open('/proc/self/clear_refs', 'w').write('5')  # resets the peak resident size to the current one
 before = resident_mb('VmRSS:')

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 
 import cv2
 import pytest
@@ -16,7 +17,8 @@ from core.video import read_sampled_frames, write_video
 from inference.folder import predict_videos, progress_path, settings_key
 from inference.inputs import diagnostics_path
 from inference.loading import InputSpec, load_classifier
-from inference.predictor import NEUTRAL_SCORE, VideoPredictor
+from inference.predictor import NEUTRAL_SCORE, PredictorSettings, VideoPredictor
+from tests.commands import predict_argv, run_predict
 from tests.conftest import REPO, shared_video
 
 FFPP_519 = "ffpp/original_sequences/youtube/c23/videos/519.mp4"
@@ -28,7 +30,10 @@ def predictor(small_checkpoint, detector):
     device = torch.device("cpu")
     model = load_classifier(small_checkpoint, device, input_size=128)
     return VideoPredictor(
-        {small_checkpoint.name: model}, detector, device, num_frames=3, input_size=128, parallel_batches=1
+        {small_checkpoint.name: model},
+        detector,
+        device,
+        PredictorSettings(num_frames=3, input_size=128, parallel_batches=1),
     )
 
 
@@ -92,9 +97,7 @@ def test_the_settings_key_follows_what_the_scores_depend_on(tmp_path, predictor,
         predictor.models,
         FaceDetector("cpu", thresholds=(0.8, 0.9, 0.9)),
         predictor.device,
-        num_frames=3,
-        input_size=128,
-        parallel_batches=1,
+        predictor.settings,
     )
     assert settings_key([small_checkpoint], stricter) != key
     other_input = {name: InputSpec(160, spec.mean, spec.std) for name, spec in predictor.specs.items()}
@@ -102,7 +105,7 @@ def test_the_settings_key_follows_what_the_scores_depend_on(tmp_path, predictor,
         name: InputSpec(spec.size, (0.5, 0.5, 0.5), spec.std) for name, spec in predictor.specs.items()
     }
     for attribute, value in (
-        ("num_frames", 4),
+        ("settings", replace(predictor.settings, num_frames=4)),
         ("specs", other_input),
         ("specs", other_normalisation),
         ("max_faces_per_frame", 2),
@@ -214,29 +217,8 @@ def test_odd_file_names_survive_the_csv_and_evaluate(tmp_path, small_checkpoint)
     for name, source in zip(names, sources, strict=True):
         shutil.copy(shared_video(source), folder / name)
     output = tmp_path / "out.csv"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "predict_folder.py",
-            "--weights-dir",
-            small_checkpoint.parent,
-            "--models",
-            small_checkpoint.name,
-            "--test-dir",
-            folder,
-            "--output",
-            output,
-            "--device",
-            "cpu",
-            "--frames",
-            "2",
-            "--input-size",
-            "128",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    done = run_predict(
+        *predict_argv(small_checkpoint, folder, output), "--frames", 2, "--input-size", 128, timeout=600
     )
     assert done.returncode == 0, done.stderr
     with output.open(newline="", encoding="utf-8") as f:
@@ -257,9 +239,8 @@ def test_odd_file_names_survive_the_csv_and_evaluate(tmp_path, small_checkpoint)
     assert evaluated.returncode == 0, evaluated.stderr
     report = json.loads(evaluated.stdout)
     assert report["videos"] == 4 and report["fakes"] == 2 and not report["missing_predictions"]
-    assert (
-        report["faces"] >= 8
-    )  # the diagnostics beside the CSV were found and read: per-face AUC over every face
+    # the diagnostics beside the CSV were found and read: per-face AUC over every face
+    assert report["faces"] >= 8
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from inference.loading import load_classifier
-from inference.predictor import VideoPredictor
+from inference.predictor import PredictorSettings, VideoPredictor
 from inference.strategy import confident_strategy
 from inference.tracks import VIDEO_SCORES, score_video
 from tests.conftest import shared_video
@@ -34,9 +34,7 @@ def test_frame_max_on_a_real_video_with_several_people(detector, small_checkpoin
         {"m": model},
         detector,
         torch.device("cpu"),
-        num_frames=10,
-        parallel_batches=1,
-        video_score="frame-max",
+        PredictorSettings(num_frames=10, parallel_batches=1, video_score="frame-max"),
     )
     result = predictor.predict(shared_video("ffpp/original_sequences/youtube/c23/videos/004.mp4"))
     frames = np.array([face["frame"] for face in result.faces])

@@ -25,9 +25,8 @@ def test_upscale_uses_cubic_and_truncates_the_short_side():
     # 30 * 380 / 47 = 242.55 -> 242, as the original's cv2.resize(img, (int(w), int(h)))
     assert resized.shape == (242, 380, 3)
     assert np.array_equal(resized, cv2.resize(image, (380, 242), interpolation=cv2.INTER_CUBIC))
-    tall = np.zeros(
-        (170, 121, 3), dtype=np.uint8
-    )  # 121 * 380 / 170 = 270.47 -> 270; a square goes by its height
+    # 121 * 380 / 170 = 270.47 -> 270; a square goes by its height
+    tall = np.zeros((170, 121, 3), dtype=np.uint8)
     assert isotropically_resize_image(tall, 380).shape == (380, 270, 3)
     assert isotropically_resize_image(np.zeros((99, 99, 3), np.uint8), 380).shape == (380, 380, 3)
 

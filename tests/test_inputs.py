@@ -16,6 +16,7 @@ from core.video import read_frames_at
 from inference.inputs import InputError, find_videos, result_names
 from inference.report import write_report
 from inference.results import VideoResult
+from tests.commands import predict_argv
 from tests.conftest import DATA_DIR, REAL_VIDEOS, REPO, shared_video
 from tests.media import encode_as, numbered_frames
 
@@ -107,16 +108,7 @@ def test_a_folder_of_awkward_files_gets_a_row_for_each_and_a_readable_terminal(
 ):
     output = tmp_path / "out.csv"
     args = [
-        "--weights-dir",
-        small_checkpoint.parent,
-        "--models",
-        small_checkpoint.name,
-        "--test-dir",
-        awkward_folder,
-        "--output",
-        output,
-        "--device",
-        "cpu",
+        *predict_argv(small_checkpoint, awkward_folder, output),
         "--frames",
         6,
         "--input-size",

@@ -16,7 +16,10 @@ def test_score_videos_keeps_the_order_and_falls_back(tmp_path, small_checkpoint)
     device = torch.device("cpu")
     models = {"b0": kernel_utils.load_classifier(small_checkpoint, device)}
     predictor = kernel_utils.VideoPredictor(
-        models, kernel_utils.FaceDetector(device), device, num_frames=4, input_size=128
+        models,
+        kernel_utils.FaceDetector(device),
+        device,
+        kernel_utils.PredictorSettings(num_frames=4, input_size=128),
     )
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
@@ -118,9 +121,12 @@ def test_padded_and_side_by_side_batches_leave_every_face_score_unchanged(small_
     }
     predictors = {
         name: kernel_utils.VideoPredictor(
-            {"b0": model}, detector, device, num_frames=6, input_size=128, batch_size=4, **settings
+            {"b0": model},
+            detector,
+            device,
+            kernel_utils.PredictorSettings(num_frames=6, input_size=128, batch_size=4, **batching),
         )
-        for name, settings in arrangements.items()
+        for name, batching in arrangements.items()
     }
     inputs = (
         predictors["plain"]
@@ -158,11 +164,15 @@ def test_padded_and_side_by_side_batches_leave_every_face_score_unchanged(small_
 def test_side_by_side_batches_are_balanced_over_the_lanes(small_checkpoint, count, sizes):
     device = torch.device("cpu")
     model = kernel_utils.load_classifier(small_checkpoint, device, input_size=128)
-    predictor = kernel_utils.VideoPredictor({"b0": model}, None, device, batch_size=4, parallel_batches=2)
+    predictor = kernel_utils.VideoPredictor(
+        {"b0": model}, None, device, kernel_utils.PredictorSettings(batch_size=4, parallel_batches=2)
+    )
     batches = predictor.batches(count)
     assert [len(batch) for batch in batches] == sizes
     assert [i for batch in batches for i in batch] == list(range(count))
-    one_lane = kernel_utils.VideoPredictor({"b0": model}, None, device, batch_size=4, parallel_batches=1)
+    one_lane = kernel_utils.VideoPredictor(
+        {"b0": model}, None, device, kernel_utils.PredictorSettings(batch_size=4, parallel_batches=1)
+    )
     assert [len(batch) for batch in one_lane.batches(9)] == [4, 4, 1]
 
 
@@ -176,7 +186,9 @@ def test_each_lane_runs_on_its_share_of_the_threads_whichever_thread_first_uses_
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        predictor = kernel_utils.VideoPredictor({"b0": model}, None, device, parallel_batches=2)
+        predictor = kernel_utils.VideoPredictor(
+            {"b0": model}, None, device, kernel_utils.PredictorSettings(parallel_batches=2)
+        )
         assert predictor.lane_thread_counts() == [threads // 2] * 2
         assert torch.get_num_threads() == threads
         pool = predictor._lane_pool
@@ -214,10 +226,10 @@ def test_crowded_frames_keep_their_largest_faces(detector, small_checkpoint):
     sampled = SampledFrames(frames, list(range(len(frames))), len(frames))
     models = {"b0": kernel_utils.load_classifier(small_checkpoint, device)}
     every, every_inputs, none_skipped = kernel_utils.VideoPredictor(
-        models, detector, device, input_size=128
+        models, detector, device, kernel_utils.PredictorSettings(input_size=128)
     ).find_faces(sampled)
     two, two_inputs, skipped = kernel_utils.VideoPredictor(
-        models, detector, device, input_size=128, max_faces_per_frame=2
+        models, detector, device, kernel_utils.PredictorSettings(input_size=128, max_faces_per_frame=2)
     ).find_faces(sampled)
 
     def area(face):
@@ -230,9 +242,8 @@ def test_crowded_frames_keep_their_largest_faces(detector, small_checkpoint):
         found = [face for face in every if face["frame"] == index]
         kept = [face for face in two if face["frame"] == index]
         assert len(kept) == min(len(found), 2)
-        assert [area(face) for face in found] == sorted(
-            map(area, found), reverse=True
-        )  # largest first, as facenet-pytorch
+        # largest first, as facenet-pytorch
+        assert [area(face) for face in found] == sorted(map(area, found), reverse=True)
         assert sorted(map(area, kept)) == sorted(map(area, found))[-len(kept) :]
         crowded += len(found) >= 3
     assert crowded >= 3, "the detector should see all three people in most frames"
@@ -243,7 +254,9 @@ def test_detection_shared_between_lanes_finds_the_same_faces(detector, small_che
     device = torch.device("cpu")
     model = kernel_utils.load_classifier(small_checkpoint, device, input_size=128)
     frames = read_sampled_frames(shared_video("dfdc/dfdc_train_part_10/yhffcuhhjy.mp4"), 7).frames
-    shared = kernel_utils.VideoPredictor({"b0": model}, detector, device, parallel_batches=2).detect(frames)
+    shared = kernel_utils.VideoPredictor(
+        {"b0": model}, detector, device, kernel_utils.PredictorSettings(parallel_batches=2)
+    ).detect(frames)
     alone = detector.detect(frames)
     assert len(shared) == len(alone) == 7 and sum(map(len, alone)) >= 7
     for lanes_faces, faces in zip(shared, alone, strict=True):

@@ -68,9 +68,8 @@ def test_predictions_on_a_converted_folder_match_the_ffpp_labels(tmp_path, capsy
     converted = sorted(path.name for path in (tmp_path / "root").glob("ffpp_*/*.mp4"))
     assert "Deepfakes_519_515.mp4" in converted and len(converted) == 7
     capsys.readouterr()  # the converter's summary
-    scores = {
-        name: FFPP_SCORES[name.split("_", 1)[-1]] for name in converted
-    }  # Deepfakes_519_515.mp4 scored as 519_515.mp4
+    # Deepfakes_519_515.mp4 scored as 519_515.mp4
+    scores = {name: FFPP_SCORES[name.split("_", 1)[-1]] for name in converted}
     assert (
         main(
             [

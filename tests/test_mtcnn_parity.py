@@ -49,9 +49,10 @@ def test_the_same_faces_as_facenet_pytorch_on_every_sampled_frame(ours, referenc
             np.asarray(their_points, dtype=np.float64),
         )
         assert len(our_boxes) == len(their_boxes)
+        # largest first
         order = np.argsort(
             -(our_boxes[:, 2] - our_boxes[:, 0]) * (our_boxes[:, 3] - our_boxes[:, 1]), kind="stable"
-        )  # largest first
+        )
         for ours_box, ours_points, theirs_box, probability, theirs_points in zip(
             our_boxes[order], our_points[order], their_boxes, their_probabilities, their_points, strict=True
         ):

@@ -14,7 +14,8 @@ import torch
 from core.faces import FaceDetector
 from core.openvino_runtime import OpenVINOClassifier
 from inference.loading import load_classifier
-from inference.predictor import VideoPredictor
+from inference.predictor import PredictorSettings, VideoPredictor
+from tests.commands import predict_argv, run_predict
 from tests.conftest import REPO, shared_video
 
 VIDEOS = [
@@ -22,16 +23,6 @@ VIDEOS = [
     "ffpp/manipulated_sequences/NeuralTextures/c23/videos/004_982.mp4",
     "ffpp/original_sequences/youtube/c23/videos/519.mp4",
 ]
-
-
-def run_predict(*args):
-    return subprocess.run(
-        [sys.executable, "predict_folder.py", *map(str, args)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
 
 
 def test_a_trained_model_scores_alike_under_both_backends(tmp_path, trained_checkpoint):
@@ -43,16 +34,7 @@ def test_a_trained_model_scores_alike_under_both_backends(tmp_path, trained_chec
     for backend in ("torch", "openvino"):
         output = tmp_path / f"{backend}.csv"
         done = run_predict(
-            "--weights-dir",
-            trained_checkpoint.parent,
-            "--models",
-            trained_checkpoint.name,
-            "--test-dir",
-            folder,
-            "--output",
-            output,
-            "--device",
-            "cpu",
+            *predict_argv(trained_checkpoint, folder, output),
             "--frames",
             8,
             "--backend",
@@ -83,7 +65,7 @@ def test_a_b7_scores_alike_and_is_converted_once(random_b7, random_b7_openvino, 
     )
     plain = load_classifier(random_b7, device, backend="torch")
     predictors = {
-        name: VideoPredictor({"b7": model}, FaceDetector(device), device, num_frames=4)
+        name: VideoPredictor({"b7": model}, FaceDetector(device), device, PredictorSettings(num_frames=4))
         for name, model in (("torch", plain), ("openvino", openvino))
     }
     prepared = predictors["torch"].prepare(shared_video("dfdc_real/lynaeydofd.mp4"))

@@ -11,8 +11,9 @@ from PIL import Image
 
 from core.faces import FaceDetector
 from inference.loading import load_classifier, read_classifier
-from inference.predictor import VideoPredictor
+from inference.predictor import PredictorSettings, VideoPredictor
 from inference.strategy import confident_strategy
+from tests.commands import predict_argv, run_predict
 from tests.conftest import shared_video
 
 VIDEOS = [
@@ -97,17 +98,15 @@ def test_the_original_path_and_this_one_score_the_same_faces_alike(models, video
     )
     reference = original_scores(reference_faces, original_model, INPUT_SIZE)
 
-    detector = FaceDetector(
-        "cpu", scale=0.5, contrast_retry=False
-    )  # --detection-scale 0.5 --no-contrast-retry
+    # --detection-scale 0.5 --no-contrast-retry
+    detector = FaceDetector("cpu", scale=0.5, contrast_retry=False)
     predictor = VideoPredictor(
         {"m": our_model},
         detector,
         torch.device("cpu"),
-        num_frames=FRAMES,
-        input_size=INPUT_SIZE,
-        max_faces_per_frame=0,
-        strategy="confident",
+        PredictorSettings(
+            num_frames=FRAMES, input_size=INPUT_SIZE, max_faces_per_frame=0, strategy="confident"
+        ),
     )
     result = predictor.predict(path)
     scores = np.array(result.scores["m"])
@@ -184,32 +183,15 @@ def test_a_script_written_against_the_original_api_gets_this_projects_scores(tmp
         timeout=900,
     )
     assert theirs.returncode == 0, theirs.stderr[-3000:]
-    ours = subprocess.run(
-        [
-            sys.executable,
-            "predict_folder.py",
-            "--weights-dir",
-            str(trained_checkpoint.parent),
-            "--models",
-            trained_checkpoint.name,
-            "--test-dir",
-            str(videos),
-            "--output",
-            str(tmp_path / "ours.csv"),
-            "--device",
-            "cpu",
-            "--frames",
-            str(FRAMES),
-            "--detection-scale",
-            "0.5",
-            "--no-contrast-retry",
-            "--max-faces-per-frame",
-            "0",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    ours = run_predict(
+        *predict_argv(trained_checkpoint, videos, tmp_path / "ours.csv"),
+        "--frames",
+        FRAMES,
+        "--detection-scale",
+        0.5,
+        "--no-contrast-retry",
+        "--max-faces-per-frame",
+        0,
     )
     assert ours.returncode == 0, ours.stderr[-3000:]
     original = pd.read_csv(tmp_path / "original.csv").set_index("filename")["label"]

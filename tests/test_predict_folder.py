@@ -10,17 +10,8 @@ import pytest
 
 from core.video import read_sampled_frames, write_video
 from inference.report import faces_folder
+from tests.commands import predict_argv, run_predict
 from tests.conftest import REPO, shared_video
-
-
-def run_predict(*args):
-    return subprocess.run(
-        [sys.executable, "predict_folder.py", *map(str, args)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
 
 
 def read_csv(path):
@@ -35,9 +26,8 @@ def test_dir(tmp_path_factory, faceless_video):
     shutil.copy(shared_video("ffpp/original_sequences/youtube/c23/videos/519.mp4"), folder / "ffpp_519.mp4")
     shutil.copy(faceless_video, folder / "no_face.mp4")
     ffpp = read_sampled_frames(shared_video("ffpp/original_sequences/youtube/c23/videos/519.mp4"), 40).frames
-    write_video(
-        folder / "dark.mp4", [(frame * 0.05).astype(np.uint8) for frame in ffpp]
-    )  # mean level about 4: a dark room
+    # mean level about 4: a dark room
+    write_video(folder / "dark.mp4", [(frame * 0.05).astype(np.uint8) for frame in ffpp])
     other = read_sampled_frames(shared_video("ffpp/original_sequences/youtube/c23/videos/634.mp4"), 40).frames
     height = ffpp[0].shape[0]
     width = round(other[0].shape[1] * height / other[0].shape[0])
@@ -58,23 +48,15 @@ def test_dir(tmp_path_factory, faceless_video):
 def test_scores_a_folder_with_bad_files_among_good_ones(tmp_path, test_dir, small_checkpoint):
     output = tmp_path / "out" / "submission.csv"
     args = [
-        "--weights-dir",
-        small_checkpoint.parent,
-        "--models",
-        small_checkpoint.name,
-        "--test-dir",
-        test_dir,
-        "--output",
-        output,
-        "--device",
-        "cpu",
+        *predict_argv(small_checkpoint, test_dir, output),
         "--frames",
         8,
         "--input-size",
         224,
+        # videos read ahead in threads
         "--workers",
         2,
-    ]  # videos read ahead in threads
+    ]
     done = run_predict(*args)
     assert done.returncode == 0, done.stderr
     rows = read_csv(output)
@@ -142,16 +124,7 @@ def test_single_files_can_be_scored(tmp_path, small_checkpoint):
     video = shared_video("ffpp/manipulated_sequences/FaceSwap/c23/videos/634_660.mp4")
     output = tmp_path / "one.csv"
     done = run_predict(
-        "--weights-dir",
-        small_checkpoint.parent,
-        "--models",
-        small_checkpoint.name,
-        "--test-dir",
-        video,
-        "--output",
-        output,
-        "--device",
-        "cpu",
+        *predict_argv(small_checkpoint, video, output),
         "--frames",
         4,
         "--input-size",
@@ -208,16 +181,7 @@ def test_b7_scores_a_real_video(tmp_path, random_b7, random_b7_openvino):
     the run's cache)."""
     output = tmp_path / "b7.csv"
     done = run_predict(
-        "--weights-dir",
-        random_b7.parent,
-        "--models",
-        random_b7.name,
-        "--test-dir",
-        shared_video("dfdc_real/lynaeydofd.mp4"),
-        "--output",
-        output,
-        "--device",
-        "cpu",
+        *predict_argv(random_b7, shared_video("dfdc_real/lynaeydofd.mp4"), output),
         "--frames",
         6,
     )
@@ -288,21 +252,8 @@ def test_two_processes_under_torchrun_give_the_csv_of_one(tmp_path, small_checkp
     ):
         shutil.copy(shared_video(video), folder / video.rsplit("/", 1)[-1])
     (folder / "broken.mp4").write_bytes(b"not a video")
-    common = [
-        "--weights-dir",
-        small_checkpoint.parent,
-        "--models",
-        small_checkpoint.name,
-        "--test-dir",
-        folder,
-        "--device",
-        "cpu",
-        "--frames",
-        3,
-        "--input-size",
-        128,
-    ]
-    single = run_predict(*common, "--output", tmp_path / "single" / "out.csv")
+    small = ("--frames", 3, "--input-size", 128)
+    single = run_predict(*predict_argv(small_checkpoint, folder, tmp_path / "single" / "out.csv"), *small)
     assert single.returncode == 0, single.stderr
     sharded = subprocess.run(
         [
@@ -312,9 +263,8 @@ def test_two_processes_under_torchrun_give_the_csv_of_one(tmp_path, small_checkp
             "--standalone",
             "--nproc_per_node=2",
             "predict_folder.py",
-            *map(str, common),
-            "--output",
-            str(tmp_path / "sharded" / "out.csv"),
+            *predict_argv(small_checkpoint, folder, tmp_path / "sharded" / "out.csv"),
+            *map(str, small),
             "--report",
             str(tmp_path / "report"),
         ],
@@ -329,11 +279,8 @@ def test_two_processes_under_torchrun_give_the_csv_of_one(tmp_path, small_checkp
         json.loads((tmp_path / "sharded" / f"out.shard-{i}-of-2.diagnostics.json").read_text())["videos"]
         for i in range(2)
     ]
-    assert sorted(shards[0]) == [
-        "519.mp4",
-        "634.mp4",
-        "yhffcuhhjy.mp4",
-    ]  # every other video of the sorted list
+    # every other video of the sorted list
+    assert sorted(shards[0]) == ["519.mp4", "634.mp4", "yhffcuhhjy.mp4"]
     assert sorted(shards[1]) == ["519_515.mp4", "broken.mp4"]
     merged = json.loads((tmp_path / "sharded" / "out.diagnostics.json").read_text())["videos"]
     single_videos = json.loads((tmp_path / "single" / "out.diagnostics.json").read_text())["videos"]
@@ -370,16 +317,7 @@ def test_still_photos_are_scored_as_one_frame_videos(tmp_path, small_checkpoint)
     (folder / "broken.jpg").write_bytes(b"not an image")
     output = tmp_path / "photos.csv"
     done = run_predict(
-        "--weights-dir",
-        small_checkpoint.parent,
-        "--models",
-        small_checkpoint.name,
-        "--test-dir",
-        folder,
-        "--output",
-        output,
-        "--device",
-        "cpu",
+        *predict_argv(small_checkpoint, folder, output),
         "--input-size",
         128,
     )

@@ -157,21 +157,13 @@ def test_dfdc_parts_0_to_49_get_the_originals_folds(tmp_path):
         )
         (tmp_path / "crops" / f"v{part}").mkdir(parents=True)
         (tmp_path / "crops" / f"v{part}" / "0_0.png").write_bytes(b"x")
-    assert (
-        generate_folds.main(["--root-dir", str(tmp_path), "--all-crops"]) == 0
-    )  # reals without fakes: every crop
+    # reals without fakes: every crop
+    assert generate_folds.main(["--root-dir", str(tmp_path), "--all-crops"]) == 0
     with open(tmp_path / "folds.csv") as f:
         folds = {row["video"]: int(row["fold"]) for row in csv.DictReader(f)}
     assert [folds[f"v{part}"] for part in range(50)] == [part // 3 for part in range(45)] + [15] * 5
-    assert [dfdc_part_fold(part, 3) for part in (0, 15, 16, 31, 32, 33, 49)] == [
-        0,
-        0,
-        1,
-        1,
-        2,
-        2,
-        2,
-    ]  # 50 // 3 = 16 per fold
+    # 50 // 3 = 16 per fold
+    assert [dfdc_part_fold(part, 3) for part in (0, 15, 16, 31, 32, 33, 49)] == [0, 0, 1, 1, 2, 2, 2]
     assert [dfdc_part_fold(part, 50) for part in (0, 1, 49)] == [0, 1, 49]
 
 

@@ -99,9 +99,8 @@ def test_boxes_and_crops_are_keyed_by_the_real_frame_index(tmp_path, face_frames
 def test_a_failed_image_write_fails_the_video_and_leaves_it_to_do(tmp_path, face_frames, monkeypatch):
     root = one_video_root(tmp_path / "root", "clip.avi", lambda path: write_mjpg(path, face_frames[:12]))
     assert detect_original_faces.main(["--root-dir", str(root), "--device", "cpu", "--workers", "0"]) == 0
-    monkeypatch.setattr(
-        preprocessing.steps.cv2, "imwrite", lambda *args, **kwargs: False
-    )  # what OpenCV does on a full disk
+    # what OpenCV does on a full disk
+    monkeypatch.setattr(preprocessing.steps.cv2, "imwrite", lambda *args, **kwargs: False)
     assert extract_crops.main(["--root-dir", str(root), "--workers", "0", "--every", "5"]) == 0
     problems = json.loads((root / "reports" / "extract_crops.json").read_text())["problems"]
     assert "cannot write" in problems["clip"] and not (root / "crops" / "clip").exists()
@@ -174,9 +173,8 @@ def test_odd_metadata_and_stray_files_are_reported_not_fatal(tmp_path, face_fram
     (crops / "0_0 copy.png").write_bytes(b"x")
     (crops / "Thumbs.db").write_bytes(b"x")
     capsys.readouterr()
-    assert (
-        generate_folds.main(["--root-dir", str(root), "--all-crops"]) == 0
-    )  # no fake names real: every crop
+    # no fake names real: every crop
+    assert generate_folds.main(["--root-dir", str(root), "--all-crops"]) == 0
     printed = capsys.readouterr()
     rows = (root / "folds.csv").read_text().splitlines()
     assert len(rows) == 1 + 2 and all(",crops/real/" in row for row in rows[1:])

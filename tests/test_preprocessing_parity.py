@@ -66,9 +66,8 @@ def test_boxes_and_crops_are_the_originals(one_video_root, name):
         found, _ = mtcnn.detect(image.resize(size=[side // 2 for side in image.size]), landmarks=False)
         assert found is not None and len(found) == len(boxes[str(index)])
         ours = np.array(boxes[str(index)])
-        assert (
-            np.abs(ours - found * 2).max() < 1e-3
-        )  # the cascade agrees with facenet-pytorch's to float precision
+        # the cascade agrees with facenet-pytorch's to float precision
+        assert np.abs(ours - found * 2).max() < 1e-3
         for face, box in enumerate(found):
             x1, y1, x2, y2 = (int(value * 2) for value in box)
             pad_h, pad_w = (y2 - y1) // 3, (x2 - x1) // 3

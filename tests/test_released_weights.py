@@ -106,9 +106,8 @@ def test_a_file_of_another_size_is_rejected(tmp_path, server):
 
 def test_command_reports_failures_and_lists_names(tmp_path, server, capsys):
     url, _, _ = server
-    assert (
-        main(["--weights-dir", str(tmp_path), "--base-url", url]) == 1
-    )  # none of the served files is the published one
+    # none of the served files is the published one
+    assert main(["--weights-dir", str(tmp_path), "--base-url", url]) == 1
     assert not any(tmp_path.iterdir())
     assert capsys.readouterr().err.count("error: ") == 7
     assert main(["--names"]) == 0

@@ -15,6 +15,7 @@ import pytest
 from core.video import read_sampled_frames, write_video
 from inference.report import faces_folder, video_folder_name
 from tests.browser import Browser
+from tests.commands import predict_argv
 from tests.conftest import REPO, shared_video
 
 ODD_NAME = "odd <b>name & 'quotes'.mp4"  # escaped on the pages, a safe folder name on disk
@@ -45,16 +46,7 @@ def report_run(tmp_path_factory, trained_checkpoint, faceless_video):
     shutil.copy(faceless_video, folder / "no_face.mp4")
     out = tmp_path_factory.mktemp("report_run")
     done = run(
-        "--weights-dir",
-        trained_checkpoint.parent,
-        "--models",
-        trained_checkpoint.name,
-        "--test-dir",
-        folder,
-        "--output",
-        out / "scores.csv",
-        "--device",
-        "cpu",
+        *predict_argv(trained_checkpoint, folder, out / "scores.csv"),
         "--frames",
         8,
         "--explain",
@@ -140,9 +132,8 @@ def test_index_page_in_chromium(report_run, browser, tmp_path):
     page = browser.open(report / "index.html")
     assert_stays_inside(page, report)
     rows = "Array.from(document.querySelectorAll('#videos tbody tr')).filter(r => !r.hidden)"
-    assert (
-        page.evaluate(f"{rows}.map(r => r.cells[0].textContent.trim())") == INPUTS
-    )  # one row per input, by name
+    # one row per input, by name
+    assert page.evaluate(f"{rows}.map(r => r.cells[0].textContent.trim())") == INPUTS
     scores = {name: record["score"] for name, record in diagnostics["videos"].items()}
     page.evaluate("document.querySelector('th[data-column=score] button').click()")
     ascending = page.evaluate(f"{rows}.map(r => r.cells[0].textContent.trim())")
@@ -191,9 +182,8 @@ def test_video_page_in_chromium(report_run, browser, tmp_path):
     assert f"{record['score']:.3f}" == page.evaluate("document.getElementById('video-score').textContent")
     text = page.evaluate("document.body.innerText")
     assert "What the score means" in text and "0.5 is the undecided fallback" in text and "detect" in text
-    assert (
-        "(0.5 s at 25 frames per second)" in text and "frame 0, 0:00.0" in text
-    )  # times in the video: 12 frames at 25 fps
+    # times in the video: 12 frames at 25 fps
+    assert "(0.5 s at 25 frames per second)" in text and "frame 0, 0:00.0" in text
     screenshot = page.screenshot()
     (tmp_path / "video.png").write_bytes(screenshot)
     assert not_blank(screenshot)
@@ -240,9 +230,8 @@ def test_report_made_later_from_the_diagnostics(report_run, tmp_path):
     ]
     assert cv2.imread(str(two_people / "000.jpg")).shape == (112, 112, 3)
     photo_page = (later / "videos" / video_folder_name("photo.jpg") / "index.html").read_text()
-    assert (
-        moved["faces_found"] >= 1 and "face thumbnails unavailable" in photo_page
-    )  # the page was kept, now says why
+    # the page was kept, now says why
+    assert moved["faces_found"] >= 1 and "face thumbnails unavailable" in photo_page
 
 
 @pytest.mark.parametrize(
@@ -287,9 +276,8 @@ def test_explain_kept_maps_only_the_faces_the_report_shows_and_a_full_rerun_fill
     kept = {track[key] for track in record["tracks"] for key in ("most_fake_face", "least_fake_face")}
     maps = record["heatmaps"][trained_checkpoint.name]["faces"]
     assert {i for i, text in enumerate(maps) if text is not None} == kept and len(kept) < len(maps)
-    assert (
-        "reusing 2 finished videos" in run(*args, "--explain", "kept").stderr
-    )  # all that was asked is there
+    # all that was asked is there
+    assert "reusing 2 finished videos" in run(*args, "--explain", "kept").stderr
     again = run(*args, "--explain")  # every face: the video with faces is explained again
     assert again.returncode == 0 and "reusing 1 finished videos" in again.stderr
     record = json.loads((tmp_path / "kept.diagnostics.json").read_text())["videos"]["two_people.mp4"]
@@ -302,16 +290,7 @@ def test_a_report_that_cannot_be_written_keeps_the_scores_and_says_so(
     _, _, folder, _ = report_run
     (tmp_path / "blocked").write_text("a file where the report's folder should go")
     done = run(
-        "--weights-dir",
-        trained_checkpoint.parent,
-        "--models",
-        trained_checkpoint.name,
-        "--test-dir",
-        folder / "photo.jpg",
-        "--output",
-        tmp_path / "scores.csv",
-        "--device",
-        "cpu",
+        *predict_argv(trained_checkpoint, folder / "photo.jpg", tmp_path / "scores.csv"),
         "--report",
         tmp_path / "blocked" / "report",
     )

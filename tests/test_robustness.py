@@ -89,9 +89,8 @@ def test_blur_has_the_levels_kernel_and_sigma(frame, kernel):
     assert rows[-1] - rows[0] + 1 <= kernel  # support of the kernel
     profile = response[30] / response[30].sum()
     sigma = np.sqrt((profile * (np.arange(61) - 30) ** 2).sum())
-    assert sigma == pytest.approx(
-        0.986 * kernel / 6, rel=0.02
-    )  # a Gaussian of sigma kernel / 6, cut at +-3 sigma
+    # a Gaussian of sigma kernel / 6, cut at +-3 sigma
+    assert sigma == pytest.approx(0.986 * kernel / 6, rel=0.02)
     assert np.array_equal(gaussian_blur(frame, kernel), cv2.GaussianBlur(frame, (kernel, kernel), kernel / 6))
 
 
@@ -158,9 +157,8 @@ def test_a_faceless_perturbed_video_is_counted_not_scored():
     finally:
         evaluation.video_key = original
     assert clean["auc"] == 0.5 and clean["scored"] == 3
-    assert (
-        blurred["scored"] == 2 and blurred["auc"] == 1.0
-    )  # the faceless real video is left out of the AUC ...
+    # the faceless real video is left out of the AUC ...
+    assert blurred["scored"] == 2 and blurred["auc"] == 1.0
     assert blurred["auc_with_fallbacks"] == 1.0 and blurred["videos_without_face"] == 1  # ... and counted
     assert blurred["videos_that_lost_their_face"] == 1 and blurred["frames_without_face"] == 5
     assert blurred["mean_abs_score_change"] == pytest.approx((0.2 + 0.2) / 2) and blurred[
@@ -221,9 +219,8 @@ def test_evaluate_robustness_end_to_end_and_resumable(tmp_path, small_checkpoint
     evaluate("--perturbations", "gaussian_blur")
     assert len((out / "results.jsonl").read_text().splitlines()) == 4 * 3  # clean, blur 1, blur 5
     evaluate("--perturbations", "gaussian_blur", "video_compression")
-    assert (
-        len((out / "results.jsonl").read_text().splitlines()) == 4 * 5
-    )  # only the new conditions were scored
+    # only the new conditions were scored
+    assert len((out / "results.jsonl").read_text().splitlines()) == 4 * 5
     report = json.loads((out / "robustness.json").read_text())
     rows = report["conditions"]
     assert [(row["perturbation"], row["level"]) for row in rows] == [

@@ -60,12 +60,8 @@ def test_fakes_change_the_face_and_nothing_else_on_the_same_frames(small_root, d
             mx1, my1, mx2, my2 = margin_box(face.box, 320, 240, margin=0.5)
             outside[my1:my2, mx1:mx2] = False
             rest = np.abs(original[index][outside] - blended[index][outside]).mean()
-            assert inner > 5 and rest < 1.5, (
-                fake,
-                index,
-                inner,
-                rest,
-            )  # the rest differs by compression noise only
+            # the rest differs by compression noise only
+            assert inner > 5 and rest < 1.5, (fake, index, inner, rest)
 
 
 def test_real_clips_move_and_show_a_face_in_every_frame(small_root, detector):
@@ -102,9 +98,8 @@ def test_source_photos_ship_with_the_dependencies(detector):
     assert [photo.name for photo in photos] == ["astronaut", "grace_hopper"]
     for photo in photos:
         left_eye, right_eye = photo.landmarks[0], photo.landmarks[1]
-        assert (
-            left_eye[0] < right_eye[0] and photo.landmarks[2][1] > left_eye[1]
-        )  # eyes left to right, nose below
+        # eyes left to right, nose below
+        assert left_eye[0] < right_eye[0] and photo.landmarks[2][1] > left_eye[1]
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import torch
 
 from core.video import SampledFrames, read_sampled_frames
 from inference.loading import load_classifier
-from inference.predictor import VideoPredictor
+from inference.predictor import PredictorSettings, VideoPredictor
 from inference.strategy import confident_strategy, mean_strategy
 from inference.tracks import link_tracks, per_person_score, score_tracks
 from tests.conftest import shared_video
@@ -16,7 +16,7 @@ from tests.conftest import shared_video
 @pytest.fixture(scope="module")
 def predictor(detector, small_checkpoint):
     model = load_classifier(small_checkpoint, torch.device("cpu"), input_size=128, backend="torch")
-    return VideoPredictor({"m": model}, detector, torch.device("cpu"), parallel_batches=1)
+    return VideoPredictor({"m": model}, detector, torch.device("cpu"), PredictorSettings(parallel_batches=1))
 
 
 def frames_of(video, count):
@@ -41,10 +41,8 @@ def test_two_people_side_by_side_get_two_tracks(predictor):
         for track in {face["track"] for face in faces}
     }
     assert len(sides) == 2 and sorted(len([f for f in faces if f["track"] == t]) for t in sides) == [8, 8]
-    assert sorted(next(iter(side)) for side in sides.values()) == [
-        False,
-        True,
-    ]  # each track stays on its side
+    # each track stays on its side
+    assert sorted(next(iter(side)) for side in sides.values()) == [False, True]
 
 
 def test_a_person_who_leaves_for_two_frames_keeps_one_track(predictor):
@@ -52,14 +50,12 @@ def test_a_person_who_leaves_for_two_frames_keeps_one_track(predictor):
     for gone in (4, 5):
         frames[gone] = np.full_like(frames[gone], 90)  # nobody there
     faces, _, _ = predictor.find_faces(SampledFrames(frames, list(range(0, 100, 10)), 100))
-    anchor = [
-        face for face in faces if face["box"][0] > 600 and face["box"][2] - face["box"][0] > 100
-    ]  # the news anchor on the right
+    # the news anchor on the right
+    anchor = [face for face in faces if face["box"][0] > 600 and face["box"][2] - face["box"][0] > 100]
     assert [face["frame"] for face in anchor] == [0, 10, 20, 30, 60, 70, 80, 90]
     assert {face["track"] for face in anchor} == {0}
-    assert all(
-        face["track"] != 0 for face in faces if face not in anchor
-    )  # the other people of the last frames are others
+    # the other people of the last frames are others
+    assert all(face["track"] != 0 for face in faces if face not in anchor)
     far_apart = link_tracks(
         [{"frame": 0, "box": [10, 10, 50, 50]}, {"frame": 90, "box": [12, 10, 52, 50]}],
         list(range(0, 100, 10)),

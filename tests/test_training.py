@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from core.checkpoints import load_checkpoint
+from tests.commands import predict_argv, run_predict, train_argv, train_options
 from tests.conftest import REPO, shared_video
 from training.config import ConfigError, load_config
 from training.trainer import Trainer, TrainOptions, training_state_path
@@ -37,6 +38,12 @@ def write_config(path, **changes):
             config[key] = value
     path.write_text(json.dumps(config))
     return path
+
+
+def validation_fold(data_root) -> int:
+    """The fold of video 519, which its Deepfakes fake shares: the fold these tests validate on."""
+    folds = pd.read_csv(data_root / "folds.csv", dtype={"video": str})
+    return int(folds.loc[folds.video == "519", "fold"].iloc[0])
 
 
 @pytest.mark.parametrize("name", ["b7.json", "b5.json", "b7_gwap.json", "tiny.json"])
@@ -93,18 +100,7 @@ def test_a_local_imagenet_weights_file_is_what_training_starts_from(tmp_path):
     torch.save(timm.create_model("resnet18").state_dict(), weights)
     config = load_config(write_config(tmp_path / "c.json", encoder="resnet18", pretrained=True))
     config["pretrained"] = str(weights)  # what --pretrained PATH does
-    trainer = Trainer(
-        TrainOptions(
-            config=config,
-            data_dir=tmp_path,
-            folds_csv=tmp_path / "folds.csv",
-            fold=1,
-            output_dir=tmp_path / "w",
-            log_dir=tmp_path / "logs",
-            workers=0,
-            device="cpu",
-        )
-    )
+    trainer = Trainer(train_options(config, tmp_path, tmp_path / "w", 1))
     saved = torch.load(weights, weights_only=True)
     encoder = trainer.model.encoder.state_dict()
     assert all(
@@ -137,8 +133,7 @@ def test_unknown_config_keys_are_errors(tmp_path):
 def ddp_run(tmp_path_factory, data_root):
     """Two processes, gloo backend, on the crops preprocess_data.sh made from the shared videos."""
     out = tmp_path_factory.mktemp("ddp")
-    folds = pd.read_csv(data_root / "folds.csv", dtype={"video": str})
-    fold = int(folds.loc[folds.video == "519", "fold"].iloc[0])  # 519 and its Deepfakes fake: validation
+    fold = validation_fold(data_root)
     config = write_config(out / "tiny.json")
     with socket.socket() as probe:  # a free port for the rendezvous
         probe.bind(("127.0.0.1", 0))
@@ -154,24 +149,7 @@ def ddp_run(tmp_path_factory, data_root):
         f"--rdzv_endpoint=127.0.0.1:{port}",
         "--nproc_per_node=2",
         "train_classifier.py",
-        "--config",
-        config,
-        "--data-dir",
-        data_root,
-        "--folds-csv",
-        data_root / "folds.csv",
-        "--fold",
-        fold,
-        "--prefix",
-        "t_",
-        "--output-dir",
-        out / "weights",
-        "--logdir",
-        out / "logs",
-        "--workers",
-        "0",
-        "--device",
-        "cpu",
+        *train_argv(config, data_root, out / "weights", out / "logs", "--fold", fold, "--prefix", "t_"),
     ]
     done = subprocess.run([str(c) for c in command], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -197,28 +175,11 @@ def test_ddp_run_writes_released_format_checkpoints_and_logs(ddp_run):
 def test_checkpoint_scores_videos_through_predict_folder(ddp_run):
     out, fold, _ = ddp_run
     csv_path = out / "scores.csv"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "predict_folder.py",
-            "--weights-dir",
-            str(out / "weights"),
-            "--models",
-            f"{NAME}_{fold}_best",
-            "--test-dir",
-            str(shared_video("ffpp/original_sequences/youtube/c23/videos/004.mp4")),
-            "--output",
-            str(csv_path),
-            "--device",
-            "cpu",
-            "--frames",
-            "4",
-            "--input-size",
-            "64",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+    video = shared_video("ffpp/original_sequences/youtube/c23/videos/004.mp4")
+    done = run_predict(
+        *predict_argv(
+            out / "weights" / f"{NAME}_{fold}_best", video, csv_path, "--frames", 4, "--input-size", 64
+        ),
         timeout=600,
     )
     assert done.returncode == 0, done.stderr
@@ -330,17 +291,7 @@ def test_loss_falls_on_a_learnable_task(tmp_path):
             "schedule": {"type": "constant", "mode": "step", "epochs": 4, "params": {"max_iter": 16}},
         },
     )
-    options = TrainOptions(
-        config=load_config(config),
-        data_dir=tmp_path,
-        folds_csv=tmp_path / "folds.csv",
-        fold=1,
-        output_dir=tmp_path / "weights",
-        log_dir=tmp_path / "logs",
-        hardcore=False,
-        workers=0,
-        device="cpu",
-    )
+    options = train_options(load_config(config), tmp_path, tmp_path / "weights", 1, hardcore=False)
     Trainer(options).run()
     records = [
         json.loads(line) for line in next((tmp_path / "logs").glob("*.jsonl")).read_text().splitlines()
@@ -369,32 +320,14 @@ sys.exit(train_classifier.main(sys.argv[1:]))
 
 
 def test_a_killed_run_resumes_where_it_stopped(data_root, tmp_path):
-    folds = pd.read_csv(data_root / "folds.csv", dtype={"video": str})
-    fold = int(folds.loc[folds.video == "519", "fold"].iloc[0])
+    fold = validation_fold(data_root)
     config = write_config(
         tmp_path / "three.json",
         optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 3, "params": {"max_iter": 20}}},
     )
-    options = [
-        "--config",
-        str(config),
-        "--data-dir",
-        str(data_root),
-        "--folds-csv",
-        str(data_root / "folds.csv"),
-        "--fold",
-        str(fold),
-        "--prefix",
-        "t_",
-        "--output-dir",
-        str(tmp_path / "w"),
-        "--logdir",
-        str(tmp_path / "logs"),
-        "--workers",
-        "0",
-        "--device",
-        "cpu",
-    ]
+    options = train_argv(
+        config, data_root, tmp_path / "w", tmp_path / "logs", "--fold", fold, "--prefix", "t_"
+    )
     log_file = tmp_path / "logs" / f"{NAME}_{fold}.log"
     killed = subprocess.run(
         [sys.executable, "-c", KILLED_AT_EPOCH_1, *options],
@@ -449,16 +382,7 @@ def test_validation_leaves_out_a_broken_crop_instead_of_scoring_another(tmp_path
     from core.metrics import video_scores
 
     make_bright_fakes_dataset(tmp_path)
-    options = TrainOptions(
-        config=load_config(write_config(tmp_path / "c.json")),
-        data_dir=tmp_path,
-        folds_csv=tmp_path / "folds.csv",
-        fold=1,
-        output_dir=tmp_path / "weights",
-        log_dir=tmp_path / "logs",
-        workers=0,
-        device="cpu",
-    )
+    options = train_options(load_config(write_config(tmp_path / "c.json")), tmp_path, tmp_path / "weights", 1)
     trainer = Trainer(options)
     intact = trainer.predict_crops()
     broken = int(np.flatnonzero(trainer.val_rows["video"] == "fake4")[1])
@@ -485,24 +409,7 @@ def test_a_truncated_training_state_is_a_one_line_error(tmp_path, capsys):
         tmp_path / "c.json",
         optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 1, "params": {"max_iter": 20}}},
     )
-    common = [
-        "--config",
-        str(config),
-        "--data-dir",
-        str(tmp_path),
-        "--folds-csv",
-        str(tmp_path / "folds.csv"),
-        "--fold",
-        "1",
-        "--output-dir",
-        str(tmp_path / "w"),
-        "--logdir",
-        str(tmp_path / "logs"),
-        "--workers",
-        "0",
-        "--device",
-        "cpu",
-    ]
+    common = train_argv(config, tmp_path, tmp_path / "w", tmp_path / "logs", "--fold", 1)
     assert train_classifier.main(common) == 0
     last = next((tmp_path / "w").glob("*_last"))
     state = training_state_path(last)
@@ -521,8 +428,7 @@ def test_shell_entry_points_explain_their_usage(script):
 
 
 def test_train_sh_runs_the_chosen_seeds_with_overriding_options(data_root, tmp_path):
-    folds = pd.read_csv(data_root / "folds.csv", dtype={"video": str})
-    fold = int(folds.loc[folds.video == "519", "fold"].iloc[0])
+    fold = validation_fold(data_root)
     config = write_config(
         tmp_path / "one.json",
         optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 1, "params": {"max_iter": 2}}},
@@ -571,17 +477,7 @@ def test_freeze_epochs_train_only_the_head(tmp_path):
         tmp_path / "one.json",
         optimizer={"schedule": {"type": "poly", "mode": "step", "epochs": 1, "params": {"max_iter": 4}}},
     )
-    options = TrainOptions(
-        config=load_config(config),
-        data_dir=tmp_path,
-        folds_csv=tmp_path / "folds.csv",
-        fold=1,
-        output_dir=tmp_path / "weights",
-        log_dir=tmp_path / "logs",
-        freeze_epochs=1,
-        workers=0,
-        device="cpu",
-    )
+    options = train_options(load_config(config), tmp_path, tmp_path / "weights", 1, freeze_epochs=1)
     trainer = Trainer(options)
     encoder_before = {k: v.clone() for k, v in trainer.model.encoder.named_parameters()}
     head_before = trainer.model.fc.weight.clone()

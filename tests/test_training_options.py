@@ -11,9 +11,10 @@ import pytest
 
 import plot_loss
 import train_classifier
+from tests.commands import train_argv, train_options
 from tests.conftest import REPO
 from training.config import load_config
-from training.trainer import Trainer, TrainOptions, with_run_length
+from training.trainer import Trainer, with_run_length
 
 
 def make_dataset(root, folds=(3, 4, 5)):
@@ -54,23 +55,7 @@ def make_dataset(root, folds=(3, 4, 5)):
 
 
 def arguments(root, *extra):
-    return [
-        "--config",
-        str(REPO / "configs" / "tiny.json"),
-        "--data-dir",
-        str(root),
-        "--folds-csv",
-        str(root / "folds.csv"),
-        "--output-dir",
-        str(root / "weights"),
-        "--logdir",
-        str(root / "logs"),
-        "--workers",
-        "0",
-        "--device",
-        "cpu",
-        *extra,
-    ]
+    return train_argv(REPO / "configs" / "tiny.json", root, root / "weights", root / "logs", *extra)
 
 
 def test_an_empty_validation_fold_stops_the_run_before_it_starts_naming_the_folds_with_rows(tmp_path, capsys):
@@ -141,15 +126,8 @@ def test_the_run_says_when_batches_per_epoch_is_a_cap_the_data_does_not_reach(tm
     """Trained on folds 3 and 4: 12 real crops and as many fakes, in batches of 16 (a last partial batch is
     dropped): an epoch is 1 batch, not tiny.json's 32."""
     root = make_dataset(tmp_path)
-    options = TrainOptions(
-        config=with_run_length(load_config(REPO / "configs" / "tiny.json"), epochs=3),
-        data_dir=root,
-        folds_csv=root / "folds.csv",
-        fold=5,
-        output_dir=root / "weights",
-        log_dir=root / "logs",
-        workers=0,
-        device="cpu",
+    options = train_options(
+        with_run_length(load_config(REPO / "configs" / "tiny.json"), epochs=3), root, root / "weights", 5
     )
     assert Trainer(options).run_length() == (
         "training 3 epochs × 1 batches (batches_per_epoch, 32, is a cap: the training rows run out "
@@ -193,9 +171,8 @@ def test_the_report_says_what_a_users_checkpoint_was_trained_on_never_dfdc(tmp_p
         "folders": {"ffpp_Deepfakes": 6, "ffpp_original": 6},
         "validation_fold": 5,
     }
-    (weights / "renamed.pth").write_bytes(
-        (weights / "r_DeepFakeClassifier_resnet18_5_0").read_bytes()
-    )  # no config beside it
+    # no config beside it
+    (weights / "renamed.pth").write_bytes((weights / "r_DeepFakeClassifier_resnet18_5_0").read_bytes())
     output = tmp_path / "out" / "scores.csv"
     assert (
         predict_folder.main(

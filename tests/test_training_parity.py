@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from tests.commands import train_options
 from tests.conftest import REPO
 from training.config import load_config
-from training.trainer import Trainer, TrainOptions
+from training.trainer import Trainer
 from training.zoo.classifiers import NETWORKS
 
 # The original repository's configs/b7.json and configs/b5.json, key for key: no "pretrained", no
@@ -85,9 +86,8 @@ def test_a_config_without_dropout_keeps_the_networks_own(tmp_path, network, drop
     resolved = load_config(tmp_path / "c.json")
     model = NETWORKS[resolved["network"]]("tf_efficientnet_b0_ns", resolved["dropout_rate"])
     assert model.dropout.p == dropout
-    assert (
-        NETWORKS[network]("tf_efficientnet_b0_ns", 0.25).dropout.p == 0.25
-    )  # a config that says so still decides
+    # a config that says so still decides
+    assert NETWORKS[network]("tf_efficientnet_b0_ns", 0.25).dropout.p == 0.25
 
 
 def test_the_gwap_config_is_b7s_recipe_on_the_gwap_network():
@@ -122,20 +122,7 @@ def test_the_poly_schedule_steps_at_the_originals_batch_positions(tmp_path):
             },
         )
     )
-    trainer = Trainer(
-        TrainOptions(
-            config=config,
-            data_dir=tmp_path,
-            folds_csv=tmp_path / "folds.csv",
-            fold=1,
-            output_dir=tmp_path / "w",
-            log_dir=tmp_path / "logs",
-            hardcore=False,
-            workers=0,
-            device="cpu",
-            test_every=10,
-        )
-    )
+    trainer = Trainer(train_options(config, tmp_path, tmp_path / "w", 1, hardcore=False, test_every=10))
     rates = []
     trainer.optimizer.register_step_pre_hook(
         lambda optimizer, args, kwargs: rates.append(optimizer.param_groups[0]["lr"])

@@ -9,12 +9,8 @@ from tests.conftest import shared_video
 
 
 def test_indices_are_evenly_spaced_over_the_whole_video():
-    assert sample_frame_indices(300, 4) == [
-        0,
-        99,
-        199,
-        299,
-    ]  # 0, 99.67, 199.33, 299 truncated, as the original
+    # 0, 99.67, 199.33, 299 truncated, as the original
+    assert sample_frame_indices(300, 4) == [0, 99, 199, 299]
     assert sample_frame_indices(10, 32) == list(range(10))
     assert sample_frame_indices(0, 32) == []
 
@@ -67,17 +63,8 @@ def test_phone_clip_with_rotation_metadata_is_read_upright(tmp_path, turn):
     header = data.find(b"tkhd")
     assert data[header + 4] == 0  # version 0: the matrix starts 36 bytes after version and flags
     matrix = header + 8 + 36
-    assert struct.unpack(">9i", data[matrix : matrix + 36]) == (
-        0x10000,
-        0,
-        0,
-        0,
-        0x10000,
-        0,
-        0,
-        0,
-        0x40000000,
-    )  # identity
+    identity = (0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    assert struct.unpack(">9i", data[matrix : matrix + 36]) == identity
     (a, b, c, d), (height, width), mark = TURNS[turn]
     data[matrix : matrix + 36] = struct.pack(">9i", a, b, 0, c, d, 0, 0, 0, 0x40000000)
     (tmp_path / "rotated.mp4").write_bytes(data)
@@ -155,9 +142,8 @@ def test_truncated_video_is_sampled_over_the_frames_that_decode(tmp_path):
         and untouched.indices == sample_frame_indices(60, 8)
         and untouched.note is None
     )
-    (tmp_path / "half.mp4").write_bytes(
-        whole[: len(whole) // 2]
-    )  # a download cut short: the index still lists 60 frames
+    # a download cut short: the index still lists 60 frames
+    (tmp_path / "half.mp4").write_bytes(whole[: len(whole) // 2])
     everything = dict(iterate_frames(tmp_path / "half.mp4"))
     decodable = len(everything)
     assert 10 < decodable < 50

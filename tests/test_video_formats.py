@@ -59,9 +59,8 @@ def test_every_common_codec_is_read_at_the_right_positions(clips, face, kind):
     grey = kind == "ffv1_grey"
     expected = np.repeat(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2) if grey else face
     difference = np.abs(sampled.frames[-1][below_the_marks].astype(int) - expected[below_the_marks]).mean()
-    assert difference < (
-        25 if kind == "gif" else 12
-    )  # the face, through a lossy codec (a GIF: a 256-colour palette)
+    # the face, through a lossy codec (a GIF: a 256-colour palette)
+    assert difference < (25 if kind == "gif" else 12)
 
 
 @pytest.mark.parametrize("kind", ["h264", "h265", "vp9", "mpeg4", "mjpeg", "gif"])
@@ -100,9 +99,8 @@ def test_decoder_errors_are_counted_not_printed(tmp_path, face, capfd, monkeypat
     sampled = read_sampled_frames(path, 32)
     assert capfd.readouterr().err == ""
     assert sampled.decoding.errors >= 10 and "NAL" in sampled.decoding.first_error
-    assert (
-        len(sampled.frames) < 32 and sampled.indices[-1] == 59
-    )  # the frames after the damaged ones are read
+    # the frames after the damaged ones are read
+    assert len(sampled.frames) < 32 and sampled.indices[-1] == 59
     monkeypatch.setenv(DEBUG_ENV, "1")  # for debugging: FFmpeg's own words, each with the file name
     read_sampled_frames(path, 32)
     raw = capfd.readouterr().err.splitlines()
@@ -115,9 +113,8 @@ def test_opencv_is_quiet_once_the_project_has_set_its_log_level(clips):
     """OpenCV's FFmpeg prints its complaints (here about AV1) unless core.video sets the level before the
     first open."""
     script = "import cv2, sys; {} cv2.VideoCapture(sys.argv[1]).grab()"
-    environment = {
-        key: value for key, value in os.environ.items() if key != "OPENCV_FFMPEG_LOGLEVEL"
-    }  # set by core.video here
+    # set by core.video here
+    environment = {key: value for key, value in os.environ.items() if key != "OPENCV_FFMPEG_LOGLEVEL"}
     loud = subprocess.run(
         [sys.executable, "-c", script.format(""), clips["av1"]],
         capture_output=True,
@@ -166,9 +163,8 @@ def test_photos_of_every_colour_model_become_8_bit_rgb(tmp_path, face, kind):
         Image.fromarray(np.dstack([face, np.full(face.shape[:2], 255, np.uint8)])).save(path)
     frame = read_sampled_frames(path).frames[0]
     assert frame.dtype == np.uint8 and frame.shape == face.shape
-    assert (
-        np.abs(frame.astype(int) - face).mean() < 12
-    )  # CMYK goes through Pillow's naive conversion and back
+    # CMYK goes through Pillow's naive conversion and back
+    assert np.abs(frame.astype(int) - face).mean() < 12
 
 
 def audio_only(path):

@@ -44,12 +44,10 @@ def test_a_long_video_is_read_by_seeking_with_the_frames_of_a_sequential_pass(lo
     sampled = read_sampled_frames(path, 32)
     assert sampled.frame_count == 3000 and sampled.indices == sample_frame_indices(3000, 32)
     assert sampled.decoding.decoder == "pyav-seek" and sampled.decoding.errors == 0
-    assert (
-        sampled.decoding.frames_decoded < 3000 / 2.5
-    )  # each from its keyframe: about 32 x 25, not every frame up to the last
-    reference = (
-        opencv_frames(path, 2999) if kind != "av1" else pyav_sequential(path)
-    )  # OpenCV has no AV1 decoder
+    # each from its keyframe: about 32 x 25, not every frame up to the last
+    assert sampled.decoding.frames_decoded < 3000 / 2.5
+    # OpenCV has no AV1 decoder
+    reference = opencv_frames(path, 2999) if kind != "av1" else pyav_sequential(path)
     for index, frame in zip(sampled.indices, sampled.frames, strict=True):
         assert np.array_equal(frame, reference[index]), f"frame {index}"
 
@@ -72,13 +70,11 @@ def test_a_seek_that_lands_elsewhere_falls_back_to_sequential_reading(long_clips
 
 
 def test_seeking_is_left_alone_where_it_saves_little():
-    timeline = read_timeline(
-        shared_video(REAL_VIDEOS["ffpp_original_519"])
-    )  # 751 frames, keyframes every 250
+    # 751 frames, keyframes every 250
+    timeline = read_timeline(shared_video(REAL_VIDEOS["ffpp_original_519"]))
     assert timeline.exact and timeline.keyframes == [0, 250, 500, 750]
-    assert not worth_seeking(
-        timeline, sample_frame_indices(751, 32)
-    )  # every 24th frame: all but one GOP decoded anyway
+    # every 24th frame: all but one GOP decoded anyway
+    assert not worth_seeking(timeline, sample_frame_indices(751, 32))
     assert worth_seeking(timeline, [3, 253, 503, 753 - 3])
     assert seek_plan(timeline, [3, 100, 253, 740]) == [(3, 0), (100, None), (253, 250), (740, 500)]
 
