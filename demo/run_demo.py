@@ -269,6 +269,21 @@ def run_demo(args: argparse.Namespace) -> dict:
     }
 
 
+def add_clip_options(parser: argparse.ArgumentParser) -> None:
+    """How many synthetic clips each part gets, and which of their frames are cropped."""
+    parser.add_argument("--seed", type=int, default=0, help="seed of the clips and of training")
+    parser.add_argument("--train-reals", type=at_least(1), default=8, help="REAL clips to train on")
+    parser.add_argument(
+        "--validation-reals", type=at_least(1), default=3, help="REAL clips that pick the best epoch"
+    )
+    parser.add_argument("--held-out-reals", type=at_least(1), default=6, help="REAL clips scored at the end")
+    parser.add_argument(
+        "--fakes-per-real", type=at_least(1), default=4, help="FAKE clips self-blended from each REAL clip"
+    )
+    parser.add_argument("--frames", type=at_least(1), default=32, help="frames per clip")
+    parser.add_argument("--every", type=at_least(1), default=1, help="crop every N-th frame for training")
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -292,17 +307,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "(docs/sbi.md): the training part gets no fake clip; validation and the held-out clips keep theirs, "
         "made another way",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the clips and of training")
-    parser.add_argument("--train-reals", type=at_least(1), default=8, help="REAL clips to train on")
-    parser.add_argument(
-        "--validation-reals", type=at_least(1), default=3, help="REAL clips that pick the best epoch"
-    )
-    parser.add_argument("--held-out-reals", type=at_least(1), default=6, help="REAL clips scored at the end")
-    parser.add_argument(
-        "--fakes-per-real", type=at_least(1), default=4, help="FAKE clips self-blended from each REAL clip"
-    )
-    parser.add_argument("--frames", type=at_least(1), default=32, help="frames per clip")
-    parser.add_argument("--every", type=at_least(1), default=1, help="crop every N-th frame for training")
+    add_clip_options(parser)
     parser.add_argument(
         "--hardcore",
         action=argparse.BooleanOptionalAction,
