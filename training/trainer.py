@@ -31,7 +31,13 @@ from training.augmentations import create_train_transforms, create_val_transform
 from training.datasets import BalancedEpochSampler, FaceCrops, read_folds
 from training.losses import fake_real_bce
 from training.sam import SharpnessAwareStep
-from training.sbi_dataset import SelfBlendedPairs, SelfBlendedValidation, collate_pairs, sbi_rows
+from training.sbi_dataset import (
+    SelfBlendedPairs,
+    SelfBlendedValidation,
+    collate_pairs,
+    collate_validation_pairs,
+    sbi_rows,
+)
 from training.zoo.classifiers import NETWORKS
 
 log = logging.getLogger("dfdc.train")
@@ -490,15 +496,25 @@ class Trainer:
             warnings.filterwarnings("ignore", "Detected call of")
             self.scheduler.step()
 
+    def _validation_loader(self) -> DataLoader:
+        batch_size, workers = self.config["optimizer"]["batch_size"], self.options.workers
+        if isinstance(self.val_set, SelfBlendedValidation):
+            # an item is a real and its fake: two images
+            return DataLoader(
+                self.val_set,
+                batch_size=max(1, batch_size // 2),
+                num_workers=workers,
+                collate_fn=collate_validation_pairs(len(self.val_set)),
+            )
+        return DataLoader(self.val_set, batch_size=batch_size, num_workers=workers)
+
     @torch.inference_mode()
     def predict_crops(self) -> np.ndarray:
         """Fake probability of every validation crop, in the order of its rows; nan for a crop that cannot be
         read."""
         self.model.eval()
-        loader = DataLoader(
-            self.val_set, batch_size=self.config["optimizer"]["batch_size"], num_workers=self.options.workers
-        )
-        probabilities = np.full(len(self.val_set), np.nan)
+        probabilities = np.full(len(self.val_rows), np.nan)
+        loader = self._validation_loader()
         for images, _, indices, readable in tqdm(loader, desc="validation", unit="batch"):
             with torch.autocast(self.dist.device.type, dtype=torch.float16, enabled=self.fp16):
                 logits = self.model(images.to(self.dist.device))
