@@ -40,9 +40,8 @@ from core.offline import stay_offline
 
 REPO = Path(__file__).resolve().parent.parent
 TRAIN_PART, VALIDATION_PART, HELD_OUT_PART = 0, 1, 2
-FOLDS = (
-    50  # the original's fold rule with 50 splits gives each DFDC part a fold of its own: validation is fold 1
-)
+# the original's fold rule with 50 splits gives each DFDC part a fold of its own: validation is fold 1
+FOLDS = 50
 PREFIX = "demo_"
 
 
@@ -105,9 +104,8 @@ def generate(paths: DemoPaths, args: argparse.Namespace) -> None:
         (paths.held_out, HELD_OUT_PART, args.held_out_reals),
     )
     for root, part, reals in parts:
-        fakes_per_real = (
-            0 if args.sbi and part == TRAIN_PART else args.fakes_per_real
-        )  # SBI trains on real clips alone
+        # SBI trains on real clips alone
+        fakes_per_real = 0 if args.sbi and part == TRAIN_PART else args.fakes_per_real
         options = DatasetOptions(
             parts=1,
             first_part=part,
@@ -152,14 +150,7 @@ def train(paths: DemoPaths, args: argparse.Namespace, run: str) -> None:
     run_stage("training", command)
 
 
-def run_demo(args: argparse.Namespace) -> dict:
-    from training.config import load_config
-    from training.trainer import run_name
-
-    paths = DemoPaths.under(Path(args.out).resolve())
-    config = load_config(args.config)
-    run = run_name(config, PREFIX, VALIDATION_PART)
-    generate(paths, args)
+def preprocess(paths: DemoPaths, args: argparse.Namespace) -> None:
     # Not the original solution's defaults: halving the 320x240 clips would bring their faces near MTCNN's
     # 20 px minimum (auto doubles them instead), and its rows (every 10th frame) would keep 4 crops of a
     # 32-frame clip.
@@ -195,7 +186,9 @@ def run_demo(args: argparse.Namespace) -> dict:
                 args.workers,
             ],
         )
-    train(paths, args, run)
+
+
+def plot_loss(paths: DemoPaths, run: str) -> None:
     run_stage(
         "loss plot",
         [
@@ -207,9 +200,9 @@ def run_demo(args: argparse.Namespace) -> dict:
             paths.loss_plot,
         ],
     )
-    best = f"{run}_best"
-    if not (paths.weights / best).is_file():
-        raise StageError(f"training wrote no {best} checkpoint (was validation skipped?)")
+
+
+def score_held_out(paths: DemoPaths, args: argparse.Namespace, best: str, input_size: int) -> None:
     run_stage(
         "scoring held-out clips",
         [
@@ -224,7 +217,7 @@ def run_demo(args: argparse.Namespace) -> dict:
             "--output",
             paths.predictions,
             "--input-size",
-            config["size"],
+            input_size,
             "--device",
             args.device,
             "--explain",
@@ -233,6 +226,9 @@ def run_demo(args: argparse.Namespace) -> dict:
             *(["--video-score", "frame-max"] if args.sbi else []),
         ],
     )
+
+
+def evaluate(paths: DemoPaths) -> None:
     run_stage(
         "evaluation",
         [
@@ -248,11 +244,44 @@ def run_demo(args: argparse.Namespace) -> dict:
             paths.evaluation,
         ],
     )
+
+
+def run_demo(args: argparse.Namespace) -> dict:
+    from training.config import load_config
+    from training.trainer import run_name
+
+    paths = DemoPaths.under(Path(args.out).resolve())
+    config = load_config(args.config)
+    run = run_name(config, PREFIX, VALIDATION_PART)
+    generate(paths, args)
+    preprocess(paths, args)
+    train(paths, args, run)
+    plot_loss(paths, run)
+    best = f"{run}_best"
+    if not (paths.weights / best).is_file():
+        raise StageError(f"training wrote no {best} checkpoint (was validation skipped?)")
+    score_held_out(paths, args, best, config["size"])
+    evaluate(paths)
     return {
         "paths": paths,
         "checkpoint": paths.weights / best,
         "report": json.loads(paths.evaluation.read_text()),
     }
+
+
+def add_clip_options(parser: argparse.ArgumentParser) -> None:
+    """How many synthetic clips each part gets, and which of their frames are cropped."""
+    parser.add_argument("--seed", type=int, default=0, help="seed of the clips and of training")
+    parser.add_argument("--train-reals", type=at_least(1), default=8, help="REAL clips to train on")
+    parser.add_argument(
+        "--validation-reals", type=at_least(1), default=3, help="REAL clips that pick the best epoch"
+    )
+    parser.add_argument("--held-out-reals", type=at_least(1), default=6, help="REAL clips scored at the end")
+    parser.add_argument(
+        "--fakes-per-real", type=at_least(1), default=4, help="FAKE clips self-blended from each REAL clip"
+    )
+    parser.add_argument("--frames", type=at_least(1), default=32, help="frames per clip")
+    parser.add_argument("--every", type=at_least(1), default=1, help="crop every N-th frame for training")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -278,17 +307,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "(docs/sbi.md): the training part gets no fake clip; validation and the held-out clips keep theirs, "
         "made another way",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the clips and of training")
-    parser.add_argument("--train-reals", type=at_least(1), default=8, help="REAL clips to train on")
-    parser.add_argument(
-        "--validation-reals", type=at_least(1), default=3, help="REAL clips that pick the best epoch"
-    )
-    parser.add_argument("--held-out-reals", type=at_least(1), default=6, help="REAL clips scored at the end")
-    parser.add_argument(
-        "--fakes-per-real", type=at_least(1), default=4, help="FAKE clips self-blended from each REAL clip"
-    )
-    parser.add_argument("--frames", type=at_least(1), default=32, help="frames per clip")
-    parser.add_argument("--every", type=at_least(1), default=1, help="crop every N-th frame for training")
+    add_clip_options(parser)
     parser.add_argument(
         "--hardcore",
         action=argparse.BooleanOptionalAction,
@@ -313,19 +332,16 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
-    args = parse_args(
-        argv
-    )  # before the heavy imports (in the stages), so that bad options are answered at once
+    # before the heavy imports (in the stages), so that bad options are answered at once
+    args = parse_args(argv)
     stay_offline()
     started = time.time()
     try:
-        if not Path(
-            args.config
-        ).is_file():  # checked here too, before seconds of imports: load_config needs the model zoo
+        # checked here too, before seconds of imports: load_config needs the model zoo
+        if not Path(args.config).is_file():
             raise FileNotFoundError(f"config not found: {args.config}")
-        resolve_device(
-            args.device
-        )  # before minutes of work: --device cuda without a GPU is a one-line error now
+        # before minutes of work: --device cuda without a GPU is a one-line error now
+        resolve_device(args.device)
         result = run_demo(args)
     except (StageError, DeviceUnavailableError, FileNotFoundError, ValueError) as error:
         print(f"demo: error: {error}", file=sys.stderr)

@@ -206,11 +206,16 @@ def test_a_fold_without_fakes_validates_on_held_out_self_blended_pairs(data_root
         sorted(set(trainer.val_rows["video"])) == ["519", "519_sbi"]
         and trainer.val_rows["label"].tolist() == [0] * 4 + [1] * 4
     )
-    first = [trainer.val_set[i][0] for i in range(8)]
+    first = [trainer.val_set[i] for i in range(4)]
+    # the same pairs at every validation
     assert all(
-        torch.equal(a, trainer.val_set[i][0]) for i, a in enumerate(first)
-    )  # the same pairs at every validation
-    assert not torch.equal(first[0], first[4])  # a fake differs from its real
+        torch.equal(real, trainer.val_set[i][0]) and torch.equal(fake, trainer.val_set[i][1])
+        for i, (real, fake, _) in enumerate(first)
+    )
+    assert not torch.equal(first[0][0], first[0][1])  # a fake differs from its real
+    images, labels, rows, readable = next(iter(trainer._validation_loader()))
+    assert labels.tolist() == [0, 0, 1, 1] and rows.tolist() == [0, 1, 4, 5] and readable.all()
+    assert torch.equal(images[0], first[0][0]) and torch.equal(images[2], first[0][1])
     scores = trainer.validate()
     assert np.isfinite(scores["auc"]) and scores["unreadable_crops"] == 0
 

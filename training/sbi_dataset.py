@@ -126,9 +126,10 @@ def collate_pairs(label_smoothing: float):
 
 
 class SelfBlendedValidation(Dataset):
-    """Held-out pairs for a validation fold without fakes: item i < n is the i-th real, item n + i its fake,
-    each (tensor, label, index, readable) like FaceCrops' items. `rows` (doubled: the fakes as videos
-    "<video>_sbi") is what the trainer's video-level scores read."""
+    """Held-out pairs for a validation fold without fakes: item i is the i-th real and its fake, (real tensor,
+    fake tensor, i), each pair made once. `rows` (the reals, then the fakes as videos "<video>_sbi") is what
+    the trainer's video-level scores read: row i is the real of item i, row n + i its fake
+    (collate_validation_pairs puts them in this order)."""
 
     def __init__(self, pairs: SelfBlendedPairs):
         self.pairs = pairs
@@ -137,10 +138,23 @@ class SelfBlendedValidation(Dataset):
         self.rows = pd.concat([reals, fakes], ignore_index=True)
 
     def __len__(self) -> int:
-        return 2 * len(self.pairs)
+        return len(self.pairs)
 
     def __getitem__(self, index: int):
-        count = len(self.pairs)
-        real, fake, _ = self.pairs[index % count]
-        label = int(index >= count)
-        return (fake if label else real), torch.tensor(float(label)), index, True
+        # the item keeps its own row when a broken crop was replaced by another one
+        real, fake, _ = self.pairs[index]
+        return real, fake, index
+
+
+def collate_validation_pairs(pair_count: int):
+    """A batch of SelfBlendedValidation's pairs as FaceCrops' validation batches: (images: the reals then
+    their fakes, labels 0 and 1, their rows in SelfBlendedValidation.rows, readable)."""
+
+    def collate(batch):
+        reals, fakes, indices = zip(*batch, strict=True)
+        count = len(reals)
+        labels = torch.tensor([0.0] * count + [1.0] * count)
+        rows = torch.tensor(indices + tuple(index + pair_count for index in indices))
+        return torch.stack(reals + fakes), labels, rows, torch.ones(2 * count, dtype=torch.bool)
+
+    return collate

@@ -31,7 +31,13 @@ from training.augmentations import create_train_transforms, create_val_transform
 from training.datasets import BalancedEpochSampler, FaceCrops, read_folds
 from training.losses import fake_real_bce
 from training.sam import SharpnessAwareStep
-from training.sbi_dataset import SelfBlendedPairs, SelfBlendedValidation, collate_pairs, sbi_rows
+from training.sbi_dataset import (
+    SelfBlendedPairs,
+    SelfBlendedValidation,
+    collate_pairs,
+    collate_validation_pairs,
+    sbi_rows,
+)
 from training.zoo.classifiers import NETWORKS
 
 log = logging.getLogger("dfdc.train")
@@ -189,8 +195,26 @@ class Trainer:
         self.dist = Distributed(options.device)
         torch.manual_seed(options.seed)
         np.random.seed(options.seed)
+        self.model = self._build_model()
+        parameters = [p for p in self.model.parameters() if p.requires_grad]
+        self._data()
+        self._build_optimizer(parameters)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._learning_rate_factor())
+        self.fp16 = bool(config["fp16"]) and self.dist.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.fp16)
+        self.epochs = config["optimizer"]["schedule"]["epochs"]
+        self.start_epoch = 0
+        self.best_score = float("inf")
+        self.name = run_name(options.config, options.prefix, options.fold)
+        if options.resume:
+            self._resume(Path(options.resume))
+        if self.dist.main:
+            self._write_run_config()
+
+    def _build_model(self) -> torch.nn.Module:
+        config = self.config
         model = NETWORKS[config["network"]](
-            config["encoder"], config["dropout_rate"], config["pretrained"], options.download_pretrained
+            config["encoder"], config["dropout_rate"], config["pretrained"], self.options.download_pretrained
         )
         # timm's ImageNet head stays in the model (the released checkpoints carry it) but takes no part in
         # forward()
@@ -198,10 +222,10 @@ class Trainer:
             parameter.requires_grad = False
         if self.dist.enabled and self.dist.device.type == "cuda":
             model = convert_sync_batchnorm(model)
-        self.model = model.to(self.dist.device)
-        optimizer_config = config["optimizer"]
-        parameters = [p for p in self.model.parameters() if p.requires_grad]
-        self._data()
+        return model.to(self.dist.device)
+
+    def _build_optimizer(self, parameters: list) -> None:
+        optimizer_config = self.config["optimizer"]
         # SAM is SGD with a second pass at perturbed weights (training/sam.py); the optimizer object stays SGD
         self.sam = (
             SharpnessAwareStep(parameters, optimizer_config["rho"])
@@ -222,37 +246,28 @@ class Trainer:
                 lr=optimizer_config["learning_rate"],
                 weight_decay=optimizer_config["weight_decay"],
             )
-        schedule = optimizer_config["schedule"]
+
+    def _learning_rate_factor(self):
+        """The schedule as a factor of the base rate at each step."""
+        schedule = self.config["optimizer"]["schedule"]
         if schedule["type"] == "poly":
-            factor = poly_schedule(schedule["params"]["max_iter"])
-        elif schedule["type"] == "linear_decay":
+            return poly_schedule(schedule["params"]["max_iter"])
+        if schedule["type"] == "linear_decay":
             # stepped, like poly, at batch + epoch * batches_per_epoch (see train_epoch)
-            factor = linear_decay_schedule(
-                config["batches_per_epoch"], schedule["params"]["start_epoch"], schedule["epochs"]
+            return linear_decay_schedule(
+                self.config["batches_per_epoch"], schedule["params"]["start_epoch"], schedule["epochs"]
             )
-        else:
-            factor = lambda step: 1.0  # noqa: E731
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
-        self.fp16 = bool(config["fp16"]) and self.dist.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.fp16)
-        self.epochs = schedule["epochs"]
-        self.start_epoch = 0
-        self.best_score = float("inf")
-        self.name = run_name(options.config, options.prefix, options.fold)
-        if options.resume:
-            self._resume(Path(options.resume))
-        if self.dist.main:
-            options.output_dir.mkdir(parents=True, exist_ok=True)
-            options.log_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(
-                options.output_dir / f"{self.name}.config.json",
-                {
-                    **config,
-                    "trained_on": trained_on(
-                        options.data_dir, self.train_rows, options.fold if options.validate else None
-                    ),
-                },
-            )
+        return lambda step: 1.0
+
+    def _write_run_config(self) -> None:
+        options = self.options
+        options.output_dir.mkdir(parents=True, exist_ok=True)
+        options.log_dir.mkdir(parents=True, exist_ok=True)
+        validation_fold = options.fold if options.validate else None
+        write_json_atomic(
+            options.output_dir / f"{self.name}.config.json",
+            {**self.config, "trained_on": trained_on(options.data_dir, self.train_rows, validation_fold)},
+        )
 
     def _resume(self, checkpoint_path: Path) -> None:
         checkpoint = load_checkpoint(checkpoint_path)
@@ -269,9 +284,8 @@ class Trainer:
             state = torch.load(state_file, map_location="cpu", weights_only=True)
             if not isinstance(state, dict):
                 raise ValueError("not a training state")
-        except (
-            Exception
-        ) as error:  # a truncated or foreign file fails inside the unpickler with any of several errors
+        # a truncated or foreign file fails inside the unpickler with any of several errors
+        except Exception as error:
             raise ValueError(
                 f"cannot read {state_file} ({type(error).__name__}; a run killed while saving?): "
                 f"restart from the weights alone with --resume {checkpoint_path} --from-zero"
@@ -365,25 +379,7 @@ class Trainer:
         self.train_set = SelfBlendedPairs(
             options.data_dir, rows, config["size"], config["normalize"], train=True, seed=options.seed
         )
-        if (self.val_rows["label"] == 1).any():
-            self.val_set = FaceCrops(
-                options.data_dir,
-                self.val_rows,
-                create_val_transforms(config["size"]),
-                config["normalize"],
-                train=False,
-            )
-        else:
-            pairs = SelfBlendedPairs(
-                options.data_dir,
-                sbi_rows(options.data_dir, self.val_rows, config["frames_per_video"]),
-                config["size"],
-                config["normalize"],
-                train=False,
-                seed=options.seed,
-            )
-            self.val_set = SelfBlendedValidation(pairs)
-            self.val_rows = self.val_set.rows
+        self._sbi_validation_data()
         pairs_per_batch = batch_size // 2
         self.sampler = BalancedEpochSampler(
             np.zeros(len(rows)),
@@ -401,6 +397,28 @@ class Trainer:
             pin_memory=self.dist.device.type == "cuda",
             drop_last=len(self.sampler) >= pairs_per_batch,
         )
+
+    def _sbi_validation_data(self) -> None:
+        options, config = self.options, self.config
+        if (self.val_rows["label"] == 1).any():
+            self.val_set = FaceCrops(
+                options.data_dir,
+                self.val_rows,
+                create_val_transforms(config["size"]),
+                config["normalize"],
+                train=False,
+            )
+            return
+        pairs = SelfBlendedPairs(
+            options.data_dir,
+            sbi_rows(options.data_dir, self.val_rows, config["frames_per_video"]),
+            config["size"],
+            config["normalize"],
+            train=False,
+            seed=options.seed,
+        )
+        self.val_set = SelfBlendedValidation(pairs)
+        self.val_rows = self.val_set.rows
 
     def _wrapped(self, epoch: int):
         """The model to train this epoch: encoder frozen during the first --freeze-epochs, DDP-wrapped under
@@ -430,32 +448,8 @@ class Trainer:
             waited += time.perf_counter() - ready
             images = images.to(self.dist.device, non_blocking=True)
             labels = labels.to(self.dist.device, non_blocking=True)
-            with torch.autocast(self.dist.device.type, dtype=torch.float16, enabled=self.fp16):
-                logits = model(images)
-            loss, fake_loss, real_loss = fake_real_bce(logits, labels)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            if self.sam is not None and self.sam.climb(self.scaler.get_scale()):
-                # SAM's second pass: the gradient at the climbed weights is the one applied to the weights
-                # before it
-                self.optimizer.zero_grad(set_to_none=True)
-                with torch.autocast(self.dist.device.type, dtype=torch.float16, enabled=self.fp16):
-                    climbed_loss = fake_real_bce(model(images), labels)[0]
-                self.scaler.scale(climbed_loss).backward()
-                self.sam.descend_back()
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            # As the original: the schedule goes to batch + epoch * batches_per_epoch after every batch, also
-            # one whose fp16 update overflowed and was skipped, and whatever the epoch's length (so it does
-            # not drift)
-            self.scheduler.last_epoch = batch + epoch * self.config["batches_per_epoch"]
-            with (
-                warnings.catch_warnings()
-            ):  # the warning that a skipped first update came before the schedule's step
-                warnings.filterwarnings("ignore", "Detected call of")
-                self.scheduler.step()
+            loss, fake_loss, real_loss = self._train_step(model, images, labels)
+            self._step_schedule(batch, epoch)
             totals["loss"].append(loss.item())
             images_seen += len(images) * self.dist.world_size
             for key, value in (("fake_loss", fake_loss), ("real_loss", real_loss)):
@@ -473,15 +467,54 @@ class Trainer:
         summary.update(images_per_second=images_seen / elapsed, data_wait_fraction=waited / elapsed)
         return summary
 
+    def _train_step(self, model, images: torch.Tensor, labels: torch.Tensor) -> tuple:
+        """One update of the weights; the (loss, fake loss, real loss) of the batch before it."""
+        with torch.autocast(self.dist.device.type, dtype=torch.float16, enabled=self.fp16):
+            logits = model(images)
+        losses = fake_real_bce(logits, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(losses[0]).backward()
+        if self.sam is not None and self.sam.climb(self.scaler.get_scale()):
+            # SAM's second pass: the gradient at the climbed weights is applied to the weights before it
+            self.optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(self.dist.device.type, dtype=torch.float16, enabled=self.fp16):
+                climbed_loss = fake_real_bce(model(images), labels)[0]
+            self.scaler.scale(climbed_loss).backward()
+            self.sam.descend_back()
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return losses
+
+    def _step_schedule(self, batch: int, epoch: int) -> None:
+        # As the original: the schedule goes to batch + epoch * batches_per_epoch after every batch, also one
+        # whose fp16 update overflowed and was skipped, and whatever the epoch's length (so it does not drift)
+        self.scheduler.last_epoch = batch + epoch * self.config["batches_per_epoch"]
+        # the warning that a skipped first update came before the schedule's step
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Detected call of")
+            self.scheduler.step()
+
+    def _validation_loader(self) -> DataLoader:
+        batch_size, workers = self.config["optimizer"]["batch_size"], self.options.workers
+        if isinstance(self.val_set, SelfBlendedValidation):
+            # an item is a real and its fake: two images
+            return DataLoader(
+                self.val_set,
+                batch_size=max(1, batch_size // 2),
+                num_workers=workers,
+                collate_fn=collate_validation_pairs(len(self.val_set)),
+            )
+        return DataLoader(self.val_set, batch_size=batch_size, num_workers=workers)
+
     @torch.inference_mode()
     def predict_crops(self) -> np.ndarray:
         """Fake probability of every validation crop, in the order of its rows; nan for a crop that cannot be
         read."""
         self.model.eval()
-        loader = DataLoader(
-            self.val_set, batch_size=self.config["optimizer"]["batch_size"], num_workers=self.options.workers
-        )
-        probabilities = np.full(len(self.val_set), np.nan)
+        probabilities = np.full(len(self.val_rows), np.nan)
+        loader = self._validation_loader()
         for images, _, indices, readable in tqdm(loader, desc="validation", unit="batch"):
             with torch.autocast(self.dist.device.type, dtype=torch.float16, enabled=self.fp16):
                 logits = self.model(images.to(self.dist.device))
