@@ -19,7 +19,7 @@ from pathlib import Path
 from core.cli import ArgumentParser, at_least
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--data-dir",
@@ -41,6 +41,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not Path(args.folds_csv).is_file():
         parser.exit(2, f"error: folds file not found: {args.folds_csv}\n")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     import cv2
     import pandas as pd
     import torch
@@ -52,7 +57,8 @@ def main(argv=None) -> int:
     folds = pd.read_csv(args.folds_csv, dtype={"video": str, "original": str}, keep_default_na=False)
     rows = sbi_rows(args.data_dir, folds)
     if not len(rows):
-        parser.exit(2, f"error: no REAL crop with 68 landmarks under {args.data_dir}\n")
+        print(f"error: no REAL crop with 68 landmarks under {args.data_dir}", file=sys.stderr)
+        return 2
     pairs = SelfBlendedPairs(
         args.data_dir, rows, args.size, {"mean": [0, 0, 0], "std": [1, 1, 1]}, train=True
     )
