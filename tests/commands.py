@@ -36,6 +36,18 @@ def train_argv(config, data_dir, output_dir, log_dir, *extra) -> list[str]:
     ]
 
 
+def crop_row(video: str, frame: int, label: int, fold: int) -> dict:
+    """A folds.csv row of a synthetic dataset: the crop of face 0 at `frame`, with no original named."""
+    return {
+        "video": video,
+        "file": f"crops/{video}/{frame}_0.png",
+        "label": label,
+        "original": "",
+        "frame": frame,
+        "fold": fold,
+    }
+
+
 def predict_argv(checkpoint: Path, test_dir, output, *extra) -> list[str]:
     """predict_folder.py's arguments: one checkpoint (its folder and name) scoring `test_dir` into `output` on
     the CPU."""

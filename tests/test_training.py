@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from core.checkpoints import load_checkpoint
-from tests.commands import predict_argv, run_predict, train_argv, train_options
+from tests.commands import crop_row, predict_argv, run_predict, train_argv, train_options
 from tests.conftest import REPO, shared_video
 from training.config import ConfigError, load_config
 from training.trainer import Trainer, TrainOptions, training_state_path
@@ -264,16 +264,7 @@ def make_bright_fakes_dataset(root):
             for frame in range(0, 40, 10):
                 image = np.clip(rng.normal(170 if label else 60, 25, (72, 60, 3)), 0, 255).astype(np.uint8)
                 cv2.imwrite(str(root / "crops" / video / f"{frame}_0.png"), image)
-                rows.append(
-                    {
-                        "video": video,
-                        "file": f"crops/{video}/{frame}_0.png",
-                        "label": label,
-                        "original": "",
-                        "frame": frame,
-                        "fold": 0 if v < 4 else 1,
-                    }
-                )
+                rows.append(crop_row(video, frame, label, fold=0 if v < 4 else 1))
     pd.DataFrame(rows).to_csv(root / "folds.csv", index=False)
 
 
@@ -358,12 +349,7 @@ def test_a_broken_crop_is_replaced_not_fatal(tmp_path, caplog):
     (tmp_path / "crops" / "v").mkdir(parents=True)
     cv2.imwrite(str(tmp_path / "crops" / "v" / "0_0.png"), np.full((40, 30, 3), 90, dtype=np.uint8))
     (tmp_path / "crops" / "v" / "10_0.png").write_bytes(b"not a png")
-    rows = pd.DataFrame(
-        [
-            {"video": "v", "file": f"crops/v/{f}_0.png", "label": 0, "original": "", "frame": f, "fold": 0}
-            for f in (0, 10)
-        ]
-    )
+    rows = pd.DataFrame([crop_row("v", f, label=0, fold=0) for f in (0, 10)])
     dataset = FaceCrops(
         tmp_path,
         rows,

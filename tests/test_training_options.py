@@ -11,7 +11,7 @@ import pytest
 
 import plot_loss
 import train_classifier
-from tests.commands import train_argv, train_options
+from tests.commands import crop_row, train_argv, train_options
 from tests.conftest import REPO
 from training.config import load_config
 from training.trainer import Trainer, with_run_length
@@ -38,16 +38,7 @@ def make_dataset(root, folds=(3, 4, 5)):
                         np.uint8
                     )
                     cv2.imwrite(str(root / "crops" / video / f"{frame}_0.png"), image)
-                    rows.append(
-                        {
-                            "video": video,
-                            "file": f"crops/{video}/{frame}_0.png",
-                            "label": label,
-                            "original": "",
-                            "frame": frame,
-                            "fold": fold,
-                        }
-                    )
+                    rows.append(crop_row(video, frame, label, fold))
     pd.DataFrame(rows).to_csv(root / "folds.csv", index=False)
     for part, videos in metadata.items():
         (root / part / "metadata.json").write_text(json.dumps(videos))
