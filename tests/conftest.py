@@ -12,12 +12,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
-from core.video import SampledFrames, read_frames_at, read_sampled_frames, write_video
+from core.video import SampledFrames, read_sampled_frames, write_video
 
 # what every entry point sets (core.offline) before importing it
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -159,23 +158,35 @@ def random_b7_openvino(random_b7) -> ConvertedB7:
 
 
 # preprocess_data.sh detects faces in every frame of an original, so data_root's originals and their fakes are
-# shortened copies of the shared videos: their first FRAMES_KEPT frames, which still give each video several
-# crops (one every 10th frame). 519 and its fake keep frames past 310, where the original's generate_folds
-# stops listing crops, so that test_preprocessing still checks that cut-off. The DFDC fakes of parts 0 and 10
-# are never detected (their originals are missing) and stay links to the full videos.
+# shortened lossless copies of the shared videos: their first FRAMES_KEPT frames, which still give each video
+# several crops (one every 10th frame). 519 and its fake keep frames past 310, where the original's
+# generate_folds stops listing crops, so that test_preprocessing still checks that cut-off. The DFDC fakes of
+# parts 0 and 10 are never detected (their originals are missing) and stay links to the full videos.
 FRAMES_KEPT = 60
 FRAMES_KEPT_PAST_THE_FOLDS_CUT_OFF = {"519.mp4": 331, "519_515.mp4": 331}
 
 
 def shortened_copy(source: Path, target: Path, frames: int) -> Path:
-    """The first `frames` frames of `source` (a real video), re-encoded at its frame rate."""
-    capture = cv2.VideoCapture(str(source))
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    capture.release()
-    decoded = read_frames_at(source, list(range(frames)))
-    assert sorted(decoded) == list(range(frames)), f"{source} has fewer than {frames} frames"
+    """The first `frames` frames of `source`, encoded losslessly (H.264 at qp 0, from the decoded YUV frames)
+    at its frame rate: every reader decodes exactly the pixels of the original's first frames."""
+    import av
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    return write_video(target, [decoded[index] for index in range(frames)], fps)
+    with av.open(str(source)) as original, av.open(str(target), "w") as copy:
+        stream = original.streams.video[0]
+        encoded = copy.add_stream("libx264", rate=stream.average_rate)
+        encoded.width, encoded.height, encoded.pix_fmt = stream.width, stream.height, stream.format.name
+        encoded.options = {"qp": "0", "preset": "ultrafast"}
+        written = 0
+        for frame in original.decode(stream):
+            if written == frames:
+                break
+            frame.pts, frame.time_base = written, 1 / stream.average_rate
+            copy.mux(encoded.encode(frame))
+            written += 1
+        copy.mux(encoded.encode())
+    assert written == frames, f"{source} has fewer than {frames} frames"
+    return target
 
 
 def shortened_ffpp(target: Path) -> Path:
