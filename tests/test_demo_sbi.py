@@ -17,8 +17,8 @@ RUN = "demo_DeepFakeClassifier_resnet18_1"
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(900),
-    # not yet seen to pass: these settings were measured only up to epoch 14 (docs/sbi.md), and 24 epochs at
-    # 96 px take about 4 minutes, over the suite's budget; enable it once a run of the test is measured
+    # not yet seen to pass: these settings were measured only up to epoch 14 (docs/sbi.md), and their 24
+    # epochs at 96 px would take about 3 minutes, over the suite's budget; enable it once a run is measured
     pytest.mark.skip(reason="the SBI demo's reduced run is not yet measured to meet the bar (docs/sbi.md)"),
 ]
 
