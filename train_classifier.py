@@ -137,6 +137,7 @@ def main(argv=None) -> int:
     stay_offline(allow_hub=args.download_pretrained)
     # Loaded after the options are parsed, so that --help answers at once instead of after seconds of imports.
     from core.checkpoints import CheckpointError
+    from training.best_epoch import BY_AUC
     from training.config import ConfigError, load_config
     from training.trainer import Trainer, TrainOptions, with_run_length
 
@@ -173,7 +174,8 @@ def main(argv=None) -> int:
         return 2
     best = trainer.run()
     if trainer.dist.main and options.validate:
-        print(f"done: best validation score {best:.4f}; checkpoints in {options.output_dir}")
+        chosen = f", its AUC {trainer.best.auc:.4f} the highest" if trainer.best.by == BY_AUC else ""
+        print(f"done: best validation score {best:.4f}{chosen}; checkpoints in {options.output_dir}")
     elif trainer.dist.main:
         print(f"done: trained without validation (no _best checkpoint); checkpoints in {options.output_dir}")
     return 0

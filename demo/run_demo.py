@@ -43,6 +43,11 @@ TRAIN_PART, VALIDATION_PART, HELD_OUT_PART = 0, 1, 2
 # the original's fold rule with 50 splits gives each DFDC part a fold of its own: validation is fold 1
 FOLDS = 50
 PREFIX = "demo_"
+TRAIN_REALS = 8
+# Trained on reals alone, a model sees no fake clip's camera path: with 8 real clips it learned their crops by
+# heart and scored unseen real clips as more fake (docs/sbi.md), so SBI gets more real clips, each one
+# different pan, zoom and lighting.
+SBI_TRAIN_REALS = 24
 
 
 class StageError(RuntimeError):
@@ -144,6 +149,8 @@ def train(paths: DemoPaths, args: argparse.Namespace, run: str) -> None:
     ]
     if not args.hardcore:
         command.append("--no-hardcore")
+    if args.epochs:
+        command += ["--epochs", args.epochs]
     last = paths.weights / f"{run}_last"
     if last.is_file():
         command += ["--resume", last]
@@ -272,7 +279,12 @@ def run_demo(args: argparse.Namespace) -> dict:
 def add_clip_options(parser: argparse.ArgumentParser) -> None:
     """How many synthetic clips each part gets, and which of their frames are cropped."""
     parser.add_argument("--seed", type=int, default=0, help="seed of the clips and of training")
-    parser.add_argument("--train-reals", type=at_least(1), default=8, help="REAL clips to train on")
+    parser.add_argument(
+        "--train-reals",
+        type=at_least(1),
+        default=None,
+        help=f"REAL clips to train on ({TRAIN_REALS}, or {SBI_TRAIN_REALS} with --sbi)",
+    )
     parser.add_argument(
         "--validation-reals", type=at_least(1), default=3, help="REAL clips that pick the best epoch"
     )
@@ -309,6 +321,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     add_clip_options(parser)
     parser.add_argument(
+        "--epochs",
+        type=at_least(1),
+        default=None,
+        help="epochs instead of the config's (train_classifier.py --epochs: the schedule is scaled to them)",
+    )
+    parser.add_argument(
         "--hardcore",
         action=argparse.BooleanOptionalAction,
         default=False,
@@ -328,6 +346,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.out = args.out or ("demo_output_sbi" if args.sbi else "demo_output")
     args.config = args.config or str(REPO / "configs" / ("tiny_sbi.json" if args.sbi else "tiny.json"))
+    args.train_reals = args.train_reals or (SBI_TRAIN_REALS if args.sbi else TRAIN_REALS)
     return args
 
 

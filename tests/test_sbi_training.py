@@ -18,6 +18,7 @@ from core.faces import crop_face
 from core.video import read_sampled_frames
 from preprocessing import generate_landmarks68
 from tests.conftest import REPO, shared_video
+from training.best_epoch import BestEpoch
 from training.config import load_config
 from training.sam import SharpnessAwareStep
 from training.sbi_dataset import SelfBlendedValidation
@@ -194,6 +195,42 @@ def test_sbi_training_uses_reals_and_their_own_fakes_only_and_validates_on_the_f
     assert records[0]["images_per_second"] > 0
     assert load_checkpoint(tmp_path / "weights" / "sbi_DeepFakeClassifier_resnet18_0_last")["epoch"] == 1
     assert trainer.scheduler.get_last_lr()[0] == pytest.approx(0.0)  # decayed to 0 at the last epoch's end
+    best = load_checkpoint(tmp_path / "weights" / "sbi_DeepFakeClassifier_resnet18_0_best")
+    top = max(r["auc"] for r in records)
+    assert best["chosen_by"] == "validation_auc" and best["auc_best"] == pytest.approx(top)
+    # an equal AUC later wins, as in the paper's code
+    assert best["epoch"] == max(r["epoch"] for r in records if r["auc"] == top)
+    assert best["bce_best"] == pytest.approx(next(r["score"] for r in records if r["epoch"] == best["epoch"]))
+
+
+def test_the_best_sbi_epoch_is_the_highest_validation_auc_a_later_tie_winning():
+    best = BestEpoch.for_fakes("sbi")
+    epochs = [(0.6, 0.5), (0.8, 0.9), (0.7, 0.3), (0.8, 1.2), (float("nan"), 0.1)]  # (AUC, log loss)
+    assert [best.take({"auc": auc, "score": loss}) for auc, loss in epochs] == [
+        True,
+        True,
+        False,
+        True,
+        False,
+    ]
+    fields = best.checkpoint_fields()
+    assert fields == {"bce_best": 1.2, "chosen_by": "validation_auc", "auc_best": 0.8}
+    resumed = BestEpoch.for_fakes("sbi")
+    resumed.restore(fields)
+    assert resumed == best and not resumed.take({"auc": 0.75, "score": 0.01})
+
+
+def test_fakes_from_the_dataset_keep_the_lowest_log_loss_in_the_original_format():
+    best = BestEpoch.for_fakes("dataset")
+    epochs = [(0.6, 0.5), (0.8, 0.9), (0.7, 0.3), (0.8, 1.2), (float("nan"), 0.1)]
+    assert [best.take({"auc": auc, "score": loss}) for auc, loss in epochs] == [
+        True,
+        False,
+        True,
+        False,
+        True,
+    ]
+    assert best.checkpoint_fields() == {"bce_best": 0.1}
 
 
 def test_a_fold_without_fakes_validates_on_held_out_self_blended_pairs(data_root, tmp_path):

@@ -28,6 +28,7 @@ from core.device import resolve_device
 from core.metrics import video_scores
 from preprocessing.dataset import load_dataset
 from training.augmentations import create_train_transforms, create_val_transforms
+from training.best_epoch import BY_AUC, BestEpoch
 from training.datasets import BalancedEpochSampler, FaceCrops, read_folds
 from training.losses import fake_real_bce
 from training.sam import SharpnessAwareStep
@@ -204,7 +205,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.fp16)
         self.epochs = config["optimizer"]["schedule"]["epochs"]
         self.start_epoch = 0
-        self.best_score = float("inf")
+        self.best = BestEpoch.for_fakes(config["fakes"])
         self.name = run_name(options.config, options.prefix, options.fold)
         if options.resume:
             self._resume(Path(options.resume))
@@ -300,7 +301,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.start_epoch = int(checkpoint["epoch"]) + 1
-        self.best_score = float(checkpoint.get("bce_best", float("inf")))
+        self.best.restore(checkpoint)
         log.info("resuming %s at epoch %d", checkpoint_path, self.start_epoch)
 
     def _data(self) -> None:
@@ -357,9 +358,13 @@ class Trainer:
                 f"; poly schedule over max_iter {schedule['params']['max_iter']} "
                 f"(epochs × batches_per_epoch: {epochs * cap})"
             )
-        return text + (
+        text += (
             "; no validation" if not self.options.validate else f"; validating on fold {self.options.fold}"
         )
+        if self.config["fakes"] == "sbi":
+            text += "; fakes self-blended from the real crops (SBI)"
+            text += f", best checkpoint by {BY_AUC}" if self.options.validate else ""
+        return text
 
     def _sbi_data(self, train_rows, batch_size: int) -> None:
         """Self-blended images: every batch is batch_size / 2 REAL crops with 68 landmarks and their own
@@ -538,7 +543,8 @@ class Trainer:
         return scores
 
     def _save(self, path: Path, epoch: int) -> None:
-        save_checkpoint(path, self.model, epoch, self.best_score)
+        fields = self.best.checkpoint_fields()
+        save_checkpoint(path, self.model, epoch, fields.pop("bce_best"), **fields)
 
     def _log(self, record: dict) -> None:
         text = self.options.log_dir / f"{self.name}.log"
@@ -577,8 +583,7 @@ class Trainer:
                             scores["score"],
                             scores["auc"],
                         )
-                        if scores["score"] < self.best_score:
-                            self.best_score = scores["score"]
+                        if self.best.take(scores):
                             self._save(output / f"{self.name}_best", epoch)
                     self._save(output / f"{self.name}_{epoch}", epoch)
                     last = output / f"{self.name}_last"
@@ -597,4 +602,4 @@ class Trainer:
                 self.dist.barrier()
         finally:
             self.dist.close()
-        return self.best_score
+        return self.best.log_loss
