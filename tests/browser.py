@@ -34,8 +34,8 @@ def require_chromium() -> str:
 class Page:
     """One tab: what it logged and requested since it was opened."""
 
-    def __init__(self, browser: Browser, session: str):
-        self.browser, self.session = browser, session
+    def __init__(self, browser: Browser, session: str, target: str):
+        self.browser, self.session, self.target = browser, session, target
         self.console_errors: list[str] = []
         self.requests: list[str] = []
         self.failed_requests: list[str] = []
@@ -163,7 +163,7 @@ class Browser:
         script loaded)."""
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        page = self._pages[session] = Page(self, session)
+        page = self._pages[session] = Page(self, session, target)
         self._loaded[session] = threading.Event()
         for domain in ("Runtime", "Log", "Network", "Page"):
             page.call(f"{domain}.enable")
@@ -179,6 +179,13 @@ class Browser:
             raise AssertionError(f"{path} did not finish loading within {timeout} s")
         time.sleep(0.2)  # late console messages of the page's script
         return page
+
+    def close_pages(self) -> None:
+        """Close every open tab: a tab left open keeps its renderer process, which was seen holding both cores
+        busy for minutes while the module's later tests ran."""
+        for session, page in list(self._pages.items()):
+            self.call("Target.closeTarget", {"targetId": page.target})
+            del self._pages[session], self._loaded[session]
 
     def close(self) -> None:
         try:

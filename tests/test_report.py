@@ -103,10 +103,17 @@ def not_blank(png: bytes) -> bool:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def chromium():
     browser = Browser()
     yield browser
     browser.close()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The module's Chromium, with the tabs a test opened closed when it ends."""
+    yield chromium
+    chromium.close_pages()
 
 
 def assert_stays_inside(page, report):
