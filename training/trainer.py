@@ -543,8 +543,7 @@ class Trainer:
         return scores
 
     def _save(self, path: Path, epoch: int) -> None:
-        fields = self.best.checkpoint_fields()
-        save_checkpoint(path, self.model, epoch, fields.pop("bce_best"), **fields)
+        save_checkpoint(path, self.model, epoch, **self.best.checkpoint_fields())
 
     def _log(self, record: dict) -> None:
         text = self.options.log_dir / f"{self.name}.log"
