@@ -16,6 +16,7 @@ Each step is also a command of its own (python -m preprocessing.<step> --help) w
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from core.cli import ArgumentParser, DefaultsHelpFormatter, at_least, detection_scale_option
@@ -108,26 +109,21 @@ def forwarded(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
     return options
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    from preprocessing import (
-        detect_original_faces,
-        extract_crops,
-        generate_diffs,
-        generate_folds,
-        generate_landmarks,
-    )
-
+def step_commands(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    """Each step's module and the options it gets, in the order they run."""
     common = ["--root-dir", args.root_dir, *forwarded(args, EVERY_VIDEO_STEP)]
-    steps = (
-        (detect_original_faces, common + forwarded(args, DETECTION)),
-        (extract_crops, common + forwarded(args, CROPS)),
-        (generate_landmarks, common + forwarded(args, ("--device",))),
-        (generate_diffs, common),
-        (generate_folds, ["--root-dir", args.root_dir, "--out", "folds.csv", *forwarded(args, FOLDS)]),
-    )
-    for step, options in steps:
-        code = step.main(options)
+    return [
+        ("detect_original_faces", common + forwarded(args, DETECTION)),
+        ("extract_crops", common + forwarded(args, CROPS)),
+        ("generate_landmarks", common + forwarded(args, ("--device",))),
+        ("generate_diffs", common),
+        ("generate_folds", ["--root-dir", args.root_dir, "--out", "folds.csv", *forwarded(args, FOLDS)]),
+    ]
+
+
+def main(argv=None) -> int:
+    for step, options in step_commands(parse_args(argv)):
+        code = importlib.import_module(f"preprocessing.{step}").main(options)
         if code:
             return code
     return 0

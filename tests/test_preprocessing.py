@@ -252,3 +252,23 @@ def test_shards_split_the_videos_disjointly(monkeypatch):
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "4")
     assert parse_shard(None) == (1, 4)
+
+
+def test_preprocess_data_sh_gives_each_option_to_its_steps():
+    from preprocessing.pipeline import parse_args, step_commands
+
+    argv = ["/d", "--device", "cpu", "--workers", "3", "--shard", "1/2", "--every", "5", "--n-splits", "50"]
+    argv += ["--detection-scale", "auto", "--contrast-retry", "--legacy-boxes", "half", "--all-crops"]
+    every_video = ["--root-dir", "/d", "--workers", "3", "--shard", "1/2"]
+    assert step_commands(parse_args(argv)) == [
+        (
+            "detect_original_faces",
+            [*every_video, "--device", "cpu", "--detection-scale", "auto", "--contrast-retry"],
+        ),
+        ("extract_crops", [*every_video, "--every", "5", "--legacy-boxes", "half"]),
+        ("generate_landmarks", [*every_video, "--device", "cpu"]),
+        ("generate_diffs", every_video),
+        ("generate_folds", ["--root-dir", "/d", "--out", "folds.csv", "--n-splits", "50", "--all-crops"]),
+    ]
+    # an option not given is left to the step's own default
+    assert step_commands(parse_args(["/d"]))[1] == ("extract_crops", ["--root-dir", "/d"])
