@@ -97,18 +97,24 @@ def run_stage(title: str, command: list) -> None:
 
 
 def generate(paths: DemoPaths, args: argparse.Namespace) -> None:
-    """The three parts, in this process: one detector load instead of three script start-ups."""
-    from core.faces import FaceDetector
-    from demo.synthetic_dataset import DatasetOptions, make_dataset
+    """The three parts, in this process: one detector load instead of three script start-ups, and none when
+    every part is already made."""
+    from demo.synthetic_dataset import DatasetOptions, is_made, make_dataset
 
     print("\n== synthetic clips (demo/synthetic_dataset.py)", flush=True)
-    detector = FaceDetector("cpu")
     parts = (
         (paths.data, TRAIN_PART, args.train_reals),
         (paths.data, VALIDATION_PART, args.validation_reals),
         (paths.held_out, HELD_OUT_PART, args.held_out_reals),
     )
-    for root, part, reals in parts:
+    missing = [(root, part, reals) for root, part, reals in parts if not is_made(root, part)]
+    if not missing:
+        print("== synthetic clips: already made", flush=True)
+        return
+    from core.faces import FaceDetector
+
+    detector = FaceDetector("cpu")
+    for root, part, reals in missing:
         # SBI trains on real clips alone
         fakes_per_real = 0 if args.sbi and part == TRAIN_PART else args.fakes_per_real
         options = DatasetOptions(

@@ -210,22 +210,26 @@ def write_part(
         (tmp / "metadata.json").write_text(json.dumps(metadata, indent=1))
 
 
+def part_folder(root: Path, part: int) -> Path:
+    return root / f"dfdc_train_part_{part}"
+
+
+def is_made(root: Path, part: int) -> bool:
+    """Whether the part is complete: its metadata.json is written last."""
+    return (part_folder(root, part) / "metadata.json").is_file()
+
+
 def make_dataset(root: Path, options: DatasetOptions, detector: FaceDetector | None = None) -> list[Path]:
     """Write the parts missing under `root`; return every part folder."""
     numbers = range(options.first_part, options.first_part + options.parts)
-    folders = [root / f"dfdc_train_part_{part}" for part in numbers]
-    missing = [
-        (part, folder)
-        for part, folder in zip(numbers, folders, strict=True)
-        if not (folder / "metadata.json").is_file()
-    ]
+    missing = [(part, part_folder(root, part)) for part in numbers if not is_made(root, part)]
     if missing:
         sources = load_source_photos(detector or FaceDetector("cpu"))
         clips = len(missing) * options.reals_per_part * (1 + options.fakes_per_real)
         with tqdm(total=clips, desc="synthetic clips", unit="clip") as bar:
             for part, folder in missing:
                 write_part(folder, part, sources, options, bar)
-    return folders
+    return [part_folder(root, part) for part in numbers]
 
 
 def main(argv=None) -> int:
