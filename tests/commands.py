@@ -3,8 +3,15 @@ that nearly every test gives, followed by the test's own."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
+import logging
+import os
+import random
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,15 +73,72 @@ def predict_argv(checkpoint: Path, test_dir, output, *extra) -> list[str]:
     ]
 
 
-def run_predict(*args, timeout: float = 900) -> subprocess.CompletedProcess:
-    """predict_folder.py in a process of its own."""
-    return subprocess.run(
-        [sys.executable, "predict_folder.py", *map(str, args)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+def run_main(module: str, *args) -> subprocess.CompletedProcess:
+    """`python -m module args` (`python module.py args`) answered by the module's main(argv) in this process,
+    without the seconds a new interpreter spends importing torch, timm and the face detector.
+
+    What it writes to sys.stdout and sys.stderr, and what it logs (the INFO lines its logging.basicConfig
+    would print in a process of its own), come back as the CompletedProcess's stdout and stderr; its return
+    value, or the code of a SystemExit, as the returncode; an exception it lets out, as a process would
+    show it: the traceback on stderr and returncode 1. Run as from the repository's root, with sys.argv[0]
+    its file, as the process would see them. What a script may change in the process is put back: the
+    working directory, os.environ, sys.argv, the root logger, torch's thread count and the random number
+    generators' states (a training run seeds them).
+
+    Not for what needs a process of its own: a kill or a timeout, torchrun, what is read from the
+    environment at import time, what C libraries write straight to file descriptor 2. The allocator
+    settings of core.allocator.keep_freed_memory() stay: glibc cannot be asked for its previous ones."""
+    import numpy as np
+    import torch
+
+    script = importlib.import_module(module)
+    argv = [str(arg) for arg in args]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    # what logging.basicConfig(level=INFO, format="%(message)s") gives a script's own process; its call here
+    # then does nothing, since the root logger has a handler
+    log = logging.StreamHandler(stderr)
+    log.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger()
+    saved_root = (root.level, list(root.handlers))
+    saved = (os.getcwd(), dict(os.environ), sys.argv, torch.get_num_threads())
+    saved_random = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+    root.addHandler(log)
+    root.setLevel(logging.INFO)
+    sys.argv = [script.__file__, *argv]
+    os.chdir(REPO)
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                code = script.main(argv)
+            except SystemExit as exit_:
+                code = exit_.code
+                if code is not None and not isinstance(code, int):  # as the interpreter: a message, 1
+                    print(code, file=sys.stderr)
+                    code = 1
+            except Exception:
+                traceback.print_exc()
+                code = 1
+    finally:
+        os.chdir(saved[0])
+        for name in os.environ.keys() - saved[1].keys():
+            del os.environ[name]
+        os.environ.update({name: value for name, value in saved[1].items() if os.environ.get(name) != value})
+        sys.argv = saved[2]
+        if torch.get_num_threads() != saved[3]:
+            torch.set_num_threads(saved[3])
+        random.setstate(saved_random[0])
+        np.random.set_state(saved_random[1])
+        torch.set_rng_state(saved_random[2])
+        root.setLevel(saved_root[0])
+        root.handlers[:] = saved_root[1]
+    return subprocess.CompletedProcess(
+        [sys.executable, "-m", module, *argv], code or 0, stdout.getvalue(), stderr.getvalue()
     )
+
+
+def run_predict(*args) -> subprocess.CompletedProcess:
+    """predict_folder.py, in this process (run_main)."""
+    return run_main("predict_folder", *args)
 
 
 def train_options(config: dict, data_dir: Path, output_dir: Path, fold: int, **extra) -> TrainOptions:

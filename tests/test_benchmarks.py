@@ -11,9 +11,12 @@ import sys
 import pytest
 
 from demo.synthetic_dataset import DatasetOptions, make_dataset
+from tests.commands import run_main
 from tests.conftest import REAL_VIDEOS, REPO, shared_video
 
-# each runs a benchmark script in a process of its own
+# each runs a benchmark script: the classifier's and training's in this process (run_in_process), the others
+# in a process of their own (benchmark_inference and benchmark_report report the process's peak memory,
+# benchmark_preprocessing starts worker processes)
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
@@ -25,6 +28,13 @@ def run_module(*args) -> str:
     done = subprocess.run(
         [sys.executable, "-m", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=900
     )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def run_in_process(module, *args) -> str:
+    """What `python -m module args` prints, from the module's main(argv) in this process (run_main)."""
+    done = run_main(module, *args)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -70,7 +80,7 @@ def test_benchmark_inference_splits_time_and_reports_memory_for_both_backends(in
 
 
 def test_benchmark_classifier_compares_the_setups_and_backends(tmp_path):
-    out = run_module(
+    out = run_in_process(
         "benchmarks.benchmark_classifier",
         "--encoder",
         "tf_efficientnet_b0_ns",
@@ -107,7 +117,7 @@ def test_benchmark_training_reports_images_per_second(data_root, tmp_path):
     config = json.loads((REPO / "configs" / "tiny.json").read_text())
     config["optimizer"]["batch_size"] = 4
     (tmp_path / "tiny.json").write_text(json.dumps(config))
-    out = run_module(
+    out = run_in_process(
         "benchmarks.benchmark_training",
         "--config",
         tmp_path / "tiny.json",

@@ -1,7 +1,5 @@
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +8,7 @@ import pytest
 from core.metrics import average_precision, roc_auc
 from evaluate import evaluate, main
 from inference.results import VideoResult
-from tests.conftest import REPO
+from tests.commands import run_main
 
 LABELS = {"a.mp4": 1.0, "b.mp4": 1.0, "c.mp4": 0.0, "d.mp4": 0.0}
 
@@ -93,20 +91,7 @@ def test_labels_from_a_data_root(tmp_path):
     )
     predictions = tmp_path / "p.csv"
     predictions.write_text("filename,label\nx.mp4,0.7\ny.mp4,0.2\n")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "evaluate.py",
-            "--predictions",
-            str(predictions),
-            "--labels",
-            str(tmp_path / "root"),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_main("evaluate", "--predictions", predictions, "--labels", tmp_path / "root")
     assert done.returncode == 0, done.stderr
     assert "auc                1.0000" in done.stdout and "videos 2 (fakes 1, reals 1)" in done.stdout
 

@@ -4,8 +4,6 @@ run."""
 import csv
 import json
 import shutil
-import subprocess
-import sys
 from dataclasses import replace
 
 import cv2
@@ -18,8 +16,8 @@ from inference.folder import predict_videos, progress_path, settings_key
 from inference.inputs import diagnostics_path
 from inference.loading import InputSpec, load_classifier
 from inference.predictor import NEUTRAL_SCORE, PredictorSettings, VideoPredictor
-from tests.commands import predict_argv, run_predict
-from tests.conftest import REPO, shared_video
+from tests.commands import predict_argv, run_main, run_predict
+from tests.conftest import shared_video
 
 FFPP_519 = "ffpp/original_sequences/youtube/c23/videos/519.mp4"
 FFPP_634 = "ffpp/original_sequences/youtube/c23/videos/634.mp4"
@@ -217,9 +215,7 @@ def test_odd_file_names_survive_the_csv_and_evaluate(tmp_path, small_checkpoint)
     for name, source in zip(names, sources, strict=True):
         shutil.copy(shared_video(source), folder / name)
     output = tmp_path / "out.csv"
-    done = run_predict(
-        *predict_argv(small_checkpoint, folder, output), "--frames", 2, "--input-size", 128, timeout=600
-    )
+    done = run_predict(*predict_argv(small_checkpoint, folder, output), "--frames", 2, "--input-size", 128)
     assert done.returncode == 0, done.stderr
     with output.open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -229,13 +225,7 @@ def test_odd_file_names_survive_the_csv_and_evaluate(tmp_path, small_checkpoint)
         csv.writer(f).writerows(
             [["filename", "label"], *[[name, int(i >= 2)] for i, name in enumerate(names)]]
         )
-    evaluated = subprocess.run(
-        [sys.executable, "evaluate.py", "--predictions", output, "--labels", labels, "--json"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    evaluated = run_main("evaluate", "--predictions", output, "--labels", labels, "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     report = json.loads(evaluated.stdout)
     assert report["videos"] == 4 and report["fakes"] == 2 and not report["missing_predictions"]
@@ -251,25 +241,17 @@ def test_a_file_named_as_a_released_checkpoint_with_another_size_is_warned_about
     weights.mkdir()
     name = "final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36"
     shutil.copy(small_checkpoint, weights / name)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "predict_folder.py",
-            "--weights-dir",
-            weights,
-            "--models",
-            name,
-            "--test-dir",
-            faceless_video,
-            "--output",
-            tmp_path / "out.csv",
-            "--device",
-            "cpu",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = run_predict(
+        "--weights-dir",
+        weights,
+        "--models",
+        name,
+        "--test-dir",
+        faceless_video,
+        "--output",
+        tmp_path / "out.csv",
+        "--device",
+        "cpu",
     )
     lines = done.stderr.strip().splitlines()
     assert lines[0].startswith(f"warning: {weights / name} is named as a released checkpoint but has ")

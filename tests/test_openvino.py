@@ -4,7 +4,6 @@ entry, and falls back to PyTorch, saying so, when the runtime is missing."""
 import json
 import logging
 import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -16,7 +15,7 @@ from core.openvino_runtime import OpenVINOClassifier
 from inference.loading import load_classifier
 from inference.predictor import PredictorSettings, VideoPredictor
 from tests.commands import predict_argv, run_predict
-from tests.conftest import REPO, shared_video
+from tests.conftest import shared_video
 
 VIDEOS = [
     "dfdc/dfdc_train_part_0/brtujopkby.mp4",
@@ -109,7 +108,7 @@ def test_a_damaged_cache_entry_is_rebuilt_not_trusted(tmp_path, small_checkpoint
 
 
 @pytest.mark.slow
-def test_without_the_runtime_the_run_says_so_and_scores_with_pytorch(tmp_path, small_checkpoint):
+def test_without_the_runtime_the_run_says_so_and_scores_with_pytorch(tmp_path, small_checkpoint, monkeypatch):
     video = shared_video(VIDEOS[2])
     common = [
         "--weights-dir",
@@ -125,19 +124,9 @@ def test_without_the_runtime_the_run_says_so_and_scores_with_pytorch(tmp_path, s
         "--input-size",
         "128",
     ]
-    probe = (
-        "import runpy, sys\n"
-        "sys.modules['openvino'] = None  # as if it were not installed\n"
-        "sys.argv = ['predict_folder.py'] + sys.argv[1:]\n"
-        "runpy.run_path('predict_folder.py', run_name='__main__')\n"
-    )
-    missing = subprocess.run(
-        [sys.executable, "-c", probe, *common, "--backend", "openvino", "--output", str(tmp_path / "a.csv")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "openvino", None)  # as if it were not installed: `import openvino` fails
+        missing = run_predict(*common, "--backend", "openvino", "--output", tmp_path / "a.csv")
     assert missing.returncode == 0, missing.stderr[-2000:]
     warnings = [line for line in missing.stderr.splitlines() if "runs on PyTorch" in line]
     assert len(warnings) == 1 and warnings[0].startswith("warning: OpenVINO is not installed")

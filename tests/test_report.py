@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -15,16 +13,16 @@ import pytest
 from core.video import read_sampled_frames, write_video
 from inference.report import faces_folder, video_folder_name
 from tests.browser import Browser
-from tests.commands import predict_argv
-from tests.conftest import REPO, shared_video
+from tests.commands import predict_argv, run_main
+from tests.conftest import shared_video
 
 ODD_NAME = "odd <b>name & 'quotes'.mp4"  # escaped on the pages, a safe folder name on disk
 INPUTS = ["no_face.mp4", ODD_NAME, "photo.jpg", "portrait.mp4", "two_people.mp4"]
 
 
-def run(*args, module: str | None = None):
-    command = [sys.executable, "-m", module] if module else [sys.executable, "predict_folder.py"]
-    return subprocess.run([*command, *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=900)
+def run(*args, module: str = "predict_folder"):
+    """predict_folder.py, or `python -m module`, in this process (run_main)."""
+    return run_main(module, *args)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-import sys
 
 import pytest
 
@@ -18,7 +17,7 @@ from inference.results import (
     diagnostics_json,
     load_diagnostics,
 )
-from tests.conftest import REPO
+from tests.commands import run_main
 
 
 def a_record() -> VideoResult:
@@ -96,12 +95,6 @@ def test_the_loader_refuses_another_version_in_one_line(tmp_path, schema, said):
     assert "rerun the scoring" in message and "\n" not in message
 
 
-def run(*args: object) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=300
-    )
-
-
 def assert_refused(done: subprocess.CompletedProcess, path) -> None:
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
@@ -115,17 +108,17 @@ def assert_refused(done: subprocess.CompletedProcess, path) -> None:
 
 def test_the_report_evaluate_and_a_merge_refuse_an_unversioned_file(tmp_path):
     diagnostics = old_diagnostics(tmp_path / "old.diagnostics.json")
-    assert_refused(run("-m", "inference.report", diagnostics, "--out", tmp_path / "report"), diagnostics)
+    assert_refused(run_main("inference.report", diagnostics, "--out", tmp_path / "report"), diagnostics)
     assert not (tmp_path / "report" / "index.html").exists()
     (tmp_path / "old.csv").write_text("filename,label\na.mp4,0.750000\n")
     (tmp_path / "labels.csv").write_text("filename,label\na.mp4,1\n")
     assert_refused(
-        run("evaluate.py", "--predictions", tmp_path / "old.csv", "--labels", tmp_path / "labels.csv"),
+        run_main("evaluate", "--predictions", tmp_path / "old.csv", "--labels", tmp_path / "labels.csv"),
         diagnostics,
     )
     shard = old_diagnostics(tmp_path / "out.shard-0-of-1.diagnostics.json")
     (tmp_path / "out.shard-0-of-1.csv").write_text("filename,label\na.mp4,0.750000\n")
-    assert_refused(run("predict_folder.py", "--merge", tmp_path / "out.csv"), shard)
+    assert_refused(run_main("predict_folder", "--merge", tmp_path / "out.csv"), shard)
     assert not (tmp_path / "out.csv").exists()
 
 

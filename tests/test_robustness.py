@@ -3,8 +3,6 @@ robustness evaluation end to end on real videos."""
 
 import csv
 import json
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -24,7 +22,8 @@ from robustness.perturbations import (
     gaussian_noise,
     pixelation,
 )
-from tests.conftest import REPO, shared_video
+from tests.commands import run_main
+from tests.conftest import shared_video
 
 FFPP = "ffpp/original_sequences/youtube/c23/videos/{}.mp4"
 
@@ -206,13 +205,7 @@ def test_evaluate_robustness_end_to_end_and_resumable(tmp_path, small_checkpoint
     ]
 
     def evaluate(*extra):
-        done = subprocess.run(
-            [sys.executable, "evaluate_robustness.py", *map(str, common), *map(str, extra)],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
+        done = run_main("evaluate_robustness", *common, *extra)
         assert done.returncode == 0, done.stderr[-3000:]
         return done
 

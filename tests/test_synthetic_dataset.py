@@ -4,8 +4,6 @@ them."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ import pytest
 from core.faces import margin_box
 from core.video import iterate_frames
 from demo.synthetic_dataset import DatasetOptions, load_source_photos, make_dataset
-from tests.conftest import REPO
+from tests.commands import run_main
 
 SMALL = DatasetOptions(parts=1, reals_per_part=2, fakes_per_real=2, frames=8, seed=3)
 
@@ -104,38 +102,24 @@ def test_source_photos_ship_with_the_dependencies(detector):
 
 @pytest.mark.slow
 def test_command_line(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "demo.synthetic_dataset", "--help"], cwd=REPO, capture_output=True, text=True
-    )
+    done = run_main("demo.synthetic_dataset", "--help")
     assert done.returncode == 0 and "--fakes-per-real" in done.stdout and "self-blended" in done.stdout
-    done = subprocess.run(
-        [sys.executable, "-m", "demo.synthetic_dataset", "--out", str(tmp_path), "--frames", "0"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
+    done = run_main("demo.synthetic_dataset", "--out", tmp_path, "--frames", 0)
     assert done.returncode == 2 and "error: argument --frames: must be 1 or more, got 0" in done.stderr
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "demo.synthetic_dataset",
-            "--out",
-            str(tmp_path / "d"),
-            "--parts",
-            "1",
-            "--first-part",
-            "4",
-            "--reals-per-part",
-            "1",
-            "--fakes-per-real",
-            "1",
-            "--frames",
-            "3",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+    done = run_main(
+        "demo.synthetic_dataset",
+        "--out",
+        tmp_path / "d",
+        "--parts",
+        1,
+        "--first-part",
+        4,
+        "--reals-per-part",
+        1,
+        "--fakes-per-real",
+        1,
+        "--frames",
+        3,
     )
     assert done.returncode == 0, done.stderr
     assert len(list((tmp_path / "d" / "dfdc_train_part_4").glob("*.mp4"))) == 2

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from core.checkpoints import load_checkpoint
-from tests.commands import crop_row, predict_argv, run_predict, train_argv, train_options
+from tests.commands import crop_row, predict_argv, run_main, run_predict, train_argv, train_options
 from tests.conftest import REPO, shared_video
 from training.config import ConfigError, load_config
 from training.trainer import Trainer, TrainOptions, training_state_path
@@ -179,8 +179,7 @@ def test_checkpoint_scores_videos_through_predict_folder(ddp_run):
     done = run_predict(
         *predict_argv(
             out / "weights" / f"{NAME}_{fold}_best", video, csv_path, "--frames", 4, "--input-size", 64
-        ),
-        timeout=600,
+        )
     )
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(csv_path.open()))
@@ -234,20 +233,7 @@ def test_resume_continues_at_the_next_epoch_with_the_saved_optimizer_state(ddp_r
 def test_plot_loss_writes_a_png_from_a_training_log(ddp_run, tmp_path):
     out, fold, _ = ddp_run
     png = tmp_path / "loss.png"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "plot_loss.py",
-            "--log-file",
-            str(out / "logs" / f"{NAME}_{fold}.log"),
-            "--output",
-            str(png),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_main("plot_loss", "--log-file", out / "logs" / f"{NAME}_{fold}.log", "--output", png)
     assert done.returncode == 0, done.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and cv2.imread(str(png)).shape[1] > 400
     assert "weighted loss" in done.stdout
@@ -330,13 +316,8 @@ def test_a_killed_run_resumes_where_it_stopped(data_root, tmp_path):
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     last = tmp_path / "w" / f"{NAME}_{fold}_last"
     assert load_checkpoint(last)["epoch"] == 0
-    done = subprocess.run(
-        [sys.executable, "train_classifier.py", *options, "--resume", str(last)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    # the resumed run needs no process of its own
+    done = run_main("train_classifier", *options, "--resume", last)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resuming" in done.stderr and "at epoch 1" in done.stderr
     assert [line.split()[1] for line in log_file.read_text().splitlines()] == ["0", "1", "2"]

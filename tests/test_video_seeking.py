@@ -3,8 +3,6 @@ decoded."""
 
 import dataclasses
 import re
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -12,7 +10,8 @@ import pytest
 
 from core.decoding import DecodeReport, read_timeline, seek_plan, worth_seeking
 from core.video import iterate_frames, read_sampled_frames, sample_frame_indices
-from tests.conftest import REAL_VIDEOS, REPO, shared_video
+from tests.commands import run_main
+from tests.conftest import REAL_VIDEOS, shared_video
 from tests.media import encode_as, numbered_frames
 
 
@@ -100,27 +99,19 @@ def test_seeking_in_real_videos_gives_the_frames_of_a_sequential_pass(video):
 
 
 def test_the_decoding_benchmark_times_a_short_and_a_long_video(tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.benchmark_decoding",
-            "--out",
-            tmp_path,
-            "--size",
-            "128x72",
-            "--seconds",
-            "10",
-            "120",
-            "--frames",
-            "8",
-            "--rounds",
-            "1",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = run_main(
+        "benchmarks.benchmark_decoding",
+        "--out",
+        tmp_path,
+        "--size",
+        "128x72",
+        "--seconds",
+        10,
+        120,
+        "--frames",
+        8,
+        "--rounds",
+        1,
     )
     assert done.returncode == 0, done.stderr
     assert re.search(
