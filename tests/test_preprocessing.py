@@ -15,6 +15,7 @@ from core.video import read_frames_at, write_video
 from preprocessing import generate_folds
 from preprocessing.dataset import load_dataset
 from preprocessing.generate_folds import FoldLeakError, check_no_leak, dfdc_part_fold
+from tests.commands import run_main
 from tests.conftest import REPO, run_pipeline, shared_video
 from tests.test_preprocessing_parity import originals_rows
 
@@ -234,13 +235,7 @@ def test_a_killed_run_leaves_nothing_a_rerun_would_trust(tmp_path):
     finished = list((root / "boxes").glob("*.json"))
     assert len(finished) == 1, "expected the kill to land between the two videos"
     json.loads(finished[0].read_text())  # what is there is complete
-    done = subprocess.run(
-        [sys.executable, "-m", "preprocessing.detect_original_faces", *options],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run_main("preprocessing.detect_original_faces", *options)
     assert done.returncode == 0 and "1 processed, 1 already done" in done.stdout
     assert {p.name for p in (root / "boxes").glob("*.json")} == {"004.json", "634.json"}
 
