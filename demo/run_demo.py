@@ -6,12 +6,14 @@ clips, evaluate.
     bash run_demo.sh --sbi                    # trained on real clips alone (self-blended images),
                                               # to demo_output_sbi/
 
-Every stage runs the project's own scripts, exactly as a user would:
+Every stage runs one of the project's own entry points with the options a user would give it, through its
+main(argv) in this process (torch and the model zoo are imported once); each stage's command is printed:
   1. demo/synthetic_dataset.py  REAL and self-blended FAKE clips of the photos that ship with
                                 scikit-image and matplotlib: dfdc_train_part_0 (training) and
                                 dfdc_train_part_1 (validation) in OUT/data, dfdc_train_part_2 in
                                 OUT/heldout (never seen in training or checkpoint selection)
   2. preprocess_data.sh         boxes, crops, landmarks, diffs and folds.csv under OUT/data
+                                (preprocessing/pipeline.py)
   3. train_classifier.py        the --config (configs/tiny.json) on fold 0, validated on fold 1
   4. plot_loss.py               OUT/loss.png
   5. predict_folder.py          the best checkpoint on the held-out clips -> OUT/predictions.csv, with
@@ -27,8 +29,8 @@ how well a model detects real deepfakes.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -87,12 +89,19 @@ class DemoPaths:
         )
 
 
-def run_stage(title: str, command: list) -> None:
-    print(f"\n== {title}: {' '.join(str(part) for part in command)}", flush=True)
+def run_stage(title: str, module: str, argv: list) -> None:
+    """One stage: the entry point's main(argv) in this process, so torch and the model zoo are imported once
+    for the whole demo; the command printed runs the same stage on its own."""
+    argv = [str(part) for part in argv]
+    print(f"\n== {title}: python -m {module} {' '.join(argv)}", flush=True)
     started = time.time()
-    done = subprocess.run([str(part) for part in command], cwd=REPO)
-    if done.returncode != 0:
-        raise StageError(f"{title} failed (exit code {done.returncode}); its messages are above")
+    try:
+        code = importlib.import_module(module).main(argv)
+    except SystemExit as exit_:  # argparse and parser.exit end a stage this way
+        code = exit_.code
+    sys.stdout.flush()
+    if code:
+        raise StageError(f"{title} failed (exit code {code}); its messages are above")
     print(f"== {title}: done in {time.time() - started:.0f} s", flush=True)
 
 
@@ -130,8 +139,6 @@ def generate(paths: DemoPaths, args: argparse.Namespace) -> None:
 
 def train(paths: DemoPaths, args: argparse.Namespace, run: str) -> None:
     command = [
-        sys.executable,
-        "train_classifier.py",
         "--config",
         args.config,
         "--data-dir",
@@ -160,7 +167,7 @@ def train(paths: DemoPaths, args: argparse.Namespace, run: str) -> None:
     last = paths.weights / f"{run}_last"
     if last.is_file():
         command += ["--resume", last]
-    run_stage("training", command)
+    run_stage("training", "train_classifier", command)
 
 
 def preprocess(paths: DemoPaths, args: argparse.Namespace) -> None:
@@ -169,9 +176,8 @@ def preprocess(paths: DemoPaths, args: argparse.Namespace) -> None:
     # 32-frame clip.
     run_stage(
         "preprocessing",
+        "preprocessing.pipeline",
         [
-            "bash",
-            "preprocess_data.sh",
             paths.data,
             "--device",
             args.device,
@@ -189,10 +195,8 @@ def preprocess(paths: DemoPaths, args: argparse.Namespace) -> None:
     if args.sbi:
         run_stage(
             "68-point landmarks",
+            "preprocessing.generate_landmarks68",
             [
-                sys.executable,
-                "-m",
-                "preprocessing.generate_landmarks68",
                 "--root-dir",
                 paths.data,
                 "--workers",
@@ -204,9 +208,8 @@ def preprocess(paths: DemoPaths, args: argparse.Namespace) -> None:
 def plot_loss(paths: DemoPaths, run: str) -> None:
     run_stage(
         "loss plot",
+        "plot_loss",
         [
-            sys.executable,
-            "plot_loss.py",
             "--log-file",
             paths.logs / f"{run}.log",
             "--output",
@@ -218,9 +221,8 @@ def plot_loss(paths: DemoPaths, run: str) -> None:
 def score_held_out(paths: DemoPaths, args: argparse.Namespace, best: str, input_size: int) -> None:
     run_stage(
         "scoring held-out clips",
+        "predict_folder",
         [
-            sys.executable,
-            "predict_folder.py",
             "--weights-dir",
             paths.weights,
             "--models",
@@ -244,9 +246,8 @@ def score_held_out(paths: DemoPaths, args: argparse.Namespace, best: str, input_
 def evaluate(paths: DemoPaths) -> None:
     run_stage(
         "evaluation",
+        "evaluate",
         [
-            sys.executable,
-            "evaluate.py",
             "--predictions",
             paths.predictions,
             "--labels",
