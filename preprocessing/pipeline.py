@@ -21,6 +21,7 @@ import sys
 
 from core.cli import ArgumentParser, DefaultsHelpFormatter, at_least, detection_scale_option
 from core.device import DEVICE_CHOICES
+from preprocessing.boxes import LEGACY_SCALES
 
 # which option goes to which step; --workers and --shard go to the four steps before the folds
 DETECTION = ("--device", "--detection-scale", "--contrast-retry")
@@ -58,7 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--legacy-boxes",
-        choices=("half", "full"),
+        choices=sorted(LEGACY_SCALES),
         default=argparse.SUPPRESS,
         help="extract_crops: read box files that do not name their coordinates (half: the original "
         "solution's)",

@@ -99,9 +99,9 @@ def run_main(module: str, *args) -> subprocess.CompletedProcess:
     log = logging.StreamHandler(stderr)
     log.setFormatter(logging.Formatter("%(message)s"))
     root = logging.getLogger()
-    saved_root = (root.level, list(root.handlers))
-    saved = (os.getcwd(), dict(os.environ), sys.argv, torch.get_num_threads())
-    saved_random = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+    root_level, root_handlers = root.level, list(root.handlers)
+    cwd, environment, sys_argv, threads = os.getcwd(), dict(os.environ), sys.argv, torch.get_num_threads()
+    random_state, numpy_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
     root.addHandler(log)
     root.setLevel(logging.INFO)
     sys.argv = [script.__file__, *argv]
@@ -119,18 +119,17 @@ def run_main(module: str, *args) -> subprocess.CompletedProcess:
                 traceback.print_exc()
                 code = 1
     finally:
-        os.chdir(saved[0])
-        for name in os.environ.keys() - saved[1].keys():
-            del os.environ[name]
-        os.environ.update({name: value for name, value in saved[1].items() if os.environ.get(name) != value})
-        sys.argv = saved[2]
-        if torch.get_num_threads() != saved[3]:
-            torch.set_num_threads(saved[3])
-        random.setstate(saved_random[0])
-        np.random.set_state(saved_random[1])
-        torch.set_rng_state(saved_random[2])
-        root.setLevel(saved_root[0])
-        root.handlers[:] = saved_root[1]
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(environment)
+        sys.argv = sys_argv
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        random.setstate(random_state)
+        np.random.set_state(numpy_state)
+        torch.set_rng_state(torch_state)
+        root.setLevel(root_level)
+        root.handlers[:] = root_handlers
     return subprocess.CompletedProcess(
         [sys.executable, "-m", module, *argv], code or 0, stdout.getvalue(), stderr.getvalue()
     )

@@ -241,18 +241,7 @@ def test_a_file_named_as_a_released_checkpoint_with_another_size_is_warned_about
     weights.mkdir()
     name = "final_111_DeepFakeClassifier_tf_efficientnet_b7_ns_0_36"
     shutil.copy(small_checkpoint, weights / name)
-    done = run_predict(
-        "--weights-dir",
-        weights,
-        "--models",
-        name,
-        "--test-dir",
-        faceless_video,
-        "--output",
-        tmp_path / "out.csv",
-        "--device",
-        "cpu",
-    )
+    done = run_predict(*predict_argv(weights / name, faceless_video, tmp_path / "out.csv"))
     lines = done.stderr.strip().splitlines()
     assert lines[0].startswith(f"warning: {weights / name} is named as a released checkpoint but has ")
     assert (

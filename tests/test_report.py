@@ -13,16 +13,11 @@ import pytest
 from core.video import read_sampled_frames, write_video
 from inference.report import faces_folder, video_folder_name
 from tests.browser import Browser
-from tests.commands import predict_argv, run_main
+from tests.commands import predict_argv, run_main, run_predict
 from tests.conftest import shared_video
 
 ODD_NAME = "odd <b>name & 'quotes'.mp4"  # escaped on the pages, a safe folder name on disk
 INPUTS = ["no_face.mp4", ODD_NAME, "photo.jpg", "portrait.mp4", "two_people.mp4"]
-
-
-def run(*args, module: str = "predict_folder"):
-    """predict_folder.py, or `python -m module`, in this process (run_main)."""
-    return run_main(module, *args)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +38,7 @@ def report_run(tmp_path_factory, trained_checkpoint, faceless_video):
     assert cv2.imwrite(str(folder / "photo.jpg"), cv2.cvtColor(right[0], cv2.COLOR_RGB2BGR))
     shutil.copy(faceless_video, folder / "no_face.mp4")
     out = tmp_path_factory.mktemp("report_run")
-    done = run(
+    done = run_predict(
         *predict_argv(trained_checkpoint, folder, out / "scores.csv"),
         "--frames",
         8,
@@ -204,7 +199,7 @@ def test_report_made_later_from_the_diagnostics(report_run, tmp_path):
     report, diagnostics, folder, _ = report_run
     source = report.parent / "scores.diagnostics.json"
     later = tmp_path / "later"
-    done = run(source, "--out", later, "--threshold", "0.3", module="inference.report")
+    done = run_main("inference.report", source, "--out", later, "--threshold", "0.3")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith(f"wrote the report of 5 videos: {later / 'index.html'}")
     assert sorted(p.name for p in (later / "videos").iterdir()) == sorted(
@@ -225,7 +220,7 @@ def test_report_made_later_from_the_diagnostics(report_run, tmp_path):
     shutil.rmtree(faces_folder(later, "photo.jpg"))
     (folder / "photo.jpg").rename(tmp_path / "photo.jpg")
     try:
-        again = run(source, "--out", later, "--threshold", "0.3", module="inference.report")
+        again = run_main("inference.report", source, "--out", later, "--threshold", "0.3")
     finally:
         (tmp_path / "photo.jpg").rename(folder / "photo.jpg")
     assert again.returncode == 0, again.stderr
@@ -251,7 +246,7 @@ def test_report_refuses_bad_input_in_one_line(tmp_path, content, message):
     source = tmp_path / "d.json"
     if content is not None:
         source.write_text(content)
-    done = run(source, "--out", tmp_path / "r", module="inference.report")
+    done = run_main("inference.report", source, "--out", tmp_path / "r")
     assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r" / "index.html").exists()
 
@@ -275,15 +270,15 @@ def test_explain_kept_maps_only_the_faces_the_report_shows_and_a_full_rerun_fill
         "--frames",
         8,
     ]
-    done = run(*args, "--explain", "kept")
+    done = run_predict(*args, "--explain", "kept")
     assert done.returncode == 0, done.stderr
     record = json.loads((tmp_path / "kept.diagnostics.json").read_text())["videos"]["two_people.mp4"]
     kept = {track[key] for track in record["tracks"] for key in ("most_fake_face", "least_fake_face")}
     maps = record["heatmaps"][trained_checkpoint.name]["faces"]
     assert {i for i, text in enumerate(maps) if text is not None} == kept and len(kept) < len(maps)
     # all that was asked is there
-    assert "reusing 2 finished videos" in run(*args, "--explain", "kept").stderr
-    again = run(*args, "--explain")  # every face: the video with faces is explained again
+    assert "reusing 2 finished videos" in run_predict(*args, "--explain", "kept").stderr
+    again = run_predict(*args, "--explain")  # every face: the video with faces is explained again
     assert again.returncode == 0 and "reusing 1 finished videos" in again.stderr
     record = json.loads((tmp_path / "kept.diagnostics.json").read_text())["videos"]["two_people.mp4"]
     assert all(text is not None for text in record["heatmaps"][trained_checkpoint.name]["faces"])
@@ -294,7 +289,7 @@ def test_a_report_that_cannot_be_written_keeps_the_scores_and_says_so(
 ):
     _, _, folder, _ = report_run
     (tmp_path / "blocked").write_text("a file where the report's folder should go")
-    done = run(
+    done = run_predict(
         *predict_argv(trained_checkpoint, folder / "photo.jpg", tmp_path / "scores.csv"),
         "--report",
         tmp_path / "blocked" / "report",
