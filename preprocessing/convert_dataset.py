@@ -12,6 +12,10 @@ Videos are linked (or copied with --copy) into part folders with a metadata.json
            original idX_NNNN.mp4
 
 Fake names carry the method in FF++ because the same A_B pair exists for every method.
+
+Every video is "split": "train", except Celeb-DF v2's official test videos (List_of_testing_videos.txt in its
+root, when present): "test", which generate_folds.py leaves out of folds.csv, so that training neither learns
+from nor picks checkpoints on the videos the dataset's results are reported on.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from core.atomic import write_json_atomic
 from core.cli import ArgumentParser
 
 FAKE, REAL = "FAKE", "REAL"
+CELEBDF_TEST_LIST = "List_of_testing_videos.txt"  # lines of "<1 real | 0 fake> <folder>/<name>.mp4"
 
 
 def ffpp_entries(src: Path, compression: str) -> list[tuple[str, Path, str, str, str | None]]:
@@ -54,8 +59,17 @@ def celebdf_entries(src: Path) -> list[tuple[str, Path, str, str, str | None]]:
     return entries
 
 
-def convert(entries, root: Path, copy: bool = False) -> dict[str, int]:
-    """Link or copy the videos and write each part's metadata.json; existing correct files are kept."""
+def celebdf_test_videos(src: Path) -> set[Path] | None:
+    """The videos of Celeb-DF v2's official test list, as paths under `src`; None where it has no list."""
+    listing = src / CELEBDF_TEST_LIST
+    if not listing.is_file():
+        return None
+    return {src / line.split()[-1] for line in listing.read_text().splitlines() if line.strip()}
+
+
+def convert(entries, root: Path, copy: bool = False, test_videos: set[Path] = frozenset()) -> dict[str, int]:
+    """Link or copy the videos and write each part's metadata.json (split "test" for `test_videos`, else
+    "train"); existing correct files are kept."""
     metadata: dict[str, dict] = {}
     for part, video, name, label, original in entries:
         target = root / part / name
@@ -66,7 +80,8 @@ def convert(entries, root: Path, copy: bool = False) -> dict[str, int]:
         elif not (target.is_symlink() and Path(os.readlink(target)) == video.resolve()):
             target.unlink(missing_ok=True)
             target.symlink_to(video.resolve())
-        metadata.setdefault(part, {})[name] = {"label": label, "split": "train", "original": original}
+        split = "test" if video in test_videos else "train"
+        metadata.setdefault(part, {})[name] = {"label": label, "split": split, "original": original}
     for part, videos in metadata.items():
         write_json_atomic(root / part / "metadata.json", videos)
     return {part: len(videos) for part, videos in metadata.items()}
@@ -88,8 +103,23 @@ def main(argv=None) -> int:
     if not entries:
         print(f"error: no {args.dataset} videos found under {src}", file=sys.stderr)
         return 2
-    counts = convert(entries, Path(args.root_dir), args.copy)
+    test_videos = celebdf_test_videos(src) if args.dataset == "celebdf" else None
+    counts = convert(entries, Path(args.root_dir), args.copy, test_videos or frozenset())
     print("converted: " + ", ".join(f"{part} {count}" for part, count in sorted(counts.items())))
+    if args.dataset == "celebdf":
+        if test_videos is None:
+            print(f"note: no {CELEBDF_TEST_LIST} in {src}: every video is marked split train")
+        else:
+            found = test_videos & {video for _, video, *_ in entries}
+            missing = (
+                f" ({len(test_videos) - len(found)} listed but not found)"
+                if len(found) < len(test_videos)
+                else ""
+            )
+            print(
+                f'{len(found)} videos of {CELEBDF_TEST_LIST} marked split "test"{missing}: generate_folds.py '
+                "leaves them out of folds.csv"
+            )
     return 0
 
 

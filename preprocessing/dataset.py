@@ -1,7 +1,7 @@
 """A DFDC-layout dataset: `DATA_ROOT/<part>/{*.mp4, metadata.json}`, and where each step writes under
 DATA_ROOT.
 
-metadata.json maps a file name to {"label": "REAL"|"FAKE", "original": name or null, ...}.
+metadata.json maps a file name to {"label": "REAL"|"FAKE", "original": name or null, "split": ..., ...}.
 A video's id is its file name without the extension; ids are unique across the dataset.
 """
 
@@ -22,6 +22,7 @@ class VideoEntry:
     label: int  # 1 fake, 0 real
     original: str | None  # id of the original video, for fakes
     part: str  # the folder it is in
+    split: str = "train"  # metadata's "split": "test" marks a dataset's official test videos
 
     @property
     def is_fake(self) -> bool:
@@ -103,6 +104,11 @@ def load_dataset(root: str | Path) -> Dataset:
                 )
                 continue
             videos[video_id] = VideoEntry(
-                video_id, path, int(label == "FAKE"), _stem(original) if original else None, part
+                video_id,
+                path,
+                int(label == "FAKE"),
+                _stem(original) if original else None,
+                part,
+                str(info.get("split") or "train"),
             )
     return Dataset(root, videos, problems)

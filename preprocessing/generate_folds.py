@@ -10,6 +10,10 @@ with 16 splits, parts 3f..3f+2 form fold f (f < 15) and parts 45-49 fold 15 (see
 dfdc_part_fold), and a fake lives in its original's part. Folders without a
 part number are split by original video: an original and all its fakes get one
 fold. Either way no original/fake pair is split across folds; this is checked.
+
+Videos whose metadata "split" is "test" (a dataset's official test videos, e.g. Celeb-DF v2's
+List_of_testing_videos.txt as convert_dataset.py marks them) get no row, so that no fold trains or picks
+checkpoints on what the model is to be tested on; --include-test-split lists them too.
 """
 
 from __future__ import annotations
@@ -96,12 +100,14 @@ def fold_rows(
     stray: list[Path] | None = None,
     all_crops: bool = False,
     left_out: Counter | None = None,
+    test_videos: list[str] | None = None,
 ) -> list[dict]:
     """One row per crop; files in a crops folder that are not `<frame>_<face>.png` are left out (and added to
     `stray`).
 
     Unless `all_crops`, only the original's rows (see the module's doc); the crops left out are counted in
-    `left_out` by reason."""
+    `left_out` by reason. Videos of the "test" split get no row unless `test_videos` is None; their ids are
+    added to it."""
     named_originals = {
         video.original for video in dataset.videos.values() if video.is_fake and video.original
     }
@@ -110,6 +116,9 @@ def fold_rows(
         video = dataset.videos[video_id]
         crop_dir = dataset.crops_dir(video_id)
         if not crop_dir.is_dir():
+            continue
+        if test_videos is not None and video.split == "test":
+            test_videos.append(video_id)
             continue
         fold = assign_fold(dataset, video, n_splits)
         unpaired = None if all_crops else unpaired_reason(video, video_id in named_originals)
@@ -170,6 +179,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="a row for every crop of every video, instead of the original solution's rows (frames below "
         "320, every 10th, faces 0 and 1, reals only where a fake names them as its original)",
     )
+    parser.add_argument(
+        "--include-test-split",
+        action="store_true",
+        help='rows for the videos whose metadata "split" is "test" too (a dataset\'s official test videos, '
+        "left out by default so that no fold trains on them)",
+    )
     return parser.parse_args(argv)
 
 
@@ -190,10 +205,15 @@ def main(argv=None) -> int:
         return 2
     stray: list[Path] = []
     left_out: Counter = Counter()
-    rows = fold_rows(dataset, args.n_splits, stray, args.all_crops, left_out)
+    test_videos: list[str] | None = None if args.include_test_split else []
+    rows = fold_rows(dataset, args.n_splits, stray, args.all_crops, left_out, test_videos)
     report = StepReport(dataset.root, "generate_folds", (0, 1))
     report.problems = {}  # this step reads every crop afresh: only this run's findings
-    report.extra = {"folds": fold_summary(rows), "crops_left_out": dict(sorted(left_out.items()))}
+    report.extra = {
+        "folds": fold_summary(rows),
+        "crops_left_out": dict(sorted(left_out.items())),
+        "test_split_videos_left_out": len(test_videos or []),
+    }
     for path in stray:
         report.problem(
             str(path.relative_to(dataset.root)), "not a <frame>_<face>.png crop; left out of folds.csv"
@@ -214,6 +234,11 @@ def main(argv=None) -> int:
         print(
             f"generate_folds: {sum(left_out.values())} crops left out, as the original solution's rows leave "
             f"them out ({reasons}); --all-crops keeps them"
+        )
+    if test_videos:
+        print(
+            f'generate_folds: {len(test_videos)} videos of the "test" split left out (so says their '
+            "metadata); --include-test-split lists them"
         )
     report.done = len(videos)
     report.write()

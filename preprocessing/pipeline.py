@@ -26,7 +26,7 @@ from preprocessing.boxes import LEGACY_SCALES
 # which option goes to which step; --workers and --shard go to the four steps before the folds
 DETECTION = ("--device", "--detection-scale", "--contrast-retry")
 CROPS = ("--every", "--legacy-boxes")
-FOLDS = ("--n-splits", "--all-crops")
+FOLDS = ("--n-splits", "--all-crops", "--include-test-split")
 EVERY_VIDEO_STEP = ("--workers", "--shard")
 
 
@@ -75,6 +75,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="store_true",
         default=argparse.SUPPRESS,
         help="generate_folds: every crop in folds.csv, not only the original solution's rows",
+    )
+    parser.add_argument(
+        "--include-test-split",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help='generate_folds: rows for the videos whose metadata "split" is "test" too (left out otherwise)',
     )
     parser.add_argument(
         "--workers",

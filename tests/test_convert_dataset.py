@@ -1,5 +1,10 @@
 import json
 
+import cv2
+import numpy as np
+import pandas as pd
+
+from preprocessing import generate_folds
 from preprocessing.convert_dataset import main as convert_main
 from preprocessing.dataset import load_dataset
 from preprocessing.generate_folds import assign_fold
@@ -52,3 +57,55 @@ def test_ffpp_names_fakes_by_method_and_rerun_is_stable(tmp_path):
 def test_missing_source_is_a_one_line_error(tmp_path, capsys):
     assert convert_main(["ffpp", "--src", str(tmp_path / "none"), "--root-dir", str(tmp_path / "root")]) == 2
     assert capsys.readouterr().err.startswith("error: source folder not found")
+
+
+def test_celebdf_official_test_videos_are_marked_and_kept_out_of_the_folds(tmp_path, capsys):
+    src = tmp_path / "Celeb-DF-v2"
+    videos = [
+        "Celeb-real/id0_0000.mp4",
+        "Celeb-real/id1_0003.mp4",
+        "YouTube-real/00017.mp4",
+        "Celeb-synthesis/id0_id1_0000.mp4",
+        "Celeb-synthesis/id1_id0_0003.mp4",
+    ]
+    for video in videos:
+        touch(src / video)
+    # as the dataset ships it: "<1 real | 0 fake> <folder>/<name>", one listed video absent here
+    (src / "List_of_testing_videos.txt").write_text(
+        "1 YouTube-real/00017.mp4\n0 Celeb-synthesis/id1_id0_0003.mp4\n1 Celeb-real/id9_0009.mp4\n"
+    )
+    root = tmp_path / "root"
+    assert convert_main(["celebdf", "--src", str(src), "--root-dir", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert '2 videos of List_of_testing_videos.txt marked split "test" (1 listed but not found)' in out
+    splits = {video_id: entry.split for video_id, entry in load_dataset(root).videos.items()}
+    assert splits == {
+        "id0_0000": "train",
+        "id1_0003": "train",
+        "00017": "test",
+        "id0_id1_0000": "train",
+        "id1_id0_0003": "test",
+    }
+    for video_id in splits:
+        (root / "crops" / video_id).mkdir(parents=True)
+        cv2.imwrite(str(root / "crops" / video_id / "0_0.png"), np.zeros((8, 8, 3), np.uint8))
+
+    def folded_videos(*options):
+        assert generate_folds.main(["--root-dir", str(root), "--all-crops", *options]) == 0
+        return set(pd.read_csv(root / "folds.csv", dtype={"video": str})["video"])
+
+    assert folded_videos() == {"id0_0000", "id1_0003", "id0_id1_0000"}
+    assert '2 videos of the "test" split left out' in capsys.readouterr().out
+    assert (
+        json.loads((root / "reports" / "generate_folds.json").read_text())["test_split_videos_left_out"] == 2
+    )
+    assert folded_videos("--include-test-split") == set(splits)
+
+
+def test_celebdf_without_its_test_list_says_every_video_is_train(tmp_path, capsys):
+    src = tmp_path / "Celeb-DF-v2"
+    touch(src / "Celeb-real" / "id0_0000.mp4")
+    assert convert_main(["celebdf", "--src", str(src), "--root-dir", str(tmp_path / "root")]) == 0
+    assert f"note: no List_of_testing_videos.txt in {src}: every video is marked split train" in (
+        capsys.readouterr().out
+    )

@@ -254,6 +254,7 @@ def test_preprocess_data_sh_gives_each_option_to_its_steps():
 
     argv = ["/d", "--device", "cpu", "--workers", "3", "--shard", "1/2", "--every", "5", "--n-splits", "50"]
     argv += ["--detection-scale", "auto", "--contrast-retry", "--legacy-boxes", "half", "--all-crops"]
+    argv += ["--include-test-split"]
     every_video = ["--root-dir", "/d", "--workers", "3", "--shard", "1/2"]
     assert step_commands(parse_args(argv)) == [
         (
@@ -263,7 +264,19 @@ def test_preprocess_data_sh_gives_each_option_to_its_steps():
         ("extract_crops", [*every_video, "--every", "5", "--legacy-boxes", "half"]),
         ("generate_landmarks", [*every_video, "--device", "cpu"]),
         ("generate_diffs", every_video),
-        ("generate_folds", ["--root-dir", "/d", "--out", "folds.csv", "--n-splits", "50", "--all-crops"]),
+        (
+            "generate_folds",
+            [
+                "--root-dir",
+                "/d",
+                "--out",
+                "folds.csv",
+                "--n-splits",
+                "50",
+                "--all-crops",
+                "--include-test-split",
+            ],
+        ),
     ]
     # an option not given is left to the step's own default
     assert step_commands(parse_args(["/d"]))[1] == ("extract_crops", ["--root-dir", "/d"])
