@@ -13,14 +13,18 @@ Videos are linked (or copied with --copy) into part folders with a metadata.json
 
 Fake names carry the method in FF++ because the same A_B pair exists for every method.
 
-Every video is "split": "train", except Celeb-DF v2's official test videos (List_of_testing_videos.txt in its
-root, when present): "test", which generate_folds.py leaves out of folds.csv, so that training neither learns
-from nor picks checkpoints on the videos the dataset's results are reported on.
+Every video is "split": "train", except the dataset's official test videos: "test", which
+generate_folds.py leaves out of folds.csv, so that training neither learns from nor picks checkpoints on the
+videos the dataset's results are reported on. --test-split names the list: Celeb-DF v2's
+List_of_testing_videos.txt (by default the one in --src), or FF++'s test.json, a list of ["A", "B"] pairs
+(dataset/splits/test.json of the FaceForensics repository, not part of the video download; by default
+--src/splits/test.json where it exists), whose videos are the originals A and B and every fake of either.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -30,7 +34,8 @@ from core.atomic import write_json_atomic
 from core.cli import ArgumentParser
 
 FAKE, REAL = "FAKE", "REAL"
-CELEBDF_TEST_LIST = "List_of_testing_videos.txt"  # lines of "<1 real | 0 fake> <folder>/<name>.mp4"
+# where each dataset's official test list is looked for when --test-split is not given
+DEFAULT_TEST_SPLIT = {"celebdf": "List_of_testing_videos.txt", "ffpp": "splits/test.json"}
 
 
 def ffpp_entries(src: Path, compression: str) -> list[tuple[str, Path, str, str, str | None]]:
@@ -59,12 +64,14 @@ def celebdf_entries(src: Path) -> list[tuple[str, Path, str, str, str | None]]:
     return entries
 
 
-def celebdf_test_videos(src: Path) -> set[Path] | None:
-    """The videos of Celeb-DF v2's official test list, as paths under `src`; None where it has no list."""
-    listing = src / CELEBDF_TEST_LIST
-    if not listing.is_file():
-        return None
+def celebdf_test_videos(src: Path, listing: Path) -> set[Path]:
+    """The source videos named by Celeb-DF v2's test list (lines of "<1 real | 0 fake> <folder>/<name>")."""
     return {src / line.split()[-1] for line in listing.read_text().splitlines() if line.strip()}
+
+
+def ffpp_test_ids(pairs_file: Path) -> set[str]:
+    """The original videos' ids in FF++'s test pairs."""
+    return {str(video_id) for pair in json.loads(pairs_file.read_text()) for video_id in pair}
 
 
 def convert(entries, root: Path, copy: bool = False, test_videos: set[Path] = frozenset()) -> dict[str, int]:
@@ -94,6 +101,13 @@ def main(argv=None) -> int:
     parser.add_argument("--root-dir", required=True, help="DATA_ROOT to create or extend")
     parser.add_argument("--compression", default="c23", help="FF++ quality folder: raw, c23 or c40")
     parser.add_argument("--copy", action="store_true", help="copy the videos instead of linking them")
+    parser.add_argument(
+        "--test-split",
+        default=None,
+        help="the official test list, whose videos are marked split test and left out of folds.csv: "
+        "Celeb-DF's List_of_testing_videos.txt (default: the one in --src) or FF++'s test.json of [A, B] "
+        "pairs (default: --src/splits/test.json, where it exists)",
+    )
     args = parser.parse_args(argv)
     src = Path(args.src)
     if not src.is_dir():
@@ -103,23 +117,32 @@ def main(argv=None) -> int:
     if not entries:
         print(f"error: no {args.dataset} videos found under {src}", file=sys.stderr)
         return 2
-    test_videos = celebdf_test_videos(src) if args.dataset == "celebdf" else None
-    counts = convert(entries, Path(args.root_dir), args.copy, test_videos or frozenset())
+    listing = Path(args.test_split) if args.test_split else src / DEFAULT_TEST_SPLIT[args.dataset]
+    if args.test_split and not listing.is_file():
+        print(f"error: test split list not found: {listing}", file=sys.stderr)
+        return 2
+    test_videos: set[Path] = set()
+    if listing.is_file():
+        try:
+            if args.dataset == "celebdf":
+                listed = celebdf_test_videos(src, listing)
+                test_videos = listed & {video for _, video, *_ in entries}
+                what = f"{len(test_videos)} of the {len(listed)} videos in {listing.name}"
+            else:
+                ids = ffpp_test_ids(listing)
+                test_videos = {
+                    video for _, video, name, _, original in entries if Path(original or name).stem in ids
+                }
+                what = f"{len(test_videos)} videos ({listing.name}'s {len(ids)} originals and their fakes)"
+        except (OSError, ValueError, TypeError) as error:
+            print(f"error: cannot read the test split list {listing}: {error}", file=sys.stderr)
+            return 2
+    counts = convert(entries, Path(args.root_dir), args.copy, test_videos)
     print("converted: " + ", ".join(f"{part} {count}" for part, count in sorted(counts.items())))
-    if args.dataset == "celebdf":
-        if test_videos is None:
-            print(f"note: no {CELEBDF_TEST_LIST} in {src}: every video is marked split train")
-        else:
-            found = test_videos & {video for _, video, *_ in entries}
-            missing = (
-                f" ({len(test_videos) - len(found)} listed but not found)"
-                if len(found) < len(test_videos)
-                else ""
-            )
-            print(
-                f'{len(found)} videos of {CELEBDF_TEST_LIST} marked split "test"{missing}: generate_folds.py '
-                "leaves them out of folds.csv"
-            )
+    if listing.is_file():
+        print(f'{what} marked split "test": generate_folds.py leaves them out of folds.csv')
+    else:
+        print(f"note: no test split list ({listing}): every video is marked split train")
     return 0
 
 

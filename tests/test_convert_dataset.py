@@ -77,7 +77,7 @@ def test_celebdf_official_test_videos_are_marked_and_kept_out_of_the_folds(tmp_p
     root = tmp_path / "root"
     assert convert_main(["celebdf", "--src", str(src), "--root-dir", str(root)]) == 0
     out = capsys.readouterr().out
-    assert '2 videos of List_of_testing_videos.txt marked split "test" (1 listed but not found)' in out
+    assert '2 of the 3 videos in List_of_testing_videos.txt marked split "test"' in out
     splits = {video_id: entry.split for video_id, entry in load_dataset(root).videos.items()}
     assert splits == {
         "id0_0000": "train",
@@ -106,6 +106,52 @@ def test_celebdf_without_its_test_list_says_every_video_is_train(tmp_path, capsy
     src = tmp_path / "Celeb-DF-v2"
     touch(src / "Celeb-real" / "id0_0000.mp4")
     assert convert_main(["celebdf", "--src", str(src), "--root-dir", str(tmp_path / "root")]) == 0
-    assert f"note: no List_of_testing_videos.txt in {src}: every video is marked split train" in (
-        capsys.readouterr().out
+    listing = src / "List_of_testing_videos.txt"
+    assert (
+        f"note: no test split list ({listing}): every video is marked split train" in capsys.readouterr().out
     )
+    assert {entry.split for entry in load_dataset(tmp_path / "root").videos.values()} == {"train"}
+
+
+def test_ffpp_test_pairs_mark_both_originals_and_every_fake_of_either(tmp_path, capsys):
+    src = tmp_path / "ffpp"
+    for video in ("000", "003", "519", "515"):
+        touch(src / "original_sequences" / "youtube" / "c23" / "videos" / f"{video}.mp4")
+    for method in ("Deepfakes", "FaceSwap"):
+        for pair in ("000_003", "003_000", "519_515"):
+            touch(src / "manipulated_sequences" / method / "c23" / "videos" / f"{pair}.mp4")
+    # the FaceForensics repository's dataset/splits/test.json holds such pairs of ids
+    pairs = tmp_path / "test.json"
+    pairs.write_text('[["000", "003"], ["953", "974"]]')
+    root = tmp_path / "root"
+    assert convert_main(["ffpp", "--src", str(src), "--root-dir", str(root), "--test-split", str(pairs)]) == 0
+    assert (
+        '6 videos (test.json\'s 4 originals and their fakes) marked split "test"' in capsys.readouterr().out
+    )
+    test = {video_id for video_id, entry in load_dataset(root).videos.items() if entry.split == "test"}
+    assert test == {
+        "000",
+        "003",
+        "Deepfakes_000_003",
+        "Deepfakes_003_000",
+        "FaceSwap_000_003",
+        "FaceSwap_003_000",
+    }
+
+
+def test_a_test_split_list_that_cannot_be_read_is_a_one_line_error(tmp_path, capsys):
+    src = tmp_path / "ffpp"
+    touch(src / "original_sequences" / "youtube" / "c23" / "videos" / "000.mp4")
+    root = tmp_path / "root"
+    missing = tmp_path / "none.json"
+    assert (
+        convert_main(["ffpp", "--src", str(src), "--root-dir", str(root), "--test-split", str(missing)]) == 2
+    )
+    assert capsys.readouterr().err == f"error: test split list not found: {missing}\n"
+    broken = tmp_path / "test.json"
+    broken.write_text("[[")
+    assert (
+        convert_main(["ffpp", "--src", str(src), "--root-dir", str(root), "--test-split", str(broken)]) == 2
+    )
+    assert capsys.readouterr().err.startswith(f"error: cannot read the test split list {broken}: ")
+    assert not root.exists()  # nothing laid out under a list that could not be read
