@@ -40,6 +40,10 @@ REDUCED = [
     str(EPOCHS),
     "--min-auc",
     str(MIN_AUC),
+    # the pairs are drawn from (seed, epoch, crop), so loading them in this process gives the same run as
+    # worker processes, 4 s sooner (0.875 on seed 0 either way)
+    "--workers",
+    "0",
 ]
 RUN = "demo_DeepFakeClassifier_resnet18_1"
 TRAINING_REALS = 24  # the demo's default with --sbi
