@@ -74,6 +74,18 @@ def ffpp_test_ids(pairs_file: Path) -> set[str]:
     return {str(video_id) for pair in json.loads(pairs_file.read_text()) for video_id in pair}
 
 
+def official_test_videos(dataset: str, src: Path, entries, listing: Path) -> tuple[set[Path], str]:
+    """(the converted videos that the dataset's test list names, a line saying how many); raises OSError or
+    ValueError where the list cannot be read."""
+    if dataset == "celebdf":
+        listed = celebdf_test_videos(src, listing)
+        chosen = listed & {video for _, video, *_ in entries}
+        return chosen, f"{len(chosen)} of the {len(listed)} videos in {listing.name}"
+    ids = ffpp_test_ids(listing)
+    chosen = {video for _, video, name, _, original in entries if Path(original or name).stem in ids}
+    return chosen, f"{len(chosen)} videos ({listing.name}'s {len(ids)} originals and their fakes)"
+
+
 def convert(entries, root: Path, copy: bool = False, test_videos: set[Path] = frozenset()) -> dict[str, int]:
     """Link or copy the videos and write each part's metadata.json (split "test" for `test_videos`, else
     "train"); existing correct files are kept."""
@@ -121,28 +133,17 @@ def main(argv=None) -> int:
     if args.test_split and not listing.is_file():
         print(f"error: test split list not found: {listing}", file=sys.stderr)
         return 2
-    test_videos: set[Path] = set()
+    test_videos, outcome = set(), f"note: no test split list ({listing}): every video is marked split train"
     if listing.is_file():
         try:
-            if args.dataset == "celebdf":
-                listed = celebdf_test_videos(src, listing)
-                test_videos = listed & {video for _, video, *_ in entries}
-                what = f"{len(test_videos)} of the {len(listed)} videos in {listing.name}"
-            else:
-                ids = ffpp_test_ids(listing)
-                test_videos = {
-                    video for _, video, name, _, original in entries if Path(original or name).stem in ids
-                }
-                what = f"{len(test_videos)} videos ({listing.name}'s {len(ids)} originals and their fakes)"
+            test_videos, how_many = official_test_videos(args.dataset, src, entries, listing)
         except (OSError, ValueError, TypeError) as error:
             print(f"error: cannot read the test split list {listing}: {error}", file=sys.stderr)
             return 2
+        outcome = f'{how_many} marked split "test": generate_folds.py leaves them out of folds.csv'
     counts = convert(entries, Path(args.root_dir), args.copy, test_videos)
     print("converted: " + ", ".join(f"{part} {count}" for part, count in sorted(counts.items())))
-    if listing.is_file():
-        print(f'{what} marked split "test": generate_folds.py leaves them out of folds.csv')
-    else:
-        print(f"note: no test split list ({listing}): every video is marked split train")
+    print(outcome)
     return 0
 
 

@@ -100,14 +100,15 @@ def fold_rows(
     stray: list[Path] | None = None,
     all_crops: bool = False,
     left_out: Counter | None = None,
+    include_test_split: bool = False,
     test_videos: list[str] | None = None,
 ) -> list[dict]:
     """One row per crop; files in a crops folder that are not `<frame>_<face>.png` are left out (and added to
     `stray`).
 
     Unless `all_crops`, only the original's rows (see the module's doc); the crops left out are counted in
-    `left_out` by reason. Videos of the "test" split get no row unless `test_videos` is None; their ids are
-    added to it."""
+    `left_out` by reason. Videos of the "test" split get no row unless `include_test_split`; their ids go to
+    `test_videos`."""
     named_originals = {
         video.original for video in dataset.videos.values() if video.is_fake and video.original
     }
@@ -117,8 +118,9 @@ def fold_rows(
         crop_dir = dataset.crops_dir(video_id)
         if not crop_dir.is_dir():
             continue
-        if test_videos is not None and video.split == "test":
-            test_videos.append(video_id)
+        if video.split == "test" and not include_test_split:
+            if test_videos is not None:
+                test_videos.append(video_id)
             continue
         fold = assign_fold(dataset, video, n_splits)
         unpaired = None if all_crops else unpaired_reason(video, video_id in named_originals)
@@ -205,14 +207,16 @@ def main(argv=None) -> int:
         return 2
     stray: list[Path] = []
     left_out: Counter = Counter()
-    test_videos: list[str] | None = None if args.include_test_split else []
-    rows = fold_rows(dataset, args.n_splits, stray, args.all_crops, left_out, test_videos)
+    test_videos: list[str] = []
+    rows = fold_rows(
+        dataset, args.n_splits, stray, args.all_crops, left_out, args.include_test_split, test_videos
+    )
     report = StepReport(dataset.root, "generate_folds", (0, 1))
     report.problems = {}  # this step reads every crop afresh: only this run's findings
     report.extra = {
         "folds": fold_summary(rows),
         "crops_left_out": dict(sorted(left_out.items())),
-        "test_split_videos_left_out": len(test_videos or []),
+        "test_split_videos_left_out": len(test_videos),
     }
     for path in stray:
         report.problem(
